@@ -1,0 +1,33 @@
+"""Models: one file per family, a registry to rebuild any of them from its config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from vaelib.models.networks import ConvDecoder, ConvEncoder, FCDecoder, FCEncoder, MLP
+from vaelib.models.vae import VAE, ModelConfig
+
+#: model family name -> class taking a ModelConfig
+MODELS: dict[str, type[nn.Module]] = {"vae": VAE}
+
+
+def build_model(config: ModelConfig | dict[str, Any]) -> nn.Module:
+    """Build a model from its config (a ModelConfig or the dict stored in a checkpoint)."""
+    if isinstance(config, dict):
+        config = ModelConfig.from_dict(config)
+    if config.kind not in MODELS:
+        raise ValueError(f"unknown model kind {config.kind!r}; known: {sorted(MODELS)}")
+    return MODELS[config.kind](config)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+__all__ = [
+    "MODELS", "VAE", "ModelConfig", "build_model", "count_parameters",
+    "FCEncoder", "FCDecoder", "ConvEncoder", "ConvDecoder", "MLP",
+]

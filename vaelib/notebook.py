@@ -1,0 +1,83 @@
+"""The setup every notebook runs in its first code cell.
+
+    from vaelib.notebook import setup
+    mode = setup()            # reads VAE_NOTEBOOKS_TEST once, seeds, picks the device
+    run = cached_train(get_preset("bernoulli-vae"), progress=mode.progress, **mode.overrides())
+
+JupyterLab users never set anything: full mode is the default. The tests set
+VAE_NOTEBOOKS_TEST=1, which switches every notebook to a fast mode: a tiny subset of each split,
+one short epoch, small IWAE estimates, no progress bars.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vaelib.train import pick_device, seed_everything
+
+TEST_MODE_VAR = "VAE_NOTEBOOKS_TEST"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+IMAGES = REPO_ROOT / "images"
+
+
+@dataclass(frozen=True)
+class Mode:
+    test: bool
+    device: torch.device
+    seed: int = 0
+    subset: int | None = None  # images per split in test mode
+    progress: bool = True
+
+    def epochs(self, full: int) -> int:
+        """`full` epochs normally, 1 in test mode."""
+        return 1 if self.test else full
+
+    def n(self, full: int, test: int) -> int:
+        """A size that shrinks in test mode (samples, test images, k, ...)."""
+        return test if self.test else full
+
+    def overrides(self, **full: Any) -> dict[str, Any]:
+        """Train-config overrides: in test mode one epoch on a small subset with a cheap IWAE;
+        in full mode whatever is passed (e.g. epochs=5), else nothing."""
+        if self.test:
+            return {"epochs": 1, "subset": self.subset, "iwae_k": 10, "iwae_n": 200}
+        return dict(full)
+
+    def save_figure(self, fig, name: str) -> Path | None:
+        """Save a figure to images/<name> in full mode (the README shows these); not in test mode."""
+        if self.test:
+            return None
+        IMAGES.mkdir(exist_ok=True)
+        path = IMAGES / name
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        return path
+
+
+def is_test_mode() -> bool:
+    return os.environ.get(TEST_MODE_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def setup(seed: int = 0, device: str | None = None) -> Mode:
+    """Seed torch, pick the device, set plotting defaults, and say which mode this is."""
+    test = is_test_mode()
+    seed_everything(seed)
+    try:
+        import matplotlib
+
+        matplotlib.rcParams.update({"figure.dpi": 80, "axes.grid": False, "image.cmap": "gray"})
+    except ImportError:  # pragma: no cover
+        pass
+    mode = Mode(
+        test=test,
+        device=pick_device(device),
+        seed=seed,
+        subset=2000 if test else None,
+        progress=not test,
+    )
+    print(f"mode: {'TEST (fast, tiny subset)' if test else 'full'}; device: {mode.device}")
+    return mode
