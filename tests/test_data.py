@@ -1,0 +1,392 @@
+"""vaelib.data: committed MNIST files, checksums, splits, batching, Fashion-MNIST fallback."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from vaelib import data
+from vaelib.data import (
+    BatchIterator,
+    DataError,
+    Split,
+    binarize,
+    ensure_fashion_mnist,
+    ensure_mnist,
+    fixed_binarization,
+    iterate_batches,
+    load_mnist,
+    read_idx,
+    to_unit,
+)
+
+NAMES = list(data.MNIST_FILES)
+
+
+@pytest.fixture(scope="module")
+def mnist_raw() -> Path:
+    return ensure_mnist()
+
+
+@pytest.fixture(scope="module")
+def splits(mnist_raw: Path) -> data.MNISTSplits:
+    return load_mnist()
+
+
+def _copy_raw(src: Path, root: Path, skip: tuple[str, ...] = ()) -> Path:
+    """Copy the verified uncompressed MNIST files (not those in skip) to root/MNIST/raw."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in NAMES:
+        if name not in skip:
+            shutil.copyfile(src / name, raw / name)
+    return raw
+
+
+def _flip_byte(path: Path, offset: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0xFF]))
+
+
+def _write_idx(path: Path, arr: np.ndarray, *, gz: bool = False) -> None:
+    code = {np.dtype("uint8"): 0x08, np.dtype(">i4"): 0x0C}[arr.dtype]
+    head = bytes([0, 0, code, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    opener = gzip.open if gz else open
+    with opener(path, "wb") as f:
+        f.write(head + arr.tobytes())
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def test_committed_files_verify(mnist_raw: Path) -> None:
+    assert mnist_raw == data.DATA_ROOT / "MNIST" / "raw"
+    for name, (size, _) in data.MNIST_FILES.items():
+        assert (mnist_raw / f"{name}.gz").is_file() or data.DATA_ROOT != data.REPO_DATA
+        assert (mnist_raw / name).stat().st_size == size
+    assert not list(mnist_raw.glob(".tmp-*"))
+
+
+def test_data_root_env_var(tmp_path: Path, monkeypatch) -> None:
+    def fresh_module():  # a second copy of vaelib/data.py, so the real one is untouched
+        spec = importlib.util.spec_from_file_location("vaelib_data_copy", data.__file__)
+        mod = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, mod)  # dataclasses look the module up
+        spec.loader.exec_module(mod)
+        return mod
+
+    monkeypatch.setenv("VAELIB_DATA", str(tmp_path))
+    assert fresh_module().DATA_ROOT == tmp_path
+    monkeypatch.delenv("VAELIB_DATA")
+    assert fresh_module().DATA_ROOT == Path(data.__file__).resolve().parents[1] / "data"
+
+
+def test_flipped_byte_fails(mnist_raw: Path, tmp_path: Path) -> None:
+    raw = _copy_raw(mnist_raw, tmp_path)
+    _flip_byte(raw / "t10k-labels-idx1-ubyte", 5000)
+    with pytest.raises(DataError) as e:
+        ensure_mnist(root=tmp_path)
+    msg = str(e.value)
+    assert "t10k-labels-idx1-ubyte" in msg and "expected" in msg
+    assert data.MNIST_FILES["t10k-labels-idx1-ubyte"][1] in msg  # the expected sha256
+    for good in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
+        assert f"{good}:" not in msg  # only the bad file is blamed
+
+
+def test_change_after_verification_is_caught(mnist_raw: Path, tmp_path: Path) -> None:
+    raw = _copy_raw(mnist_raw, tmp_path)
+    assert ensure_mnist(root=tmp_path) == raw
+    target = raw / "t10k-labels-idx1-ubyte"
+    st = target.stat()
+    _flip_byte(target, 9000)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # as an edit would
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
+        ensure_mnist(root=tmp_path)
+
+
+def test_wrong_size_fails(mnist_raw: Path, tmp_path: Path) -> None:
+    raw = _copy_raw(mnist_raw, tmp_path)
+    with open(raw / "train-labels-idx1-ubyte", "r+b") as f:
+        f.truncate(30_000)
+    with pytest.raises(DataError, match=r"(?s)train-labels-idx1-ubyte.*expected: 60008 bytes.*found: +30000 bytes"):
+        ensure_mnist(root=tmp_path)
+
+
+def test_truncated_gz_fails_and_leaves_nothing(mnist_raw: Path, tmp_path: Path) -> None:
+    raw = _copy_raw(mnist_raw, tmp_path, skip=("train-labels-idx1-ubyte",))
+    gz = (mnist_raw / "train-labels-idx1-ubyte.gz").read_bytes()
+    (raw / "train-labels-idx1-ubyte.gz").write_bytes(gz[: len(gz) // 2])
+    with pytest.raises(DataError) as e:
+        ensure_mnist(root=tmp_path)
+    msg = str(e.value)
+    assert "train-labels-idx1-ubyte" in msg and "expected" in msg and "git checkout" in msg
+    assert not (raw / "train-labels-idx1-ubyte").exists()  # no half file
+    assert not list(raw.glob(".tmp-*"))
+
+
+def test_gz_with_wrong_content_fails(mnist_raw: Path, tmp_path: Path) -> None:
+    """A .gz that decompresses cleanly but to the wrong bytes is rejected and not unpacked."""
+    raw = _copy_raw(mnist_raw, tmp_path, skip=("t10k-labels-idx1-ubyte",))
+    content = bytearray((mnist_raw / "t10k-labels-idx1-ubyte").read_bytes())
+    content[100] ^= 0x01
+    with gzip.open(raw / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(bytes(content))
+    with pytest.raises(DataError, match=r"(?s)t10k-labels-idx1-ubyte.*expected.*git checkout"):
+        ensure_mnist(root=tmp_path)
+    assert not (raw / "t10k-labels-idx1-ubyte").exists()
+    assert not list(raw.glob(".tmp-*"))
+
+
+def test_missing_file_fails(mnist_raw: Path, tmp_path: Path) -> None:
+    _copy_raw(mnist_raw, tmp_path, skip=("train-images-idx3-ubyte",))
+    with pytest.raises(DataError, match=r"(?s)train-images-idx3-ubyte.*missing.*expected"):
+        ensure_mnist(root=tmp_path)
+
+
+def test_decompresses_once_then_cached(mnist_raw: Path, tmp_path: Path, monkeypatch) -> None:
+    raw = _copy_raw(mnist_raw, tmp_path, skip=("t10k-labels-idx1-ubyte",))
+    shutil.copyfile(mnist_raw / "t10k-labels-idx1-ubyte.gz", raw / "t10k-labels-idx1-ubyte.gz")
+    ensure_mnist(root=tmp_path)
+    out = raw / "t10k-labels-idx1-ubyte"
+    assert out.read_bytes() == (mnist_raw / "t10k-labels-idx1-ubyte").read_bytes()
+    assert not list(raw.glob(".tmp-*"))
+
+    def no_hashing(path):
+        raise AssertionError(f"re-hashed {path}")
+
+    monkeypatch.setattr(data, "_sha256_file", no_hashing)
+    ensure_mnist(root=tmp_path)  # every file verified already: only stat
+
+
+def test_torchvision_reads_it_offline(mnist_raw: Path, splits: data.MNISTSplits) -> None:
+    root = str(mnist_raw.parents[1])
+    train = torchvision.datasets.MNIST(root=root, train=True, download=False)
+    test = torchvision.datasets.MNIST(root=root, train=False, download=False)
+    assert len(train) == 60_000 and len(test) == 10_000
+    idx = splits.val.index[:500]
+    assert torch.equal(train.data[idx], splits.val.images[:500, 0])
+    assert torch.equal(train.targets[idx], splits.val.labels[:500])
+    assert torch.equal(test.data, splits.test.images[:, 0])
+
+
+def test_read_idx(tmp_path: Path) -> None:
+    arr = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    _write_idx(tmp_path / "a", arr)
+    _write_idx(tmp_path / "a.gz", arr, gz=True)
+    for p in ("a", "a.gz"):
+        t = read_idx(tmp_path / p)
+        assert t.dtype == torch.uint8 and torch.equal(t, torch.from_numpy(arr))
+    ints = np.array([1, -2, 70000], dtype=">i4")
+    _write_idx(tmp_path / "i", ints)
+    assert read_idx(tmp_path / "i").tolist() == [1, -2, 70000]
+
+    raw = (tmp_path / "a").read_bytes()
+    (tmp_path / "short").write_bytes(raw[:-1])
+    (tmp_path / "magic").write_bytes(b"\x01" + raw[1:])
+    (tmp_path / "long").write_bytes(raw + b"\x00")
+    for bad in ("short", "magic", "long"):
+        with pytest.raises(DataError, match=bad):
+            read_idx(tmp_path / bad)
+    (tmp_path / "short.gz").write_bytes((tmp_path / "a.gz").read_bytes()[:-6])
+    with pytest.raises(DataError, match="short.gz"):
+        read_idx(tmp_path / "short.gz")
+
+
+# ----------------------------------------------------------------------------- splits
+
+
+def test_split_shapes_and_dtypes(splits: data.MNISTSplits) -> None:
+    for split, n in ((splits.train, 50_000), (splits.val, 10_000), (splits.test, 10_000)):
+        assert split.images.shape == (n, 1, 28, 28) and split.images.dtype == torch.uint8
+        assert split.labels.shape == (n,) and split.labels.dtype == torch.int64
+        assert len(split) == n
+        counts = torch.bincount(split.labels, minlength=10)
+        assert counts.numel() == 10 and (counts > 0.07 * n).all() and (counts < 0.14 * n).all()
+
+
+def test_train_val_disjoint_and_cover(splits: data.MNISTSplits) -> None:
+    tr, va = set(splits.train.index.tolist()), set(splits.val.index.tolist())
+    assert len(tr) == 50_000 and len(va) == 10_000
+    assert not tr & va
+    assert tr | va == set(range(60_000))
+    assert torch.equal(splits.test.index, torch.arange(10_000))
+
+
+def test_split_is_fixed_by_seed(splits: data.MNISTSplits) -> None:
+    again = load_mnist()
+    assert torch.equal(again.val.index, splits.val.index)
+    assert torch.equal(again.train.images, splits.train.images)
+    other = load_mnist(seed=1)
+    assert not torch.equal(other.val.index, splits.val.index)
+    small = load_mnist(val_size=5_000)
+    assert len(small.train) == 55_000 and len(small.val) == 5_000
+
+
+def test_subset_and_cache_not_shared(splits: data.MNISTSplits) -> None:
+    sub = load_mnist(subset=256)
+    assert (len(sub.train), len(sub.val), len(sub.test)) == (256, 256, 256)
+    assert torch.equal(sub.train.images, splits.train.images[:256])
+    before = {k: getattr(sub, k).images.clone() for k in ("train", "val", "test")}
+    labels_before = sub.test.labels.clone()
+    for k in ("train", "val", "test"):  # a caller scribbling on its copy ...
+        getattr(sub, k).images.zero_()
+    sub.test.labels.fill_(3)
+    fresh = load_mnist(subset=256)  # ... does not change what the next caller gets
+    for k in ("train", "val", "test"):
+        assert torch.equal(getattr(fresh, k).images, before[k])
+        assert getattr(fresh, k).images.data_ptr() != getattr(sub, k).images.data_ptr()
+    assert torch.equal(fresh.test.labels, labels_before)
+    tiny_val = load_mnist(val_size=100, subset=1000)
+    assert (len(tiny_val.train), len(tiny_val.val)) == (1000, 100)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        load_mnist(dataset="cifar")
+    with pytest.raises(ValueError):
+        load_mnist(val_size=60_000)
+
+
+# ----------------------------------------------------------------------------- batching
+
+
+def _indexed_split(n: int = 1000) -> Split:
+    """Image i is filled with grey value i % 251 and labelled i, to check alignment."""
+    labels = torch.arange(n)
+    images = (labels % 251).to(torch.uint8).view(n, 1, 1, 1).expand(n, 1, 28, 28).contiguous()
+    return Split(images, labels)
+
+
+def test_batches_shapes_and_grey_range(splits: data.MNISTSplits) -> None:
+    it = BatchIterator(splits.test, 128, shuffle=False)
+    batches = list(it)
+    assert len(batches) == len(it) == 79
+    assert all(b.shape == (128, 1, 28, 28) for b in batches[:-1]) and batches[-1].shape[0] == 10_000 - 78 * 128
+    x = torch.cat(batches)
+    assert x.dtype == torch.float32 and x.min() >= 0 and x.max() <= 1
+    assert torch.equal(x, to_unit(splits.test.images))
+    assert len(list(BatchIterator(splits.test, 128, shuffle=False, drop_last=True))) == 78
+
+
+def test_shuffle_covers_each_index_once_and_labels_line_up() -> None:
+    split = _indexed_split()
+    it = BatchIterator(split, 64, shuffle=True, labels=True, generator=torch.Generator().manual_seed(0))
+    orders = []
+    for _ in range(2):
+        seen = []
+        for x, y in it:
+            assert x.shape[1:] == (1, 28, 28) and x.shape[0] == y.shape[0]
+            assert torch.equal((x[:, 0, 0, 0] * 255).round().long(), y % 251)
+            assert (x == x[:, :1, :1, :1]).all()  # each image is whole, not mixed
+            seen.append(y)
+        order = torch.cat(seen)
+        assert torch.equal(order.sort().values, torch.arange(len(split)))
+        orders.append(order)
+    assert not torch.equal(orders[0], orders[1])  # a new permutation each epoch
+    assert not torch.equal(orders[0], torch.arange(len(split)))
+    again = BatchIterator(split, 64, shuffle=True, labels=True, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(torch.cat([y for _, y in again]), orders[0])  # deterministic given the seed
+
+
+def test_dynamic_binarization(splits: data.MNISTSplits) -> None:
+    images = splits.test.images[:2000]
+    it = BatchIterator(images, 500, shuffle=False, targets="dynamic", generator=torch.Generator().manual_seed(1))
+    e1, e2 = torch.cat(list(it)), torch.cat(list(it))
+    for e in (e1, e2):
+        assert e.dtype == torch.float32 and set(e.unique().tolist()) == {0.0, 1.0}
+    assert not torch.equal(e1, e2)  # fresh draws each epoch
+    grey = to_unit(images)
+    assert (e1[grey == 0] == 0).all() and (e1[grey == 1] == 1).all()
+    assert abs(e1.mean().item() - grey.mean().item()) < 0.01
+    rerun = BatchIterator(images, 500, shuffle=False, targets="dynamic", generator=torch.Generator().manual_seed(1))
+    assert torch.equal(torch.cat(list(rerun)), e1)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    assert torch.equal(binarize(grey, g1), binarize(grey, g2))
+
+
+def test_fixed_binarization(splits: data.MNISTSplits) -> None:
+    images = splits.test.images
+    f1, f2 = fixed_binarization(images), fixed_binarization(images)
+    assert f1.dtype == torch.float32 and f1.shape == images.shape
+    assert torch.equal(f1, f2)
+    assert set(f1.unique().tolist()) == {0.0, 1.0}
+    assert abs(f1.mean().item() - to_unit(images).mean().item()) < 0.01
+    assert not torch.equal(f1, fixed_binarization(images, seed=1))
+
+    indexed = Split(images, torch.arange(len(images)))
+    it = BatchIterator(indexed, 1000, shuffle=True, targets="fixed", labels=True,
+                       generator=torch.Generator().manual_seed(0))
+    for _ in range(2):  # the same binary images every epoch, in a new order
+        for x, idx in it:
+            assert torch.equal(x, f1[idx])
+
+
+def test_unknown_targets_mode(splits: data.MNISTSplits) -> None:
+    with pytest.raises(ValueError, match="targets"):
+        BatchIterator(splits.test, 10, shuffle=False, targets="gray")
+    with pytest.raises(ValueError, match="targets"):
+        list(iterate_batches(splits.test, 10, shuffle=False, targets="bernoulli"))
+
+
+def test_iterate_batches_and_to(splits: data.MNISTSplits) -> None:
+    sub = Split(splits.test.images[:300], splits.test.labels[:300])
+    moved = sub.to("cpu")
+    assert len(moved) == 300
+    got = list(iterate_batches(moved, 100, shuffle=False, labels=True, device="cpu"))
+    assert len(got) == 3
+    assert torch.equal(torch.cat([y for _, y in got]), sub.labels)
+
+
+# ----------------------------------------------------------------------------- Fashion-MNIST
+
+
+def test_fashion_mnist_missing_says_how_to_get_it(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-such-dir")
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist") as e:
+        load_mnist(root=tmp_path, dataset="fashion-mnist")
+    assert "FashionMNIST/raw" in str(e.value)
+
+
+def test_fashion_mnist_local_layout(tmp_path: Path, monkeypatch) -> None:
+    """Synthetic full-size files in the torchvision layout, mixing .gz and uncompressed."""
+    monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-such-dir")
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    _write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 256, (60_000, 28, 28), dtype=np.uint8))
+    _write_idx(raw / "train-labels-idx1-ubyte.gz", (np.arange(60_000) % 10).astype(np.uint8), gz=True)
+    _write_idx(raw / "t10k-images-idx3-ubyte.gz", np.zeros((10_000, 28, 28), np.uint8), gz=True)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", (np.arange(10_000) % 10).astype(np.uint8))
+    assert ensure_fashion_mnist(root=tmp_path) == raw
+    s = load_mnist(root=tmp_path, dataset="fashion-mnist", subset=100)
+    assert s.train.images.shape == (100, 1, 28, 28) and s.test.labels.tolist()[:12] == [*range(10), 0, 1]
+    assert torch.equal(s.train.labels, s.train.index % 10)
+
+    # wrong dims in a header -> DataError naming the file
+    _write_idx(raw / "t10k-labels-idx1-ubyte", (np.arange(9_999) % 10).astype(np.uint8))
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
+        ensure_fashion_mnist(root=tmp_path)
+
+
+def test_fashion_mnist_if_installed() -> None:
+    try:
+        folder = ensure_fashion_mnist()
+    except DataError:
+        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+    s = load_mnist(dataset="fashion-mnist")
+    assert folder.is_dir()
+    assert s.train.images.shape == (50_000, 1, 28, 28) and s.test.images.shape == (10_000, 1, 28, 28)
+    assert s.train.labels.dtype == torch.int64
+    assert torch.equal(torch.bincount(s.test.labels), torch.full((10,), 1000))
