@@ -1,0 +1,42 @@
+# vae-notebooks: two commands do everything.
+#   make run    execute the notebook series in full mode (outputs written into the .ipynb files)
+#   make test   unit tests + every notebook executed by nbval in fast test mode
+# Both install the environment first (uv + uv.lock into .venv); uv itself is installed into
+# .tools/ when it is not on PATH, so the system Python is never touched.
+
+PYTHON ?= python3
+TOOLS  := .tools
+UV     := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# a fresh cache per test run, so the tests always train what they check
+TEST_CACHE ?= $(shell mktemp -d 2>/dev/null || echo /tmp/vaelib-test-cache)
+
+.PHONY: all install run test unit notebooks bench student grade clean
+
+all: test
+
+$(TOOLS)/bin/uv:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) -m vaelib train --preset pytorch-example --out runs/pytorch-example
+	$(PY) -m vaelib evaluate runs/pytorch-example --iwae-k 1000 --iwae-n 2000
+
+test: install unit
+
+unit: install
+	VAELIB_CACHE=$(TEST_CACHE) $(PY) -m pytest tests -q
+
+bench: install
+	$(PY) benchmarks/bench_epoch.py
+
+clean:
+	rm -rf runs checkpoints .pytest_cache

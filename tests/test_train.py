@@ -1,0 +1,137 @@
+"""The trainer: learning, checkpoints, resuming, NaN handling, schedules, early stopping."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from vaelib import data as vdata
+from vaelib.models import ModelConfig
+from vaelib.train import (
+    NonFiniteLossError,
+    TrainConfig,
+    load_checkpoint,
+    load_model,
+    pick_device,
+    train,
+)
+
+SMALL = ModelConfig(arch="fc", hidden=(64,), latent_dim=4)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return vdata.load_mnist(subset=600)
+
+
+def _cfg(**kw):
+    base = dict(epochs=3, batch_size=64, subset=600, iwae_k=5, iwae_n=50)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_loss_falls_and_history_is_complete(splits, tmp_path):
+    r = train(SMALL, _cfg(epochs=4), tmp_path, progress=False, data=splits)
+    h = r.history
+    assert list(h["epoch"]) == [1, 2, 3, 4]
+    assert h["train_loss"].iloc[-1] < h["train_loss"].iloc[0] - 20
+    assert h["val_loss"].iloc[-1] < h["val_loss"].iloc[0]
+    # the reported parts add up: loss = recon + β·KL (β = 1)
+    assert (h["train_loss"] - (h["train_recon"] + h["train_kl"])).abs().max() < 1e-2
+    on_disk = pd.read_csv(tmp_path / "history.csv")
+    assert list(on_disk.columns) == list(h.columns) and len(on_disk) == 4
+    for f in ("config.json", "checkpoint.pt", "model.pt", "metrics.json"):
+        assert (tmp_path / f).exists(), f
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["eval_targets"] == "grey" and m["iwae_k"] == 5
+    assert m["iwae_nll"] <= -m["test_elbo"] + 5  # the IWAE bound is (noisily) tighter
+
+
+def test_same_seed_same_numbers_on_cpu(splits):
+    a = train(SMALL, _cfg(epochs=2), None, progress=False, data=splits, final_metrics=False)
+    b = train(SMALL, _cfg(epochs=2), None, progress=False, data=splits, final_metrics=False)
+    c = train(SMALL, _cfg(epochs=2, seed=1), None, progress=False, data=splits, final_metrics=False)
+    assert a.history["train_loss"].tolist() == b.history["train_loss"].tolist()
+    assert a.history["train_loss"].tolist() != c.history["train_loss"].tolist()
+
+
+def test_checkpoint_round_trips(splits, tmp_path):
+    r = train(SMALL, _cfg(epochs=1, targets="dynamic"), tmp_path, progress=False, data=splits)
+    model = load_model(tmp_path / "model.pt", "cpu")
+    x = torch.rand(5, 1, 28, 28)
+    assert torch.equal(model.reconstruct(x), r.model.reconstruct(x))
+    ckpt = load_checkpoint(tmp_path)  # weights_only=True under the hood
+    assert ckpt["model_config"] == SMALL.to_dict()
+    assert ckpt["train_config"]["targets"] == "dynamic"
+    assert json.loads((tmp_path / "metrics.json").read_text())["eval_targets"] == "fixed"
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_ends_like_an_uninterrupted_run(splits, tmp_path):
+    cfg = _cfg(epochs=4, targets="dynamic", scheduler="plateau", scheduler_patience=0)
+    whole = train(SMALL, cfg, tmp_path / "whole", progress=False, data=splits, final_metrics=False)
+
+    def stop_after_two(epoch, row):
+        if epoch == 2:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train(SMALL, cfg, tmp_path / "cut", progress=False, data=splits, on_epoch_end=stop_after_two)
+    assert load_checkpoint(tmp_path / "cut")["epoch"] == 2
+    resumed = train(SMALL, cfg, tmp_path / "cut", progress=False, data=splits, final_metrics=False)
+
+    pd.testing.assert_frame_equal(
+        whole.history.drop(columns=["seconds", "train_seconds"]),
+        resumed.history.drop(columns=["seconds", "train_seconds"]),
+    )
+    for (k, a), (_, b) in zip(whole.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_resume_refuses_another_configuration(splits, tmp_path):
+    train(SMALL, _cfg(epochs=1), tmp_path, progress=False, data=splits, final_metrics=False)
+    with pytest.raises(ValueError, match="another train config"):
+        train(SMALL, _cfg(epochs=2, lr=1e-2), tmp_path, progress=False, data=splits)
+    # growing the number of epochs is a continuation, not another run
+    r = train(SMALL, _cfg(epochs=2), tmp_path, progress=False, data=splits, final_metrics=False)
+    assert list(r.history["epoch"]) == [1, 2]
+
+
+def test_nan_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(splits, tmp_path):
+    steps = 10  # 600 images / batch 64
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 4 of 10"):
+        train(SMALL, _cfg(epochs=3), tmp_path, progress=False, data=splits, _fail_at_step=steps + 3)
+    ckpt = load_checkpoint(tmp_path)
+    assert ckpt["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_plateau_schedule_and_early_stopping(splits):
+    # lr so high that validation stops improving: the schedule halves it and training stops early
+    cfg = _cfg(epochs=30, lr=0.05, scheduler="plateau", scheduler_patience=0, early_stopping=2)
+    r = train(SMALL, cfg, None, progress=False, data=splits)
+    h = r.history
+    assert len(h) < 30 and r.metrics["stopped_early"]
+    assert h["lr"].iloc[-1] < 0.05
+    best = h["val_loss"].idxmin()
+    assert len(h) - 1 - best == 2  # stopped exactly `patience` epochs after the best
+
+
+def test_pick_device():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device().type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        assert pick_device().type in ("cpu", "mps")
+
+
+def test_bad_train_config():
+    with pytest.raises(ValueError):
+        TrainConfig(epochs=-1)
+    with pytest.raises(ValueError):
+        TrainConfig(targets="sometimes")
