@@ -51,7 +51,7 @@ class TrainConfig:
     targets: str = "grey"  # "grey" values in [0, 1], or "dynamic" binarization per batch
     seed: int = 0
     dataset: str = "mnist"  # or "fashion-mnist"
-    val_size: int = 10_000  # carved from the 60,000 training images; 0 trains on all of them
+    val_size: int = 10_000  # carved from the 60,000 training images; 0 trains on all of them (no validation)
     subset: int | None = None  # keep only this many images per split (fast test mode)
     scheduler: str | None = None  # None or "plateau" (ReduceLROnPlateau on validation loss)
     scheduler_factor: float = 0.5
