@@ -149,6 +149,17 @@ def load_model(path: str | Path, device: str | torch.device | None = None) -> nn
     return model.to(pick_device(device)).eval()
 
 
+def make_adam(model: nn.Module, tcfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    """Adam, with PyTorch's fused kernel where the device supports it (CPU and CUDA): the same
+    update rule in one pass over the parameters instead of a dozen small tensor ops per step."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        return torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay,
+                                fused=device.type in ("cpu", "cuda"))
+    except (RuntimeError, TypeError, ValueError):  # an older torch or an unsupported device
+        return torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+
+
 def _eval_targets(train: TrainConfig) -> str:
     """Evaluate on the fixed binarization when trained on binary data, else on grey values."""
     return "fixed" if train.targets == "dynamic" else "grey"
@@ -211,7 +222,7 @@ def train(
     # ---- model, optimizer, schedule
     seed_everything(tcfg.seed)
     model = build_model(mcfg).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    optimizer = make_adam(model, tcfg, dev)
     scheduler = (
         torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=tcfg.scheduler_factor, patience=tcfg.scheduler_patience
