@@ -26,14 +26,22 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.installed
 
+# every notebooks/NN_topic.py, in order, executed into its NN_topic.ipynb (full mode); trained
+# models are cached in checkpoints/, figures for the README go to images/
 run: install
-	$(PY) -m vaelib train --preset pytorch-example --out runs/pytorch-example
-	$(PY) -m vaelib evaluate runs/pytorch-example --iwae-k 1000 --iwae-n 2000
+	$(PY) scripts/run_notebooks.py
 
-test: install unit
+test: install unit notebooks
 
 unit: install
 	VAELIB_CACHE=$(TEST_CACHE) $(PY) -m pytest tests -q
+
+# nbval runs every cell of every committed .ipynb in test mode (tiny subsets, one epoch) and fails
+# on any error; cells tagged nbval-check-output must also reproduce their stored output.
+notebooks: install
+	VAE_NOTEBOOKS_TEST=1 VAELIB_CACHE=$(TEST_CACHE) $(PY) -m pytest notebooks/ --nbval-lax \
+		--nbval-current-env --nbval-cell-timeout=600 --nbval-sanitize-with notebooks/sanitize.cfg \
+		-p no:cacheprovider -q
 
 bench: install
 	$(PY) benchmarks/bench_epoch.py

@@ -12,13 +12,18 @@ one short epoch, small IWAE estimates, no progress bars.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from vaelib.train import pick_device, seed_everything
+# Without ipywidgets, tqdm.auto falls back to text bars and warns on import; the fallback is fine.
+warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
+
+from vaelib.train import pick_device, seed_everything  # noqa: E402  (after the filter)
 
 TEST_MODE_VAR = "VAE_NOTEBOOKS_TEST"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +37,11 @@ class Mode:
     seed: int = 0
     subset: int | None = None  # images per split in test mode
     progress: bool = True
+    started: float = field(default_factory=time.perf_counter, repr=False, compare=False)
+
+    def elapsed(self) -> float:
+        """Seconds since setup() (a notebook's last cell prints its own run time)."""
+        return time.perf_counter() - self.started
 
     def epochs(self, full: int) -> int:
         """`full` epochs normally, 1 in test mode."""
@@ -41,11 +51,11 @@ class Mode:
         """A size that shrinks in test mode (samples, test images, k, ...)."""
         return test if self.test else full
 
-    def overrides(self, **full: Any) -> dict[str, Any]:
-        """Train-config overrides: in test mode one epoch on a small subset with a cheap IWAE;
-        in full mode whatever is passed (e.g. epochs=5), else nothing."""
+    def overrides(self, test_epochs: int = 1, **full: Any) -> dict[str, Any]:
+        """Train-config overrides: in test mode `test_epochs` (1) epochs on a small subset with a
+        cheap IWAE; in full mode whatever is passed (e.g. epochs=5), else nothing."""
         if self.test:
-            return {"epochs": 1, "subset": self.subset, "iwae_k": 10, "iwae_n": 200}
+            return {"epochs": test_epochs, "subset": self.subset, "iwae_k": 10, "iwae_n": 200}
         return dict(full)
 
     def save_figure(self, fig, name: str) -> Path | None:

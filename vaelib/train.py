@@ -286,7 +286,6 @@ def train(
             with torch.no_grad():
                 bad = ~torch.isfinite(loss)
                 first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, step), first_bad)
-                b = x.shape[0]
                 sums += torch.stack([terms.loss.sum(), terms.reconstruction.sum(), terms.kl.sum()]).detach()
             # check on the host every 50 steps (a sync per step would slow a GPU down)
             if step % 50 == 49 or step == steps_per_epoch - 1:
@@ -328,9 +327,7 @@ def train(
             state["bad_epochs"] += 1
         state["epoch"] = epoch
         state["history"].append(row)
-        if not progress:
-            pass
-        tqdm.write(_summary_line(row, tcfg.epochs)) if progress else print(_summary_line(row, tcfg.epochs), flush=True)
+        tqdm.write(_summary_line(row, tcfg.epochs))  # one line per epoch, also when the bar is off
         if out is not None:
             _save(ckpt_path, model, optimizer, scheduler, gen, state, mcfg, tcfg, dev)
             _history_frame(state["history"]).to_csv(out / "history.csv", index=False)
@@ -386,9 +383,11 @@ def _history_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _summary_line(row: dict[str, Any], epochs: int) -> str:
+    val = ("no validation split" if math.isnan(row["val_loss"]) else
+           f"val loss {row['val_loss']:.2f} (recon {row['val_recon']:.2f}, KL {row['val_kl']:.2f})")
     return (
-        f"epoch {row['epoch']:>3}/{epochs}  train loss {row['train_loss']:.2f}  "
-        f"val loss {row['val_loss']:.2f} (recon {row['val_recon']:.2f}, KL {row['val_kl']:.2f})  "
+        f"epoch {row['epoch']:>3}/{epochs}  train loss {row['train_loss']:.2f} "
+        f"(recon {row['train_recon']:.2f}, KL {row['train_kl']:.2f})  {val}  "
         f"lr {row['lr']:.2g}  {row['seconds']:.1f}s"
     )
 

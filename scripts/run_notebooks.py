@@ -1,0 +1,189 @@
+#!/usr/bin/env python
+"""Execute the notebook series: every notebooks/NN_topic.py into its paired NN_topic.ipynb.
+
+    python scripts/run_notebooks.py                  # all notebooks, in order, full mode (make run)
+    python scripts/run_notebooks.py 02 "0[3-5]*"     # some of them: a number, a name or a glob
+    python scripts/run_notebooks.py --test-mode      # fast test mode (VAE_NOTEBOOKS_TEST=1)
+
+For each notebook, in order:
+
+1. inputs: the .py (jupytext percent) is the source of truth. Its cells are merged into the
+   existing .ipynb the way `jupytext --to ipynb --update` does it (cell ids are kept, so the
+   .ipynb does not churn), or a new .ipynb is built when there is none;
+2. run: nbclient executes every cell with the kernel named in the notebook (python3, this
+   interpreter), in notebooks/, one generous timeout per cell;
+3. outputs: the executed notebook is written back to the .ipynb (full mode). Test-mode outputs
+   never overwrite the committed notebooks: they go to runs/test-notebooks/ unless --output-dir
+   says otherwise.
+
+On a failing cell the partial outputs are saved, the notebook, the cell index and the head of
+the cell's source are printed, and the script stops with exit status 1 (later notebooks may
+need what this one trains). The trained models are cached by configuration (vaelib.cache), so a
+second run only executes; a rerun after a failure resumes where training stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+from jupytext.combine import combine_inputs_with_outputs
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+TEST_OUTPUT_DIR = REPO / "runs" / "test-notebooks"
+TEST_MODE_VAR = "VAE_NOTEBOOKS_TEST"  # the variable vaelib.notebook.setup() reads
+
+
+def series(notebooks_dir: Path = NOTEBOOKS) -> list[Path]:
+    """The numbered sources notebooks/[0-9]*.py, in order."""
+    return sorted(notebooks_dir.glob("[0-9]*.py"))
+
+
+def select(sources: list[Path], patterns: list[str]) -> list[Path]:
+    """The sources matching any pattern: a stem or file name, a prefix ("02"), or a glob.
+
+    Order stays the series order; a pattern that matches nothing is an error.
+    """
+    if not patterns:
+        return sources
+    chosen: set[Path] = set()
+    for pat in patterns:
+        name = Path(pat).name
+        stem = name.rsplit(".", 1)[0] if name.endswith((".py", ".ipynb")) else name
+        hits = [
+            s for s in sources
+            if s.stem == stem or s.stem.startswith(stem) or fnmatch.fnmatch(s.stem, stem)
+            or fnmatch.fnmatch(s.name, name)
+        ]
+        if not hits:
+            known = ", ".join(s.stem for s in sources) or "(none)"
+            raise SystemExit(f"no notebook matches {pat!r}; known: {known}")
+        chosen.update(hits)
+    return [s for s in sources if s in chosen]
+
+
+def inputs_from_source(py: Path, ipynb: Path) -> nbformat.NotebookNode:
+    """The .py's cells and metadata, merged into the existing .ipynb (ids and outputs kept)."""
+    nb = jupytext.read(py)
+    if ipynb.exists():
+        nb = combine_inputs_with_outputs(nb, nbformat.read(ipynb, as_version=4), fmt="py:percent")
+    return nb
+
+
+def source_head(cell: nbformat.NotebookNode, lines: int = 6) -> str:
+    src = cell.get("source", "").splitlines()
+    head = "\n".join(f"    | {line}" for line in src[:lines])
+    return head + (f"\n    | ... ({len(src) - lines} more lines)" if len(src) > lines else "")
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def tidy(nb: nbformat.NotebookNode) -> None:
+    """Drop the progress bars a headless run leaves behind, in place.
+
+    With ipywidgets installed, tqdm.auto draws widgets: a static notebook shows them as a frozen
+    text fallback ("train: 0%"), and their state would bloat the metadata. Without it, a text bar
+    cleared at its end leaves a stream of blanks. The per-epoch summary lines stay.
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.outputs = [
+            o for o in cell.outputs
+            if not (o.output_type == "stream" and not o.text.strip())
+            and WIDGET_VIEW not in o.get("data", {})
+        ]
+    nb.metadata.pop("widgets", None)
+
+
+def run_one(py: Path, out: Path, timeout: int, kernel_name: str | None) -> tuple[bool, float]:
+    """Execute one notebook; write it (complete or partial) to out. Returns (ok, seconds)."""
+    nb = inputs_from_source(py, py.with_suffix(".ipynb"))
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name=kernel_name or nb.metadata.get("kernelspec", {}).get("name", "python3"),
+        resources={"metadata": {"path": str(py.parent)}},  # the kernel runs in notebooks/
+        record_timing=False,  # no timestamps in the committed notebooks
+        coalesce_streams=True,  # one stream per cell, progress-bar redraws (\r) collapsed
+    )
+    current = {"index": -1}
+
+    def on_cell_start(cell, cell_index):  # remember where we are, to report a failure
+        current["index"] = cell_index
+
+    client.on_cell_start = on_cell_start
+    t0 = time.perf_counter()
+    ok = True
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
+        ok = False
+        i = current["index"]
+        cell = nb.cells[i] if 0 <= i < len(nb.cells) else {}
+        code_index = sum(1 for c in nb.cells[:i] if c.cell_type == "code") + 1
+        message = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()  # no colour codes
+        print(
+            f"\nFAILED {py.name}: cell {i} (code cell {code_index}), {type(e).__name__}:\n"
+            f"{source_head(cell)}\n  "
+            + "\n  ".join(message[-15:]),
+            file=sys.stderr,
+        )
+    seconds = time.perf_counter() - t0
+    tidy(nb)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    jupytext.write(nb, out, fmt="ipynb")
+    return ok, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", help="numbers, names or globs (default: all, in order)")
+    parser.add_argument("--test-mode", action="store_true",
+                        help=f"fast test mode ({TEST_MODE_VAR}=1): tiny subsets, one epoch")
+    parser.add_argument("--output-dir", type=Path, default=None,
+                        help="write executed notebooks here (default: in place in full mode, "
+                             f"{TEST_OUTPUT_DIR.relative_to(REPO)}/ in test mode)")
+    parser.add_argument("--timeout", type=int, default=4 * 3600, help="seconds per cell (default 4 h)")
+    parser.add_argument("--kernel", default=None, help="kernel name (default: the notebook's kernelspec)")
+    args = parser.parse_args(argv)
+
+    if args.test_mode:
+        os.environ[TEST_MODE_VAR] = "1"  # the kernels inherit it
+    test = os.environ.get(TEST_MODE_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+    out_dir = args.output_dir or (TEST_OUTPUT_DIR if test else None)
+    sources = select(series(), args.notebooks)
+    if not sources:
+        print(f"no notebooks/[0-9]*.py in {NOTEBOOKS}", file=sys.stderr)
+        return 1
+    where = "in place" if out_dir is None else f"into {out_dir}"
+    print(f"{len(sources)} notebook(s), {'TEST' if test else 'full'} mode, outputs written {where}", flush=True)
+
+    times: list[tuple[str, float]] = []
+    for py in sources:
+        out = py.with_suffix(".ipynb") if out_dir is None else out_dir / f"{py.stem}.ipynb"
+        print(f"{py.name} ...", end=" ", flush=True)
+        ok, seconds = run_one(py, out, args.timeout, args.kernel)
+        times.append((py.stem, seconds))
+        if not ok:
+            print(f"partial outputs saved to {out}", file=sys.stderr)
+            return 1
+        print(f"{seconds:.0f} s", flush=True)
+    total = sum(s for _, s in times)
+    print(f"done: {len(times)} notebook(s) in {total:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
