@@ -1,0 +1,410 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Bernoulli vs Gaussian: what the likelihood does to a VAE
+#
+# **What this notebook teaches.** The decoder of a VAE is a *likelihood* $p(x \mid z)$, and the
+# choice of likelihood is a modelling decision with visible consequences. We show that the
+# Bernoulli log-likelihood is minus the binary cross-entropy, that "MSE loss" is a Gaussian
+# likelihood with a fixed σ in disguise, and that this σ is a hidden β = 2σ² weighting the KL
+# term. Then we train both kinds of VAE, sweep σ from "sharp but over-coded" to "posterior
+# collapse", let σ be learned (one value, then one per pixel), and compare them on one scale.
+#
+# **Prerequisites.** [01 · data](01_data.ipynb) (grey vs binarized targets) and
+# [02 · reparameterization](02_reparameterization.ipynb) (the ELBO as reconstruction minus KL).
+#
+# **Run time.** Full mode trains seven 784-400-400-40 VAEs for 20 epochs each: about 15 minutes
+# on a 2-core laptop-class CPU, about a minute on a GPU (estimate: not measured yet); the last
+# cell prints this run's own time. A second run loads every model from the `checkpoints/` cache
+# in seconds.
+
+# %% [markdown]
+# ## Setup
+
+# %%
+import math
+from dataclasses import replace
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from vaelib.notebook import setup
+from vaelib import data as vdata
+from vaelib.cache import cached_train
+from vaelib.losses import bernoulli_log_prob, elbo, gaussian_log_prob, kl_std_normal
+from vaelib.metrics import BernoulliReadout, evaluate, iwae_nll
+from vaelib.plots import reconstruction_pairs, show_grid
+from vaelib.presets import get_preset
+
+mode = setup()
+
+# %% [markdown]
+# ## 1 · Two likelihoods, two losses
+#
+# **Bernoulli.** Each pixel is a coin with probability $p_i = \sigma(\ell_i)$, where $\ell_i$ is
+# the decoder's *logit*:
+#
+# $$\log p(x \mid z) = \sum_i \big[x_i \log p_i + (1 - x_i)\log(1 - p_i)\big] = -\mathrm{BCE}(x, p).$$
+#
+# This is `vaelib.losses.bernoulli_log_prob(x, logits)`. It is computed from logits, not from
+# probabilities, because $\sigma(\ell)$ rounds to exactly 1 in float32 once $\ell > 17$, and the
+# log of $1 - 1$ is $-\infty$.
+#
+# **Gaussian.** Each pixel is $x_i \sim \mathcal N(\hat x_i, \sigma^2)$:
+#
+# $$\log p(x \mid z) = -\frac{\lVert x - \hat x\rVert^2}{2\sigma^2} - D \log\sigma - \frac D2 \log 2\pi ,$$
+#
+# `vaelib.losses.gaussian_log_prob(x, mean, log_sigma)`, with $D = 784$. Both functions return one
+# number per image, in nats. First, a check that they are what we say they are:
+
+# %% tags=["nbval-check-output"]
+g = torch.Generator().manual_seed(0)
+x = torch.rand(4, 1, 28, 28, generator=g).round()  # four binary "images"
+logits = torch.randn(4, 1, 28, 28, generator=g)
+ours = bernoulli_log_prob(x, logits)
+bce = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="none").sum(dim=(1, 2, 3))
+print("log p(x|z), Bernoulli:", [f"{v:.2f}" for v in ours.tolist()])
+print("minus BCE            :", [f"{-v:.2f}" for v in bce.tolist()])
+assert torch.allclose(ours, -bce, atol=1e-3)
+
+mean = torch.rand(4, 1, 28, 28, generator=g)
+sigma = 0.3
+sse = (x - mean).pow(2).sum(dim=(1, 2, 3))
+by_hand = -sse / (2 * sigma**2) - 784 * math.log(sigma) - 392 * math.log(2 * math.pi)
+print("log p(x|z), Gaussian σ=0.3:", [f"{v:.2f}" for v in gaussian_log_prob(x, mean, math.log(sigma)).tolist()])
+print("the formula above          :", [f"{v:.2f}" for v in by_hand.tolist()])
+assert torch.allclose(gaussian_log_prob(x, mean, math.log(sigma)), by_hand, rtol=1e-5)
+
+# %% [markdown]
+# ### "MSE loss" is a Gaussian with a hidden β
+#
+# Many VAE codes train on `F.mse_loss(x_hat, x, reduction="sum") + KL`. Read the Gaussian formula
+# backwards: with a *fixed* σ, the last two terms are constants, so
+#
+# $$-\log p(x\mid z) + \mathrm{KL} = \frac{1}{2\sigma^2}\Big(\lVert x-\hat x\rVert^2 + 2\sigma^2\,\mathrm{KL}\Big) + \text{const}.$$
+#
+# Up to a constant and a positive factor (neither changes the minimiser), training with a
+# Gaussian likelihood of scale σ is training "SSE + β·KL" with **β = 2σ²**. Summed MSE + KL is the
+# special case σ² = ½. The check below compares gradients, the thing an optimiser actually sees:
+# the gradient of the Gaussian loss, times 2σ², equals the gradient of SSE + 2σ²·KL.
+
+# %% tags=["nbval-check-output"]
+def grads(loss_fn, sigma):
+    torch.manual_seed(0)
+    x_hat = torch.rand(2, 784, requires_grad=True)
+    mu = torch.randn(2, 8, requires_grad=True)
+    logvar = torch.randn(2, 8, requires_grad=True)
+    target = torch.rand(2, 784, generator=torch.Generator().manual_seed(1)).round()
+    loss_fn(target, x_hat, mu, logvar, sigma).sum().backward()
+    return torch.cat([x_hat.grad.flatten(), mu.grad.flatten(), logvar.grad.flatten()])
+
+
+def gaussian_loss(x, x_hat, mu, logvar, sigma):  # -ELBO with a Gaussian likelihood
+    return -elbo(gaussian_log_prob(x, x_hat, math.log(sigma)), kl_std_normal(mu, logvar)).elbo
+
+
+def sse_beta_loss(x, x_hat, mu, logvar, sigma):  # SSE + β·KL with β = 2σ²
+    return (x - x_hat).pow(2).sum(1) + 2 * sigma**2 * kl_std_normal(mu, logvar)
+
+
+for s in (0.1, math.sqrt(0.5), 1.0):
+    a, b = grads(gaussian_loss, s) * 2 * s**2, grads(sse_beta_loss, s)
+    print(f"σ = {s:.3f}: hidden β = 2σ² = {2 * s * s:.3f}; max |∇ difference| = {(a - b).abs().max():.1e}")
+    assert torch.allclose(a, b, atol=1e-4)
+
+# %% [markdown]
+# So a small σ means a small β: the KL term barely matters and the model spends as many nats on
+# the code as it likes. A large σ means a large β: the KL term dominates, and past some point the
+# cheapest solution is to ignore $z$ altogether (*posterior collapse*). We will see both below.
+#
+# ### The per-pixel loss functions
+#
+# What each likelihood charges for one pixel, as a function of the prediction (the probability
+# $p$ for Bernoulli, the mean $\hat x$ for Gaussian), for a black pixel, a grey one and a white
+# one. The Gaussian curves are shifted so that their minimum is 0: only their *shape* matters to
+# the optimiser.
+
+# %%
+pred = torch.linspace(0.001, 0.999, 500)
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
+for ax, target in zip(axes, (0.0, 0.5, 1.0)):
+    t = torch.full_like(pred, target)
+    bce_curve = -bernoulli_log_prob(t[:, None], torch.logit(pred)[:, None])
+    ax.plot(pred, bce_curve - bce_curve.min(), lw=2.5, color="black", label="Bernoulli (BCE)")
+    for s in (0.1, 0.3, 1.0):
+        nll = -gaussian_log_prob(t[:, None], pred[:, None], math.log(s))
+        ax.plot(pred, nll - nll.min(), label=f"Gaussian σ = {s}")
+    ax.set_title(f"target pixel x = {target}")
+    ax.set_xlabel("prediction (p or x̂)")
+    ax.set_ylim(0, 8)
+axes[0].set_ylabel("loss − its minimum (nats)")
+axes[0].legend(fontsize=8)
+fig.suptitle("Per-pixel losses: BCE punishes confident mistakes without bound; a Gaussian's σ sets its steepness")
+fig.tight_layout()
+mode.save_figure(fig, "03_loss_functions.png");
+
+# %% [markdown]
+# The BCE curve rises without bound as a prediction approaches the wrong extreme: a confident
+# mistake on a binary pixel costs arbitrarily many nats. The Gaussian curves are parabolas, and
+# σ sets how steep they are: at σ = 1 the worst prediction costs only half a nat, which is why a
+# large σ lets a model ignore the pixels. For grey targets (middle), BCE's minimum sits at
+# $p = x$, like the Gaussian's, but it is not the log-probability of anything: a Bernoulli
+# likelihood describes binary pixels.
+
+# %% [markdown]
+# ## 2 · Training the two presets
+#
+# The seed project `bernoulli_gaussian_vae` compares the two on a 784-400-400-40 network (batch
+# 256, Adam 10⁻³, 20 epochs). We keep the architecture and fix what made its comparison hard to
+# read:
+#
+# - the **Bernoulli** VAE (`bernoulli-vae`) is trained on *dynamically binarized* digits, so its
+#   likelihood is a real probability, and scored on a fixed binarization of the test set;
+# - the **Gaussian** VAE (`gaussian-vae`) is trained on grey values with one *learned* σ.
+#
+# `vaelib.cache.cached_train` loads each model if this exact configuration was trained before,
+# else trains it and caches it.
+
+# %%
+test_epochs = 3  # test mode: 3 short epochs on 2,000 images; full mode: each preset's own epochs
+run_kw = dict(progress=mode.progress, **mode.overrides(test_epochs=test_epochs))
+bern = cached_train(get_preset("bernoulli-vae"), **run_kw)
+gauss = cached_train(get_preset("gaussian-vae"), **run_kw)
+print("bernoulli-vae:", bern.folder.name, "| gaussian-vae:", gauss.folder.name)
+print(f"learned σ of gaussian-vae: {gauss.model.log_sigma().exp().item():.4f}")
+
+# %% [markdown]
+# ## 3 · A σ sweep, a learned σ, and a σ per pixel
+#
+# Same network, same data (grey values), Gaussian likelihood with a *fixed* σ from 0.03 to 1 —
+# hidden β from 0.0018 to 2 — plus the per-pixel σ, learned jointly with the network. (Learned
+# σ's are floored at 10⁻³: on pixels that are black in every image a free σ would shrink forever
+# and the "likelihood" would grow without bound.)
+
+# %%
+base = get_preset("gaussian-vae")
+sigmas = [0.03, 0.1, 0.3, 1.0]
+runs = {"Bernoulli": bern, "Gaussian, learned σ": gauss}
+for s in sigmas:
+    cfg = replace(base.model, sigma="fixed", sigma_value=s)
+    runs[f"Gaussian, σ = {s}"] = cached_train(cfg, base.train, name=f"gaussian-sigma-{s}", **run_kw)
+pix_cfg = replace(base.model, sigma="per-pixel", sigma_value=0.1)
+runs["Gaussian, per-pixel σ"] = cached_train(pix_cfg, base.train, name="gaussian-per-pixel", **run_kw)
+print("trained now:", [k for k, r in runs.items() if r.trained_now] or "none (all from the cache)")
+
+# %% [markdown]
+# ## 4 · One table on one scale
+#
+# Every model is scored on the same test images (the first `n_test` of the official test set):
+#
+# - **reconstruction MSE** per pixel: grey test image against the decoder mean at $z = \mu(x)$
+#   (`vaelib.metrics.reconstruction_mse`, the metric the seed documents report);
+# - **KL** in nats: how much information the code carries about each image, from the model's own
+#   test ELBO (`vaelib.metrics.evaluate`: Bernoulli on the fixed binarization, Gaussian on grey);
+# - **active units**: latent dimensions whose posterior mean varies over the data, $\mathrm{Var}_x\,\mu_d(x) > 0.01$;
+# - **IWAE NLL on binarized digits**: a Gaussian density of binary pixels is not a probability
+#   (it grows without bound as σ shrinks), so to put every model on one scale we read each
+#   decoder's mean as Bernoulli pixel probabilities (`vaelib.metrics.BernoulliReadout`) and
+#   compute $-\log p(x)$ of the fixed binarization with the importance-weighted bound
+#   (`vaelib.losses.iwae_bound`, k samples). For the Bernoulli VAE this is its own NLL.
+
+# %%
+splits = vdata.load_mnist(subset=mode.subset)
+n_test = mode.n(full=1000, test=200)
+k = mode.n(full=500, test=20)
+test_bin = vdata.fixed_binarization(splits.test.images[:n_test]).to(mode.device)
+rows = []
+for name, run in runs.items():
+    m = run.model.to(mode.device).eval()
+    targets = "fixed" if name == "Bernoulli" else "grey"
+    ev = evaluate(m, splits.test, eval_targets=targets, iwae_k=0, device=mode.device)
+    sigma_value = (m.log_sigma().exp().mean().item() if m.config.likelihood == "gaussian" else float("nan"))
+    rows.append({
+        "model": name,
+        "σ (mean)": sigma_value,
+        "β = 2σ²": 2 * sigma_value**2 if m.config.sigma == "fixed" else float("nan"),
+        "recon MSE": ev["recon_mse"],
+        "KL (nats)": ev["test_kl"],
+        "active units": ev["active_units"],
+        f"IWAE NLL, binarized (k={k})": iwae_nll(BernoulliReadout(m), test_bin, k),
+    })
+table = pd.DataFrame(rows).set_index("model")
+nll_col = f"IWAE NLL, binarized (k={k})"
+print(f"{len(splits.test)} test images for MSE/KL/active units; IWAE on the first {n_test}.")
+table.style.format(precision=4, na_rep="–")
+
+# %% [markdown]
+# ### What the table says, checked
+#
+# The cell below turns the table into the claims of this notebook's summary and asserts each of
+# them, so a change in `vaelib` that breaks one turns the tests red.
+
+# %%
+sweep = table.loc[[f"Gaussian, σ = {s}" for s in sigmas]]
+kl_falls = bool((np.diff(sweep["KL (nats)"].to_numpy()) < 0).all())
+mse_rises = bool((np.diff(sweep["recon MSE"].to_numpy()) > 0).all())
+best_nll = table[nll_col].idxmin()
+collapsed = sweep.loc["Gaussian, σ = 1.0"]
+print(f"KL falls as σ grows: {kl_falls}  ({' > '.join(f'{v:.1f}' for v in sweep['KL (nats)'])} nats)")
+print(f"MSE rises as σ grows: {mse_rises}  ({' < '.join(f'{v:.4f}' for v in sweep['recon MSE'])})")
+print(f"σ = 1: KL {collapsed['KL (nats)']:.2f} nats, {int(collapsed['active units'])} active units of 40")
+print(f"lowest NLL on binarized digits: {best_nll} ({table.loc[best_nll, nll_col]:.1f} nats)")
+# every mode: the ends of the sweep, the collapse, and the winner on binarized digits
+ends = sweep.iloc[[0, -1]]
+assert ends["KL (nats)"].iloc[0] > ends["KL (nats)"].iloc[1] and ends["recon MSE"].iloc[0] < ends["recon MSE"].iloc[1]
+assert collapsed["active units"] <= 40 // 5 and collapsed["KL (nats)"] < 10  # at most a fifth of the units
+assert best_nll == "Bernoulli"
+# full mode: the whole sweep is monotone (in test mode the models have seen only 24 batches,
+# and the σ ≥ 0.3 models have not yet left their initial collapse, so only the ends are checked)
+if not mode.test:
+    assert kl_falls and mse_rises
+
+# %% [markdown]
+# ## 5 · Looking at them
+#
+# For each model: eight test digits (top) with their reconstructions (bottom), and 16 samples
+# decoded from $z \sim \mathcal N(0, I)$ (the decoder *mean*, the usual way to show samples of a
+# Gaussian VAE; drawing the pixel noise on top would add σ-sized static).
+
+# %%
+x8 = vdata.to_unit(splits.test.images[:8]).to(mode.device)
+fig, axes = plt.subplots(len(runs), 2, figsize=(11, 1.45 * len(runs)), gridspec_kw={"width_ratios": [1, 1]})
+for row, (name, run) in zip(axes, runs.items()):
+    m = run.model.eval()
+    show_grid(reconstruction_pairs(x8, m.reconstruct(x8)), ax=row[0], nrow=8)
+    show_grid(m.sample(16, generator=torch.Generator().manual_seed(0)), ax=row[1], nrow=8)
+    row[0].set_title(f"{name}: reconstructions", fontsize=9)
+    row[1].set_title(f"{name}: samples", fontsize=9)
+fig.tight_layout()
+mode.save_figure(fig, "03_samples_reconstructions.png");
+
+# %% [markdown]
+# At σ = 0.03 the reconstructions are sharp (the KL weight is tiny) but the samples are
+# scribbles: the code is used so freely (every unit active, the largest KL in the table) that the
+# aggregate posterior no longer looks like the prior, so prior draws land where no training image
+# was encoded. At σ = 1 it is the other way round: only a few units stay active, reconstructions
+# are blurry and sometimes the wrong digit, and the samples are smooth, plausible digits, because
+# a low-rate code keeps the aggregate posterior close to the prior. In between, σ trades
+# reconstruction for a well-behaved latent space; the Bernoulli VAE lands at a good point of that
+# trade without a σ to tune.
+#
+# ### Training curves
+#
+# The losses of different likelihoods are in different units, but the KL term is nats of
+# information about each image whatever the decoder, so the KL curves can share one axis.
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+for name, (run, ax) in {"Bernoulli": (bern, axes[0]), "Gaussian, learned σ": (gauss, axes[1])}.items():
+    h = run.history
+    ax.plot(h["epoch"], h["train_loss"], marker="o", ms=3, label="train −ELBO")
+    ax.plot(h["epoch"], h["val_loss"], marker="o", ms=3, label="validation −ELBO")
+    ax.set_title(name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("nats per image")
+    ax.legend()
+for name, run in runs.items():
+    axes[2].plot(run.history["epoch"], run.history["val_kl"], marker="o", ms=3, label=name)
+axes[2].set_yscale("log")
+axes[2].set_title("validation KL per image")
+axes[2].set_xlabel("epoch")
+axes[2].legend(fontsize=7)
+fig.tight_layout()
+mode.save_figure(fig, "03_loss_curves.png");
+
+# %% [markdown]
+# ### The σ sweep as a rate–distortion curve
+#
+# KL is the *rate* (nats the code spends per image) and MSE the *distortion*. Raising σ, i.e. β,
+# moves the model along the curve towards less information and more blur.
+
+# %%
+fig, ax = plt.subplots(figsize=(5.5, 3.8))
+ax.plot(sweep["KL (nats)"], sweep["recon MSE"], marker="o")
+for s, (kl_v, mse_v) in zip(sigmas, sweep[["KL (nats)", "recon MSE"]].to_numpy()):
+    ax.annotate(f"σ={s}", (kl_v, mse_v), textcoords="offset points", xytext=(5, 5))
+for name in ("Bernoulli", "Gaussian, learned σ", "Gaussian, per-pixel σ"):
+    ax.scatter(table.loc[name, "KL (nats)"], table.loc[name, "recon MSE"], marker="*", s=120, label=name)
+ax.set_xscale("symlog", linthresh=1)
+ax.set_xlabel("rate: KL (nats per image)")
+ax.set_ylabel("distortion: reconstruction MSE")
+ax.legend(fontsize=8)
+fig.tight_layout()
+mode.save_figure(fig, "03_sigma_sweep.png");
+
+# %% [markdown]
+# ### What a learned σ learns
+#
+# With the decoder fixed, the σ that maximises the Gaussian likelihood solves
+# $\partial/\partial\sigma\,[-\mathrm{SSE}/(2\sigma^2) - D\log\sigma] = 0$, i.e.
+# $\hat\sigma^2 = \mathrm{SSE}/D$: the root-mean-square residual. We measure that residual on the
+# validation images with $z$ sampled from $q$, as in training, and compare. The per-pixel σ does
+# the same pixel by pixel: tiny where a pixel is always black (the border), largest where the
+# strokes vary.
+
+# %%
+@torch.no_grad()
+def rms_residual(model, images):
+    x = vdata.to_unit(images).to(mode.device)
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    return (x - model.decode(z)).pow(2).mean().sqrt().item()
+
+
+val_imgs = splits.val.images[: mode.n(full=5000, test=1000)]
+sigma_learned = gauss.model.log_sigma().exp().item()
+sigma_mle = rms_residual(gauss.model, val_imgs)
+print(f"learned σ = {sigma_learned:.4f}; RMS residual on validation = {sigma_mle:.4f}")
+
+pix_sigma = runs["Gaussian, per-pixel σ"].model.log_sigma().exp().detach().cpu()[0]
+border = torch.cat([pix_sigma[:2].flatten(), pix_sigma[-2:].flatten(), pix_sigma[:, :2].flatten(), pix_sigma[:, -2:].flatten()])
+centre = pix_sigma[10:18, 10:18]
+print(f"per-pixel σ: border median {border.median():.4f}, centre median {centre.median():.4f}")
+fig, ax = plt.subplots(figsize=(3.6, 3.2))
+im = ax.imshow(pix_sigma.numpy(), cmap="viridis")
+ax.set_title("learned per-pixel σ")
+ax.set_axis_off()
+fig.colorbar(im, ax=ax, fraction=0.046);
+assert centre.median() > border.median()
+
+# %% [markdown]
+# ## Summary
+#
+# The next cell prints this run's numbers; the claims below are the ones asserted in section 4
+# and above, so they hold for the numbers printed here.
+#
+# - The Bernoulli log-likelihood is exactly minus BCE, and a Gaussian likelihood with fixed σ is
+#   "SSE + β·KL" with a hidden **β = 2σ²** (gradients equal, checked).
+# - Sweeping a fixed σ trades **rate for distortion**: the KL falls and the reconstruction MSE
+#   rises at every step from σ = 0.03 to σ = 1. At σ = 1 the posterior **largely collapses** (at
+#   most a fifth of the latent units active, a KL below 10 nats): blurry reconstructions, but the
+#   smoothest samples. At σ = 0.03 it is the reverse: sharp reconstructions, scribbled samples.
+# - On one common scale, the log-probability of binarized test digits, the **Bernoulli VAE is
+#   best**: it is the only model whose likelihood matches the data it scores.
+# - A learned single σ settles at the root-mean-square residual, as the maximum-likelihood
+#   argument predicts (within 15%, checked in full mode). A learned per-pixel σ is smallest on the
+#   always-black border and largest in the middle of the image, where the strokes vary.
+
+# %%
+print(table.round(4).to_string())
+print(f"\nlearned σ {sigma_learned:.4f} vs RMS residual {sigma_mle:.4f}")
+if not mode.test:  # a few test-mode steps barely move σ from its starting value
+    assert abs(math.log(sigma_learned / sigma_mle)) < math.log(1.15)
+print(f"this notebook ran in {mode.elapsed():.0f} s ({'test' if mode.test else 'full'} mode)")
