@@ -46,5 +46,15 @@ notebooks: install
 bench: install
 	$(PY) benchmarks/bench_epoch.py
 
+# course assignments (README "For instructors"): student versions of every notebook into student/
+# (solutions replaced by stubs, outputs cleared), and the autograder for one student's notebook:
+#   make grade NB=student/02_reparameterization.ipynb [JSON=report.json]
+student: install
+	$(PY) -m vaelib student --out student
+
+grade: install
+	@if [ -z "$(NB)" ]; then echo "make grade: say which notebook, e.g. make grade NB=student/02_reparameterization.ipynb" >&2; exit 2; fi
+	$(PY) -m vaelib grade "$(NB)" $(if $(JSON),--json "$(JSON)")
+
 clean:
 	rm -rf runs checkpoints .pytest_cache

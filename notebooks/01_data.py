@@ -26,6 +26,8 @@
 #
 # **Prerequisites.** None: this is the first notebook. Basic PyTorch tensors help.
 #
+# **Exercise.** One open question (marked *Question*) asks you to read the notebook's numbers.
+#
 # **Run time.** About 30 s on a 2-core laptop-class CPU, kernel start included (the last cell
 # prints this run's own time, from the setup cell on); on a GPU: not measured yet. Everything here is cheap, so the test mode
 # (`VAE_NOTEBOOKS_TEST=1`) runs the same computations on the full splits; it only skips saving
@@ -186,7 +188,24 @@ assert 0 < gauss[0] < gauss[1] < gauss[2]  # a density: positive, and growing as
 # The series therefore trains Bernoulli decoders on *binarized* digits when it reports
 # likelihoods, and keeps grey targets where it reproduces code that uses them (the
 # `pytorch-example` preset), saying so each time.
+
+# %% [markdown] tags=["question"]
+# **Question.** A VAE with a Bernoulli decoder is trained on *grey* MNIST targets and reports its
+# reconstruction loss, $-\log p(x \mid z)$ summed over pixels, on these test digits. What is the
+# lowest value any decoder could reach, why is it not 0, and which numbers printed above tell you?
 #
+# <!-- BEGIN ANSWER -->
+# It cannot go below the mean binary entropy of the grey test digits, printed under the table
+# ("mean binary entropy of the grey test digits"). The best possible logits, $\ell_i =
+# \operatorname{logit}(x_i)$, leave exactly $-\sum_i H(x_i)$: the "grey / Bernoulli" row of the
+# table equals minus that entropy, and the cell asserts it image by image
+# (`torch.allclose(bern_grey, -entropy)`). A pixel of grey value 0.5 is a fair coin to a Bernoulli
+# likelihood, so no decoder can predict it with certainty; only binary targets (the first row)
+# reach the ceiling of 0 nats. Every grey-target "BCE" therefore carries this irreducible part,
+# and is not a log-likelihood.
+# <!-- END ANSWER -->
+
+# %% [markdown]
 # ## Three kinds of targets
 #
 # A Bernoulli decoder wants 0/1 targets, so the grey digits are turned into coin flips:

@@ -25,7 +25,13 @@
 # measure their variance, check the closed-form KL divergence against a Monte-Carlo estimate,
 # and assemble the evidence lower bound (ELBO) of a trained model term by term, each term
 # computed by the `vaelib` function that the training loop uses. Finally the two gradient
-# estimators meet again, on the trained decoder.
+# estimators meet again, on the trained decoder, and the ELBO is tightened into the
+# importance-weighted bound.
+#
+# **Exercises.** You write `reparameterize`, `kl_std_normal`, `elbo` (with β) and `iwae_bound`
+# yourself, in the cells marked *Exercise*; the cell after each one checks yours against vaelib's.
+# The rest of the notebook calls vaelib's own versions (`losses.reparameterize`, ...), so it runs
+# whether or not you have solved them. One open question asks you to read the notebook's numbers.
 #
 # **Prerequisites.** [01 · MNIST as tensors](01_data.ipynb) (the targets, and why grey-target
 # "BCE" is not a log-probability). Expectations, gradients, a little autograd.
@@ -49,14 +55,8 @@ from numpy.polynomial import Polynomial
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib.cache import cached_train
 from vaelib.data import load_mnist, to_unit
-from vaelib.losses import (
-    bernoulli_log_prob,
-    elbo,
-    gaussian_diag_log_prob,
-    kl_std_normal,
-    reparameterize,
-    std_normal_log_prob,
-)
+from vaelib import losses  # vaelib's reference implementations: losses.reparameterize, ...
+from vaelib.losses import bernoulli_log_prob, gaussian_diag_log_prob, std_normal_log_prob
 from vaelib.plots import show_grid
 from vaelib.presets import get_preset
 
@@ -72,14 +72,48 @@ mode = setup()
 #
 # which is `vaelib.losses.reparameterize(mu, logvar)`. All the randomness sits in $\varepsilon$,
 # which does not depend on the parameters, so $z$ is a differentiable function of $\mu$ and
-# $\sigma$. First, a check that the samples have the mean and spread we asked for.
+# $\sigma$.
+#
+# **Exercise (`reparameterize`).** Write it: one line of maths. The check below it compares
+# your function with vaelib's: from the same random seed both must return the same $z$, and the
+# gradient must reach $\mu$ and $\log\sigma^2$.
+
+# %% tags=["exercise"]
+import torch
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = mu + sigma * eps with sigma = exp(logvar / 2) and eps ~ N(0, I). mu, logvar: [B, D] -> z: [B, D]."""
+    # HINT: draw eps with torch.randn_like(mu), turn the log-variance into a standard deviation, and combine
+    # BEGIN SOLUTION
+    std = torch.exp(0.5 * logvar)
+    noise = torch.randn_like(mu)
+    return mu + std * noise
+    # END SOLUTION
+
+
+# %%
+check_mu, check_logvar = torch.randn(4, 3), torch.randn(4, 3)
+torch.manual_seed(1)
+z_yours = reparameterize(check_mu, check_logvar)
+torch.manual_seed(1)
+z_vaelib = losses.reparameterize(check_mu, check_logvar)
+assert z_yours.shape == z_vaelib.shape and torch.allclose(z_yours, z_vaelib), "from the same seed, the same z"
+grad_mu, grad_logvar = check_mu.clone().requires_grad_(), check_logvar.clone().requires_grad_()
+reparameterize(grad_mu, grad_logvar).sum().backward()
+assert grad_mu.grad is not None and grad_logvar.grad is not None, "the gradient must reach mu and logvar"
+print("reparameterize: the same z as vaelib's from the same seed, and gradients reach mu and logvar")
+
+# %% [markdown]
+# From here on the notebook uses vaelib's version. First, a check that the samples have the
+# mean and spread we asked for.
 
 # %% tags=["nbval-check-output"]
 torch.manual_seed(0)
 mu = torch.tensor([1.0, -2.0])
 logvar = torch.tensor([0.5, 2.0]).pow(2).log()  # sigma = 0.5 and 2
 N = 100_000
-z = reparameterize(mu.expand(N, 2), logvar.expand(N, 2))  # [N, 2]
+z = losses.reparameterize(mu.expand(N, 2), logvar.expand(N, 2))  # [N, 2]
 sigma = torch.exp(0.5 * logvar)
 mean, std = z.mean(0), z.std(0)
 se = sigma / math.sqrt(N)  # standard error of a sample mean
@@ -99,7 +133,7 @@ assert ((std - sigma).abs() / sigma < 0.01).all()
 torch.manual_seed(0)
 mu_ = torch.tensor([1.0, -2.0], requires_grad=True)
 logvar_ = logvar.clone().requires_grad_()
-z_ = reparameterize(mu_, logvar_)
+z_ = losses.reparameterize(mu_, logvar_)
 z_.sum().backward()
 print("dz/dmu      =", mu_.grad.tolist())
 print("dz/dlogvar  =", [round(v, 4) for v in logvar_.grad.tolist()])
@@ -192,7 +226,7 @@ def gradient_estimates(estimator: str, n: int) -> torch.Tensor:
     """R independent n-sample estimates of dJ/dmu, [R]."""
     mu = torch.full((R, 1), MU, requires_grad=True)  # one copy of mu per repetition
     logvar = torch.full((R, 1), 2 * math.log(SIGMA))
-    z = reparameterize(mu.expand(R, n), logvar.expand(R, n))  # [R, n]
+    z = losses.reparameterize(mu.expand(R, n), logvar.expand(R, n))  # [R, n]
     if estimator == "pathwise":
         surrogate = f(z).mean(1)  # gradients flow through z
     else:  # score function: z is a constant, the gradient comes from log q(z)
@@ -247,7 +281,32 @@ mode.save_figure(fig, "02_gradient_variance.png");
 #
 # $$\mathrm{KL}\big(\mathcal N(\mu, \operatorname{diag}\sigma^2) \,\|\, \mathcal N(0, I)\big) = -\tfrac12 \sum_{j=1}^{D} \big(1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2\big).$$
 #
-# It is also an expectation, $\mathbb E_q[\log q(z) - \log p(z)]$, which we can estimate by
+# **Exercise (`kl_std_normal`).** Write the closed form, one value per example.
+
+# %% tags=["exercise"]
+import torch
+
+
+def kl_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag sigma^2) || N(0, I)) per example, in nats. mu, logvar: [B, D] -> [B]."""
+    # HINT: the formula above term by term, with sigma^2 = exp(logvar); sum over the latent dimensions only
+    # BEGIN SOLUTION
+    inside = 1.0 + logvar - mu.pow(2) - torch.exp(logvar)
+    return -0.5 * inside.sum(dim=1)
+    # END SOLUTION
+
+
+# %%
+gen = torch.Generator().manual_seed(7)
+check_mu, check_logvar = torch.randn(5, 4, generator=gen), torch.randn(5, 4, generator=gen)
+kl_yours, kl_vaelib = kl_std_normal(check_mu, check_logvar), losses.kl_std_normal(check_mu, check_logvar)
+print("yours: ", [round(v, 4) for v in kl_yours.tolist()])
+print("vaelib:", [round(v, 4) for v in kl_vaelib.tolist()])
+assert kl_yours.shape == (5,), f"one value per example: shape [B] expected, got {list(kl_yours.shape)}"
+assert torch.allclose(kl_yours, kl_vaelib, atol=1e-5)
+
+# %% [markdown]
+# The KL is also an expectation, $\mathbb E_q[\log q(z) - \log p(z)]$, which we can estimate by
 # sampling: $\log q$ is `gaussian_diag_log_prob`, $\log p$ is `std_normal_log_prob`. The two must
 # agree to within the Monte-Carlo standard error, and `torch.distributions` gives an independent
 # reference.
@@ -258,13 +317,13 @@ D = 20  # the latent size of the models in this series
 mu_q = 0.8 * torch.randn(1, D)
 logvar_q = torch.empty(1, D).uniform_(-3.0, 0.5)
 
-kl_exact = kl_std_normal(mu_q, logvar_q).item()
+kl_exact = losses.kl_std_normal(mu_q, logvar_q).item()
 q = torch.distributions.Normal(mu_q, torch.exp(0.5 * logvar_q))
 kl_reference = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum().item()
 
 rows = []
 for S in (10, 100, 1_000, 10_000, 100_000):
-    z = reparameterize(mu_q.expand(S, D), logvar_q.expand(S, D))  # [S, D]
+    z = losses.reparameterize(mu_q.expand(S, D), logvar_q.expand(S, D))  # [S, D]
     terms = gaussian_diag_log_prob(z, mu_q, logvar_q) - std_normal_log_prob(z)  # [S] samples of log q - log p
     estimate, se = terms.mean().item(), (terms.std() / math.sqrt(S)).item()
     rows.append({"samples S": S, "MC estimate": estimate, "SE": se, "(MC - exact) / SE": (estimate - kl_exact) / se})
@@ -275,7 +334,7 @@ print(kl_table.round(4).to_string())
 assert abs(kl_exact - kl_reference) < 1e-4
 assert (kl_table["(MC - exact) / SE"].abs() < 4).all()
 assert np.allclose(kl_table["SE"].iloc[:-1].values / kl_table["SE"].iloc[1:].values, math.sqrt(10), rtol=0.25)
-assert kl_std_normal(torch.zeros(1, D), torch.zeros(1, D)).item() == 0.0  # q = p: no divergence
+assert losses.kl_std_normal(torch.zeros(1, D), torch.zeros(1, D)).item() == 0.0  # q = p: no divergence
 
 # %% [markdown]
 # The closed form and `torch.distributions` agree to the printed digits, and every Monte-Carlo
@@ -295,6 +354,38 @@ assert kl_std_normal(torch.zeros(1, D), torch.zeros(1, D)).item() == 0.0  # q = 
 # `kl_std_normal(mu, logvar)`. Everything is per image, in nats: summed over pixels and latent
 # dimensions, never averaged. The training loss is minus the ELBO, averaged over the batch.
 #
+# A β-VAE (Higgins et al. 2017) weights the KL term by β in the training loss,
+# $-(\text{reconstruction} - \beta\,\mathrm{KL})$. The ELBO, the bound on $\log p(x)$, stays
+# reconstruction − KL whatever β the model was trained with, so `elbo(log_px_given_z, kl, beta)`
+# returns both, as a `vaelib.losses.ELBOTerms`.
+#
+# **Exercise (`elbo`).** Write it.
+
+# %% tags=["exercise"]
+import torch
+
+from vaelib.losses import ELBOTerms
+
+
+def elbo(log_px_given_z: torch.Tensor, kl: torch.Tensor, beta: float = 1.0) -> ELBOTerms:
+    """The ELBO and the beta-weighted training loss, per example. log_px_given_z, kl: [B] -> ELBOTerms of [B]."""
+    # HINT: which of the two depends on beta? Return ELBOTerms(reconstruction=..., kl=..., elbo=..., loss=..., beta=...)
+    # BEGIN SOLUTION
+    bound = log_px_given_z - kl
+    beta_objective = log_px_given_z - beta * kl
+    return ELBOTerms(reconstruction=log_px_given_z, kl=kl, elbo=bound, loss=-beta_objective, beta=float(beta))
+    # END SOLUTION
+
+
+# %%
+check_log_px, check_kl = torch.tensor([-100.0, -80.0]), torch.tensor([20.0, 10.0])
+for check_beta in (1.0, 4.0):
+    yours, ref = elbo(check_log_px, check_kl, check_beta), losses.elbo(check_log_px, check_kl, check_beta)
+    print(f"beta = {check_beta}: ELBO {yours.elbo.tolist()}, loss {yours.loss.tolist()}")
+    assert torch.allclose(yours.elbo, ref.elbo), "the ELBO"
+    assert torch.allclose(yours.loss, ref.loss), "the training loss"
+
+# %% [markdown]
 # We need a model. The `pytorch-example` preset is the VAE of pytorch/examples: a 784-400-20
 # encoder, a mirrored decoder with Bernoulli logits, trained like the original on all 60,000
 # training images (no validation split) and on **grey** targets, so its reconstruction term is
@@ -323,11 +414,11 @@ x = to_unit(splits.test.images[:500])  # grey targets, as the model was trained
 torch.manual_seed(1)
 with torch.no_grad():
     mu, logvar = model.encode(x)  # q(z|x): [B, 20] each
-    z = reparameterize(mu, logvar)  # one sample per image
+    z = losses.reparameterize(mu, logvar)  # one sample per image
     logits = model.decode(z)  # [B, 1, 28, 28]
     reconstruction = bernoulli_log_prob(x, logits)  # log p(x|z), [B] nats
-    kl = kl_std_normal(mu, logvar)  # [B] nats
-    terms = elbo(reconstruction, kl)  # ELBO = reconstruction - KL
+    kl = losses.kl_std_normal(mu, logvar)  # [B] nats
+    terms = losses.elbo(reconstruction, kl)  # ELBO = reconstruction - KL
 
 torch.manual_seed(1)
 with torch.no_grad():
@@ -397,7 +488,7 @@ if not mode.test:  # for the trained model; test mode's one-epoch model is too c
 # %%
 torch.manual_seed(3)
 with torch.no_grad():
-    sampled = model.mean(model.decode(reparameterize(mu[:10], logvar[:10])))
+    sampled = model.mean(model.decode(losses.reparameterize(mu[:10], logvar[:10])))
     at_mu = model.mean(model.decode(mu[:10]))
 fig, axes = plt.subplots(3, 1, figsize=(7, 3.3))
 for ax, (title, images) in zip(axes, {"test digits": x[:10], "decoded at z = μ": at_mu,
@@ -430,7 +521,7 @@ def decoder_log_lik(z: torch.Tensor) -> torch.Tensor:
 torch.manual_seed(4)
 mu_r = mu1.repeat(R_DEC, 1).requires_grad_()  # one copy of mu per repetition
 logvar_r = logvar1.repeat(R_DEC, 1)
-z = reparameterize(mu_r, logvar_r)
+z = losses.reparameterize(mu_r, logvar_r)
 decoder_log_lik(z).sum().backward()  # pathwise: through the decoder
 g_path, mu_r.grad = mu_r.grad.clone(), None
 z = z.detach()
@@ -451,7 +542,100 @@ assert v_score / v_path > 10 * var_score / var_path  # a far larger gap than in 
 # many nats, and the score function multiplies it by a random score, while the pathwise
 # estimator uses the decoder's own gradient. Matching the pathwise estimator with the score
 # function would take that many times more samples per training step.
+
+# %% [markdown] tags=["question"]
+# **Question.** To estimate the gradient on the trained decoder as precisely as *one* pathwise
+# sample does, about how many samples would the score-function estimator need per image, and
+# which numbers printed above tell you? Would the same reasoning give a small or a large number
+# on the toy problem $\mathbb E[z^2]$?
 #
+# <!-- BEGIN ANSWER -->
+# The variance of an average of $n$ independent one-sample estimates is the one-sample variance
+# divided by $n$; both estimators follow this $1/n$ law (the measured table and log-log plot of
+# the toy problem show it). So the score-function estimator matches one pathwise sample when $n$
+# equals the ratio of their one-sample variances: the factor printed by the last code cell
+# ("... times larger"), i.e. that many decoder passes per image per training step instead of one.
+# On the toy problem the same ratio is the first table's score-function variance over the
+# pathwise one, far smaller; the cell above asserts the decoder's ratio is more than ten times the
+# toy one. The score function multiplies a log-likelihood of many nats by a random score, so its
+# variance grows with the size of $f$, while the pathwise estimator uses the decoder's gradient.
+# <!-- END ANSWER -->
+
+# %% [markdown]
+# ## Going further: the importance-weighted bound
+#
+# The ELBO is loose wherever $q(z \mid x)$ differs from the true posterior. Burda, Grosse &
+# Salakhutdinov (2016) tighten it with $k$ samples $z_1, \dots, z_k \sim q(z \mid x)$ and their
+# importance weights $w_i = p(x \mid z_i)\, p(z_i) / q(z_i \mid x)$:
+#
+# $$\mathcal L_k(x) = \log \frac1k \sum_{i=1}^k w_i \;\le\; \log p(x).$$
+#
+# $\mathcal L_1$ is the ELBO, and $\mathcal L_k$ rises towards $\log p(x)$ as $k$ grows, which
+# makes it the series' log-likelihood estimate. `vaelib.losses.iwae_bound(model, x, k)` computes
+# it with a log-sum-exp (the weights themselves under- or overflow), in chunks so that $k = 5000$
+# fits in memory. The model provides `encode` ($\mu$, $\log\sigma^2$ of $q$), `decode`,
+# `log_likelihood` ($\log p(x \mid z)$ from the decoder's output) and `log_prior` ($\log p(z)$).
+# On the trained model and the first 100 test images:
+
+# %%
+x100 = x[:100]
+torch.manual_seed(5)
+iwae_table = pd.Series({k: losses.iwae_bound(model, x100, k).mean().item() for k in (1, 10, 100)},
+                       name="mean L_k, nats per image")
+iwae_table.index.name = "k"
+print(iwae_table.round(2).to_string())
+assert iwae_table.is_monotonic_increasing
+
+# %% [markdown]
+# The bound rises with $k$: the ELBO ($k = 1$) understates $\log p(x)$ by at least the gap to
+# $\mathcal L_{100}$ printed above. Evaluation notebooks report $\mathcal L_k$ with a large $k$
+# (`vaelib.metrics.iwae_nll`) and say which $k$.
+#
+# **Exercise (`iwae_bound`).** Write it, without the chunks. The check below compares your
+# $\mathcal L_k$ with vaelib's on the same images: on average they must agree to within four
+# standard errors of their difference (the two functions may draw different $z$'s).
+
+# %% tags=["exercise"]
+import math
+
+import torch
+
+from vaelib.losses import gaussian_diag_log_prob
+
+
+def iwae_bound(model, x: torch.Tensor, k: int) -> torch.Tensor:
+    """L_k = log (1/k) sum_i p(x, z_i) / q(z_i | x), z_i ~ q(z | x), per example. x: [B, ...] -> [B] nats.
+
+    model.encode(x) -> (mu, logvar), each [B, D]; model.decode(z) for z: [N, D]; model.log_likelihood(x, params)
+    and model.log_prior(z) -> [N]. Draw k samples per example and pass them to the model as one batch of k * B.
+    """
+    # HINT: log w = log p(x|z) + log p(z) - log q(z|x) for k samples per example ([k, B]); combine with torch.logsumexp
+    # BEGIN SOLUTION
+    q_mean, q_logvar = model.encode(x)
+    n = x.shape[0]
+    eps = torch.randn(k, *q_mean.shape, dtype=q_mean.dtype, device=q_mean.device)
+    zs = q_mean + torch.exp(0.5 * q_logvar) * eps  # [k, B, D]
+    flat = zs.reshape(k * n, -1)
+    x_repeated = x.unsqueeze(0).expand(k, *x.shape).reshape(k * n, *x.shape[1:])
+    log_joint = model.log_likelihood(x_repeated, model.decode(flat)) + model.log_prior(flat)
+    log_w = log_joint.reshape(k, n) - gaussian_diag_log_prob(zs, q_mean, q_logvar)
+    return torch.logsumexp(log_w, dim=0) - math.log(k)
+    # END SOLUTION
+
+
+# %%
+for k_check in (1, 10, 100):
+    torch.manual_seed(5)
+    with torch.no_grad():
+        yours = iwae_bound(model, x100, k_check)
+    torch.manual_seed(5)
+    ref = losses.iwae_bound(model, x100, k_check)
+    assert yours.shape == (len(x100),), f"one value per image: shape [B] expected, got {list(yours.shape)}"
+    se_diff = (yours - ref).std() / math.sqrt(len(x100))
+    print(f"k = {k_check:>3}: mean L_k yours {yours.mean():.2f}, vaelib's {ref.mean():.2f} nats per image")
+    assert (yours - ref).mean().abs() <= 4 * se_diff + 1e-3
+
+# %% [markdown]
 # ## Summary
 
 # %%
@@ -464,6 +648,8 @@ summary = pd.Series(
         "batch ELBO = reconstruction - KL (one draw, nats/image)": f"{per_image['ELBO'].mean():.2f} = "
         f"{per_image['reconstruction'].mean():.2f} - {per_image['KL'].mean():.2f}",
         "decoding at z = mu overstates it by (nats/image)": f"{(at_mean - elbo_mc).mean():.2f}",
+        "IWAE bound L_1 / L_10 / L_100 (first 100 images, nats/image)": " / ".join(
+            f"{v:.2f}" for v in iwae_table),
     }
 )
 print(summary.to_string())
@@ -481,5 +667,7 @@ print(f"\nthis run took {mode.elapsed():.0f} s")
 # * The ELBO of a trained model, assembled by hand from `bernoulli_log_prob`, `kl_std_normal`
 #   and `elbo`, is exactly what `model(x)` returns. One sample of $z$ is noisy per image but
 #   steady over a batch, and decoding at $z = \mu$ overstates the bound.
+# * The importance-weighted bound $\mathcal L_k$ (`iwae_bound`) starts at the ELBO for $k = 1$ and
+#   rises with $k$ (last summary line).
 #
 # Next: training a VAE and reading its curves (notebook 03).

@@ -1,7 +1,9 @@
-"""Command line: `vaelib presets`, `vaelib train`, `vaelib evaluate`.
+"""Command line: `vaelib presets`, `vaelib train`, `vaelib evaluate`, `vaelib student`, `vaelib grade`.
 
     vaelib train --preset pytorch-example --out runs/pytorch-example
     vaelib evaluate runs/pytorch-example --iwae-k 5000
+    vaelib student --out student                        # student versions of the notebooks
+    vaelib grade student/02_reparameterization.ipynb    # autograde one student's notebook
 
 Bad arguments give one line on stderr and exit status 2, never a traceback.
 """
@@ -64,6 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--iwae-k", type=_nonneg_int, default=5000, help="importance samples (default 5000; 0 skips)")
     e.add_argument("--iwae-n", type=_pos_int, help="score IWAE on the first N test images (default: all)")
     e.add_argument("--device", help="cpu, cuda, mps (default: CUDA, then MPS, then CPU)")
+
+    s = sub.add_parser("student", help="write the student versions of the notebooks (vaelib.assignments)")
+    s.add_argument("--out", type=Path, default=Path("student"), help="folder to write them to (default: student/)")
+    s.add_argument("notebooks", nargs="*", type=Path,
+                   help="solution notebooks (.py or .ipynb; default: every notebooks/NN_topic.py)")
+
+    g = sub.add_parser("grade", help="autograde the exercises of a student notebook (vaelib.autograder)")
+    g.add_argument("notebook", type=Path, help="the student's notebook (.ipynb)")
+    g.add_argument("--json", type=Path, help="write the JSON report here (default: a new temporary folder)")
+    g.add_argument("--seed", type=_nonneg_int, help="seed of the check inputs (default: the grader's own)")
+    g.add_argument("--timeout", type=_pos_int, default=300, help="seconds for the whole run (default 300)")
     return p
 
 
@@ -123,6 +136,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_student(args: argparse.Namespace) -> int:
+    from vaelib.assignments import MarkerError, series, write_student_versions
+
+    sources = args.notebooks or series()
+    for src in sources:
+        if not src.is_file() or src.suffix not in (".py", ".ipynb"):
+            raise UsageError(f"no solution notebook at {src} (a .py or .ipynb)")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"{args.out} exists and is not a folder")
+    try:
+        written = write_student_versions(args.out, sources)
+    except MarkerError as exc:
+        raise UsageError(str(exc)) from None
+    for path in written:
+        print(path)
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from vaelib.assignments import MarkerError
+    from vaelib.autograder import GradingError, format_report, grade
+
+    if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
+        raise UsageError(f"cannot write the JSON report to {args.json}: give a file in an existing folder")
+    try:
+        report = grade(args.notebook, args.json, seed=args.seed, timeout=args.timeout)
+    except (GradingError, MarkerError) as exc:
+        raise UsageError(str(exc)) from None
+    print(format_report(report))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -131,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_presets()
         if args.command == "train":
             return cmd_train(args)
+        if args.command == "student":
+            return cmd_student(args)
+        if args.command == "grade":
+            return cmd_grade(args)
         return cmd_evaluate(args)
     except UsageError as exc:
         print(f"vaelib: error: {exc}", file=sys.stderr)
