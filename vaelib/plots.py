@@ -57,3 +57,61 @@ def plot_history(history, ax=None, columns=("train_loss", "val_loss"), title: st
 
 
 __all__ = ["grid", "save_grid", "show_grid", "reconstruction_pairs", "plot_history"]
+
+
+# ----------------------------------------------------------------------------- 2-D latent spaces
+
+
+def scatter_latent(codes, labels, ax=None, s: float = 2.0, title: str | None = None, legend: bool = True):
+    """Scatter 2-D codes coloured by class: one matplotlib collection per class, in label order.
+
+    codes: [N, 2] (e.g. posterior means μ(x)), labels: [N] ints 0..9. Returns the axis.
+    """
+    import matplotlib.pyplot as plt
+
+    codes = torch.as_tensor(codes).detach().float().cpu()
+    labels = torch.as_tensor(labels).detach().cpu()
+    if codes.ndim != 2 or codes.shape[1] != 2:
+        raise ValueError(f"codes must be [N, 2], got {tuple(codes.shape)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.5))
+    cmap = plt.get_cmap("tab10")
+    for c in sorted(set(labels.tolist())):
+        pts = codes[labels == c]
+        ax.scatter(pts[:, 0], pts[:, 1], s=s, color=cmap(c % 10), label=str(c), rasterized=True)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if legend:
+        ax.legend(markerscale=4 / max(s, 0.1) ** 0.5, fontsize=7, loc="upper right", ncol=2, title="digit")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def show_manifold(images, coords, ax=None, title: str | None = None, ticks: int = 5):
+    """Draw decoded digits of an n × n latent grid (vaelib.latent.latent_grid order) with the
+    axes labelled in latent units: column j sits at z1 = coords[j], row i at z2 = coords[n-1-i].
+
+    images: [n*n, 1, 28, 28] in [0, 1]; coords: [n]. Returns the axis.
+    """
+    import matplotlib.pyplot as plt
+
+    coords = torch.as_tensor(coords).detach().float().cpu()
+    n = coords.shape[0]
+    if images.shape[0] != n * n:
+        raise ValueError(f"expected {n * n} images for a {n} × {n} grid, got {images.shape[0]}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6))
+    g = grid(images, nrow=n, pad=0).numpy()  # [28n, 28n], no padding so cells line up with ticks
+    ax.imshow(g, cmap="gray", vmin=0, vmax=1, extent=(0, n, 0, n))
+    idx = sorted({round(i * (n - 1) / max(ticks - 1, 1)) for i in range(ticks)})
+    ax.set_xticks([i + 0.5 for i in idx], [f"{coords[i]:.2f}" for i in idx])
+    ax.set_yticks([i + 0.5 for i in idx], [f"{coords[i]:.2f}" for i in idx])  # row from the bottom: z2 = coords[i]
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+__all__ += ["scatter_latent", "show_manifold"]
