@@ -30,6 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from vaelib import data as vdata
+from vaelib.metrics import eval_inputs
 from vaelib.models import ModelConfig, build_model
 
 CHECKPOINT = "checkpoint.pt"
@@ -217,7 +218,7 @@ def train(
         dataset=tcfg.dataset, val_size=tcfg.val_size, seed=0, subset=tcfg.subset
     )
     train_x = splits.train.images.to(dev)
-    val_x = _targets_for(splits.val.images.to(dev), _eval_targets(tcfg))
+    val_x = eval_inputs(splits.val.images.to(dev), _eval_targets(tcfg))
 
     # ---- model, optimizer, schedule
     seed_everything(tcfg.seed)
@@ -254,7 +255,8 @@ def train(
 
     stopped_early = _early_stop_due(state, tcfg)
     n = train_x.shape[0]
-    steps_per_epoch = math.ceil(n / tcfg.batch_size)
+    batches = vdata.BatchIterator(train_x, tcfg.batch_size, shuffle=True, targets=tcfg.targets, generator=gen)
+    steps_per_epoch = len(batches)
     bar = tqdm(
         total=tcfg.epochs * steps_per_epoch,
         initial=min(state["epoch"], tcfg.epochs) * steps_per_epoch,
@@ -269,10 +271,7 @@ def train(
         t0 = time.perf_counter()
         sums = torch.zeros(3, device=dev)  # loss, recon, kl (summed over examples)
         first_bad = torch.full((), -1, dtype=torch.long, device=dev)
-        perm = torch.randperm(n, generator=gen).to(dev)
-        for step in range(steps_per_epoch):
-            idx = perm[step * tcfg.batch_size : (step + 1) * tcfg.batch_size]
-            x = _targets_for(train_x[idx], tcfg.targets, gen)
+        for step, x in enumerate(batches):  # a fresh shuffle (and binarization) each epoch
             terms = model(x)
             loss = terms.loss.mean()
             global_step = (epoch - 1) * steps_per_epoch + step
@@ -348,7 +347,7 @@ def train(
         )
     metrics: dict[str, Any] = {}
     if final_metrics:
-        from vaelib.metrics import cheap_metrics
+        from vaelib.metrics import cheap_metrics  # noqa: PLC0415
 
         metrics = cheap_metrics(model, splits.test, tcfg, device=dev)
         metrics["epochs_trained"] = int(state["epoch"])
@@ -359,17 +358,6 @@ def train(
 
 
 # ----------------------------------------------------------------------------- internals
-
-
-def _targets_for(images: torch.Tensor, mode: str, gen: torch.Generator | None = None) -> torch.Tensor:
-    """uint8 images -> float targets: grey values, a fresh binarization, or the fixed one."""
-    if mode == "grey":
-        return vdata.to_unit(images)
-    if mode == "dynamic":
-        return vdata.binarize(vdata.to_unit(images), generator=gen)
-    if mode == "fixed":
-        return vdata.fixed_binarization(images)
-    raise ValueError(f"unknown targets mode {mode!r}")
 
 
 def _early_stop_due(state: dict[str, Any], tcfg: TrainConfig) -> bool:
