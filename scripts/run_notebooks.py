@@ -182,7 +182,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{seconds:.0f} s", flush=True)
     total = sum(s for _, s in times)
     print(f"done: {len(times)} notebook(s) in {total:.0f} s")
+    if not test and out_dir is None and update_readme():
+        print("README.md: results table refreshed from images/06_results.md")
     return 0
+
+
+README = REPO / "README.md"
+RESULTS_TABLE = REPO / "images" / "06_results.md"
+BEGIN, END = "<!-- results:begin (written by scripts/run_notebooks.py) -->", "<!-- results:end -->"
+
+
+def update_readme() -> bool:
+    """Copy the results table that notebook 06 saved into the README between its markers, so the
+    README's numbers come from the last full run and are never typed by hand."""
+    if not RESULTS_TABLE.exists():
+        return False
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        return False
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{BEGIN}\n{RESULTS_TABLE.read_text()}{END}{tail}"
+    if new != text:
+        README.write_text(new)
+    return True
 
 
 if __name__ == "__main__":

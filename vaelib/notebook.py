@@ -58,6 +58,16 @@ class Mode:
             return {"epochs": test_epochs, "subset": self.subset, "iwae_k": 10, "iwae_n": 200}
         return dict(full)
 
+    def save_table(self, df, name: str) -> Path | None:
+        """Save a DataFrame as a markdown table to images/<name> in full mode (`make run` copies
+        it into the README, so the README's numbers are computed, never typed)."""
+        if self.test:
+            return None
+        IMAGES.mkdir(exist_ok=True)
+        path = IMAGES / name
+        path.write_text(markdown_table(df))
+        return path
+
     def save_figure(self, fig, name: str) -> Path | None:
         """Save a figure to images/<name> in full mode (the README shows these); not in test mode."""
         if self.test:
@@ -66,6 +76,17 @@ class Mode:
         path = IMAGES / name
         fig.savefig(path, dpi=100, bbox_inches="tight")
         return path
+
+
+def markdown_table(df, floatfmt: str = "{:.4g}") -> str:
+    """A pandas DataFrame as a GitHub markdown table (index first), numbers formatted."""
+    def cell(v):
+        return floatfmt.format(v) if isinstance(v, float) else str(v)
+    header = [df.index.name or ""] + [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for idx, row in df.iterrows():
+        lines.append("| " + " | ".join([str(idx)] + [cell(v) for v in row.tolist()]) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def is_test_mode() -> bool:
