@@ -657,6 +657,21 @@ if not mode.test:
         assert table.loc[name, "recon_mse"] > table.loc["fnn-bce", "recon_mse"]
 table
 
+# %% [markdown] tags=["question"]
+# **Question.** `latent2-bn-dropout` was trained with an LR schedule (halve on a plateau) and early
+# stopping (patience 5) on the validation split. Did either of them ever act, and what do the
+# history table and the early-stopping cells above say about whether its 50-epoch budget was
+# enough?
+#
+# <!-- BEGIN ANSWER -->
+# Neither acted. The early-stopping cell prints the number of epochs trained and `stopped_early`,
+# and the `lr` column of the history never drops below its starting value: the validation loss
+# set a new best often enough that neither the patience of the schedule nor that of early
+# stopping ran out. So training ended because the budget ran out, not because the model had
+# converged; the replay of the stopping rule shows that only a much shorter patience would have
+# stopped it, at a cost in validation loss. More epochs would most likely still help this model.
+# <!-- END ANSWER -->
+
 # %% [markdown]
 # ## Summary
 #
