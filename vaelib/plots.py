@@ -40,14 +40,20 @@ def reconstruction_pairs(x: torch.Tensor, x_hat: torch.Tensor, n: int = 8) -> to
     return torch.cat([x[:n].detach().cpu(), x_hat[:n].detach().cpu()])
 
 
-def plot_history(history, ax=None, columns=("train_loss", "val_loss"), title: str | None = None):
-    """Line plot of history columns against epoch."""
+LOSS_LABELS = {"train_loss": "train −ELBO", "val_loss": "validation −ELBO"}
+
+
+def plot_history(history, ax=None, columns=("train_loss", "val_loss"), title: str | None = None,
+                 labels: dict[str, str] | None = None):
+    """Line plot of history columns against epoch (nats per image), labelled by `labels`
+    (default: the training and validation losses as −ELBO, other columns by their names)."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
+    names = {**LOSS_LABELS, **(labels or {})}
     for c in columns:
-        ax.plot(history["epoch"], history[c], marker="o", ms=3, label=c)
+        ax.plot(history["epoch"], history[c], marker="o", ms=3, label=names.get(c, c))
     ax.set_xlabel("epoch")
     ax.set_ylabel("nats per image")
     ax.legend()

@@ -20,7 +20,7 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from vaelib import data as vdata
 from vaelib.metrics import eval_inputs
 from vaelib.models import ModelConfig, build_model
+from vaelib.models.vae import config_from_dict
 
 CHECKPOINT = "checkpoint.pt"
 TARGET_MODES = ("grey", "dynamic")
@@ -77,11 +78,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown train config keys: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_dict(cls, d, "train")
 
 
 @dataclass

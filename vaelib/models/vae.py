@@ -38,6 +38,15 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 SIGMA_MODES = ("fixed", "learned", "per-pixel")
 
 
+def config_from_dict(cls: type, d: dict[str, Any], what: str):
+    """Rebuild a config dataclass from its dict (as stored in a checkpoint); unknown keys are an
+    error rather than silently dropped."""
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} config keys: {sorted(unknown)}")
+    return cls(**d)
+
+
 @dataclass
 class ModelConfig:
     """Everything needed to rebuild a model; stored in every checkpoint."""
@@ -83,11 +92,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_dict(cls, d, "model")
 
 
 class VAE(nn.Module):
