@@ -57,7 +57,7 @@ from vaelib.cache import cached_train
 from vaelib import losses  # vaelib's reference implementations: losses.bernoulli_log_prob, ...
 from vaelib.losses import elbo, kl_std_normal
 from vaelib.metrics import BernoulliReadout, evaluate, iwae_nll
-from vaelib.plots import reconstruction_pairs, show_grid
+from vaelib.plots import plot_history, reconstruction_pairs, show_grid
 from vaelib.presets import get_preset
 
 mode = setup()
@@ -402,13 +402,7 @@ mode.save_figure(fig, "03_samples_reconstructions.png");
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
 for name, (run, ax) in {"Bernoulli": (bern, axes[0]), "Gaussian, learned σ": (gauss, axes[1])}.items():
-    h = run.history
-    ax.plot(h["epoch"], h["train_loss"], marker="o", ms=3, label="train −ELBO")
-    ax.plot(h["epoch"], h["val_loss"], marker="o", ms=3, label="validation −ELBO")
-    ax.set_title(name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("nats per image")
-    ax.legend()
+    plot_history(run.history, ax=ax, title=name)
 for name, run in runs.items():
     axes[2].plot(run.history["epoch"], run.history["val_kl"], marker="o", ms=3, label=name)
 axes[2].set_yscale("log")

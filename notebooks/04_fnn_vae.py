@@ -55,7 +55,7 @@ from vaelib.cache import cached_train
 from vaelib.latent import latent_grid, lerp, slerp
 from vaelib.metrics import latent_means
 from vaelib.models import FCDecoder, FCEncoder, ModelConfig, VAE, count_parameters
-from vaelib.plots import reconstruction_pairs, scatter_latent, show_grid, show_manifold
+from vaelib.plots import plot_history, reconstruction_pairs, scatter_latent, show_grid, show_manifold
 from vaelib.presets import get_preset
 
 mode = setup()
@@ -239,13 +239,7 @@ fig.tight_layout();
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
 for ax, (name, run) in zip(axes, runs.items()):
-    h = run.history
-    ax.plot(h["epoch"], h["train_loss"], marker="o", ms=3, label="train −ELBO")
-    ax.plot(h["epoch"], h["val_loss"], marker="o", ms=3, label="validation −ELBO")
-    ax.set_title(name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("nats per image")
-    ax.legend()
+    plot_history(run.history, ax=ax, title=name)
 fig.tight_layout();
 for name, run in runs.items():
     h = run.history
