@@ -184,8 +184,7 @@ def _train(
     dev = pick_device(device)
     train = (data if data is not None else vdata.load_mnist(val_size=cfg.val_size, subset=cfg.subset)).train
     n = len(train) if cfg.subset is None else min(cfg.subset, len(train))
-    x_all = vdata.to_unit(train.images[:n].to(dev))
-    y_all = train.labels[:n].to(dev)
+    train_n = vdata.Split(train.images[:n].to(dev), train.labels[:n].to(dev))
     steps = math.ceil(n / cfg.batch_size)
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(cfg.seed)  # initial weights and dropout masks
@@ -197,16 +196,14 @@ def _train(
         model.train()
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
-            perm = torch.randperm(n, generator=gen).to(dev)
             loss_sum = torch.zeros((), device=dev)
-            for s in range(steps):
-                idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-                loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
+            for x, y in vdata.BatchIterator(train_n, cfg.batch_size, shuffle=True, generator=gen, labels=True):
+                loss = F.cross_entropy(model(x), y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 schedule.step()
-                loss_sum += loss.detach() * idx.shape[0]
+                loss_sum += loss.detach() * y.shape[0]
                 bar.update(1)
             if progress:
                 tqdm.write(f"classifier epoch {epoch}/{cfg.epochs}  train cross-entropy "
