@@ -64,3 +64,19 @@ def test_evaluate_reports_every_metric_with_its_protocol():
     nll = iwae_nll(m, x, 5, seed=0)
     torch.manual_seed(0)
     assert math.isclose(nll, -iwae_bound(m, x, 5).mean().item(), rel_tol=1e-5)
+
+
+def test_kl_per_dimension_adds_up_to_the_kl_and_matches_torch_distributions():
+    from torch import distributions as D
+
+    from vaelib.metrics import kl_per_dimension
+    from vaelib.models import VAE, ModelConfig
+
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(hidden=(16,), latent_dim=3))
+    x = torch.rand(50, 1, 28, 28)
+    kl_d, mu = kl_per_dimension(model, x, batch_size=20)
+    m, logvar = model.encode(x)
+    ref = D.kl_divergence(D.Normal(m, (0.5 * logvar).exp()), D.Normal(0.0, 1.0)).mean(0)
+    assert kl_d.shape == (3,) and torch.allclose(kl_d, ref.detach(), atol=1e-5)
+    assert torch.allclose(mu, m.detach())

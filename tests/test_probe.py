@@ -72,3 +72,17 @@ def test_test_features_are_standardized_with_the_training_statistics():
     keep = yte == 3
     bayes = (nearest_mean(xte[keep], means) == 3).float().mean().item()
     assert abs(linear_probe(xtr, ytr, xte[keep], yte[keep]) - bayes) < 0.05
+
+
+def test_cluster_accuracy_by_majority_label():
+    from vaelib.probe import cluster_accuracy, majority_labels
+
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 2])
+    perfect = torch.tensor([5, 5, 3, 3, 0, 0, 0])  # cluster ids are arbitrary names
+    assert majority_labels(perfect, labels, 6).tolist() == [2, -1, -1, 1, -1, 0]
+    assert cluster_accuracy(perfect, labels, perfect, labels, 6) == 1.0
+    one = torch.zeros(7, dtype=torch.long)  # everything in one cluster: the share of the commonest label
+    assert abs(cluster_accuracy(one, labels, one, labels, 3) - 3 / 7) < 1e-12
+    # named on the training examples, scored on test examples; an empty cluster's examples are wrong
+    test_clusters, test_labels = torch.tensor([5, 3, 1]), torch.tensor([0, 0, 1])
+    assert abs(cluster_accuracy(perfect, labels, test_clusters, test_labels, 6) - 1 / 3) < 1e-12

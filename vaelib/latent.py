@@ -2,6 +2,7 @@
 
     path = slerp(z0, z1, n=10)            # [n, D]: from z0 to z1 along a great circle
     z, coords = latent_grid(n=20)         # [n*n, 2]: a grid of equal prior mass, for a 2-D latent
+    z = traverse(z0, dim=3, values=torch.linspace(-3, 3, 9))  # [9, D]: one coordinate swept
     images = model.mean(model.decode(z))  # the decoded manifold, rows from top (z2 high) to bottom
 
 Why slerp: under the prior N(0, I_D), |z|² follows a χ²_D law, so for large D almost all prior
@@ -71,3 +72,19 @@ def latent_grid(n: int = 20, p_min: float = 0.05, p_max: float = 0.95) -> tuple[
 
 
 __all__ = ["lerp", "slerp", "latent_grid"]
+
+
+def traverse(z0: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
+    """A latent traversal: copies of the code z0 in which coordinate `dim` takes each of `values`.
+
+    z0: [D]; values: [n] -> [n, D], row i equal to z0 except z[i, dim] = values[i]. Decoding the rows
+    shows what that one latent dimension controls while the others stay fixed (Higgins et al. 2017).
+    z0 itself is not modified.
+    """
+    if z0.dim() != 1:
+        raise ValueError(f"z0 must be one code of shape [D], got {list(z0.shape)}")
+    if not -z0.shape[0] <= dim < z0.shape[0]:
+        raise IndexError(f"dim {dim} out of range for a {z0.shape[0]}-dimensional code")
+    z = z0.unsqueeze(0).repeat(values.shape[0], 1)
+    z[:, dim] = values.to(z)
+    return z

@@ -14,6 +14,15 @@ Grep map (equation -> function):
     log N(x; mean, σ²)                            gaussian_log_prob
     ELBO with β                                   elbo
     log (1/k) Σ p(x, z_i) / q(z_i | x)            iwae_bound
+
+The other autoencoders of notebook 08:
+
+    KL(N(μ, σ²) || N(m, s²))                      kl_gaussians
+    log Σ_k π_k N(z; m_k, s_k²)                   mixture_log_prob        (GM-VAE prior)
+    KL(q(y|x) q(z|x) || p(y) p(z|y))              kl_mixture_prior        (GM-VAE)
+    k(z, z') = Σ_s C_s / (C_s + ‖z - z'‖²)        imq_kernel              (WAE)
+    MMD²(q, p), unbiased                          mmd_unbiased            (WAE)
+    ‖z_e - sg(e)‖²                                commitment_loss         (VQ-VAE)
 """
 
 from __future__ import annotations
@@ -174,3 +183,92 @@ def iwae_bound(
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
         done += s
     return total - math.log(k)
+
+
+# ----------------------------------------------------------------------------- GM-VAE
+
+
+def kl_gaussians(
+    mu: torch.Tensor, logvar: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor
+) -> torch.Tensor:
+    """KL(N(μ, diag σ²) || N(m, diag s²)) = ½ Σ_j [log s_j² - log σ_j² + (σ_j² + (μ_j - m_j)²) / s_j² - 1].
+
+    Shapes broadcast; the last dimension is summed. With m = 0, s = 1 it is kl_std_normal.
+    """
+    return 0.5 * (
+        logvar_p - logvar + (logvar.exp() + (mu - mu_p).pow(2)) * torch.exp(-logvar_p) - 1.0
+    ).sum(dim=-1)
+
+
+def mixture_log_prob(
+    z: torch.Tensor, means: torch.Tensor, logvars: torch.Tensor, log_weights: torch.Tensor
+) -> torch.Tensor:
+    """log p(z) = log Σ_k π_k N(z; m_k, diag s_k²), a Gaussian mixture.
+
+    z: [..., D]; means, logvars: [K, D]; log_weights: [K] (log π_k, summing to one). Returns [...].
+    """
+    comp = gaussian_diag_log_prob(z.unsqueeze(-2), means, logvars)  # [..., K]
+    return torch.logsumexp(comp + log_weights, dim=-1)
+
+
+def kl_mixture_prior(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    log_qy: torch.Tensor,
+    means: torch.Tensor,
+    logvars: torch.Tensor,
+    log_weights: torch.Tensor,
+) -> torch.Tensor:
+    """KL(q(y|x) q(z|x) || p(y) p(z|y)) for a categorical y and Gaussian z, exactly:
+
+        Σ_k q(k|x) · KL(N(μ, σ²) || N(m_k, s_k²))  +  KL(q(y|x) || p(y)).
+
+    (Because q factorises, the joint KL splits into the expected Gaussian KL under q(y|x) and
+    the KL between the two categoricals; both are closed forms, so no y is sampled.)
+    mu, logvar: [B, D]; log_qy: [B, K] (log-probabilities); means, logvars: [K, D];
+    log_weights: [K]. Returns [B] nats.
+    """
+    qy = log_qy.exp()
+    kl_z = kl_gaussians(mu.unsqueeze(1), logvar.unsqueeze(1), means, logvars)  # [B, K]
+    kl_y = (qy * (log_qy - log_weights)).sum(dim=1)
+    return (qy * kl_z).sum(dim=1) + kl_y
+
+
+# ----------------------------------------------------------------------------- WAE
+
+
+def imq_kernel(a: torch.Tensor, b: torch.Tensor, scales: tuple[float, ...] | list[float]) -> torch.Tensor:
+    """Inverse multiquadratic kernel summed over scales, k(a, b) = Σ_s C_s / (C_s + ‖a - b‖²).
+
+    a: [N, D], b: [M, D] -> [N, M]. Tolstikhin et al. (2018) use C = 2 D σ_z² (σ_z² = 1 for a
+    standard normal prior) times several factors, because one scale sees only one distance range.
+    """
+    d2 = torch.cdist(a, b).pow(2)
+    return sum(c / (c + d2) for c in scales)
+
+
+def mmd_unbiased(
+    z_q: torch.Tensor, z_p: torch.Tensor, scales: tuple[float, ...] | list[float]
+) -> torch.Tensor:
+    """Unbiased estimate of MMD²(Q, P) with the IMQ kernel (Gretton et al. 2012, eq. 3):
+
+        1/(n(n-1)) Σ_{i≠j} k(q_i, q_j) + 1/(m(m-1)) Σ_{i≠j} k(p_i, p_j) - 2/(nm) Σ_{i,j} k(q_i, p_j).
+
+    z_q: [n, D] codes of a batch (samples of the aggregate posterior), z_p: [m, D] draws from the
+    prior. Returns a scalar (one number per batch, not per example). It can be slightly negative.
+    """
+    n, m = z_q.shape[0], z_p.shape[0]
+    if n < 2 or m < 2:
+        raise ValueError("the unbiased MMD needs at least two samples from each distribution")
+    k_qq, k_pp, k_qp = imq_kernel(z_q, z_q, scales), imq_kernel(z_p, z_p, scales), imq_kernel(z_q, z_p, scales)
+    off = lambda k: k.sum() - k.diagonal().sum()  # noqa: E731  (drop the i = j terms)
+    return off(k_qq) / (n * (n - 1)) + off(k_pp) / (m * (m - 1)) - 2.0 * k_qp.mean()
+
+
+# ----------------------------------------------------------------------------- VQ-VAE
+
+
+def commitment_loss(z_e: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
+    """‖z_e - sg(e)‖², summed per example: keeps the encoder output near its chosen code
+    (van den Oord et al. 2017, eq. 3, third term; sg = stop gradient). z_e, z_q: [B, ...] -> [B]."""
+    return _sum_per_example((z_e - z_q.detach()).pow(2))

@@ -7,6 +7,12 @@
 - active units: latent dimensions whose E_q[z | x] varies over the data, Var_x(μ(x)) > 0.01
   (Burda et al. 2016).
 
+The other autoencoders (vaelib.models.wae, gmvae, vqvae) declare `latent_kind`: a GM-VAE has a
+Gaussian q(z | x) and gets every metric (its log_prior is the mixture). A WAE has no ELBO and no
+posterior: test_elbo, test_kl and the IWAE are NaN, and `test_penalty` holds its λ·MMD². A VQ-VAE's
+ELBO is exact given the codes (q is one-hot, so the IWAE bound equals it for every k and is not
+computed again); instead of active units it reports how many codes it uses and their perplexity.
+
 Targets: a model trained on binarized data is scored on the *fixed* binarization of the test set;
 one trained on grey values on the grey values. `metrics["eval_targets"]` records which.
 """
@@ -61,6 +67,17 @@ def latent_means(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> t
     """μ(x) for every image, [N, D]."""
     model.eval()
     return torch.cat([model.encode(x[i : i + batch_size])[0] for i in range(0, x.shape[0], batch_size)])
+
+
+@torch.no_grad()
+def kl_per_dimension(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean over x of KL_d(x) = ½(μ_d² + σ_d² - 1 - log σ_d²) for each latent dimension d (the terms
+    that kl_std_normal sums), [D] nats, and the means μ(x), [N, D]; both on the CPU."""
+    model.eval()
+    mus, logvars = zip(*(model.encode(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)))
+    mu, logvar = torch.cat(mus), torch.cat(logvars)
+    kl_d = -0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp())
+    return kl_d.mean(0).cpu(), mu.cpu()
 
 
 def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
@@ -135,9 +152,10 @@ def evaluate(
     images = test.images.to(device)
     x = eval_inputs(images, eval_targets)
     grey = vdata.to_unit(images)
+    kind = getattr(model, "latent_kind", "gaussian")
     parts = elbo_parts(model, x)
-    mu = latent_means(model, x)
     out: dict[str, Any] = {
+        "model_kind": model.config.kind if hasattr(model, "config") else "vae",
         "eval_targets": eval_targets,
         "test_images": int(x.shape[0]),
         "test_elbo": parts["elbo"],
@@ -145,9 +163,21 @@ def evaluate(
         "test_kl": parts["kl"],
         "test_loss": -parts["elbo"],
         "recon_mse": reconstruction_mse(model, grey),
-        "active_units": active_units(mu),
-        "latent_dim": int(mu.shape[1]),
     }
+    if kind == "deterministic":  # WAE: the `kl` field is the λ·MMD² penalty, there is no ELBO
+        out.update(test_kl=math.nan, test_loss=math.nan, test_penalty=parts["kl"])
+    if kind == "discrete":  # VQ-VAE: codebook use instead of active units
+        from vaelib.models.vqvae import codebook_usage  # noqa: PLC0415
+
+        with torch.no_grad():
+            codes = torch.cat([model.codes(x[i : i + 1000]) for i in range(0, x.shape[0], 1000)])
+        out.update(active_units=math.nan, latent_dim=int(codes[0].numel()),
+                   **codebook_usage(codes, model.codebook_size))
+    else:
+        mu = latent_means(model, x)
+        out.update(active_units=active_units(mu), latent_dim=int(mu.shape[1]))
+    if kind != "gaussian":
+        iwae_k = 0
     if iwae_k > 0:
         n = x.shape[0] if iwae_n is None else min(iwae_n, x.shape[0])
         out.update(iwae_k=int(iwae_k), iwae_n=int(n), iwae_nll=iwae_nll(model, x[:n], iwae_k))

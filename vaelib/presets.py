@@ -72,6 +72,15 @@ PRESETS: dict[str, Preset] = {
         _p("beta-vae-4", "β = 4", "Experimental Results: beta_vae_4", replace(_FC400, beta=4.0), _SEED2),
         _p("beta-vae-2", "β = 2", "Experimental Results: beta_vae_2", replace(_FC400, beta=2.0), _SEED2),
         _p("beta-vae-0.5", "β = 0.5", "Experimental Results: beta_vae_0.5", replace(_FC400, beta=0.5), _SEED2),
+        # the other autoencoders of "Experimental Results", under the same protocol (notebook 08)
+        _p("wae", "Wasserstein autoencoder (MMD, inverse multiquadratic kernel, λ = 100), 784-400-20, "
+           "deterministic encoder", "Experimental Results: WAE",
+           replace(_FC400, kind="wae", extra={"mmd_lambda": 100.0}), _SEED2),
+        _p("gm-vae", "Gaussian-mixture VAE: 10 learned prior components, categorical q(y | x), 784-400-20",
+           "Experimental Results: GM-VAE", replace(_FC400, kind="gm-vae", extra={"components": 10}), _SEED2),
+        _p("vq-vae", "VQ-VAE: conv encoder to a 7 x 7 grid of 16-d vectors, 64 codes (EMA), causal "
+           "Transformer prior over the codes", "Experimental Results: VQ-VAE (not reported there)",
+           replace(_FC400, kind="vq-vae", arch="conv", latent_dim=16, extra={"codebook_size": 64}), _SEED2),
         _p("latent2-bn-dropout",
            "784-256-128-2 with batch norm and dropout, LR schedule and early stopping on validation",
            "VariationalAutoencoders (2-D latent)",
@@ -90,3 +99,11 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise KeyError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None
+
+
+def variant(base: str, name: str, **model_changes) -> Preset:
+    """A preset with some model settings changed, under its own name (so its cache folder says
+    what it is): e.g. variant("vae-std-z20", "vae-std-z20-beta-8", beta=8.0). The training is the base's."""
+    p = get_preset(base)
+    changes = ", ".join(f"{k} = {v}" for k, v in model_changes.items())
+    return Preset(name, f"{p.description}; {changes}", f"variant of {base}", replace(p.model, **model_changes), p.train)

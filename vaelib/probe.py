@@ -92,3 +92,31 @@ def linear_probe(
     k = int(max(train_labels.max().item(), test_labels.max().item())) + 1
     probe = fit_linear_probe(train_features, train_labels, k, epochs, lr, weight_decay)
     return probe.accuracy(test_features, test_labels)
+
+
+# ----------------------------------------------------------------------------- clusters
+
+
+def majority_labels(clusters: torch.Tensor, labels: torch.Tensor, n_clusters: int) -> torch.Tensor:
+    """For each cluster, its most frequent label among the given examples; -1 for an empty cluster.
+
+    clusters, labels: [N] integers -> [n_clusters]. Ties go to the smaller label.
+    """
+    n_labels = int(labels.max().item()) + 1
+    counts = torch.zeros(n_clusters, n_labels, dtype=torch.long)
+    counts.index_put_((clusters.long().cpu(), labels.long().cpu()), torch.ones(len(labels), dtype=torch.long),
+                      accumulate=True)
+    best = counts.argmax(dim=1)
+    best[counts.sum(dim=1) == 0] = -1
+    return best
+
+
+def cluster_accuracy(
+    train_clusters: torch.Tensor, train_labels: torch.Tensor,
+    test_clusters: torch.Tensor, test_labels: torch.Tensor, n_clusters: int,
+) -> float:
+    """Unsupervised clustering accuracy: name each cluster by its majority label on the *training*
+    examples, then score the test examples by that name (Makhzani et al. 2016, AAE, §5). Several
+    clusters may share a label; a test example in a cluster no training example chose is wrong."""
+    names = majority_labels(train_clusters, train_labels, n_clusters)
+    return (names[test_clusters.long().cpu()] == test_labels.long().cpu()).double().mean().item()

@@ -323,7 +323,7 @@ def train(
             state["bad_epochs"] += 1
         state["epoch"] = epoch
         state["history"].append(row)
-        tqdm.write(_summary_line(row, tcfg.epochs))  # one line per epoch, also when the bar is off
+        tqdm.write(_summary_line(row, tcfg.epochs, getattr(model, "penalty_label", "KL")))  # one line per epoch, also when the bar is off
         if out is not None:
             _save(ckpt_path, model, optimizer, scheduler, gen, state, mcfg, tcfg, dev)
             _history_frame(state["history"]).to_csv(out / "history.csv", index=False)
@@ -367,12 +367,13 @@ def _history_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def _summary_line(row: dict[str, Any], epochs: int) -> str:
+def _summary_line(row: dict[str, Any], epochs: int, penalty: str = "KL") -> str:
+    """One line per epoch; `penalty` names the model's latent term (KL, or a WAE's λ·MMD²)."""
     val = ("no validation split" if math.isnan(row["val_loss"]) else
-           f"val loss {row['val_loss']:.2f} (recon {row['val_recon']:.2f}, KL {row['val_kl']:.2f})")
+           f"val loss {row['val_loss']:.2f} (recon {row['val_recon']:.2f}, {penalty} {row['val_kl']:.2f})")
     return (
         f"epoch {row['epoch']:>3}/{epochs}  train loss {row['train_loss']:.2f} "
-        f"(recon {row['train_recon']:.2f}, KL {row['train_kl']:.2f})  {val}  "
+        f"(recon {row['train_recon']:.2f}, {penalty} {row['train_kl']:.2f})  {val}  "
         f"lr {row['lr']:.2g}  {row['seconds']:.1f}s"
     )
 

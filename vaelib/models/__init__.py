@@ -7,10 +7,13 @@ from typing import Any
 from torch import nn
 
 from vaelib.models.networks import ConvDecoder, ConvEncoder, FCDecoder, FCEncoder, MLP
+from vaelib.models.gmvae import GMVAE
 from vaelib.models.vae import VAE, ModelConfig
+from vaelib.models.vqvae import VQVAE
+from vaelib.models.wae import WAE
 
-#: model family name -> class taking a ModelConfig
-MODELS: dict[str, type[nn.Module]] = {"vae": VAE}
+#: model family name (ModelConfig.kind) -> class taking a ModelConfig
+MODELS: dict[str, type[nn.Module]] = {"vae": VAE, "wae": WAE, "gm-vae": GMVAE, "vq-vae": VQVAE}
 
 
 def build_model(config: ModelConfig | dict[str, Any]) -> nn.Module:
@@ -28,6 +31,6 @@ def count_parameters(model: nn.Module) -> int:
 
 
 __all__ = [
-    "MODELS", "VAE", "ModelConfig", "build_model", "count_parameters",
+    "MODELS", "VAE", "WAE", "GMVAE", "VQVAE", "ModelConfig", "build_model", "count_parameters",
     "FCEncoder", "FCDecoder", "ConvEncoder", "ConvDecoder", "MLP",
 ]

@@ -1,7 +1,9 @@
 """Encoders and decoders: fully connected and convolutional.
 
 An encoder maps images x: [B, 1, 28, 28] to the parameters of q(z | x) = N(μ, diag σ²), returned
-as (μ, log σ²), each [B, D]. A decoder maps z: [B, D] to one unconstrained output per pixel,
+as (μ, log σ²), each [B, D]; with `variance=False` it is deterministic (a WAE's z = f(x)) and
+returns (z, None). `encoder.features(x)` is the hidden layer the heads read, [B, H] (the GM-VAE
+puts its categorical head there too). A decoder maps z: [B, D] to one unconstrained output per pixel,
 [B, 1, 28, 28]; the likelihood (vaelib.models.vae) decides what that output means.
 """
 
@@ -63,15 +65,20 @@ class FCEncoder(nn.Module):
         residual: bool = False,
         batch_norm: bool = False,
         dropout: float = 0.0,
+        variance: bool = True,
     ) -> None:
         super().__init__()
         self.body = MLP(IMAGE_DIM, hidden, residual=residual, batch_norm=batch_norm, dropout=dropout)
+        self.n_features = self.body.n_out
         self.mu = nn.Linear(self.body.n_out, latent_dim)
-        self.logvar = nn.Linear(self.body.n_out, latent_dim)
+        self.logvar = nn.Linear(self.body.n_out, latent_dim) if variance else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.body(x.reshape(x.shape[0], -1))
-        return self.mu(h), self.logvar(h)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x.reshape(x.shape[0], -1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = self.features(x)
+        return self.mu(h), (self.logvar(h) if self.logvar is not None else None)
 
 
 class FCDecoder(nn.Module):
@@ -98,10 +105,12 @@ class ConvEncoder(nn.Module):
     """[B,1,28,28] -conv4s2-> [B,c1,14,14] -conv4s2-> [B,c2,7,7] -> fc -> (μ, log σ²)."""
 
     def __init__(
-        self, latent_dim: int, channels: tuple[int, int] = (32, 64), hidden: int = 256
+        self, latent_dim: int, channels: tuple[int, int] = (32, 64), hidden: int = 256,
+        *, variance: bool = True,
     ) -> None:
         super().__init__()
         c1, c2 = channels
+        self.n_features = hidden
         self.body = nn.Sequential(
             nn.Conv2d(1, c1, 4, stride=2, padding=1),
             nn.ReLU(),
@@ -112,11 +121,14 @@ class ConvEncoder(nn.Module):
             nn.ReLU(),
         )
         self.mu = nn.Linear(hidden, latent_dim)
-        self.logvar = nn.Linear(hidden, latent_dim)
+        self.logvar = nn.Linear(hidden, latent_dim) if variance else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.body(x)
-        return self.mu(h), self.logvar(h)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = self.features(x)
+        return self.mu(h), (self.logvar(h) if self.logvar is not None else None)
 
 
 class ConvDecoder(nn.Module):

@@ -96,22 +96,22 @@ class ModelConfig:
 
 
 class VAE(nn.Module):
-    """Gaussian encoder, FC or conv decoder, Bernoulli or Gaussian likelihood, N(0, I) prior."""
+    """Gaussian encoder, FC or conv decoder, Bernoulli or Gaussian likelihood, N(0, I) prior.
+
+    The other model families (vaelib.models.wae, gmvae, vqvae) subclass it to share the networks
+    and the likelihood; two class attributes tell the metrics and the trainer what they are.
+    """
+
+    #: what q(z | x) is: "gaussian" (IWAE applies), "deterministic" (WAE) or "discrete" (VQ-VAE)
+    latent_kind = "gaussian"
+    #: what the `kl` field of forward()'s terms holds, for logs and plots
+    penalty_label = "KL"
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         c = config
-        if c.arch == "fc":
-            self.encoder: nn.Module = FCEncoder(
-                c.latent_dim, c.hidden, residual=c.residual, batch_norm=c.batch_norm, dropout=c.dropout
-            )
-            self.decoder: nn.Module = FCDecoder(
-                c.latent_dim, c.decoder_hidden, batch_norm=c.batch_norm, dropout=c.dropout
-            )
-        else:
-            self.encoder = ConvEncoder(c.latent_dim, c.conv_channels, c.conv_hidden)
-            self.decoder = ConvDecoder(c.latent_dim, c.conv_channels, c.conv_hidden)
+        self._build_networks(c)
         log_s = torch.tensor(math.log(c.sigma_value))
         if c.likelihood == "gaussian" and c.sigma == "learned":
             self.log_sigma_param = nn.Parameter(log_s.clone())
@@ -119,6 +119,20 @@ class VAE(nn.Module):
             self.log_sigma_param = nn.Parameter(torch.full(IMAGE_SHAPE, float(log_s)))
         else:
             self.register_buffer("log_sigma_param", log_s.clone())
+
+    def _build_networks(self, c: ModelConfig, variance: bool = True) -> None:
+        """self.encoder and self.decoder from the config (subclasses with other networks override)."""
+        if c.arch == "fc":
+            self.encoder: nn.Module = FCEncoder(
+                c.latent_dim, c.hidden, residual=c.residual, batch_norm=c.batch_norm, dropout=c.dropout,
+                variance=variance,
+            )
+            self.decoder: nn.Module = FCDecoder(
+                c.latent_dim, c.decoder_hidden, batch_norm=c.batch_norm, dropout=c.dropout
+            )
+        else:
+            self.encoder = ConvEncoder(c.latent_dim, c.conv_channels, c.conv_hidden, variance=variance)
+            self.decoder = ConvDecoder(c.latent_dim, c.conv_channels, c.conv_hidden)
 
     # ---- pieces -------------------------------------------------------------------------
 
