@@ -60,8 +60,8 @@ from vaelib.anomaly import elbo_scores, flipped_digits, noise_images, reconstruc
 from vaelib.cache import cached_train
 from vaelib.classifier import class_histogram, classifier_metrics, load_or_train_classifier
 from vaelib.frechet import extract_features, frechet_distance, frechet_distance_of, gaussian_stats
-from vaelib.losses import iwae_bound, kl_std_normal
-from vaelib.metrics import BernoulliReadout, elbo_parts, eval_inputs, evaluate, iwae_nll
+from vaelib.losses import iwae_bound
+from vaelib.metrics import BernoulliReadout, elbo_parts, eval_inputs, evaluate, iwae_nll, kl_per_dimension
 from vaelib.presets import Preset, get_preset
 from vaelib.probe import linear_probe
 
@@ -251,7 +251,8 @@ for name in sweep_models:
 # $\mathrm{Var}_x\,\mu_d(x) > 0.01$ (`active_units`, the definition of Burda et al.).
 #
 # The KL term splits over dimensions, because $q$ and the prior are both diagonal
-# (`vaelib.losses.kl_std_normal` sums these terms):
+# (`vaelib.losses.kl_std_normal` sums these terms; `vaelib.metrics.kl_per_dimension` averages each one
+# over a set of images):
 #
 # $$\mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal N(0, I)\big) = \sum_d \underbrace{\tfrac12\big(\mu_d^2 + \sigma_d^2 - 1 - \log\sigma_d^2\big)}_{\mathrm{KL}_d(x)} .$$
 #
@@ -268,15 +269,6 @@ for label, run in runs.items():
     evals[label] = evaluate(run.model, splits.test, eval_targets=targets(run), iwae_k=0, device=mode.device)
 print(pd.DataFrame(evals).T[["eval_targets", "test_elbo", "test_kl", "recon_mse", "active_units", "latent_dim"]]
       .to_string(float_format=lambda v: f"{v:.4f}"))
-
-
-@torch.no_grad()
-def kl_per_dimension(model, x, batch_size=1000):
-    """Mean over x of KL_d(x) for each latent dimension d, [D] nats, and μ(x) [N, D]."""
-    mus, logvars = zip(*(model.encode(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)))
-    mu, logvar = torch.cat(mus), torch.cat(logvars)
-    kl_d = torch.stack([kl_std_normal(mu[:, [d]], logvar[:, [d]]) for d in range(mu.shape[1])], dim=1)
-    return kl_d.mean(0).cpu(), mu.cpu()
 
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 3.6))

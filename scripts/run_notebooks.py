@@ -182,30 +182,40 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{seconds:.0f} s", flush=True)
     total = sum(s for _, s in times)
     print(f"done: {len(times)} notebook(s) in {total:.0f} s")
-    if not test and out_dir is None and update_readme():
-        print("README.md: results table refreshed from images/06_results.md")
+    if not test and out_dir is None:
+        for name in update_readme():
+            print(f"README.md: results table refreshed from images/{name}")
     return 0
 
 
 README = REPO / "README.md"
-RESULTS_TABLE = REPO / "images" / "06_results.md"
-BEGIN, END = "<!-- results:begin (written by scripts/run_notebooks.py) -->", "<!-- results:end -->"
+IMAGES = REPO / "images"
 
 
-def update_readme() -> bool:
-    """Copy the results table that notebook 06 saved into the README between its markers, so the
-    README's numbers come from the last full run and are never typed by hand."""
-    if not RESULTS_TABLE.exists():
-        return False
-    text = README.read_text()
-    if BEGIN not in text or END not in text:
-        return False
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{BEGIN}\n{RESULTS_TABLE.read_text()}{END}{tail}"
-    if new != text:
-        README.write_text(new)
-    return True
+def markers(number: str) -> tuple[str, str]:
+    """The README markers around the table notebook `number` saved as images/<number>_results.md
+    (notebook 06 keeps the unnumbered markers it had first)."""
+    tag = "results" if number == "06" else f"results-{number}"
+    return f"<!-- {tag}:begin (written by scripts/run_notebooks.py) -->", f"<!-- {tag}:end -->"
+
+
+def update_readme() -> list[str]:
+    """Copy each results table a notebook saved (images/NN_results.md) into the README between its
+    markers, so the README's numbers come from the last full run and are never typed by hand.
+    Returns the tables copied."""
+    text = original = README.read_text()
+    copied = []
+    for table in sorted(IMAGES.glob("[0-9][0-9]_results.md")):
+        begin, end = markers(table.name[:2])
+        if begin not in text or end not in text:
+            continue
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{begin}\n{table.read_text()}{end}{tail}"
+        copied.append(table.name)
+    if text != original:
+        README.write_text(text)
+    return copied
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from vaelib.exercise_checks import CHECKS
 SOURCES = series()
 WITH_EXERCISES = [p for p in SOURCES if exercises(read_notebook(p))]
 REQUIRED = {"reparameterize", "kl_std_normal", "bernoulli_log_prob", "gaussian_log_prob", "elbo", "iwae_bound",
-            "ConvDecoder"}
+            "ConvDecoder", "traverse", "mmd_unbiased"}
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +182,17 @@ class ConvDecoder(nn.Module):  # no transposed convolution
 
     def forward(self, z):
         return self.fc(z).reshape(-1, 1, 28, 28)
+
+
+def traverse(z0, dim, values):
+    z = z0.unsqueeze(0).expand(len(values), -1)
+    z0[dim] = 0.0  # writes into the caller's code
+    return torch.stack([torch.cat([z0[:dim], v.reshape(1), z0[dim + 1:]]) for v in values])
+
+
+def mmd_unbiased(z_q, z_p, scales):
+    k = lambda a, b: sum(c / (c + torch.cdist(a, b) ** 2) for c in scales)  # noqa: E731
+    return k(z_q, z_q).mean() + k(z_p, z_p).mean() - 2 * k(z_q, z_p).mean()  # keeps the i = j terms
 '''
 
 
@@ -305,6 +316,8 @@ def test_typical_mistakes_fail_with_a_hint(graded: dict) -> None:
         "bernoulli_log_prob": "not log(sigmoid(logits))",
         "gaussian_log_prob": "-0.5 * log(2 pi)",
         "ConvDecoder": "nn.ConvTranspose2d",
+        "traverse": "z0 was modified",
+        "mmd_unbiased": "leave out the i = j terms",
     }
     for ex, needle in expected.items():
         assert needle in hints[ex], (ex, hints[ex])

@@ -457,6 +457,67 @@ def _run_conv_decoder(cls, p) -> None:
                           "nats per image): does the output depend on z through trainable layers?")
 
 
+# ----------------------------------------------------------------------------- traverse (07)
+
+
+def _prep_traverse(g: torch.Generator) -> dict:
+    from vaelib.latent import traverse  # noqa: PLC0415
+
+    z0 = torch.randn(7, generator=g)
+    values = torch.linspace(-2.5, 2.5, 6)
+    return {"z0": z0, "dim": 4, "values": values, "ref": traverse(z0, 4, values)}
+
+
+def _run_traverse(f, p) -> None:
+    z0 = p["z0"].clone()
+    n, d = p["ref"].shape
+    out = f(z0, p["dim"], p["values"].clone())
+    if isinstance(out, torch.Tensor) and tuple(out.shape) == (d, n):
+        raise CheckFailed(f"shape [n, D] = [{n}, {d}] expected, got [{d}, {n}]: one row per value")
+    out = _tensor(out, "traverse(z0, dim, values)", (n, d), "[n, D]")
+    if not torch.equal(z0, p["z0"]):
+        raise CheckFailed("z0 was modified: copy it before writing the swept coordinate")
+    ref = p["ref"].double()
+    others = [j for j in range(d) if j != p["dim"]]
+    if not torch.allclose(out[:, others], ref[:, others]):
+        raise CheckFailed("the coordinates other than `dim` must stay those of z0 in every row")
+    if not torch.allclose(out[:, p["dim"]], ref[:, p["dim"]]):
+        raise CheckFailed("coordinate `dim` of row i must be values[i]")
+
+
+# ----------------------------------------------------------------------------- mmd_unbiased (08)
+
+
+def _prep_mmd(g: torch.Generator) -> dict:
+    q = torch.randn(9, 5, generator=g) + 0.7
+    pz = torch.randn(11, 5, generator=g)
+    scales = (2.0, 10.0)
+    return {"q": q, "p": pz, "scales": scales, "ref": losses.mmd_unbiased(q, pz, scales)}
+
+
+def _run_mmd(f, p) -> None:
+    q, pz, scales = p["q"], p["p"], p["scales"]
+    out = f(q.clone(), pz.clone(), scales)
+    if not isinstance(out, torch.Tensor) or out.numel() != 1:
+        raise CheckFailed(f"mmd_unbiased must return one number per batch (a scalar tensor), got {_shape(out)}")
+    out_v, ref = float(out), float(p["ref"])
+    if math.isclose(out_v, ref, rel_tol=1e-4, abs_tol=1e-5):
+        return
+    n, m = q.shape[0], pz.shape[0]
+    k_qq, k_pp, k_qp = (losses.imq_kernel(a, b, scales) for a, b in ((q, q), (pz, pz), (q, pz)))
+    biased = k_qq.mean() + k_pp.mean() - 2 * k_qp.mean()
+    no_two = (k_qq.sum() - k_qq.trace()) / (n * (n - 1)) + (k_pp.sum() - k_pp.trace()) / (m * (m - 1)) - k_qp.mean()
+    wrong_norm = (k_qq.sum() - k_qq.trace()) / n**2 + (k_pp.sum() - k_pp.trace()) / m**2 - 2 * k_qp.mean()
+    for candidate, hint in [
+        (biased, "that is the biased estimate: leave out the i = j terms of the two within-sample sums"),
+        (no_two, "the cross term is counted twice: -2/(nm) sum k(q_i, p_j)"),
+        (wrong_norm, "after leaving out i = j, divide the within-sample sums by n(n-1), not n^2"),
+    ]:
+        if math.isclose(out_v, float(candidate), rel_tol=1e-4, abs_tol=1e-5):
+            raise CheckFailed(hint)
+    raise CheckFailed(f"MMD² differs from the unbiased estimate: got {out_v:.5f}, expected {ref:.5f}")
+
+
 # ----------------------------------------------------------------------------- the registry
 
 
@@ -470,6 +531,8 @@ CHECKS: dict[str, Check] = {
         Check("bernoulli_log_prob", "Bernoulli log-likelihood", "function", _prep_bernoulli, _run_bernoulli),
         Check("gaussian_log_prob", "Gaussian log-likelihood", "function", _prep_gaussian, _run_gaussian),
         Check("ConvDecoder", "a convolutional decoder", "class", _prep_conv_decoder, _run_conv_decoder),
+        Check("traverse", "a latent traversal", "function", _prep_traverse, _run_traverse),
+        Check("mmd_unbiased", "the unbiased MMD² with the IMQ kernel", "function", _prep_mmd, _run_mmd),
     )
 }
 

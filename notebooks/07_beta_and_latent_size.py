@@ -1,0 +1,408 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · β, latent size, residual and convolutional encoders: the seed's VAE table, measured again
+#
+# **What this notebook teaches.** The seed *Variational Autoencoders on MNIST: Experimental
+# Results* trains seven VAEs under one protocol and scores each by reconstruction MSE and FID.
+# We rerun that protocol for every one of its VAE rows and read the results through one idea:
+# the ELBO is a sum of two costs, the **distortion** $D = -\mathbb E_q[\log p(x\mid z)]$ and the
+# **rate** $R = \mathrm{KL}(q(z\mid x)\,\|\,p(z))$, and every knob in the table (β, the latent
+# size, the encoder) moves a model along or across the curve of the best trade-offs between them
+# (Alemi et al. 2018, *Fixing a broken ELBO*). We plot that curve, look inside a β = 4 model with
+# latent traversals, and set our table beside the seed's, comparing **rankings** (our Fréchet
+# distance uses MNIST-classifier features, not Inception's, so its scale differs from the seed's
+# FID).
+#
+# **Prerequisites.** [02](02_reparameterization.ipynb) (the ELBO and β), [04](04_fnn_vae.ipynb)
+# (the 784-400-20 VAE) and [06](06_evaluation.ipynb) (reconstruction MSE, active units, the
+# Fréchet distance and the classifier it uses; this notebook loads that classifier from the
+# cache or trains it).
+#
+# **Run time.** Training the twelve models (the seed's seven and five more points for the
+# rate–distortion curve) took about 10 minutes on this project's 2-core CPU: about 35 s for each
+# fully connected model and 6 minutes for the convolutional one. With every model in the
+# `checkpoints/` cache the notebook takes a few minutes, most of it drawing and scoring 10,000
+# samples per model. On a GPU: not measured yet. The last cell prints this run's own time. The
+# test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one short epoch on 2,000 images (500 for
+# the convolutional one) and checks only the claims that do not need trained models.
+
+# %% [markdown]
+# ## Setup
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from vaelib.notebook import setup  # first: it also sets up the notebook environment
+from vaelib import data as vdata
+from vaelib.cache import cached_train
+from vaelib.classifier import load_or_train_classifier
+from vaelib.frechet import extract_features, frechet_distance, gaussian_stats
+from vaelib.latent import traverse as vaelib_traverse
+from vaelib.metrics import evaluate, kl_per_dimension
+from vaelib.models import count_parameters
+from vaelib.plots import show_grid
+from vaelib.presets import get_preset, variant
+
+mode = setup()
+
+# %% [markdown]
+# ## 1 · The protocol and the models
+#
+# The seed's protocol: **batch 256, learning rate 10⁻³ (Adam), 10 epochs, $z = 20$ unless the
+# name says otherwise**, the pytorch/examples architecture (784-400-$z$, ReLU) and its loss, the
+# "BCE" of a Bernoulli decoder against grey pixel values. The seed's seven VAE rows are presets of
+# `vaelib.presets`; their one-line descriptions below say what each changes. `vae-std-z20-res` adds
+# a residual 400-400 block to the encoder (the seed says "residual connections added to the
+# encoder"; it does not say where, so this is our reading); `vae-conv` is the convolutional VAE of
+# notebook 05 under this protocol. We carve 10,000 validation images from the training set, as
+# for every preset except `pytorch-example`; the test set is the official 10,000.
+#
+# Five more models, variants of `vae-std-z20` under the same protocol, fill in the rate–distortion
+# plot of section 3: β = 0.25 and 8, and $z$ = 2, 5 and 10.
+
+# %% tags=["nbval-check-output"]
+SEED_ROWS = {  # the seed's table, typed from the seed document (its numbers, not ours): MSE, FID
+    "vae-std-z20": (0.0144, 64.45),
+    "vae-std-z20-res": (0.0169, 41.26),
+    "vae-std-z40": (0.0139, 63.33),
+    "vae-conv": (0.0236, 50.13),
+    "beta-vae-4": (0.0272, 72.12),
+    "beta-vae-2": (0.0189, 64.51),
+    "beta-vae-0.5": (0.0116, 71.99),
+}
+presets = {name: get_preset(name) for name in SEED_ROWS}
+presets |= {f"vae-std-z20-beta-{b:g}": variant("vae-std-z20", f"vae-std-z20-beta-{b:g}", beta=b) for b in (0.25, 8.0)}
+presets |= {f"vae-std-z{z}": variant("vae-std-z20", f"vae-std-z{z}", latent_dim=z) for z in (2, 5, 10)}
+
+rows = []
+for name, p in presets.items():
+    rows.append({"model": name, "in the seed": name in SEED_ROWS, "z": p.model.latent_dim, "β": p.model.beta,
+                 "arch": p.model.arch + (" + residual" if p.model.residual else ""),
+                 "batch": p.train.batch_size, "lr": p.train.lr, "epochs": p.train.epochs})
+print(pd.DataFrame(rows).set_index("model").to_string())
+assert all(p.train.batch_size == 256 and p.train.lr == 1e-3 and p.train.epochs == 10 for p in presets.values())
+
+# %% [markdown]
+# `cached_train` loads each model from the cache, or trains it (one summary line per epoch).
+
+# %%
+def overrides(name):
+    kw = mode.overrides(test_epochs=1)
+    if mode.test and presets[name].model.arch == "conv":
+        kw["subset"] = 500  # convolutions are slow on a CPU: the test mode sees 500 images
+    return kw
+
+
+runs = {}
+for name, p in presets.items():
+    run = cached_train(p, progress=mode.progress, **overrides(name))
+    runs[name] = run
+    run.model.to(mode.device).eval()
+    print(f"{name:22} {count_parameters(run.model):>9,} parameters  "
+          f"{'trained now' if run.trained_now else 'from the cache'}: {run.folder.name}")
+
+# %% [markdown]
+# ## 2 · The seed's table, measured again
+#
+# For every model, on the official test set (the first 2,000 images in test mode):
+#
+# - **MSE**: the seed's metric. Per pixel, between the grey test image and the decoder mean at
+#   $z = \mu(x)$ (`vaelib.metrics.reconstruction_mse`).
+# - **FD**: the Fréchet distance between 10,000 samples ($z \sim \mathcal N(0, I)$, decoded to
+#   the mean) and the 10,000 test images, in the 128-dimensional feature space of the MNIST
+#   classifier of notebook 06 (`vaelib.frechet`). The floor, real training images against the
+#   test images, is printed with it. Lower is better, as for FID, but the values are on another
+#   scale: **compare rankings with the seed's FID, not values**.
+# - the **test ELBO** (β = 1, one sampled $z$ per image), the **rate** (KL) and the
+#   **distortion** ($-\log p(x\mid z)$) it is made of, in nats per image, and the number of
+#   **active units** (`vaelib.metrics.evaluate`).
+
+# %%
+splits = vdata.load_mnist(subset=mode.subset)
+test_grey = vdata.to_unit(splits.test.images).to(mode.device)
+
+clf_settings = {"epochs": 1, "subset": mode.subset} if mode.test else {}  # full mode: vaelib's defaults
+clf = load_or_train_classifier(device=mode.device, progress=mode.progress, **clf_settings)
+n_fd = mode.n(full=10_000, test=500)
+ref_stats = gaussian_stats(extract_features(test_grey[:n_fd], clf.features))
+
+
+def fd_of(images):
+    """Fréchet distance of images [N, 1, 28, 28] to the test images, in classifier features."""
+    return frechet_distance(*gaussian_stats(extract_features(images, clf.features)), *ref_stats)
+
+
+fd_floor = fd_of(vdata.to_unit(splits.train.images[:n_fd]).to(mode.device))
+results = {}
+for name, run in runs.items():
+    m = evaluate(run.model, splits.test, eval_targets="grey", iwae_k=0, device=mode.device)
+    samples = run.model.sample(n_fd, generator=torch.Generator().manual_seed(0))
+    results[name] = {"MSE": m["recon_mse"], "FD": fd_of(samples), "ELBO": m["test_elbo"],
+                     "rate (KL)": m["test_kl"], "distortion": -m["test_log_px"],
+                     "active units": f"{m['active_units']}/{m['latent_dim']}"}
+results = pd.DataFrame(results).T
+print(f"Fréchet distance floor (real training images vs test images, {n_fd} each): {fd_floor:.2f}")
+print(results.to_string(float_format=lambda v: f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}"))
+
+# %% [markdown]
+# Now the seven rows of the seed beside ours. The rank columns order the models within each
+# metric (1 = best); Spearman's ρ measures how well the two rankings agree (1: the same order,
+# 0: unrelated, −1: reversed), computed as the correlation of the ranks.
+
+# %%
+seed = pd.DataFrame(SEED_ROWS, index=["seed MSE", "seed FID"]).T
+side = pd.concat([results.loc[list(SEED_ROWS), ["MSE", "FD"]].astype(float), seed], axis=1)
+side = side[["MSE", "seed MSE", "FD", "seed FID"]]
+ranks = side.rank().astype(int).add_prefix("rank ")
+side_by_side = pd.concat([side, ranks], axis=1)
+side_by_side.index.name = "model"
+
+
+def spearman(a, b):
+    return float(np.corrcoef(a.rank(), b.rank())[0, 1])
+
+
+rho_mse, rho_fd = spearman(side["MSE"], side["seed MSE"]), spearman(side["FD"], side["seed FID"])
+print(side_by_side.to_string(float_format=lambda v: f"{v:.4f}" if v < 1 else f"{v:.2f}"))
+print(f"\nSpearman ρ, our MSE vs the seed's MSE: {rho_mse:+.2f};  our FD vs the seed's FID: {rho_fd:+.2f}")
+mode.save_table(side_by_side.round(4), "07_results.md")
+
+# %% [markdown]
+# **How much of an FD difference is noise?** The FD of a model changes with the draw of its
+# 10,000 samples. We redraw the samples with three more seeds for the two models whose FDs are
+# closest, `vae-std-z20` and `vae-std-z20-res`, and print each model's spread.
+
+# %%
+fd_seeds = {name: [results.loc[name, "FD"]] + [fd_of(runs[name].model.sample(n_fd, generator=torch.Generator().manual_seed(s)))
+                                               for s in (1, 2, 3)]
+            for name in ("vae-std-z20", "vae-std-z20-res")}
+for name, vals in fd_seeds.items():
+    print(f"{name:16} FD over 4 sample seeds: {np.round(vals, 2)}  mean {np.mean(vals):.2f} ± {np.std(vals, ddof=1):.2f}")
+gap = abs(np.mean(fd_seeds["vae-std-z20"]) - np.mean(fd_seeds["vae-std-z20-res"]))
+noise = max(np.std(v, ddof=1) for v in fd_seeds.values())
+print(f"difference of the means {gap:.2f}; largest seed-to-seed standard deviation {noise:.2f}")
+
+# %% [markdown]
+# Every MSE of ours is lower than the seed's for the same model, and the FD values are on their
+# own scale; what can agree is the order. The cell below checks the seed's claims one by one
+# against our numbers; the summary says which hold.
+
+# %%
+r = results.astype({"MSE": float, "FD": float, "ELBO": float, "rate (KL)": float, "distortion": float})
+claims = {
+    "β ↑ ⇒ MSE ↑ (β = 0.5, 1, 2, 4)":
+        r.loc["beta-vae-0.5", "MSE"] < r.loc["vae-std-z20", "MSE"] < r.loc["beta-vae-2", "MSE"] < r.loc["beta-vae-4", "MSE"],
+    "β = 0.5 reconstructs best of the fully connected z = 20 VAEs":
+        r.loc["beta-vae-0.5", "MSE"] == r.loc[[n for n in SEED_ROWS if n not in ("vae-conv", "vae-std-z40")], "MSE"].min(),
+    "β = 0.5 does not generate better than β = 1 (FD)": r.loc["beta-vae-0.5", "FD"] >= r.loc["vae-std-z20", "FD"],
+    "z = 40 gains little over z = 20 (ELBO within 1 nat)":
+        abs(r.loc["vae-std-z40", "ELBO"] - r.loc["vae-std-z20", "ELBO"]) < 1.0,
+    "the residual encoder generates best (lowest FD of the seven)":
+        r.loc["vae-std-z20-res", "FD"] == r.loc[list(SEED_ROWS), "FD"].min(),
+    "the convolutional VAE has a higher MSE than vae-std-z20": r.loc["vae-conv", "MSE"] > r.loc["vae-std-z20", "MSE"],
+    "the convolutional VAE generates better than vae-std-z20 (FD)": r.loc["vae-conv", "FD"] < r.loc["vae-std-z20", "FD"],
+}
+claims["the residual encoder's FD differs from vae-std-z20's by more than 3 seed standard deviations"] = gap > 3 * noise
+for claim, holds in claims.items():
+    print(f"{'holds' if holds else 'FAILS'}  {claim}")
+# the verdicts the summary states (full run); a retrained model that changes one turns this red
+SUMMARY_VERDICTS = [True, True, True, True, False, False, True, False]
+if not mode.test:
+    assert list(claims.values()) == SUMMARY_VERDICTS, claims
+
+# %% [markdown]
+# ## 3 · Rate and distortion
+#
+# For β = 1 the loss is $D + R = -\mathrm{ELBO}$; for a β-VAE it is $D + \beta R$. A model is a
+# point in the $(R, D)$ plane: how many nats its code carries about an image, and how many it
+# still needs to describe the image given the code. Lines of slope −1 are lines of equal ELBO.
+# Minimising $D + \beta R$ picks the point of the achievable region where a line of slope $-\beta$
+# touches it: a large β buys a small rate with a large distortion, a small β the opposite, and only
+# β = 1 aims at the best ELBO. Shrinking the latent space caps the rate from outside.
+
+# %%
+beta_curve = ["vae-std-z20-beta-0.25", "beta-vae-0.5", "vae-std-z20", "beta-vae-2", "beta-vae-4", "vae-std-z20-beta-8"]
+z_curve = ["vae-std-z2", "vae-std-z5", "vae-std-z10", "vae-std-z20", "vae-std-z40"]
+betas = [presets[n].model.beta for n in beta_curve]
+fig, ax = plt.subplots(figsize=(7.5, 5.5))
+ax.plot(r.loc[beta_curve, "rate (KL)"], r.loc[beta_curve, "distortion"], "o-", label="β sweep (z = 20)")
+for n, b in zip(beta_curve, betas):
+    ax.annotate(f"β={b:g}", (r.loc[n, "rate (KL)"], r.loc[n, "distortion"]), textcoords="offset points", xytext=(6, 4))
+ax.plot(r.loc[z_curve, "rate (KL)"], r.loc[z_curve, "distortion"], "s--", label="latent size (β = 1)")
+for n in z_curve:
+    ax.annotate(f"z={presets[n].model.latent_dim}", (r.loc[n, "rate (KL)"], r.loc[n, "distortion"]),
+                textcoords="offset points", xytext=(-10, -14))
+for n, marker in (("vae-std-z20-res", "^"), ("vae-conv", "D")):
+    ax.plot(r.loc[n, "rate (KL)"], r.loc[n, "distortion"], marker, ms=9, label=n)
+lo, hi = ax.get_xlim()
+best = (r["rate (KL)"] + r["distortion"]).min()
+for c in (best, best + 10, best + 25):
+    xs = np.linspace(lo, hi, 2)
+    ax.plot(xs, c - xs, color="0.75", lw=0.8, zorder=0)
+ax.set_ylim(r["distortion"].min() - 10, r["distortion"].max() + 10)
+ax.set_xlabel("rate R = KL(q(z|x) || p(z)) (nats per image)")
+ax.set_ylabel("distortion D = -E_q log p(x|z) (nats per image)")
+ax.set_title("Rate–distortion on the test set (grey lines: equal ELBO)")
+ax.legend(fontsize=8)
+fig.tight_layout()
+mode.save_figure(fig, "07_rate_distortion.png");
+
+# %% [markdown]
+# The checks behind the picture: along the β sweep the rate falls and the distortion rises at every
+# step; among the β-VAEs β = 1 has the best ELBO; giving the latent space more room than the
+# data uses does not raise the rate much (z = 40 against z = 20), while z = 2 caps it; and the
+# convolutional VAE has a better ELBO than every fully connected model.
+
+# %%
+rate_b, dist_b = r.loc[beta_curve, "rate (KL)"].to_numpy(), r.loc[beta_curve, "distortion"].to_numpy()
+rate_z = r.loc[z_curve, "rate (KL)"].to_numpy()
+print("β sweep:     rate", np.round(rate_b, 1), " distortion", np.round(dist_b, 1))
+print("latent size: rate", np.round(rate_z, 1))
+elbo_b = r.loc[beta_curve, "ELBO"]
+print("ELBO along the β sweep:", elbo_b.round(2).to_dict())
+assert np.isfinite(rate_b).all() and np.isfinite(dist_b).all()
+if not mode.test:
+    assert (np.diff(rate_b) < 0).all() and (np.diff(dist_b) > 0).all()
+    assert elbo_b.idxmax() == "vae-std-z20"
+    assert rate_z[0] < rate_z[1] < rate_z[2] and abs(rate_z[4] - rate_z[3]) < 0.2 * rate_z[3]
+    assert r.loc["vae-conv", "ELBO"] > r.drop(index="vae-conv")["ELBO"].max()  # below the FC curve
+
+# %% [markdown]
+# ## 4 · Latent traversals for β = 4
+#
+# Higgins et al. (2017) proposed β > 1 to make each latent dimension capture one factor of
+# variation ("disentanglement"). A **latent traversal** shows what one dimension does: take the
+# code $\mu(x)$ of one image, sweep coordinate $d$ from −3 to 3 while the others stay fixed, and
+# decode (`vaelib.latent.traverse`).
+#
+# **Exercise (`traverse`).** Return the $n$ codes of a traversal: row $i$ equal to `z0` except
+# that coordinate `dim` is `values[i]`. Do not modify `z0`.
+
+# %% tags=["exercise"]
+import torch
+
+
+def traverse(z0: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
+    """z0: [D], values: [n] -> [n, D]; row i is z0 with coordinate dim set to values[i]."""
+    # HINT: repeat z0 into n rows (a copy, not a view of z0), then write the values into column dim
+    # BEGIN SOLUTION
+    z = z0.unsqueeze(0).repeat(values.shape[0], 1)
+    z[:, dim] = values
+    return z
+    # END SOLUTION
+
+
+# %%
+z_check = torch.randn(5, generator=torch.Generator().manual_seed(3))
+yours = traverse(z_check.clone(), 2, torch.linspace(-1.0, 1.0, 4))
+print(yours)
+assert torch.equal(yours, vaelib_traverse(z_check, 2, torch.linspace(-1.0, 1.0, 4)))
+
+# %% [markdown]
+# Which dimensions to traverse? A β-VAE switches some off. `vaelib.metrics.kl_per_dimension`
+# gives the mean KL each dimension carries; we traverse the six that carry most, for β = 4 and,
+# for comparison, for β = 1, starting from the same test image.
+
+# %%
+values = torch.linspace(-3, 3, 9)
+x0 = test_grey[:1]
+views = {}
+fig, axes = plt.subplots(1, 2, figsize=(12, 6.2))
+for ax, name in zip(axes, ["beta-vae-4", "vae-std-z20"]):
+    model = runs[name].model
+    kl_d, mu = kl_per_dimension(model, test_grey)
+    top = torch.argsort(kl_d, descending=True)[:6]
+    with torch.no_grad():
+        z0 = model.encode(x0)[0][0]
+        images = torch.cat([model.mean(model.decode(traverse(z0, int(d), values.to(z0)))) for d in top])
+    show_grid(images.cpu(), ax=ax, nrow=len(values),
+              title=f"{name} (β = {presets[name].model.beta:g}): dims {top.tolist()}, −3 … 3")
+    views[name] = dict(kl_d=kl_d, top=top, active=int((mu.var(0) > 0.01).sum()))
+fig.tight_layout()
+mode.save_figure(fig, "07_traversals_beta4.png");
+
+# %% [markdown]
+# Each row is one dimension swept from −3 (left) to 3 (right). The numbers below say how the KL is
+# spread: how many dimensions are active, and what share of the KL the six traversed dimensions
+# carry.
+
+# %%
+for name, v in views.items():
+    share = v["kl_d"][v["top"]].sum().item() / v["kl_d"].sum().item()
+    v["share"] = share
+    print(f"{name:12} active units {v['active']:>2}/20; total KL {v['kl_d'].sum():.1f} nats; "
+          f"the six largest dimensions carry {100 * share:.0f} % of it; "
+          f"KL per dimension, largest first: {np.round(torch.sort(v['kl_d'], descending=True).values.numpy()[:8], 2)}")
+if not mode.test:
+    assert views["beta-vae-4"]["active"] < views["vae-std-z20"]["active"]
+    assert views["beta-vae-4"]["share"] > views["vae-std-z20"]["share"]
+
+# %% [markdown] tags=["question"]
+# **Question.** The seed reads its β rows as "higher β: worse MSE but potentially better
+# disentanglement". Which half of that sentence does this notebook measure, and what does the
+# rate–distortion plot say about why β = 4 reconstructs worse?
+#
+# <!-- BEGIN ANSWER -->
+# The MSE half is measured, and it holds: the claims cell shows the MSE rising with β at every step
+# (0.5 → 1 → 2 → 4). Disentanglement is only looked at, not measured: the traversals show that the
+# β = 4 model switches dimensions off (fewer active units) and concentrates its KL in fewer
+# dimensions, but MNIST has no labelled factors of variation to score disentanglement against. The
+# rate–distortion plot gives the reason for the MSE: β = 4 prices each nat of rate four times, so
+# the model moves to a point with a much smaller rate; with fewer nats about the image in the code,
+# the distortion, and with it the reconstruction error, must grow.
+# <!-- END ANSWER -->
+
+# %% [markdown]
+# ## Summary
+#
+# The table of section 2 and the claims cell print the numbers this summary rests on; the full run
+# asserts the rate–distortion and traversal claims.
+#
+# - **Our MSEs are lower than the seed's for every row**, under the same protocol, and the
+#   rankings agree: Spearman ρ ≈ 0.7 for MSE and ≈ 0.9 for our FD against the seed's FID (the
+#   exact values are printed in section 2). Our classifier-feature FD orders the seven models
+#   almost as the seed's Inception FID does, although its values are on another scale.
+# - **β orders reconstruction exactly as the seed says**: MSE rises with β, and β = 0.5
+#   reconstructs best of the fully connected models but does not generate better than β = 1.
+#   z = 40 gains nothing over z = 20 (ELBO within a nat): the seed's "minimal improvement".
+# - **Two of the seed's claims do not hold here.** The residual encoder does *not* generate best:
+#   the convolutional VAE has by far the lowest FD, and the residual one is indistinguishable from
+#   `vae-std-z20` (their FD gap is within the seed-to-seed noise measured above). And the
+#   convolutional VAE does *not* pay for its better samples with a higher MSE: trained under the
+#   same protocol, its MSE is slightly *lower* than `vae-std-z20`'s. The seed's reading ("10 epochs
+#   may not be enough for the conv VAE") may explain its own number, not ours.
+# - **β moves a model along the rate–distortion curve.** Every step up in β lowers the rate and
+#   raises the distortion; β = 1 has the best ELBO of the β sweep, as it must, since it is the only
+#   one that optimises the ELBO. Latent size caps the rate from outside: z = 2 and 5 sit on a
+#   higher curve, while z = 40 adds almost nothing to z = 20. The convolutional VAE lies *below*
+#   the fully connected curve: a better architecture moves the curve itself, which β cannot.
+# - **β = 4 switches dimensions off** (fewer active units) and puts a larger share of its KL into
+#   its six strongest dimensions; their traversals change the slant, width and identity of the
+#   digit (a 7 turning into a 9 or a 0), which is not the one-factor-per-dimension picture that
+#   "disentanglement" promises.
+
+# %%
+print(side_by_side.to_string(float_format=lambda v: f"{v:.4f}" if v < 1 else f"{v:.2f}"))
+train_minutes = sum(run.history["seconds"].sum() for run in runs.values()) / 60
+print(f"training time from the histories: {train_minutes:.1f} min for {len(runs)} models")
+print(f"this notebook ran in {mode.elapsed():.0f} s ({'test' if mode.test else 'full'} mode)")
