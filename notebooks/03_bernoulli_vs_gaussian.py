@@ -27,9 +27,8 @@
 # **Prerequisites.** [01 · data](01_data.ipynb) (grey vs binarized targets) and
 # [02 · reparameterization](02_reparameterization.ipynb) (the ELBO as reconstruction minus KL).
 #
-# **Exercises.** You write `bernoulli_log_prob` and `gaussian_log_prob` yourself (section 1), and,
-# going further, a convolutional decoder at the very end; the cell after each exercise checks
-# yours against vaelib's. The rest of the notebook calls vaelib's versions
+# **Exercises.** You write `bernoulli_log_prob` and `gaussian_log_prob` yourself (section 1); the
+# cell after each exercise checks yours against vaelib's. The rest of the notebook calls vaelib's versions
 # (`losses.bernoulli_log_prob`, ...), so it runs whether or not you have solved them. One open
 # question asks you to read the table of section 4.
 #
@@ -491,66 +490,3 @@ print(f"\nlearned σ {sigma_learned:.4f} vs RMS residual {sigma_mle:.4f}")
 if not mode.test:  # a few test-mode steps barely move σ from its starting value
     assert abs(math.log(sigma_learned / sigma_mle)) < math.log(1.15)
 print(f"this notebook ran in {mode.elapsed():.0f} s ({'test' if mode.test else 'full'} mode)")
-
-# %% [markdown]
-# ## Going further: a convolutional decoder
-#
-# Every decoder above is fully connected: it treats the 784 pixels as an unordered vector. A
-# convolutional decoder builds the image the way it is laid out instead: a linear layer turns
-# $z$ into a small stack of 7 × 7 feature maps, and two transposed convolutions (kernel 4,
-# stride 2, padding 1) double their size to 14 × 14 and then 28 × 28, one logit per pixel
-# (`vaelib.models.networks.ConvDecoder`, the decoder of the CNN VAE).
-#
-# **Exercise (`ConvDecoder`, optional).** Write one: `ConvDecoder(latent_dim)` is an `nn.Module`
-# that maps $z$: [B, latent_dim] to logits [B, 1, 28, 28]. The check below gives it a batch of
-# codes and trains it for a few steps to decode them into eight binarized test digits.
-
-# %% tags=["exercise"]
-import torch
-from torch import nn
-
-
-class ConvDecoder(nn.Module):
-    """z: [B, latent_dim] -> linear -> [B, 64, 7, 7] -> transposed convolutions -> [B, 1, 28, 28] logits."""
-
-    def __init__(self, latent_dim: int) -> None:
-        super().__init__()
-        # HINT: a Linear (and ReLU) to 64 * 7 * 7 features, then nn.ConvTranspose2d(..., kernel_size=4, stride=2, padding=1) twice
-        # BEGIN SOLUTION
-        self.to_grid = nn.Sequential(nn.Linear(latent_dim, 256), nn.ReLU(), nn.Linear(256, 64 * 7 * 7), nn.ReLU())
-        self.upsample = nn.Sequential(
-            nn.ConvTranspose2d(64, 32, kernel_size=4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.ConvTranspose2d(32, 1, kernel_size=4, stride=2, padding=1),
-        )
-        # END SOLUTION
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        # HINT: reshape the linear part's output to [B, 64, 7, 7] before the transposed convolutions
-        # BEGIN SOLUTION
-        grid = self.to_grid(z).reshape(z.shape[0], 64, 7, 7)
-        return self.upsample(grid)
-        # END SOLUTION
-
-
-# %%
-from vaelib.models.networks import ConvDecoder as ReferenceConvDecoder
-
-torch.manual_seed(0)
-conv_decoder = ConvDecoder(latent_dim=40)
-codes = torch.randn(8, 40)
-assert conv_decoder(codes).shape == ReferenceConvDecoder(40)(codes).shape == (8, 1, 28, 28)
-assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in conv_decoder.modules()), "transposed convolutions"
-digits8 = test_bin[:8].cpu()  # the fixed binarization of section 4
-optimizer = torch.optim.Adam(conv_decoder.parameters(), lr=1e-3)
-nats = []
-for _ in range(30):
-    loss = -losses.bernoulli_log_prob(digits8, conv_decoder(codes)).mean()
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    nats.append(loss.item())
-n_params = sum(q.numel() for q in conv_decoder.parameters())
-print(f"ConvDecoder(40): {n_params:,} parameters; -log p(x|z) of 8 digits from 8 fixed codes: "
-      f"{nats[0]:.1f} -> {nats[-1]:.1f} nats per image in 30 Adam steps")
-assert nats[-1] < nats[0]

@@ -26,6 +26,9 @@
 # test metrics that can be compared honestly. The seed claims that CNN-VAEs outperform FNN-VAEs
 # and that BCE yields better reconstructions than MSE; we check both.
 #
+# **Exercise.** You write the convolutional decoder yourself at the end of section 1; the cell
+# after it checks it by training it for a few steps. The rest of the notebook uses vaelib's.
+#
 # **Prerequisites.** [03 · Bernoulli vs Gaussian](03_bernoulli_vs_gaussian.ipynb) (MSE as a
 # Gaussian likelihood; one common scale for both) and [04 · the fully connected
 # VAE](04_fnn_vae.ipynb), which trains `fnn-bce` and `fnn-mse` (this notebook loads them from the
@@ -54,8 +57,10 @@ from torch import nn
 
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib import data as vdata
+from vaelib import losses
 from vaelib.cache import cached_train
 from vaelib.metrics import BernoulliReadout, evaluate, iwae_nll
+from vaelib import models as vaelib_models
 from vaelib.models import ConvDecoder, ConvEncoder, VAE, count_parameters
 from vaelib.plots import reconstruction_pairs, show_grid
 from vaelib.presets import get_preset
@@ -136,6 +141,63 @@ for name, n in params.items():
     print(f"{name:8} {n:>10,} parameters   {get_preset(name).description}")
 print(f"CNN / FNN parameters: {params['cnn-bce'] / params['fnn-bce']:.2f}")
 assert params["cnn-bce"] == params["cnn-mse"] > params["fnn-bce"] == params["fnn-mse"]
+
+# %% [markdown]
+# **Exercise (`ConvDecoder`).** With the shapes above in hand, write the decoder yourself:
+# `ConvDecoder(latent_dim)` is an `nn.Module` that maps $z$: [B, latent_dim] to logits
+# [B, 1, 28, 28] through a linear part to 64 × 7 × 7 feature maps and two transposed convolutions.
+# The check below gives it a batch of codes and trains it for a few steps to decode them into
+# eight binarized test digits. (The exercise cell defines its own `ConvDecoder`; the cells after
+# it use vaelib's, as `vaelib.models.ConvDecoder`, through the presets.)
+
+# %% tags=["exercise"]
+import torch
+from torch import nn
+
+
+class ConvDecoder(nn.Module):
+    """z: [B, latent_dim] -> linear -> [B, 64, 7, 7] -> transposed convolutions -> [B, 1, 28, 28] logits."""
+
+    def __init__(self, latent_dim: int) -> None:
+        super().__init__()
+        # HINT: a Linear (and ReLU) to 64 * 7 * 7 features, then nn.ConvTranspose2d(..., kernel_size=4, stride=2, padding=1) twice
+        # BEGIN SOLUTION
+        self.to_grid = nn.Sequential(nn.Linear(latent_dim, 256), nn.ReLU(), nn.Linear(256, 64 * 7 * 7), nn.ReLU())
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(64, 32, kernel_size=4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(32, 1, kernel_size=4, stride=2, padding=1),
+        )
+        # END SOLUTION
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        # HINT: reshape the linear part's output to [B, 64, 7, 7] before the transposed convolutions
+        # BEGIN SOLUTION
+        grid = self.to_grid(z).reshape(z.shape[0], 64, 7, 7)
+        return self.upsample(grid)
+        # END SOLUTION
+
+
+# %%
+torch.manual_seed(0)
+conv_decoder = ConvDecoder(latent_dim=40)
+codes = torch.randn(8, 40)
+assert conv_decoder(codes).shape == vaelib_models.ConvDecoder(40)(codes).shape == (8, 1, 28, 28)
+assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in conv_decoder.modules()), "transposed convolutions"
+digits8 = vdata.fixed_binarization(vdata.load_mnist(subset=mode.subset).test.images[:8])
+optimizer = torch.optim.Adam(conv_decoder.parameters(), lr=1e-3)
+nats = []
+for _ in range(30):
+    loss = -losses.bernoulli_log_prob(digits8, conv_decoder(codes)).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    nats.append(loss.item())
+n_params = sum(q.numel() for q in conv_decoder.parameters())
+print(f"ConvDecoder(40): {n_params:,} parameters; -log p(x|z) of 8 digits from 8 fixed codes: "
+      f"{nats[0]:.1f} -> {nats[-1]:.1f} nats per image in 30 Adam steps")
+assert nats[-1] < nats[0]
+
 
 # %% [markdown]
 # ## 2 · Training the four models

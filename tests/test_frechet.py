@@ -123,3 +123,16 @@ def test_uint8_images_are_scaled_to_unit_range():
 def test_frechet_distance_checks_shapes():
     with pytest.raises(ValueError):
         frechet_distance(torch.zeros(3), torch.eye(3), torch.zeros(2), torch.eye(2))
+
+
+def test_frechet_scorer_reuses_the_reference_and_agrees_with_frechet_distance_of():
+    from vaelib.frechet import frechet_scorer
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.rand(300, 1, 28, 28, generator=g)
+    other = torch.rand(200, 1, 28, 28, generator=g) ** 2
+    proj = torch.randn(784, 8, generator=g)
+    extractor = lambda x: x.flatten(1) @ proj  # noqa: E731
+    score = frechet_scorer(ref, extractor)
+    assert score(other) == pytest.approx(frechet_distance_of(other, ref, extractor=extractor), rel=1e-9)
+    assert score(other) > 10 * abs(score(ref)) and abs(score(ref)) < 1e-6

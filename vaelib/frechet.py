@@ -127,3 +127,16 @@ def frechet_distance_of(
     extractor = default_extractor() if extractor is None else extractor
     return frechet_distance(*feature_stats(images_a, extractor, batch_size),
                             *feature_stats(images_b, extractor, batch_size))
+
+
+def frechet_scorer(reference: torch.Tensor, extractor: Extractor | None = None,
+                   batch_size: int = 1000) -> Callable[[torch.Tensor], float]:
+    """A function images -> Fréchet distance to `reference` [N, 1, 28, 28], with the reference's
+    feature statistics computed once (scoring many models against the same test images)."""
+    extractor = default_extractor() if extractor is None else extractor
+    ref = feature_stats(reference, extractor, batch_size)
+
+    def score(images: torch.Tensor) -> float:
+        return frechet_distance(*feature_stats(images, extractor, batch_size), *ref)
+
+    return score

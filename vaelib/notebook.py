@@ -58,6 +58,39 @@ class Mode:
             return {"epochs": test_epochs, "subset": self.subset, "iwae_k": 10, "iwae_n": 200}
         return dict(full)
 
+    def preset_overrides(self, preset, test_epochs: int = 1, conv_test_subset: int = 500) -> dict[str, Any]:
+        """`overrides` for one preset: in test mode a convolutional model sees only
+        `conv_test_subset` images (convolutions are slow on a CPU)."""
+        kw = self.overrides(test_epochs=test_epochs)
+        if self.test and preset.model.arch == "conv":
+            kw["subset"] = conv_test_subset
+        return kw
+
+    def train_presets(self, presets: dict[str, Any], test_epochs: int = 1) -> dict[str, Any]:
+        """Load each preset's model from the cache or train it (vaelib.cache.cached_train) with this
+        mode's overrides; one line per model. Returns name -> CachedRun, models on the device in
+        eval mode."""
+        from vaelib.cache import cached_train  # noqa: PLC0415  (keeps this module light to import)
+        from vaelib.models import count_parameters  # noqa: PLC0415
+
+        runs = {}
+        width = max(len(name) for name in presets)
+        for name, preset in presets.items():
+            run = cached_train(preset, progress=self.progress, **self.preset_overrides(preset, test_epochs))
+            run.model.to(self.device).eval()
+            runs[name] = run
+            print(f"{name:{width}}  {count_parameters(run.model):>9,} parameters  "
+                  f"{'trained now' if run.trained_now else 'from the cache'}: {run.folder.name}")
+        return runs
+
+    def classifier(self):
+        """The MNIST classifier of vaelib.classifier (cached): vaelib's settings in full mode, one
+        epoch on the test-mode subset in test mode."""
+        from vaelib.classifier import load_or_train_classifier  # noqa: PLC0415
+
+        settings = {"epochs": 1, "subset": self.subset} if self.test else {}
+        return load_or_train_classifier(device=self.device, progress=self.progress, **settings)
+
     def save_table(self, df, name: str) -> Path | None:
         """Save a DataFrame as a markdown table to images/<name> in full mode (`make run` copies
         it into the README, so the README's numbers are computed, never typed)."""

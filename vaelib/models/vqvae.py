@@ -237,10 +237,11 @@ class VQVAE(VAE):
         return self.mean(self.decode_codes(self.codes(x)))
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decoder means at code grids drawn from the prior, [n, 1, 28, 28]."""
+    def sample(self, n: int, generator: torch.Generator | None = None, chunk: int = 1000) -> torch.Tensor:
+        """Decoder means at code grids drawn from the prior, [n, 1, 28, 28], `chunk` grids at a time."""
         device = self.quantizer.codebook.device
-        return self.mean(self.decode_codes(self.prior.sample(n, generator, device=device)))
+        return torch.cat([self.mean(self.decode_codes(self.prior.sample(min(chunk, n - i), generator, device=device)))
+                          for i in range(0, n, chunk)])
 
     @torch.no_grad()
     def sample_uniform_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
