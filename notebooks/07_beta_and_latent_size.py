@@ -28,6 +28,9 @@
 # distance uses MNIST-classifier features, not Inception's, so its scale differs from the seed's
 # FID).
 #
+# **Exercise.** You write `traverse`, the codes of a latent traversal, in section 4; the cell after
+# it checks yours against vaelib's. One open question asks what the β rows measure.
+#
 # **Prerequisites.** [02](02_reparameterization.ipynb) (the ELBO and β), [04](04_fnn_vae.ipynb)
 # (the 784-400-20 VAE) and [06](06_evaluation.ipynb) (reconstruction MSE, active units, the
 # Fréchet distance and the classifier it uses; this notebook loads that classifier from the
@@ -54,12 +57,9 @@ import torch
 
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib import data as vdata
-from vaelib.cache import cached_train
-from vaelib.classifier import load_or_train_classifier
-from vaelib.frechet import extract_features, frechet_distance, gaussian_stats
+from vaelib.frechet import frechet_scorer
 from vaelib.latent import traverse as vaelib_traverse
 from vaelib.metrics import evaluate, kl_per_dimension
-from vaelib.models import count_parameters
 from vaelib.plots import show_grid
 from vaelib.presets import get_preset, variant
 
@@ -103,23 +103,11 @@ print(pd.DataFrame(rows).set_index("model").to_string())
 assert all(p.train.batch_size == 256 and p.train.lr == 1e-3 and p.train.epochs == 10 for p in presets.values())
 
 # %% [markdown]
-# `cached_train` loads each model from the cache, or trains it (one summary line per epoch).
+# `mode.train_presets` calls `vaelib.cache.cached_train` for each: it loads the model from the
+# cache, or trains it (one summary line per epoch).
 
 # %%
-def overrides(name):
-    kw = mode.overrides(test_epochs=1)
-    if mode.test and presets[name].model.arch == "conv":
-        kw["subset"] = 500  # convolutions are slow on a CPU: the test mode sees 500 images
-    return kw
-
-
-runs = {}
-for name, p in presets.items():
-    run = cached_train(p, progress=mode.progress, **overrides(name))
-    runs[name] = run
-    run.model.to(mode.device).eval()
-    print(f"{name:22} {count_parameters(run.model):>9,} parameters  "
-          f"{'trained now' if run.trained_now else 'from the cache'}: {run.folder.name}")
+runs = mode.train_presets(presets)  # in test mode: one short epoch (the conv model on 500 images)
 
 # %% [markdown]
 # ## 2 · The seed's table, measured again
@@ -141,15 +129,9 @@ for name, p in presets.items():
 splits = vdata.load_mnist(subset=mode.subset)
 test_grey = vdata.to_unit(splits.test.images).to(mode.device)
 
-clf_settings = {"epochs": 1, "subset": mode.subset} if mode.test else {}  # full mode: vaelib's defaults
-clf = load_or_train_classifier(device=mode.device, progress=mode.progress, **clf_settings)
+clf = mode.classifier()  # notebook 06's classifier, from the cache
 n_fd = mode.n(full=10_000, test=500)
-ref_stats = gaussian_stats(extract_features(test_grey[:n_fd], clf.features))
-
-
-def fd_of(images):
-    """Fréchet distance of images [N, 1, 28, 28] to the test images, in classifier features."""
-    return frechet_distance(*gaussian_stats(extract_features(images, clf.features)), *ref_stats)
+fd_of = frechet_scorer(test_grey[:n_fd], clf.features)  # images -> FD to the test images
 
 
 fd_floor = fd_of(vdata.to_unit(splits.train.images[:n_fd]).to(mode.device))
