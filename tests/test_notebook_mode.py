@@ -29,3 +29,13 @@ def test_train_presets_loads_from_the_cache_the_second_time(tmp_path, monkeypatc
     assert not again["vae-std-z20"].trained_now and "from the cache" in capsys.readouterr().out
     x = torch.rand(4, 1, 28, 28)
     assert torch.allclose(first["vae-std-z20"].model.reconstruct(x), again["vae-std-z20"].model.reconstruct(x))
+
+
+def test_markdown_table_formats_numbers_and_marks_missing_values():
+    import pandas as pd
+
+    from vaelib.notebook import markdown_table
+
+    df = pd.DataFrame({"MSE": [0.0106, float("nan")], "rank": [1, 2]}, index=pd.Index(["a", "b"], name="model"))
+    assert markdown_table(df).splitlines() == [
+        "| model | MSE | rank |", "| --- | --- | --- |", "| a | 0.0106 | 1 |", "| b | – | 2 |"]

@@ -114,7 +114,9 @@ class Mode:
 def markdown_table(df, floatfmt: str = "{:.4g}") -> str:
     """A pandas DataFrame as a GitHub markdown table (index first), numbers formatted."""
     def cell(v):
-        return floatfmt.format(v) if isinstance(v, float) else str(v)
+        if isinstance(v, float):
+            return "–" if v != v else floatfmt.format(v)  # NaN: not measured / does not apply
+        return str(v)
     header = [df.index.name or ""] + [str(c) for c in df.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for idx, row in df.iterrows():
