@@ -37,8 +37,8 @@
 # cache or trains it).
 #
 # **Run time.** Training the twelve models (the seed's seven and five more points for the
-# rate–distortion curve) took about 10 minutes on this project's 2-core CPU: about 35 s for each
-# fully connected model and 6 minutes for the convolutional one. With every model in the
+# rate–distortion curve) took about 12 minutes on this project's 2-core CPU (the last cell adds up
+# the histories): 20–70 s for each fully connected model and 6 minutes for the convolutional one. With every model in the
 # `checkpoints/` cache the notebook takes a few minutes, most of it drawing and scoring 10,000
 # samples per model. On a GPU: not measured yet. The last cell prints this run's own time. The
 # test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one short epoch on 2,000 images (500 for

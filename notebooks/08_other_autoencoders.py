@@ -37,8 +37,9 @@
 # trains it) and [07](07_beta_and_latent_size.ipynb) (the protocol, and `vae-std-z20`, the VAE
 # we compare against; loaded from the cache or trained).
 #
-# **Run time.** Training: about 1.5 minutes each for the WAE and the GM-VAE and about 15 minutes
-# for the VQ-VAE on this project's 2-core CPU (its convolutions and its Transformer prior). With
+# **Run time.** Training on this project's 2-core CPU, shared with other jobs: about a minute
+# each for the WAE, the GM-VAE and the two extra WAEs of the λ sweep, and 25 minutes for the
+# VQ-VAE (its convolutions and its Transformer prior; the last cell adds up the histories). With
 # every model in the `checkpoints/` cache the notebook takes a few minutes, most of it drawing and
 # scoring 10,000 samples per model (the VQ-VAE draws its 49 codes one at a time). On a GPU: not
 # measured yet. The last cell prints this run's own time. The test mode (`VAE_NOTEBOOKS_TEST=1`)
