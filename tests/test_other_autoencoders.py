@@ -6,11 +6,11 @@ from __future__ import annotations
 import itertools
 import math
 
-import pandas as pd
 import pytest
 import torch
 from torch import distributions as D
 
+from resume_check import assert_resume_is_exact
 from vaelib import data as vdata
 from vaelib.losses import (
     commitment_loss,
@@ -25,7 +25,7 @@ from vaelib.metrics import evaluate
 from vaelib.models import GMVAE, VQVAE, WAE, ModelConfig, build_model
 from vaelib.models.vqvae import CodePrior, VectorQuantizer, codebook_usage
 from vaelib.presets import get_preset
-from vaelib.train import TrainConfig, load_checkpoint, load_model, train
+from vaelib.train import TrainConfig, load_model, train
 
 
 @pytest.fixture(autouse=True)
@@ -36,10 +36,6 @@ def _seed():
 @pytest.fixture(scope="module")
 def splits():
     return vdata.load_mnist(subset=600)
-
-
-class _Interrupt(Exception):
-    pass
 
 
 # ----------------------------------------------------------------------------- GM-VAE terms
@@ -295,21 +291,7 @@ def test_presets_train_finitely_reload_and_evaluate(name, splits, tmp_path):
 def test_vqvae_resume_is_bit_exact_including_the_codebook(splits, tmp_path):
     mcfg = ModelConfig(kind="vq-vae", arch="conv", conv_channels=(8, 16), latent_dim=4,
                        extra={"codebook_size": 16, "prior_width": 16, "prior_layers": 1})
-    cfg = TrainConfig(epochs=3, batch_size=64, subset=600)
-    whole = train(mcfg, cfg, tmp_path / "whole", progress=False, data=splits, final_metrics=False)
-
-    def stop_after_one(epoch, row):
-        if epoch == 1:
-            raise _Interrupt
-
-    with pytest.raises(_Interrupt):
-        train(mcfg, cfg, tmp_path / "cut", progress=False, data=splits, on_epoch_end=stop_after_one)
-    assert load_checkpoint(tmp_path / "cut")["epoch"] == 1
-    resumed = train(mcfg, cfg, tmp_path / "cut", progress=False, data=splits, final_metrics=False)
-    pd.testing.assert_frame_equal(whole.history.drop(columns=["seconds", "train_seconds"]),
-                                  resumed.history.drop(columns=["seconds", "train_seconds"]))
-    for (k, a), (_, b) in zip(whole.model.state_dict().items(), resumed.model.state_dict().items()):
-        assert torch.equal(a, b), k
+    assert_resume_is_exact(mcfg, TrainConfig(epochs=3, batch_size=64, subset=600), splits, tmp_path, stop_after=1)
 
 
 def test_registry_builds_every_kind_and_rejects_unknown_settings():

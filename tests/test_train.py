@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from resume_check import assert_resume_is_exact
 from vaelib import data as vdata
 from vaelib.models import ModelConfig
 from vaelib.train import (
@@ -69,29 +70,9 @@ def test_checkpoint_round_trips(splits, tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["eval_targets"] == "fixed"
 
 
-class _Interrupt(Exception):
-    pass
-
-
 def test_resume_after_interruption_ends_like_an_uninterrupted_run(splits, tmp_path):
     cfg = _cfg(epochs=4, targets="dynamic", scheduler="plateau", scheduler_patience=0)
-    whole = train(SMALL, cfg, tmp_path / "whole", progress=False, data=splits, final_metrics=False)
-
-    def stop_after_two(epoch, row):
-        if epoch == 2:
-            raise _Interrupt
-
-    with pytest.raises(_Interrupt):
-        train(SMALL, cfg, tmp_path / "cut", progress=False, data=splits, on_epoch_end=stop_after_two)
-    assert load_checkpoint(tmp_path / "cut")["epoch"] == 2
-    resumed = train(SMALL, cfg, tmp_path / "cut", progress=False, data=splits, final_metrics=False)
-
-    pd.testing.assert_frame_equal(
-        whole.history.drop(columns=["seconds", "train_seconds"]),
-        resumed.history.drop(columns=["seconds", "train_seconds"]),
-    )
-    for (k, a), (_, b) in zip(whole.model.state_dict().items(), resumed.model.state_dict().items()):
-        assert torch.equal(a, b), k
+    assert_resume_is_exact(SMALL, cfg, splits, tmp_path, stop_after=2)
 
 
 def test_resume_refuses_another_configuration(splits, tmp_path):
