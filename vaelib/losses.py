@@ -8,7 +8,7 @@ dimensions, never means. Average over the batch yourself (the trainer does). β 
 Grep map (equation -> function):
 
     z = μ + σ·ε                                   reparameterize
-    KL(N(μ, σ²) || N(0, I))                       kl_std_normal
+    KL(N(μ, σ²) || N(0, I))                       kl_std_normal (per dimension: kl_std_normal_terms)
     log N(z; μ, σ²)                               gaussian_diag_log_prob
     log p(x | logits) (Bernoulli)                 bernoulli_log_prob
     log N(x; mean, σ²)                            gaussian_log_prob
@@ -54,12 +54,20 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
 
+def kl_std_normal_terms(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """The terms of kl_std_normal, one per latent dimension: -½ (1 + log σ_j² - μ_j² - σ_j²).
+
+    mu, logvar: [B, D] -> [B, D] nats (what each dimension carries about each example).
+    """
+    return -0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp())
+
+
 def kl_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(μ, diag σ²) || N(0, I)) = -½ Σ_j (1 + log σ_j² - μ_j² - σ_j²)   (K&W 2014, App. B).
 
     mu, logvar: [B, D] -> [B] nats.
     """
-    return -0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)
+    return kl_std_normal_terms(mu, logvar).sum(dim=1)
 
 
 def gaussian_diag_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

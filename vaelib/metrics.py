@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from vaelib import data as vdata
-from vaelib.losses import bernoulli_log_prob, iwae_bound
+from vaelib.losses import bernoulli_log_prob, iwae_bound, kl_std_normal_terms
 
 
 def eval_inputs(images: torch.Tensor, mode: str) -> torch.Tensor:
@@ -71,13 +71,12 @@ def latent_means(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> t
 
 @torch.no_grad()
 def kl_per_dimension(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean over x of KL_d(x) = ½(μ_d² + σ_d² - 1 - log σ_d²) for each latent dimension d (the terms
-    that kl_std_normal sums), [D] nats, and the means μ(x), [N, D]; both on the CPU."""
+    """Mean over x of KL_d(x) = ½(μ_d² + σ_d² - 1 - log σ_d²) for each latent dimension d
+    (vaelib.losses.kl_std_normal_terms), [D] nats, and the means μ(x), [N, D]; both on the CPU."""
     model.eval()
     mus, logvars = zip(*(model.encode(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)))
     mu, logvar = torch.cat(mus), torch.cat(logvars)
-    kl_d = -0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp())
-    return kl_d.mean(0).cpu(), mu.cpu()
+    return kl_std_normal_terms(mu, logvar).mean(0).cpu(), mu.cpu()
 
 
 def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:

@@ -73,18 +73,25 @@ class VectorQuantizer(nn.Module):
         d2 = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.t() + self.codebook.pow(2).sum(1)
         return d2.argmin(dim=1)
 
+    def codes(self, z_e: torch.Tensor) -> torch.Tensor:
+        """The nearest code of each vector of the grid z_e: [B, D, H, W] -> [B, H, W]."""
+        b, d, h, w = z_e.shape
+        return self.nearest(z_e.detach().permute(0, 2, 3, 1).reshape(-1, d)).reshape(b, h, w)
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        """Code grid [B, H, W] -> the codebook vectors as a grid [B, D, H, W]."""
+        return self.codebook[codes].permute(0, 3, 1, 2)
+
     def forward(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """z_e: [B, D, H, W] -> (z_q with the straight-through gradient, z_q, codes [B, H, W]).
 
         In training mode the codebook is updated (EMA) after z_q is read."""
-        b, d, h, w = z_e.shape
-        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)
-        codes = self.nearest(flat.detach())
-        z_q = self.codebook[codes].reshape(b, h, w, d).permute(0, 3, 1, 2)
+        codes = self.codes(z_e)
+        z_q = self.lookup(codes)
         if self.training:
-            self.ema_update(flat.detach(), codes)
+            self.ema_update(z_e.detach().permute(0, 2, 3, 1).reshape(-1, self.dim), codes.flatten())
         z_q_st = z_e + (z_q - z_e).detach()  # forward: z_q; backward: d/dz_e = identity
-        return z_q_st, z_q, codes.reshape(b, h, w)
+        return z_q_st, z_q, codes
 
     @torch.no_grad()
     def ema_update(self, flat: torch.Tensor, codes: torch.Tensor) -> None:
@@ -211,14 +218,11 @@ class VQVAE(VAE):
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         """The code grid of each image, [B, 7, 7] integers in [0, K)."""
-        z_e, _ = self.encode(x)
-        return self.quantizer.nearest(z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])).reshape(
-            x.shape[0], *GRID)
+        return self.quantizer.codes(self.encode(x)[0])
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """codes: [B, 7, 7] (or [B, 49]) -> likelihood parameters [B, 1, 28, 28]."""
-        codes = codes.reshape(codes.shape[0], *GRID)
-        return self.decode(self.quantizer.codebook[codes].permute(0, 3, 1, 2))
+        return self.decode(self.quantizer.lookup(codes.reshape(codes.shape[0], *GRID)))
 
     def forward(self, x: torch.Tensor, beta: float | None = None) -> ELBOTerms:
         """ELBO = log p(x | z_q) + log p(codes); loss = -ELBO + β_c · commitment. `beta` is ignored
