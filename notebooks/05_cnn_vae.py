@@ -58,7 +58,6 @@ from torch import nn
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib import data as vdata
 from vaelib import losses
-from vaelib.cache import cached_train
 from vaelib.metrics import BernoulliReadout, evaluate, iwae_nll
 from vaelib import models as vaelib_models
 from vaelib.models import ConvDecoder, ConvEncoder, VAE, count_parameters
@@ -208,19 +207,11 @@ assert nats[-1] < nats[0]
 # error plus a constant). The two FNN models come from notebook 04's cache.
 
 # %%
-test_epochs = 1  # test mode: one epoch on 2,000 images, as in notebook 04 (so its cached runs are reused)
-
-
-def overrides(name):
-    kw = mode.overrides(test_epochs=test_epochs)
-    if mode.test and name.startswith("cnn"):
-        kw["subset"] = 500  # test mode: convolutions are slow on a CPU, so an even smaller subset
-    return kw
-
-
-runs = {name: cached_train(get_preset(name), progress=mode.progress, **overrides(name)) for name in names.values()}
+# test mode: one epoch on 2,000 images as in notebook 04 (so its cached runs are reused), and only
+# 500 images for the convolutional models (convolutions are slow on a CPU)
+runs = mode.train_presets({name: get_preset(name) for name in names.values()})
 for name, run in runs.items():
-    print(f"{name}: {len(run.history)} epochs, {'trained now' if run.trained_now else 'loaded from ' + run.folder.name}")
+    print(f"{name}: {len(run.history)} epochs")
 
 # %% [markdown]
 # ## 3 · The 2 × 2 table in pictures

@@ -58,7 +58,7 @@ from vaelib.notebook import setup  # first: it also sets up the notebook environ
 from vaelib import data as vdata
 from vaelib.anomaly import elbo_scores, flipped_digits, noise_images, reconstruction_scores, roc_auc
 from vaelib.cache import cached_train
-from vaelib.classifier import class_histogram, classifier_metrics, load_or_train_classifier
+from vaelib.classifier import class_histogram, classifier_metrics
 from vaelib.frechet import extract_features, frechet_distance, frechet_distance_of, gaussian_stats
 from vaelib.losses import iwae_bound
 from vaelib.metrics import BernoulliReadout, elbo_parts, eval_inputs, evaluate, iwae_nll, kl_per_dimension
@@ -92,13 +92,6 @@ def sigma_preset(name, **model_changes):
                   replace(gauss_base.model, **model_changes), gauss_base.train)
 
 
-def cnn_overrides():  # notebook 05: in test mode the convolutional models see only 500 images
-    kw = mode.overrides(test_epochs=1)
-    if mode.test:
-        kw["subset"] = 500
-    return kw
-
-
 # (label, notebook, preset, train overrides): the same calls as the notebooks that trained them
 CALLS = [
     ("pytorch-example", "06", get_preset("pytorch-example"), mode.overrides(test_epochs=1)),
@@ -113,8 +106,8 @@ CALLS = [
     ("fnn-mse", "04", get_preset("fnn-mse"), mode.overrides(test_epochs=1)),
     ("activity-z2", "04", get_preset("activity-z2"), mode.overrides(test_epochs=2)),
     ("latent2-bn-dropout", "04", get_preset("latent2-bn-dropout"), mode.overrides(test_epochs=3)),
-    ("cnn-bce", "05", get_preset("cnn-bce"), cnn_overrides()),
-    ("cnn-mse", "05", get_preset("cnn-mse"), cnn_overrides()),
+    ("cnn-bce", "05", get_preset("cnn-bce"), mode.preset_overrides(get_preset("cnn-bce"))),
+    ("cnn-mse", "05", get_preset("cnn-mse"), mode.preset_overrides(get_preset("cnn-mse"))),
 ]
 
 runs, notebook_of, seen = {}, {}, {}
@@ -329,13 +322,12 @@ for name, v in kl_views.items():
 # (≥ 99 % in full mode; the test mode trains a 1-epoch classifier on 2,000 images).
 
 # %%
-clf_settings = {"epochs": 1, "subset": mode.subset} if mode.test else {}  # full mode: vaelib's defaults
-clf = load_or_train_classifier(device=mode.device, progress=mode.progress, **clf_settings)
+clf = mode.classifier()  # full mode: vaelib's defaults; test mode: one epoch on 2,000 images
 test_feats = extract_features(test_grey, clf.features)  # [N, 128], float64
 with torch.no_grad():  # MNISTClassifier: logits = head(features); reuse the features
     test_pred = clf.head(test_feats.float().to(mode.device)).argmax(1).cpu()
 clf_acc = (test_pred == splits.test.labels).float().mean().item()
-recorded = classifier_metrics(**clf_settings)
+recorded = classifier_metrics(**mode.classifier_settings)
 print(f"classifier: test accuracy {clf_acc:.4f} on {len(splits.test)} images "
       f"(recorded when it was trained: {recorded['test_accuracy']:.4f}; {recorded['train_images']} training images, "
       f"{recorded['config']['epochs']} epochs)")

@@ -59,7 +59,7 @@ from vaelib.notebook import setup  # first: it also sets up the notebook environ
 from vaelib import data as vdata
 from vaelib.frechet import frechet_scorer
 from vaelib.latent import traverse as vaelib_traverse
-from vaelib.metrics import evaluate, kl_per_dimension
+from vaelib.metrics import active_units, evaluate, kl_per_dimension
 from vaelib.plots import show_grid
 from vaelib.presets import get_preset, variant
 
@@ -319,7 +319,7 @@ for ax, name in zip(axes, ["beta-vae-4", "vae-std-z20"]):
         images = torch.cat([model.mean(model.decode(traverse(z0, int(d), values.to(z0)))) for d in top])
     show_grid(images.cpu(), ax=ax, nrow=len(values),
               title=f"{name} (β = {presets[name].model.beta:g}): dims {top.tolist()}, −3 … 3")
-    views[name] = dict(kl_d=kl_d, top=top, active=int((mu.var(0) > 0.01).sum()))
+    views[name] = dict(kl_d=kl_d, top=top, active=active_units(mu))
 fig.tight_layout()
 mode.save_figure(fig, "07_traversals_beta4.png");
 

@@ -61,8 +61,7 @@ from vaelib.notebook import setup  # first: it also sets up the notebook environ
 from vaelib import data as vdata
 from vaelib import losses
 from vaelib.frechet import frechet_distance, frechet_scorer, gaussian_stats
-from vaelib.metrics import evaluate
-from vaelib.models.vqvae import codebook_usage
+from vaelib.metrics import evaluate, reconstruction_mse
 from vaelib.plots import plot_history, reconstruction_pairs, show_grid
 from vaelib.presets import get_preset, variant
 from vaelib.probe import cluster_accuracy
@@ -278,7 +277,7 @@ for lam in sorted(lambda_runs):
     with torch.no_grad():
         z = m.encode(test_grey[:n_lat])[0]
     lambda_table[f"λ = {lam:g}"] = {
-        "MSE": evaluate(m, splits.test, eval_targets="grey", iwae_k=0, device=mode.device)["recon_mse"],
+        "MSE": reconstruction_mse(m, test_grey),
         "MMD² to the prior": losses.mmd_unbiased(z, prior_draws, wae_scales).item(),
         "FD of prior samples": fd_of(m.sample(n_fd, generator=gen())),
     }
@@ -398,7 +397,7 @@ for claim, holds in gm_claims.items():
 vq = models["vq-vae"]
 with torch.no_grad():
     codes = torch.cat([vq.codes(test_grey[i : i + 1000]) for i in range(0, test_grey.shape[0], 1000)])
-usage = codebook_usage(codes, vq.codebook_size)
+usage = evals["vq-vae"]  # evaluate() counted the codes of the test images: codes_used, perplexity
 uniform = vq.sample_uniform_codes(n_fd, generator=gen())
 fd_uniform = fd_of(uniform)
 ev = evals["vq-vae"]

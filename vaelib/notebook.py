@@ -88,8 +88,12 @@ class Mode:
         epoch on the test-mode subset in test mode."""
         from vaelib.classifier import load_or_train_classifier  # noqa: PLC0415
 
-        settings = {"epochs": 1, "subset": self.subset} if self.test else {}
-        return load_or_train_classifier(device=self.device, progress=self.progress, **settings)
+        return load_or_train_classifier(device=self.device, progress=self.progress, **self.classifier_settings)
+
+    @property
+    def classifier_settings(self) -> dict[str, Any]:
+        """What `classifier()` changes from vaelib's defaults (also the key of its cached metrics)."""
+        return {"epochs": 1, "subset": self.subset} if self.test else {}
 
     def save_table(self, df, name: str) -> Path | None:
         """Save a DataFrame as a markdown table to images/<name> in full mode (`make run` copies
