@@ -1,5 +1,5 @@
-"""Course assignments: student versions of the notebooks and the autograder (vaelib.assignments,
-vaelib.autograder, vaelib.exercise_checks).
+"""Course assignments: student versions of the notebooks and the autograder (vaelib.course.assignments,
+vaelib.course.grader, vaelib.course.checks).
 
 The solution notebooks must score full marks and their untouched student versions zero; a notebook
 with exactly two exercises solved scores exactly those two; typical mistakes fail with a hint;
@@ -19,8 +19,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from vaelib import autograder
-from vaelib.assignments import (
+from vaelib.course import grader as autograder
+from vaelib.course.assignments import (
     ANSWER_PLACEHOLDER,
     EXERCISE_TAG,
     MarkerError,
@@ -31,9 +31,9 @@ from vaelib.assignments import (
     series,
     write_student_versions,
 )
-from vaelib.autograder import FAILED, NOT_ATTEMPTED, PASSED, grade
+from vaelib.course.grader import FAILED, NOT_ATTEMPTED, PASSED, grade
 from vaelib.cli import main
-from vaelib.exercise_checks import CHECKS
+from vaelib.course.checks import CHECKS
 
 SOURCES = series()
 WITH_EXERCISES = [p for p in SOURCES if exercises(read_notebook(p))]

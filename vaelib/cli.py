@@ -67,12 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--iwae-n", type=_pos_int, help="score IWAE on the first N test images (default: all)")
     e.add_argument("--device", help="cpu, cuda, mps (default: CUDA, then MPS, then CPU)")
 
-    s = sub.add_parser("student", help="write the student versions of the notebooks (vaelib.assignments)")
+    s = sub.add_parser("student", help="write the student versions of the notebooks (vaelib.course.assignments)")
     s.add_argument("--out", type=Path, default=Path("student"), help="folder to write them to (default: student/)")
     s.add_argument("notebooks", nargs="*", type=Path,
                    help="solution notebooks (.py or .ipynb; default: every notebooks/NN_topic.py)")
 
-    g = sub.add_parser("grade", help="autograde the exercises of a student notebook (vaelib.autograder)")
+    g = sub.add_parser("grade", help="autograde the exercises of a student notebook (vaelib.course.grader)")
     g.add_argument("notebook", type=Path, help="the student's notebook (.ipynb)")
     g.add_argument("--json", type=Path, help="write the JSON report here (default: a new temporary folder)")
     g.add_argument("--seed", type=_nonneg_int, help="seed of the check inputs (default: the grader's own)")
@@ -137,7 +137,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_student(args: argparse.Namespace) -> int:
-    from vaelib.assignments import MarkerError, series, write_student_versions
+    from vaelib.course.assignments import MarkerError, series, write_student_versions
 
     sources = args.notebooks or series()
     for src in sources:
@@ -155,8 +155,8 @@ def cmd_student(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from vaelib.assignments import MarkerError
-    from vaelib.autograder import GradingError, format_report, grade
+    from vaelib.course.assignments import MarkerError
+    from vaelib.course.grader import GradingError, format_report, grade
 
     if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
         raise UsageError(f"cannot write the JSON report to {args.json}: give a file in an existing folder")

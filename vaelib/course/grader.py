@@ -7,7 +7,7 @@ or `make grade NB=student/02_reparameterization.ipynb` (`vaelib grade NB [--json
 
 What happens:
 
-1. Only the cells tagged `exercise` are taken from the notebook (see vaelib.assignments for the
+1. Only the cells tagged `exercise` are taken from the notebook (see vaelib.course.assignments for the
    convention); the notebook itself is never executed. Which exercises count comes from the
    solution notebook of the same name (`notebooks/NN_topic.py`; the name a student version
    records in its metadata, else the file's), so a deleted exercise cell is "not attempted",
@@ -22,7 +22,7 @@ What happens:
    vaelib's reference answers; (c) hides vaelib's own implementations of the exercises, so an
    exercise cannot pass by calling them.
 3. The exercise cells run in one namespace (after `import math, torch, numpy as np, torch.nn as
-   nn, torch.nn.functional as F`), then each exercise's check (vaelib.exercise_checks) runs on
+   nn, torch.nn.functional as F`), then each exercise's check (vaelib.course.checks) runs on
    the student's function or class, with its own time limit. Status: `passed`; `failed` with a
    hint; `not attempted` (NotImplementedError, or nothing defined).
 4. The score is passed / total (one point per exercise). Open questions are listed as answered
@@ -57,7 +57,7 @@ CHECK_TIMEOUT = 60  # seconds for one exercise cell or one check
 STUDENT_MODULE = "student_notebook"  # __name__ of the namespace the exercise cells run in
 PREAMBLE = "import math\nimport numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 NETWORK_DISABLED = "network access is disabled in the autograder"
-PACKAGE_PARENT = Path(__file__).resolve().parents[1]  # so the sandbox imports this vaelib
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # so the sandbox imports this vaelib
 
 
 class GradingError(Exception):
@@ -84,7 +84,7 @@ def network_namespace_prefix() -> tuple[str, ...]:
 def _read(path: Path):
     import nbformat
 
-    from vaelib.assignments import read_notebook
+    from vaelib.course.assignments import read_notebook
 
     if not path.is_file():
         raise GradingError(f"no notebook at {path}")
@@ -101,7 +101,7 @@ def expected_exercises(nb, path: Path) -> list[str]:
     """The exercise ids that count: those of the solution notebook of the same name (the name in
     the student version's metadata, else the file's), else the list in that metadata (a grader
     without the notebooks/ folder), else the ones this notebook defines in its exercise cells."""
-    from vaelib.assignments import EXERCISE_TAG, METADATA_KEY, NOTEBOOKS, defined_names, exercise_ids
+    from vaelib.course.assignments import EXERCISE_TAG, METADATA_KEY, NOTEBOOKS, defined_names, exercise_ids
 
     meta = nb.metadata.get(METADATA_KEY) or {}
     solution = NOTEBOOKS / f"{meta.get('notebook') or path.stem}.py"
@@ -123,8 +123,8 @@ def grade(notebook: str | Path, json_path: str | Path | None = None, *, seed: in
     network_namespace=False leaves out the empty network namespace even where the system offers
     it (the Python guards stay): the tests use it to check that the guards alone hold.
     """
-    from vaelib.assignments import EXERCISE_TAG, answer_text, questions, ANSWER_PLACEHOLDER, defined_names
-    from vaelib.exercise_checks import CHECKS, DEFAULT_SEED
+    from vaelib.course.assignments import EXERCISE_TAG, answer_text, questions, ANSWER_PLACEHOLDER, defined_names
+    from vaelib.course.checks import CHECKS, DEFAULT_SEED
 
     path = Path(notebook)
     nb = _read(path)
@@ -200,7 +200,7 @@ def _run_sandbox(cells: list[dict], expected: list[str], seed: int, timeout: flo
             "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1"),
         }
         boot = (f"import sys; sys.path.insert(0, {str(PACKAGE_PARENT)!r}); "
-                "from vaelib.autograder import sandbox_main; sandbox_main(sys.argv[1])")
+                "from vaelib.course.grader import sandbox_main; sandbox_main(sys.argv[1])")
         prefix = network_namespace_prefix() if network_namespace else ()
         cmd = [*prefix, sys.executable, "-I", "-B", "-c", boot, str(payload)]
         failure = None
@@ -381,8 +381,8 @@ def sandbox_main(payload_path: str) -> None:
 
     import torch
 
-    from vaelib.assignments import _without_magics
-    from vaelib.exercise_checks import CHECKS, check_seed
+    from vaelib.course.assignments import _without_magics
+    from vaelib.course.checks import CHECKS, check_seed
 
     torch.set_num_threads(1)
     seed, limit = int(payload["seed"]), float(payload["check_timeout"])

@@ -7,7 +7,7 @@ function or class and raises CheckFailed with a hint saying what is wrong ("shap
 got [B, D]", "values differ by a factor of D: did you average over pixels instead of summing?").
 A NotImplementedError escaping `run` means "not attempted".
 
-    from vaelib.exercise_checks import CHECKS, check_exercise
+    from vaelib.course.checks import CHECKS, check_exercise
     check_exercise("kl_std_normal", my_kl)        # raises CheckFailed with a hint, or returns
 
 Randomness: where the reference and the student both draw random numbers (reparameterize,

@@ -4,7 +4,7 @@ The exercises and their solutions live in the notebooks (`notebooks/NN_topic.py`
 source of truth). Two markers say what a student must write; everything else is the notebook.
 
 **Exercise**: a code cell tagged `exercise` that defines one function or class whose name is the
-exercise id (the autograder's checks in `vaelib.exercise_checks` are keyed by it). The solution
+exercise id (the autograder's checks in `vaelib.course.checks` are keyed by it). The solution
 lines sit between `# BEGIN SOLUTION` and `# END SOLUTION`, and the line right above
 `# BEGIN SOLUTION` is `# HINT: ...`:
 
@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # jupytext and nbformat are imported where they are used: the grader's sandbox
     import nbformat  # imports this module and should not pay for them (seconds, via jsonschema)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO_ROOT / "notebooks"
 
 EXERCISE_TAG = "exercise"
