@@ -1,236 +1,425 @@
-"""The autograder: a student's exercises against vaelib's reference, in a sandboxed subprocess.
+"""The autograder: the trusted grader process decides; the student's code only returns data.
 
-    report = grade("student/02_reparameterization.ipynb")    # a dict, also written as JSON
+    report = grade("submissions/ada/02_reparameterization.ipynb")   # a dict, also written as JSON
     print(format_report(report))
 
-or `make grade NB=student/02_reparameterization.ipynb` (`vaelib grade NB [--json PATH]`).
+or `make grade NB=...` (`vaelib grade NB [--assignment NAME] [--json PATH]`); a folder of
+submissions is graded as a class by `vaelib.course.classroom`.
 
-What happens:
+What happens, in this (the grader's) process unless said otherwise:
 
-1. Only the cells tagged `exercise` are taken from the notebook (see vaelib.course.assignments for the
-   convention); the notebook itself is never executed. Which exercises count comes from the
-   solution notebook of the same name (`notebooks/NN_topic.py`; the name a student version
-   records in its metadata, else the file's), so a deleted exercise cell is "not attempted",
-   not forgotten; without a solution notebook, from that metadata, else from the cells.
-2. A fresh interpreter (`python -I -B`, no user site, no PYTHON* variables) runs in a new
-   temporary folder (its cwd, HOME and TMPDIR), with a time limit. Before any student code
-   runs it (a) disables the network: `socket.socket`, `socket.create_connection`,
-   `socket.getaddrinfo` and friends raise, and an audit hook refuses sockets, subprocesses and
-   writes outside the temporary folder; where the system allows it (`unshare --net
-   --map-root-user`, Linux) the interpreter also runs in an empty network namespace;
-   (b) draws the check inputs from the grader's seed (never used by the notebooks) and computes
-   vaelib's reference answers; (c) hides vaelib's own implementations of the exercises, so an
-   exercise cannot pass by calling them.
-3. The exercise cells run in one namespace (after `import math, torch, numpy as np, torch.nn as
-   nn, torch.nn.functional as F`), then each exercise's check (vaelib.course.checks) runs on
-   the student's function or class, with its own time limit. Status: `passed`; `failed` with a
-   hint; `not attempted` (NotImplementedError, or nothing defined).
-4. The score is passed / total (one point per exercise). Open questions are listed as answered
-   or not, with the answer text, for grading by hand.
+1. **The assignment** is the instructor's solution notebook `notebooks/NN_topic.py`: the one named
+   by `assignment` (a number such as "02", a name, or a path), else the one whose number the
+   submission's file name carries. It alone says which exercises count and their points; the
+   submission's metadata and cells never do (a deleted exercise cell scores "not attempted").
+2. **The submission** is read as data (JSON or jupytext text, size-limited, every field checked);
+   only the sources of its cells tagged `exercise` are kept. Nothing of it is executed here and
+   nothing of it is parsed as Python here. A submission that cannot be read gets a report that
+   marks it `malformed` with a one-line reason.
+3. **The inputs**: each expected exercise's check (`vaelib.course.checks`) draws fresh inputs from
+   the grader's seed and computes vaelib's reference answers. The references stay here.
+4. **The student process** (`vaelib.course.sandbox`, isolated by the operating system: its own
+   namespaces, a read-only root without the repository, no network, resource limits) runs the
+   exercise cells and, for each exercise, the probe of `vaelib.course.probes` that calls the
+   student's code on the inputs. It has no reference to call: its `vaelib` holds only the
+   helpers the solution's exercise cells import. It returns plain data (torch.save), which this
+   process loads with `weights_only=True` and turns into plain tensors.
+5. **The verdicts**: each check's judge compares that data with the reference here: `passed`;
+   `failed` with a hint; `not attempted` (NotImplementedError, or nothing defined). Score =
+   points of the passed exercises. Open questions are listed as answered or not, for grading by
+   hand. Cells that reach for the grader's internals are listed under `flags` for a human look.
 
-The report is a dict (and a JSON file): {"notebook", "graded_at", "seed", "network",
+The report (a dict and an atomically written JSON file): {"notebook", "assignment",
+"submission_sha256", "graded_at", "seed", "isolation": {"level", "detail"}, "network",
 "exercises": [{"id", "title", "status", "hint", "points", "score", "seconds"}], "questions":
-[{"id", "cell", "status", "answer", "graded"}], "score", "total", "percent", "json"}. The JSON goes where `json_path`
-says, else into a new folder under the system's temporary directory; the grader writes nothing
-else outside its temporary folder, which it removes when done.
-
-The sandbox stops accidents and casual cheating; it is not a security boundary against a
-determined attacker. Grade untrusted submissions in a container or VM as well.
+[{"id", "cell", "status", "answer", "graded"}], "score", "total", "percent", "flags", "json"}.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
+import hashlib
+import importlib.util
 import json
 import os
+import re
 import shutil
-import subprocess
-import sys
 import tempfile
-from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+from vaelib.course import sandbox
+
+__all__ = ["GradingError", "PASSED", "FAILED", "NOT_ATTEMPTED", "format_report", "grade", "resolve_assignment",
+           "read_submission", "student_library"]
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
 ANSWERED = "answered"
-DEFAULT_TIMEOUT = 300  # seconds for the whole sandbox run
-CHECK_TIMEOUT = 60  # seconds for one exercise cell or one check
-STUDENT_MODULE = "student_notebook"  # __name__ of the namespace the exercise cells run in
-PREAMBLE = "import math\nimport numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
-NETWORK_DISABLED = "network access is disabled in the autograder"
-PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # so the sandbox imports this vaelib
+DEFAULT_TIMEOUT = 300  # seconds for the whole student process
+CHECK_TIMEOUT = 60  # seconds for one exercise cell or one probe
+MAX_SUBMISSION_BYTES = 20 * 1024**2
+MAX_RESULTS_BYTES = 64 * 1024**2
+NETWORK = "disabled"
 
 
 class GradingError(Exception):
-    """The notebook cannot be graded at all (missing, not a notebook): one line for the user."""
+    """The instructor's side is wrong (no such assignment, no isolation): one line for the user."""
 
 
-# ----------------------------------------------------------------------------- the parent side
+class Malformed(Exception):
+    """The submission cannot be read; the message is the one-line reason in the report."""
 
 
-@lru_cache(maxsize=1)
-def network_namespace_prefix() -> tuple[str, ...]:
-    """`unshare --net --map-root-user` when this system lets an unprivileged user do it, else ()."""
-    exe = shutil.which("unshare")
-    if exe is None or not sys.platform.startswith("linux"):
-        return ()
-    cmd = (exe, "--net", "--map-root-user")
-    try:
-        ok = subprocess.run([*cmd, "true"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        ok = False
-    return cmd if ok else ()
+def clean(x: Any) -> Any:
+    """Every string made printable and encodable (lone surrogates replaced), recursively."""
+    if isinstance(x, str):
+        return x.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(x, list):
+        return [clean(v) for v in x]
+    if isinstance(x, dict):
+        return {clean(k): clean(v) for k, v in x.items()}
+    return x
 
 
-def _read(path: Path):
-    import nbformat
+# ----------------------------------------------------------------------------- the assignment
 
-    from vaelib.course.assignments import read_notebook
 
-    if not path.is_file():
-        raise GradingError(f"no notebook at {path}")
+def resolve_assignment(assignment: str | Path | None, submission: Path) -> Path:
+    """The solution notebook (notebooks/NN_topic.py) that defines what counts."""
+    from vaelib.course.assignments import NOTEBOOKS, series
+
+    if assignment is not None:
+        p = Path(assignment)
+        if p.suffix in (".py", ".ipynb") and p.is_file():
+            return p.with_suffix(".py") if p.with_suffix(".py").is_file() else p
+        hits = [s for s in series() if s.stem == str(assignment) or s.stem.startswith(f"{assignment}_")
+                or s.stem.split("_", 1)[0] == str(assignment)]
+        if len(hits) != 1:
+            known = ", ".join(s.stem for s in series())
+            raise GradingError(f"no assignment {assignment!r} in {NOTEBOOKS} (known: {known})")
+        return hits[0]
+    numbers = re.findall(r"(?<!\d)(\d{2})(?!\d)", submission.name)
+    hits = [s for s in series() for n in numbers if s.stem.split("_", 1)[0] == n]
+    if len({h.stem for h in hits}) != 1:
+        raise GradingError(f"cannot tell the assignment of {submission.name} from its name: "
+                           "pass --assignment (e.g. --assignment 02)")
+    return hits[0]
+
+
+def student_library(solution_cells: list[str], graded: set[str]) -> dict[str, str]:
+    """The vaelib that the student process gets: {relative path: source}. It holds exactly the
+    names the solution's exercise cells import from vaelib (with the module-level helpers and
+    constants they use), and refuses to hand out a graded exercise's reference."""
+    wanted: dict[str, set[str]] = {}
+    for src in solution_cells:
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vaelib"):
+                wanted.setdefault(node.module, set()).update(a.name for a in node.names)
+    files = {"vaelib/__init__.py": '"""vaelib as the autograder\'s student process sees it: helpers only."""\n'}
+    for module, names in sorted(wanted.items()):
+        origin = Path(importlib.util.find_spec(module).origin)
+        tree = ast.parse(origin.read_text(encoding="utf-8"))
+        top = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        needed, stack = set(), list(names)
+        while stack:
+            name = stack.pop()
+            if name in graded:
+                raise GradingError(f"the solution's exercise cells import {module}.{name}, a graded exercise")
+            if name in top and name not in needed:
+                needed.add(name)
+                stack += [n.id for n in ast.walk(top[name])
+                          if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in top]
+        kept = [n for n in tree.body
+                if (isinstance(n, ast.Import) and not any(a.name.startswith("vaelib") for a in n.names))
+                or (isinstance(n, ast.ImportFrom) and not (n.module or "").startswith("vaelib") and n.level == 0)
+                or (isinstance(n, (ast.Assign, ast.AnnAssign)) and not isinstance(n.value, ast.Lambda))
+                or (isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in needed)]
+        parts = module.split(".")
+        for i in range(2, len(parts)):
+            files.setdefault("/".join(parts[:i]) + "/__init__.py", "")
+        files["/".join(parts) + ".py"] = ast.unparse(ast.Module(body=kept, type_ignores=[])) + "\n"
+    return files
+
+
+# ----------------------------------------------------------------------------- the submission
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    if isinstance(src, list):
+        if not all(isinstance(s, str) for s in src):
+            raise Malformed("a cell's source is a list with non-text items")
+        return "".join(src)
+    if not isinstance(src, str):
+        raise Malformed(f"a cell's source is a {type(src).__name__}, not text")
+    return src
+
+
+def _tags(cell: dict) -> list[str]:
+    meta = cell.get("metadata", {})
+    tags = meta.get("tags", []) if isinstance(meta, dict) else []
+    if isinstance(tags, str):
+        return [tags]
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+
+
+def read_submission(path: Path) -> dict:
+    """The submission as {"cells": [{"cell_type", "source", "tags"}], "raw": the notebook dict}.
+    Raises Malformed with a one-line reason; never anything else for any content of the file."""
     if path.suffix not in (".ipynb", ".py"):
-        raise GradingError(f"{path} is not a notebook (.ipynb, or a jupytext .py)")
+        raise Malformed(f"{path.name} is not a notebook (.ipynb, or a jupytext .py)")
     try:
-        return read_notebook(path)
-    except (ValueError, OSError, nbformat.reader.NotJSONError) as e:  # NotJSONError is a ValueError
-        why = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise GradingError(f"{path} is not a readable notebook: {why}") from None
+        size = path.stat().st_size
+        if size > MAX_SUBMISSION_BYTES:
+            raise Malformed(f"{path.name} is {size / 1024**2:.0f} MiB, over the {MAX_SUBMISSION_BYTES // 1024**2} MiB "
+                            "a notebook may have")
+        text = path.read_bytes().decode("utf-8", "replace")
+    except OSError as e:
+        raise Malformed(f"{path.name} cannot be read ({e.strerror or e})") from None
+    try:
+        if path.suffix == ".ipynb":
+            raw = json.loads(text)
+        else:
+            import jupytext
+
+            raw = json.loads(jupytext.writes(jupytext.reads(text, fmt="py:percent"), fmt="ipynb"))
+    except RecursionError:
+        raise Malformed(f"{path.name} is nested too deeply to read") from None
+    except Exception as e:  # noqa: BLE001  (any parse failure of student data is "malformed")
+        why = (str(e).splitlines() or [type(e).__name__])[0][:200]
+        raise Malformed(f"{path.name} is not a readable notebook ({why})") from None
+    if not isinstance(raw, dict):
+        raise Malformed(f"{path.name} is not a notebook: its JSON is a {type(raw).__name__}, not an object")
+    cells = raw.get("cells")
+    if not isinstance(cells, list):
+        raise Malformed(f"{path.name} is not a notebook: it has no list of cells")
+    out = []
+    for cell in cells:
+        if not isinstance(cell, dict):
+            raise Malformed(f"{path.name}: a cell is a {type(cell).__name__}, not an object")
+        kind = cell.get("cell_type")
+        out.append({"cell_type": kind if isinstance(kind, str) else "unknown", "source": _source(cell),
+                    "tags": _tags(cell)})
+    return {"cells": out, "raw": raw}
 
 
-def expected_exercises(nb, path: Path) -> list[str]:
-    """The exercise ids that count: those of the solution notebook of the same name (the name in
-    the student version's metadata, else the file's), else the list in that metadata (a grader
-    without the notebooks/ folder), else the ones this notebook defines in its exercise cells."""
-    from vaelib.course.assignments import EXERCISE_TAG, METADATA_KEY, NOTEBOOKS, defined_names, exercise_ids
+def _questions(sub: dict) -> list[dict]:
+    """Open questions, answered or not, for grading by hand (never raises on student content)."""
+    from vaelib.course import assignments
 
-    meta = nb.metadata.get(METADATA_KEY) or {}
-    solution = NOTEBOOKS / f"{meta.get('notebook') or path.stem}.py"
-    if solution.is_file():
-        return exercise_ids(solution)
-    if isinstance(meta.get("exercises"), list) and all(isinstance(e, str) for e in meta["exercises"]):
-        return list(meta["exercises"])
-    found: list[str] = []
-    for cell in nb.cells:
-        if cell.cell_type == "code" and EXERCISE_TAG in cell.get("metadata", {}).get("tags", []):
-            found += [n for n in defined_names(cell.source)[:1] if n not in found]
-    return found
+    try:
+        import nbformat
+
+        nb = nbformat.from_dict({"cells": [{"cell_type": c["cell_type"], "source": c["source"],
+                                            "metadata": {"tags": c["tags"]}} for c in sub["cells"]],
+                                 "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+        if hasattr(assignments, "answers"):
+            return [{**a, "graded": "by hand"} for a in assignments.answers(nb)]
+        out = []
+        for q in assignments.questions(nb, require_markers=False):
+            text = assignments.answer_text(nb.cells[q.cell_index].source)
+            answered = bool(text) and text != assignments.ANSWER_PLACEHOLDER
+            out.append({"id": q.id, "cell": q.cell_index, "status": ANSWERED if answered else NOT_ATTEMPTED,
+                        "answer": text if answered else None, "graded": "by hand"})
+        return out
+    except Exception as e:  # noqa: BLE001
+        return [{"id": "questions", "cell": None, "status": "unreadable", "answer": None,
+                 "graded": f"by hand (the grader could not read them: {type(e).__name__})"}]
 
 
-def grade(notebook: str | Path, json_path: str | Path | None = None, *, seed: int | None = None,
-          timeout: float = DEFAULT_TIMEOUT, network_namespace: bool = True) -> dict:
-    """Grade the exercises of one notebook; return the report and write it as JSON.
+# ----------------------------------------------------------------------------- the student process
 
-    network_namespace=False leaves out the empty network namespace even where the system offers
-    it (the Python guards stay): the tests use it to check that the guards alone hold.
-    """
-    from vaelib.course.assignments import EXERCISE_TAG, answer_text, questions, ANSWER_PLACEHOLDER, defined_names
-    from vaelib.course.checks import CHECKS, DEFAULT_SEED
+
+def _sanitize(x: Any, depth: int = 0) -> Any:
+    """The loaded results as plain data: plain tensors, numbers, strings, lists, dicts."""
+    import torch
+
+    if depth > 8:
+        raise ValueError("results nested too deeply")
+    if isinstance(x, torch.Tensor):
+        if type(x) is not torch.Tensor or x.is_sparse or x.numel() > 2_000_000:
+            raise ValueError("results hold a tensor the grader does not take")
+        return x.detach().clone()
+    if x is None or type(x) in (bool, int, float, str):
+        return x
+    if type(x) in (list, tuple):
+        return [_sanitize(v, depth + 1) for v in x]
+    if type(x) is dict:
+        return {str(k): _sanitize(v, depth + 1) for k, v in x.items()}
+    raise ValueError(f"results hold a {type(x).__name__}")
+
+
+def _run_student(cells: list[str], expected: list[str], inputs: dict, seeds: dict, library: dict[str, str],
+                 timeout: float, level: str) -> tuple[dict | None, str | None]:
+    """Run the exercise cells and the probes in the sandbox; (results, why there are none)."""
+    import torch
+
+    from vaelib.course import probes
+
+    with tempfile.TemporaryDirectory(prefix="vaelib-grade-job-") as tmp:
+        job, work = Path(tmp) / "job", Path(tmp) / "work"
+        work.mkdir()
+        (job / "lib").mkdir(parents=True)
+        shutil.copy(probes.__file__, job / "probes.py")
+        for rel, src in library.items():
+            (job / "lib" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (job / "lib" / rel).write_text(src, encoding="utf-8")
+        inside_job = sandbox.JOB if level == "namespaces" else str(job)
+        inside_work = sandbox.WORK if level == "namespaces" else str(work)
+        limits = dict(sandbox.LIMITS, RLIMIT_CPU=int(timeout) + 5)
+        if level != "namespaces" or os.geteuid() != 0:
+            limits.pop("RLIMIT_NPROC")  # counted per user id: only with a user id of its own
+        payload = {"cells": cells, "exercises": expected, "seeds": seeds, "check_timeout": CHECK_TIMEOUT,
+                   "results": f"{inside_work}/results.pt", "lib": f"{inside_job}/lib", "limits": limits}
+        (job / "payload.json").write_text(json.dumps(payload), encoding="utf-8")
+        torch.save(inputs, job / "inputs.pt")
+        r = sandbox.run(job, work, timeout, level)
+        results_file = work / "results.pt"
+        if r.timed_out:
+            return None, f"the grader's time limit ({timeout:.0f} s) ran out"
+        if not results_file.is_file() or results_file.is_symlink():
+            last = (r.log.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
+            return None, f"the student process stopped before it returned results ({clean(last)[:200]})"
+        if results_file.stat().st_size > MAX_RESULTS_BYTES:
+            return None, "the student process returned more data than the grader reads"
+        try:
+            data = _sanitize(torch.load(results_file, weights_only=True, map_location="cpu"))
+            if not isinstance(data, dict):
+                raise ValueError("not a dict")
+        except Exception as e:  # noqa: BLE001  (whatever the student process wrote)
+            return None, f"the student process returned data the grader does not take ({type(e).__name__})"
+        return data, None
+
+
+def _verdict(ex: str, r: Any, inputs: dict, ref: Any) -> tuple[str, str | None]:
+    from vaelib.course.checks import CHECKS, CheckFailed
+
+    check = CHECKS[ex]
+    if not isinstance(r, dict):
+        return FAILED, "the student process returned no result for this exercise"
+    status = r.get("status")
+    if status == "missing":
+        return NOT_ATTEMPTED, f"no cell tagged 'exercise' defines {ex}"
+    if status == "cell error":
+        return FAILED, f"the exercise cell stopped before defining {ex}: {r.get('why')}"
+    if r.get("module") != "student_notebook":
+        return FAILED, f"{ex} must be written in its exercise cell, not imported"
+    if check.kind == "class" and r.get("is_class") is not True:
+        return FAILED, f"{ex} must be a class (a subclass of torch.nn.Module)"
+    if check.kind == "function" and (r.get("callable") is not True or r.get("is_class") is True):
+        return FAILED, f"{ex} must be a function"
+    if status == "not implemented":
+        return NOT_ATTEMPTED, r.get("why") or None
+    if status == "raised":
+        return FAILED, f"raised {r.get('why')}"
+    if status != "ran":
+        return FAILED, "the student process did not check this exercise"
+    try:
+        check.judge(r.get("outputs"), inputs, ref)
+    except CheckFailed as e:
+        return FAILED, str(e) or "the check failed"
+    except Exception as e:  # noqa: BLE001  (malformed data from the student process)
+        return FAILED, f"the grader could not read what {ex} returned ({type(e).__name__}: {str(e)[:120]})"
+    return PASSED, None
+
+
+def grade(notebook: str | Path, json_path: str | Path | None = None, *, assignment: str | Path | None = None,
+          seed: int | None = None, timeout: float = DEFAULT_TIMEOUT, allow_weak: bool = False) -> dict:
+    """Grade one submission against the instructor's solution notebook; return the report and
+    write it as JSON. GradingError for the instructor's mistakes; a malformed submission gets a
+    report with the flag "malformed", never an exception."""
+    import torch
+
+    from vaelib.course.assignments import EXERCISE_TAG, exercises, read_notebook
+    from vaelib.course.checks import CHECKS, DEFAULT_SEED, check_seed, suspicious_lines
 
     path = Path(notebook)
-    nb = _read(path)
-    seed = DEFAULT_SEED if seed is None else seed
-    expected = expected_exercises(nb, path)
-    cells = [
-        {"index": i, "source": c.source, "names": defined_names(c.source)}
-        for i, c in enumerate(nb.cells)
-        if c.cell_type == "code" and EXERCISE_TAG in c.get("metadata", {}).get("tags", [])
-    ]
-    results: dict[str, dict] = {}
-    if expected:
-        results = _run_sandbox(cells, expected, seed, timeout, network_namespace)
-
-    exercises = []
+    if not path.is_file():
+        raise GradingError(f"no notebook at {path}")
+    solution = resolve_assignment(assignment, path)
+    try:
+        iso = sandbox.isolation(allow_weak)  # before any work: refuse weak isolation unless allowed
+    except RuntimeError as e:
+        raise GradingError(str(e)) from None
+    sol_exercises = exercises(read_notebook(solution), str(solution))
+    expected = [e.id for e in sol_exercises]
+    missing = [e for e in expected if e not in CHECKS]
+    if missing:
+        raise GradingError(f"the grader has no check for {', '.join(missing)} ({solution.name})")
+    seed = DEFAULT_SEED if seed is None else int(seed)
+    flags: list[str] = [] if iso.level == "namespaces" else ["isolation: weak"]
+    results: dict = {}
+    questions: list[dict] = []
+    why_none = None
+    try:
+        sub = read_submission(path)
+    except Malformed as e:
+        sub, why_none = None, str(e)
+        flags.append("malformed")
+    if sub is not None:
+        cells = [c["source"] for c in sub["cells"] if c["cell_type"] == "code" and EXERCISE_TAG in c["tags"]]
+        for src in cells:
+            flags += [f"suspicious: {line}" for line in suspicious_lines(src)]
+        questions = _questions(sub)
+        prepared = {ex: CHECKS[ex].prepare(torch.Generator().manual_seed(check_seed(ex, seed))) for ex in expected}
+        if expected:
+            library = student_library([e.source for e in sol_exercises], set(CHECKS))
+            seeds = {ex: check_seed(ex, seed + 1) for ex in expected}
+            data, why_none = _run_student(cells, expected, {ex: prepared[ex][0] for ex in expected}, seeds, library,
+                                          timeout, iso.level)
+            if data is None:
+                flags.append("no results")
+            results = data or {}
+    out_ex = []
     for ex in expected:
-        r = results.get(ex, {"status": FAILED, "hint": "the grader returned no result for this exercise"})
-        exercises.append({
-            "id": ex,
-            "title": CHECKS[ex].title if ex in CHECKS else ex,
-            "status": r["status"],
-            "hint": r.get("hint"),
-            "points": 1,
-            "score": 1 if r["status"] == PASSED else 0,
-            "seconds": round(r.get("seconds", 0.0), 2),
-        })
-    qs = []
-    for q in questions(nb, require_markers=False):
-        text = answer_text(nb.cells[q.cell_index].source)
-        answered = bool(text) and text != ANSWER_PLACEHOLDER
-        qs.append({"id": q.id, "cell": q.cell_index, "status": ANSWERED if answered else NOT_ATTEMPTED,
-                   "answer": text if answered else None, "graded": "by hand"})
-    score = sum(e["score"] for e in exercises)
-    total = sum(e["points"] for e in exercises)
-    report = {
+        if why_none is not None:
+            status, hint = FAILED, why_none
+        else:
+            status, hint = _verdict(ex, results.get(ex), *prepared[ex])
+        r = results.get(ex) if isinstance(results.get(ex), dict) else {}
+        seconds = r.get("seconds", 0.0) if isinstance(r.get("seconds"), float) else 0.0
+        out_ex.append({"id": ex, "title": CHECKS[ex].title, "status": status, "hint": hint, "points": 1,
+                       "score": 1 if status == PASSED else 0, "seconds": round(seconds, 2)})
+    score, total = sum(e["score"] for e in out_ex), sum(e["points"] for e in out_ex)
+    report = clean({
         "notebook": str(path),
+        "assignment": solution.stem,
+        "submission_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "graded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seed": seed,
-        "network": "disabled (" + ("empty network namespace + " if network_namespace and network_namespace_prefix()
-                                   else "") + "Python socket guards)",
-        "exercises": exercises,
-        "questions": qs,
+        "isolation": {"level": iso.level, "detail": iso.detail},
+        "network": NETWORK if iso.level == "namespaces" else "not isolated (weak isolation)",
+        "exercises": out_ex,
+        "questions": questions,
         "score": score,
         "total": total,
         "percent": round(100.0 * score / total, 1) if total else None,
-    }
+        "flags": flags,
+    })
     out = Path(json_path) if json_path is not None else Path(tempfile.mkdtemp(prefix="vaelib-grade-")) / "report.json"
     report["json"] = str(out)
-    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_json(out, report)
     return report
 
 
-def _run_sandbox(cells: list[dict], expected: list[str], seed: int, timeout: float,
-                 network_namespace: bool = True) -> dict[str, dict]:
-    """Run the exercise cells and the checks in a fresh interpreter; {exercise id: result}."""
-    with tempfile.TemporaryDirectory(prefix="vaelib-sandbox-") as tmp:
-        # tmp/payload.json and tmp/results.jsonl are the grader's; tmp/work is the student code's
-        # cwd, HOME and TMPDIR, and the only place it may write
-        work = Path(tmp) / "work"
-        payload, log = Path(tmp) / "payload.json", Path(tmp) / "results.jsonl"
-        payload.write_text(json.dumps({
-            "cells": cells, "exercises": expected, "seed": seed, "workdir": str(work), "results": str(log),
-            "check_timeout": CHECK_TIMEOUT,
-        }))
-        for sub in ("mpl", "cache", "torch"):
-            (work / sub).mkdir(parents=True)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(work), "TMPDIR": str(work), "TMP": str(work), "TEMP": str(work),
-            "MPLCONFIGDIR": str(work / "mpl"), "XDG_CACHE_HOME": str(work / "cache"),
-            "TORCH_HOME": str(work / "torch"), "LANG": "C.UTF-8",
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-            "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1"),
-        }
-        boot = (f"import sys; sys.path.insert(0, {str(PACKAGE_PARENT)!r}); "
-                "from vaelib.course.grader import sandbox_main; sandbox_main(sys.argv[1])")
-        prefix = network_namespace_prefix() if network_namespace else ()
-        cmd = [*prefix, sys.executable, "-I", "-B", "-c", boot, str(payload)]
-        failure = None
-        try:
-            proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
-            if proc.returncode != 0:
-                last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-                failure = f"the grader's sandbox stopped ({last[:200]})"
-        except subprocess.TimeoutExpired:
-            failure = f"the grader's time limit ({timeout:.0f} s) ran out before this exercise was checked"
-        results = {}
-        if log.exists():
-            for line in log.read_text().splitlines():
-                try:
-                    r = json.loads(line)
-                except ValueError:
-                    continue
-                if r.get("id") in expected and r.get("status") in (PASSED, FAILED, NOT_ATTEMPTED):
-                    results[r["id"]] = r
-        for ex in expected:
-            if ex not in results:
-                results[ex] = {"id": ex, "status": FAILED, "hint": failure or "no result from the sandbox"}
-        return results
+def write_json(path: Path, data: dict) -> None:
+    """Atomically: a temporary file in the same folder, then os.replace (never a partial report)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def format_report(report: dict) -> str:
     """The report as a plain-text table (what `vaelib grade` prints)."""
     rows = [(e["id"], e["status"], e["hint"] or "") for e in report["exercises"]]
-    lines = [f"notebook: {report['notebook']}",
-             f"checks on fresh inputs (seed {report['seed']}); network {report['network']}", ""]
+    lines = [f"notebook: {report['notebook']} (assignment {report['assignment']})",
+             f"checks on fresh inputs (seed {report['seed']}); isolation: {report['isolation']['detail']}", ""]
     if rows:
         w1 = max(len("exercise"), *(len(r[0]) for r in rows))
         w2 = max(len("status"), *(len(r[1]) for r in rows))
@@ -245,206 +434,7 @@ def format_report(report: dict) -> str:
     if report["questions"]:
         answered = ", ".join(f"{q['id']} {q['status']}" for q in report["questions"])
         lines.append(f"open questions (graded by hand): {answered}")
+    if report["flags"]:
+        lines.append("flags: " + "; ".join(report["flags"]))
     lines.append(f"JSON report: {report['json']}")
     return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- the sandbox side
-
-
-class NetworkDisabledError(OSError):
-    """Raised by every socket entry point inside the sandbox."""
-
-
-class HiddenReferenceError(RuntimeError):
-    """Raised by vaelib's own implementation of an exercise while the grader hides it."""
-
-
-def disable_network() -> None:
-    """Make every socket entry point raise NetworkDisabledError (before any student code runs)."""
-    import socket
-
-    def refuse(*args, **kwargs):
-        raise NetworkDisabledError(NETWORK_DISABLED)
-
-    class NoSocket(socket.socket):
-        def __init__(self, *args, **kwargs):
-            refuse()
-
-    socket.socket = NoSocket
-    socket.SocketType = NoSocket
-    for name in ("create_connection", "create_server", "getaddrinfo", "gethostbyname", "gethostbyname_ex",
-                 "gethostbyaddr", "socketpair", "fromfd"):
-        if hasattr(socket, name):
-            setattr(socket, name, refuse)
-
-
-def _install_audit_hook(workdir: Path) -> None:
-    """Refuse sockets, new processes, and file changes outside workdir (and /dev/null)."""
-    root = str(workdir.resolve())
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-
-    def inside(p) -> bool:
-        if isinstance(p, int):  # a file descriptor: already open
-            return True
-        try:
-            full = os.path.realpath(os.fsdecode(p))
-        except (TypeError, ValueError):
-            return False
-        return full == root or full.startswith(root + os.sep) or full == os.devnull
-
-    def hook(event: str, args: tuple) -> None:
-        if event.startswith("socket.") and event not in ("socket.gethostname",):
-            raise NetworkDisabledError(NETWORK_DISABLED)
-        if event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
-                     "os.forkpty", "pty.spawn"):
-            raise PermissionError(f"the autograder does not start processes ({event})")
-        if event == "open" and len(args) >= 3:
-            path, mode, flags = args[0], args[1], args[2]
-            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & write_flags)
-            if writing and path is not None and not inside(path):
-                raise PermissionError(f"the autograder only writes inside its temporary folder, not to {path}")
-        elif event in ("os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
-                       "shutil.rmtree", "os.symlink", "os.link"):
-            if args and not inside(args[0]):
-                raise PermissionError(f"the autograder only changes files inside its temporary folder ({event})")
-        elif event == "os.rename" and len(args) >= 2:
-            if not (inside(args[0]) and inside(args[1])):
-                raise PermissionError("the autograder only changes files inside its temporary folder (os.rename)")
-
-    sys.addaudithook(hook)
-
-
-def _hide_references(exercise_ids) -> None:
-    """Replace vaelib's implementations of the exercises by stubs that say they are hidden."""
-    import vaelib.losses
-    import vaelib.models
-    import vaelib.models.networks
-
-    def hidden(name: str, where: str):
-        def stub(*args, **kwargs):
-            raise HiddenReferenceError(f"the grader hides {where}.{name}: write the exercise yourself, "
-                                       "do not call vaelib's version")
-        stub.__name__ = name
-        return stub
-
-    for name in exercise_ids:
-        for module in (vaelib.losses, vaelib.models, vaelib.models.networks):
-            if hasattr(module, name):
-                setattr(module, name, hidden(name, module.__name__))
-
-
-class _TimeLimit:
-    """SIGALRM-based time limit for one cell or check (POSIX); a no-op elsewhere."""
-
-    def __init__(self, seconds: float, what: str) -> None:
-        self.seconds, self.what = seconds, what
-
-    def _expire(self, signum, frame):
-        raise TimeoutError(f"{self.what} took longer than {self.seconds:.0f} s")
-
-    def __enter__(self):
-        import signal
-
-        if hasattr(signal, "setitimer"):
-            self._old = signal.signal(signal.SIGALRM, self._expire)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
-        return self
-
-    def __exit__(self, *exc):
-        import signal
-
-        if hasattr(signal, "setitimer"):
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._old)
-        return False
-
-
-def _describe(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:300]}" if text else type(e).__name__
-
-
-def sandbox_main(payload_path: str) -> None:
-    """Entry point of the sandboxed interpreter (see `_run_sandbox`); writes results.jsonl."""
-    import builtins
-    import contextlib
-    import io
-    import time
-
-    payload = json.loads(Path(payload_path).read_text())
-    workdir = Path(payload["workdir"])
-    out = open(payload["results"], "a", buffering=1)  # noqa: SIM115  (opened before the guards forbid it)
-    disable_network()
-    _install_audit_hook(workdir)
-
-    import torch
-
-    from vaelib.course.assignments import _without_magics
-    from vaelib.course.checks import CHECKS, check_seed
-
-    torch.set_num_threads(1)
-    seed, limit = int(payload["seed"]), float(payload["check_timeout"])
-    expected: list[str] = payload["exercises"]
-    prepared = {ex: CHECKS[ex].prepare(torch.Generator().manual_seed(check_seed(ex, seed)))
-                for ex in expected if ex in CHECKS}  # the references, before any student code runs
-    _hide_references(list(CHECKS))
-
-    ns: dict = {"__name__": STUDENT_MODULE, "__builtins__": builtins}
-    exec(PREAMBLE, ns)
-    cell_error: dict[str, str] = {}  # exercise id -> why its cell did not run to the end
-    captured = io.StringIO()  # the student's prints stay out of the grader's output
-    for cell in payload["cells"]:
-        where = f"<exercise cell {cell['index']}>"
-        try:
-            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), \
-                    _TimeLimit(limit, f"the exercise cell {cell['index']}"):
-                exec(compile(_without_magics(cell["source"]), where, "exec"), ns)
-        except BaseException as e:  # noqa: BLE001  (a student cell may raise anything, even SystemExit)
-            if isinstance(e, KeyboardInterrupt):
-                raise
-            for name in cell["names"]:
-                cell_error.setdefault(name, _describe(e))
-
-    def result(ex: str, status: str, hint: str | None, seconds: float = 0.0) -> None:
-        out.write(json.dumps({"id": ex, "status": status, "hint": hint, "seconds": seconds}) + "\n")
-
-    for ex in expected:
-        obj = ns.get(ex)
-        if ex not in CHECKS:
-            result(ex, FAILED, f"the grader has no check for {ex!r} (ask your instructor)")
-            continue
-        if obj is None:
-            why = cell_error.get(ex)
-            if why:
-                result(ex, FAILED, f"the exercise cell stopped before defining {ex}: {why}")
-            else:
-                result(ex, NOT_ATTEMPTED, f"no cell tagged 'exercise' defines {ex}")
-            continue
-        if getattr(obj, "__module__", None) != STUDENT_MODULE:
-            result(ex, FAILED, f"{ex} must be written in its exercise cell, not imported")
-            continue
-        if CHECKS[ex].kind == "class" and not isinstance(obj, type):
-            result(ex, FAILED, f"{ex} must be a class (a subclass of torch.nn.Module), not a {type(obj).__name__}")
-            continue
-        if CHECKS[ex].kind == "function" and not callable(obj):
-            result(ex, FAILED, f"{ex} must be a function, not a {type(obj).__name__}")
-            continue
-        t0 = time.perf_counter()
-        try:
-            torch.manual_seed(check_seed(ex, seed + 1))
-            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), \
-                    _TimeLimit(limit, f"checking {ex}"):
-                CHECKS[ex].run(obj, prepared[ex])
-        except NotImplementedError as e:
-            result(ex, NOT_ATTEMPTED, str(e) or None, time.perf_counter() - t0)
-        except AssertionError as e:  # CheckFailed, or an assert in the student's code
-            result(ex, FAILED, str(e) or "an assertion failed", time.perf_counter() - t0)
-        except BaseException as e:  # noqa: BLE001
-            if isinstance(e, KeyboardInterrupt):
-                raise
-            result(ex, FAILED, f"raised {_describe(e)}", time.perf_counter() - t0)
-        else:
-            result(ex, PASSED, None, time.perf_counter() - t0)
-    out.close()

@@ -1,0 +1,535 @@
+"""The autograder against honest, careless and cheating students (vaelib.course.grader, sandbox,
+probes, checks, classroom).
+
+The solution notebooks score full marks and their untouched student versions zero; a partly
+solved notebook scores exactly what it solves; typical mistakes fail with a hint. Then the
+attacks, each a submission a student could hand in: replacing or forging the grader's results,
+reaching for vaelib's references or the solution notebooks, values that lie, a submission that
+decides what counts, escaping the sandbox (files outside it, a shell, the network, children that
+outlive it, resource bombs) and malformed notebooks. Every grade() call starts one isolated
+student process; the submissions are graded at once in a module fixture.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from vaelib.cli import main
+from vaelib.course import sandbox
+from vaelib.course.assignments import EXERCISE_TAG, exercises, read_notebook, series, write_student_versions
+from vaelib.course.grader import FAILED, NOT_ATTEMPTED, PASSED, GradingError, format_report, grade
+
+SOURCES = series()
+WITH_EXERCISES = [p for p in SOURCES if exercises(read_notebook(p))]
+NB02 = next(p for p in SOURCES if p.stem.startswith("02"))
+REPO = NB02.parents[1]
+ISOLATED = sandbox._namespaces_work() is None
+needs_isolation = pytest.mark.skipif(not ISOLATED, reason="no namespace isolation on this system")
+
+
+def _statuses(report: dict) -> dict[str, str]:
+    return {e["id"]: e["status"] for e in report["exercises"]}
+
+
+def _hints(report: dict) -> dict[str, str]:
+    return {e["id"]: e["hint"] or "" for e in report["exercises"]}
+
+
+def _nb(path: Path, *sources: str, meta: dict | None = None) -> Path:
+    nb = new_notebook(cells=[new_code_cell(s, metadata={"tags": [EXERCISE_TAG]}) for s in sources])
+    nb.metadata.update(meta or {})
+    nbformat.write(nb, path)
+    return path
+
+
+# ----------------------------------------------------------------------------- the submissions
+
+MISTAKES = {
+    "02": ['''import torch
+def reparameterize(mu, logvar):
+    return mu + torch.exp(logvar) * torch.randn_like(mu)  # the variance, not the standard deviation
+''', '''def kl_std_normal(mu, logvar):
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).mean(dim=1)  # a mean over dimensions
+''', '''from vaelib.losses import ELBOTerms
+def elbo(log_px_given_z, kl, beta=1.0):
+    bound = log_px_given_z - beta * kl  # the "ELBO" changes with beta
+    return ELBOTerms(reconstruction=log_px_given_z, kl=kl, elbo=bound, loss=-bound, beta=beta)
+''', '''import torch
+from vaelib.losses import gaussian_diag_log_prob
+def iwae_bound(model, x, k):
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(k, *mu.shape)
+    log_w = model.log_likelihood(x, model.decode(z)) + model.log_prior(z) - gaussian_diag_log_prob(z, mu, logvar)
+    return torch.logsumexp(log_w, dim=0)  # no - log k
+'''],
+    "03": ['''import torch
+def bernoulli_log_prob(x, logits):
+    p = torch.sigmoid(logits)  # log(sigmoid) overflows for large logits
+    return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).reshape(len(x), -1).sum(1)
+''', '''import torch
+def gaussian_log_prob(x, mean, log_sigma):
+    log_sigma = torch.as_tensor(log_sigma)
+    return (-(x - mean) ** 2 / (2 * torch.exp(2 * log_sigma)) - log_sigma).reshape(len(x), -1).sum(1)  # no log 2pi
+'''],
+    "05": ['''from torch import nn
+class ConvDecoder(nn.Module):  # no transposed convolution
+    def __init__(self, latent_dim):
+        super().__init__()
+        self.fc = nn.Linear(latent_dim, 784)
+
+    def forward(self, z):
+        return self.fc(z).reshape(-1, 1, 28, 28)
+'''],
+    "07": ['''import torch
+def traverse(z0, dim, values):
+    z0[dim] = 0.0  # writes into the caller's code
+    return torch.stack([torch.cat([z0[:dim], v.reshape(1), z0[dim + 1:]]) for v in values])
+'''],
+    "08": ['''import torch
+def mmd_unbiased(z_q, z_p, scales):
+    k = lambda a, b: sum(c / (c + torch.cdist(a, b) ** 2) for c in scales)  # noqa: E731
+    return k(z_q, z_q).mean() + k(z_p, z_p).mean() - 2 * k(z_q, z_p).mean()  # keeps the i = j terms
+'''],
+}
+MISTAKE_HINTS = {
+    "reparameterize": "sigma^2 = exp(logvar), not sigma",
+    "kl_std_normal": "sum over the latent dimensions, do not average",
+    "elbo": "the ELBO is reconstruction - KL whatever beta",
+    "iwae_bound": "subtract log k",
+    "bernoulli_log_prob": "not log(sigmoid(logits))",
+    "gaussian_log_prob": "-0.5 * log(2 pi)",
+    "ConvDecoder": "nn.ConvTranspose2d",
+    "traverse": "z0 was modified",
+    "mmd_unbiased": "leave out the i = j terms",
+}
+
+KL_RIGHT = "def kl_std_normal(mu, logvar):\n    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)\n"
+
+
+def _reference_reaching(tmp: Path) -> Path:
+    """Every way to a reference the old grader left open, one per exercise of 02."""
+    return _nb(tmp / "02_reach.ipynb", f'''
+import vaelib.losses as L
+def reparameterize(mu, logvar):
+    return L.reparameterize(mu, logvar)
+''', f'''
+src = open({str(REPO / "vaelib" / "losses.py")!r}).read()  # exec the library's source
+ref = {{}}
+exec(src, ref)
+def kl_std_normal(mu, logvar):
+    return ref["kl_std_normal"](mu, logvar)
+''', f'''
+import json
+nb = json.load(open({str(NB02.with_suffix(".ipynb"))!r}))  # copy the solution cell
+cell = [c for c in nb["cells"] if "def elbo(" in "".join(c["source"])][0]
+solution = {{}}
+exec("".join(cell["source"]), solution)
+def elbo(log_px_given_z, kl, beta=1.0):
+    return solution["elbo"](log_px_given_z, kl, beta)
+''', '''
+import gc
+found = [o for o in gc.get_objects() if callable(o) and getattr(o, "__name__", "") in ("iwae_bound", "kl_std_normal_terms")]
+def iwae_bound(model, x, k):
+    return found[0](model, x, k)
+''')
+
+
+def _lying(tmp: Path) -> Path:
+    """Values that lie: a tensor subclass, a patched torch.allclose, replaced probes."""
+    return _nb(tmp / "02_lying.ipynb", '''
+import torch
+class Liar(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in (torch.allclose, torch.equal, torch.Tensor.all, torch.isclose):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+def kl_std_normal(mu, logvar):
+    return mu.sum(1).as_subclass(Liar)
+''', '''
+import torch
+torch.allclose = lambda *a, **k: True
+torch.equal = lambda *a, **k: True
+def reparameterize(mu, logvar):
+    return mu
+''', '''
+import sys
+for m in list(sys.modules.values()):
+    if hasattr(m, "PROBES"):
+        for key in list(m.PROBES):
+            m.PROBES[key] = lambda f, p: {"out": 0.0}
+def elbo(log_px, kl, beta=1.0):
+    return None
+''')
+
+
+def _forging(tmp: Path) -> Path:
+    """Forged results written where the grader reads them, then a hard exit."""
+    return _nb(tmp / "02_forge.ipynb", '''
+import os, torch
+fake = {ex: {"status": "passed", "module": "student_notebook", "callable": True, "is_class": False,
+             "outputs": {"out": torch.zeros(6)}} for ex in ("reparameterize", "kl_std_normal", "elbo", "iwae_bound")}
+for path in ("/grader/work/results.pt", os.path.join(os.getcwd(), "results.pt")):
+    try:
+        torch.save(fake, path)
+    except Exception:
+        pass
+os._exit(0)
+''')
+
+
+def _escaping(tmp: Path, port: int) -> Path:
+    """Files outside the sandbox four ways, a shell through ctypes and _posixsubprocess, the network;
+    the last cell reports the process's identity in its error message."""
+    out = tmp / "escaped"
+    return _nb(tmp / "02_escape.ipynb", f'''
+import os
+os.path.realpath = lambda p, *a, **k: "/grader/work/ok"
+for attempt in (lambda: open({str(out)!r} + "-open", "w").write("x"),
+                lambda: os.symlink("/etc/passwd", {str(out)!r} + "-symlink"),
+                lambda: os.link(__file__ if "__file__" in globals() else "/etc/hostname", {str(out)!r} + "-link"),
+                lambda: os.rename("/grader/work", {str(out)!r} + "-rename"),
+                lambda: os.open({out.name!r} + "-dirfd", os.O_CREAT | os.O_WRONLY, dir_fd=os.open({str(tmp)!r}, os.O_RDONLY))):
+    try:
+        attempt()
+    except Exception:
+        pass
+''', f'''
+import ctypes
+ctypes.CDLL(None).system(b"touch {out}-ctypes; echo hi > /tmp/inside")
+try:
+    import _posixsubprocess, os
+    r, w = os.pipe()
+    _posixsubprocess.fork_exec(["/bin/sh", "-c", "touch {out}-fork_exec"], [b"/bin/sh"], True, (), None, None,
+                               -1, -1, -1, -1, -1, -1, r, w, True, False, None, None, None, -1, None, False)
+except Exception:
+    pass
+''', f'''
+import socket
+def reparameterize(mu, logvar):
+    socket.create_connection(("127.0.0.1", {port}), timeout=2)
+    return mu
+''', '''
+import os
+raise RuntimeError(f"uid={os.getuid()} pid={os.getpid()} repo={os.path.exists(%r)} notebooks={os.path.exists(%r)}")
+def kl_std_normal(mu, logvar):
+    pass
+''' % (str(REPO / "vaelib"), str(NB02)))
+
+
+def _lingering(tmp: Path) -> Path:
+    """A child that keeps the output open and outlives the student process; the exercise is right."""
+    return _nb(tmp / "02_linger.ipynb", '''
+import subprocess
+subprocess.Popen(["sleep", "617"], start_new_session=True)
+''', KL_RIGHT)
+
+
+def _bombs(tmp: Path) -> Path:
+    """Memory, processes, file size: each cell reports what stopped it in its error message."""
+    return _nb(tmp / "02_bombs.ipynb", '''
+blob = bytearray(40 * 1024**3)
+def reparameterize(mu, logvar):
+    pass
+''', '''
+import os
+pids = []
+try:
+    for _ in range(500):
+        pid = os.fork()
+        if pid == 0:
+            import time
+            time.sleep(30)
+            os._exit(0)
+        pids.append(pid)
+except OSError as e:
+    raise RuntimeError(f"fork stopped after {len(pids)}: {e}")
+def kl_std_normal(mu, logvar):
+    pass
+''', '''
+with open("/grader/work/big", "wb") as f:
+    for _ in range(200):
+        f.write(b"x" * 1024**2)
+def elbo(a, b, beta=1.0):
+    pass
+''')
+
+
+def _malformed(tmp: Path) -> dict[str, Path]:
+    files = {}
+    for name, text in {"list": "[1, 2]", "null": "null", "truncated": '{"cells": [', "no cells": "{}",
+                       "cell is a string": '{"cells": ["x"]}'}.items():
+        files[name] = tmp / f"02_{name.replace(' ', '_')}.ipynb"
+        files[name].write_text(text)
+    files["no source"] = tmp / "02_nosource.ipynb"
+    files["no source"].write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {"tags": ["exercise"]}}]}))
+    files["string tags"] = tmp / "02_strtags.ipynb"
+    files["string tags"].write_text(json.dumps({"cells": [
+        {"cell_type": "code", "metadata": "exercise", "source": KL_RIGHT},
+        {"cell_type": "code", "metadata": {"tags": "exercise"}, "source": KL_RIGHT}], "metadata": "x"}))
+    files["deep"] = _nb(tmp / "02_deep.ipynb", "x = " + "(" * 200_000 + ")" * 200_000 + "\n" + KL_RIGHT)
+    nb = new_notebook(cells=[
+        new_code_cell("def kl_std_normal(mu, logvar):\n    raise AssertionError('bad \\ud800 surrogate')\n",
+                      metadata={"tags": [EXERCISE_TAG]}),
+        new_markdown_cell("**Question.** why?", metadata={"tags": ["question"]}),
+        new_markdown_cell("my answer \ud800 with a lone surrogate", metadata={"tags": ["answer"]})])
+    files["surrogate"] = tmp / "02_surrogate.ipynb"
+    files["surrogate"].write_text(json.dumps(nb, ensure_ascii=True))
+    return files
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("graded")
+    student = tmp_path_factory.mktemp("student")
+    write_student_versions(student, WITH_EXERCISES)
+    server = socket.create_server(("127.0.0.1", 0))
+    jobs: dict[str, tuple[Path, dict]] = {}
+    for p in WITH_EXERCISES:
+        jobs[f"solution {p.stem}"] = (p.with_suffix(".ipynb"), {})
+        jobs[f"student {p.stem}"] = (student / f"{p.stem}.ipynb", {})
+    solutions = {e.id: e.source for e in exercises(read_notebook(NB02))}
+    partly = nbformat.read(student / f"{NB02.stem}.ipynb", as_version=4)
+    for cell in partly.cells:
+        if EXERCISE_TAG in cell.metadata.get("tags", []) and "def kl_std_normal(" in cell.source:
+            cell.source = solutions["kl_std_normal"]
+    nbformat.write(partly, tmp / "ada_02.ipynb")
+    jobs["partly solved"] = (tmp / "ada_02.ipynb", {})
+    jobs["metadata decides"] = (_nb(tmp / "bob.ipynb", KL_RIGHT,
+                                    meta={"vaelib_assignment": {"notebook": "nonexistent", "exercises": ["kl_std_normal"]}}),
+                                {"assignment": "02"})
+    for number, cells in MISTAKES.items():
+        jobs[f"mistakes {number}"] = (_nb(tmp / f"mistakes_{number}.ipynb", *cells), {})
+    if ISOLATED:
+        jobs["reaching"] = (_reference_reaching(tmp), {})
+        jobs["lying"] = (_lying(tmp), {})
+        jobs["forging"] = (_forging(tmp), {})
+        jobs["escaping"] = (_escaping(tmp, server.getsockname()[1]), {})
+        jobs["lingering"] = (_lingering(tmp), {"timeout": 200})
+        jobs["bombs"] = (_bombs(tmp), {})
+        jobs["looping"] = (_nb(tmp / "02_loop.ipynb", "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+                                                      "while True:\n    pass\n"), {"timeout": 25})
+    for name, path in _malformed(tmp).items():
+        jobs[f"malformed {name}"] = (path, {})
+    (tmp / "reports").mkdir()
+    (tmp / "reports" / "malformed surrogate.json").write_text('{"an": "earlier report"}')
+    reports: dict = {}
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            started = {name: (time.monotonic(), pool.submit(grade, path, tmp / "reports" / f"{name}.json", **kw))
+                       for name, (path, kw) in jobs.items()}
+            for name, (t0, fut) in started.items():
+                reports[name] = fut.result()
+        server.settimeout(0.5)
+        try:
+            server.accept()
+            reports["server was reached"] = True
+        except socket.timeout:
+            reports["server was reached"] = False
+    finally:
+        server.close()
+    reports["tmp"] = tmp
+    return reports
+
+
+# ----------------------------------------------------------------------------- honest students
+
+
+@pytest.mark.parametrize("src", WITH_EXERCISES, ids=[p.stem for p in WITH_EXERCISES])
+def test_the_solution_notebooks_score_full_marks(src: Path, graded: dict) -> None:
+    report = graded[f"solution {src.stem}"]
+    assert report["score"] == report["total"] == len(exercises(read_notebook(src))), format_report(report)
+    assert report["assignment"] == src.stem and report["flags"] == [] if ISOLATED else True
+    assert all(q["status"] == "answered" for q in report["questions"])
+    assert json.loads(Path(report["json"]).read_text()) == report  # the JSON report says the same
+
+
+@pytest.mark.parametrize("src", WITH_EXERCISES, ids=[p.stem for p in WITH_EXERCISES])
+def test_untouched_student_versions_score_zero_without_crashing(src: Path, graded: dict) -> None:
+    report = graded[f"student {src.stem}"]
+    assert report["score"] == 0 and report["total"] == len(exercises(read_notebook(src)))
+    for e in report["exercises"]:
+        assert e["status"] == NOT_ATTEMPTED and e["hint"], e  # the stub's hint is reported
+    assert [q["status"] for q in report["questions"]] == [NOT_ATTEMPTED] * len(report["questions"])
+
+
+def test_a_partly_solved_notebook_scores_exactly_the_solved_exercise(graded: dict) -> None:
+    report = graded["partly solved"]  # ada_02.ipynb: the assignment comes from the 02 in the name
+    statuses = _statuses(report)
+    assert report["assignment"] == NB02.stem and report["score"] == 1 and report["total"] == 4
+    assert statuses.pop("kl_std_normal") == PASSED and set(statuses.values()) == {NOT_ATTEMPTED}
+    assert "score: 1 / 4 exercises" in format_report(report)
+
+
+def test_the_solution_notebook_not_the_submission_decides_what_counts(graded: dict) -> None:
+    report = graded["metadata decides"]  # its metadata claims a one-exercise assignment
+    assert report["total"] == 4 and report["score"] == 1 and report["percent"] == 25.0
+    assert _statuses(report)["elbo"] == NOT_ATTEMPTED
+
+
+@pytest.mark.parametrize("number", sorted(MISTAKES))
+def test_typical_mistakes_fail_with_a_hint(number: str, graded: dict) -> None:
+    report = graded[f"mistakes {number}"]
+    assert report["score"] == 0 and set(_statuses(report).values()) == {FAILED}, _hints(report)
+    for ex, hint in _hints(report).items():
+        assert MISTAKE_HINTS[ex] in hint, (ex, hint)
+
+
+# ----------------------------------------------------------------------------- attacks
+
+
+@needs_isolation
+def test_no_reference_is_reachable_from_the_student_process(graded: dict) -> None:
+    report = graded["reaching"]
+    hints = _hints(report)
+    assert report["score"] == 0, hints
+    assert "has no attribute 'reparameterize'" in hints["reparameterize"]
+    assert "No such file" in hints["kl_std_normal"] and "No such file" in hints["elbo"]  # no repo, no notebooks
+    assert "IndexError" in hints["iwae_bound"]  # gc finds no reference either
+    assert any(f.startswith("suspicious: ") for f in report["flags"])
+
+
+@needs_isolation
+def test_values_that_lie_and_replaced_probes_do_not_pass(graded: dict) -> None:
+    report = graded["lying"]
+    assert report["score"] == 0, _hints(report)
+    assert _statuses(report)["iwae_bound"] == NOT_ATTEMPTED  # untouched by the attack: not defined
+
+
+@needs_isolation
+def test_forged_results_and_a_hard_exit_score_nothing(graded: dict) -> None:
+    report = graded["forging"]
+    assert report["score"] == 0 and set(_statuses(report).values()) == {FAILED}, _hints(report)
+
+
+@needs_isolation
+def test_the_sandbox_keeps_files_shells_and_the_network_in(graded: dict) -> None:
+    report = graded["escaping"]
+    tmp = graded["tmp"]
+    assert sorted(p.name for p in tmp.iterdir() if p.name.startswith("escaped")) == []
+    assert not graded["server was reached"]
+    hints = _hints(report)
+    assert "Network is unreachable" in hints["reparameterize"] or "OSError" in hints["reparameterize"], hints
+    uid = int(hints["kl_std_normal"].split("uid=")[1].split()[0])
+    assert (uid != 0 if os.geteuid() == 0 else True) and "pid=1 " in hints["kl_std_normal"]
+    assert "repo=False notebooks=False" in hints["kl_std_normal"]
+    assert report["isolation"]["level"] == "namespaces" and report["network"] == "disabled"
+
+
+@needs_isolation
+def test_children_die_with_the_student_process(graded: dict) -> None:
+    report = graded["lingering"]
+    assert _statuses(report)["kl_std_normal"] == PASSED, _hints(report)
+    assert "time limit" not in json.dumps(report)
+    left = subprocess.run(["pgrep", "-f", "sleep 617"], capture_output=True, text=True).stdout.split()
+    assert left == []
+
+
+@needs_isolation
+def test_memory_processes_and_file_size_are_limited(graded: dict) -> None:
+    hints = _hints(graded["bombs"])
+    assert "MemoryError" in hints["reparameterize"], hints
+    if os.geteuid() == 0:  # RLIMIT_NPROC needs a user id of the sandbox's own
+        assert "fork stopped after" in hints["kl_std_normal"], hints
+    assert "File too large" in hints["elbo"], hints
+
+
+@needs_isolation
+def test_a_student_process_that_never_ends_is_killed_at_the_time_limit(graded: dict) -> None:
+    report = graded["looping"]
+    assert report["score"] == 0 and "no results" in report["flags"]
+    assert all("time limit (25 s) ran out" in h for h in _hints(report).values())
+
+
+@pytest.mark.parametrize("name", ["list", "null", "truncated", "no cells", "cell is a string", "no source",
+                                  "string tags", "deep", "surrogate"])
+def test_a_malformed_submission_gets_a_report_not_a_traceback(name: str, graded: dict) -> None:
+    report = graded[f"malformed {name}"]
+    assert report["score"] == (1 if name == "string tags" else 0) and report["total"] == 4
+    text = Path(report["json"]).read_text(encoding="utf-8")
+    assert json.loads(text)["notebook"] == report["notebook"]  # a complete JSON report replaced the old one
+    format_report(report).encode("utf-8")  # printable
+    if name in ("list", "null", "truncated", "no cells", "cell is a string"):
+        assert "malformed" in report["flags"]
+        assert len({e["hint"] for e in report["exercises"]}) == 1 and "\n" not in report["exercises"][0]["hint"]
+    if name == "string tags":  # read leniently: a tag given as a string still counts
+        assert _statuses(report)["kl_std_normal"] == PASSED
+    if name == "surrogate":
+        assert "surrogate" in _hints(report)["kl_std_normal"] and report["questions"][0]["status"] == "answered"
+
+
+# ----------------------------------------------------------------------------- a class
+
+
+def test_a_class_folder_is_graded_into_reports_and_a_table(tmp_path: Path, capsys) -> None:
+    student = tmp_path / "student"
+    write_student_versions(student, [NB02])
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    (subs / "ada").mkdir()
+    nbformat.write(nbformat.read(NB02.with_suffix(".ipynb"), as_version=4), subs / "ada" / "02_reparameterization.ipynb")
+    untouched = nbformat.read(student / f"{NB02.stem}.ipynb", as_version=4)
+    nbformat.write(untouched, subs / "cy.ipynb")
+    for cell in untouched.cells:
+        if EXERCISE_TAG in cell.metadata.get("tags", []) and "def kl_std_normal(" in cell.source:
+            cell.source = KL_RIGHT
+    nbformat.write(untouched, subs / "bo.ipynb")
+    (subs / "dee.ipynb").write_text("{broken")
+    _nb(subs / "eve.ipynb", "import gc\nkl_std_normal = [o for o in gc.get_objects() if getattr(o, '__name__', '') == "
+                           "'kl_std_normal'][0]\n")
+    out = tmp_path / "grades"
+    args = ["grade", str(subs), "--assignment", "02", "--out", str(out), "--jobs", "2"]
+    args += [] if ISOLATED else ["--allow-weak-isolation"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    rows = {r["student"]: r for r in csv.DictReader((out / "class.csv").open())}
+    assert set(rows) == {"ada", "bo", "cy", "dee", "eve"}
+    assert [rows[s]["score"] for s in ("ada", "bo", "cy", "dee", "eve")] == ["4", "1", "0", "0", "0"]
+    assert rows["bo"]["ex:kl_std_normal"] == "1" and rows["bo"]["ex:elbo"] == "0" and rows["bo"]["total"] == "4"
+    assert "malformed" in rows["dee"]["flags"] and "suspicious" in rows["eve"]["flags"]
+    assert (out / "ada" / f"{NB02.stem}.json").is_file() and (out / "dee" / f"{NB02.stem}.json").is_file()
+    assert "5 submissions: 5 graded, 0 skipped" in printed and "1 malformed" in printed
+    assert main(args) == 0  # again: nothing changed, nothing graded
+    assert "0 graded, 5 skipped" in capsys.readouterr().out
+    nbformat.write(nbformat.read(NB02.with_suffix(".ipynb"), as_version=4), subs / "cy.ipynb")  # cy hands in again
+    assert main(args) == 0
+    assert "1 graded, 4 skipped" in capsys.readouterr().out
+    assert {r["student"]: r["score"] for r in csv.DictReader((out / "class.csv").open())}["cy"] == "4"
+
+
+def test_the_grader_refuses_weak_isolation_unless_told(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(sandbox, "_namespaces_work", lambda: "no namespaces (simulated)")
+    path = _nb(tmp_path / "02_x.ipynb", KL_RIGHT)
+    with pytest.raises(GradingError, match="allow-weak-isolation"):
+        grade(path, tmp_path / "r.json")
+    assert main(["grade", str(path)]) == 2 and "no OS isolation" in capsys.readouterr().err
+    report = grade(path, tmp_path / "r.json", allow_weak=True)
+    assert report["isolation"]["level"] == "weak" and "isolation: weak" in report["flags"]
+    assert _statuses(report)["kl_std_normal"] == PASSED
+
+
+def test_bad_arguments_give_one_line_and_status_2(tmp_path: Path, capsys) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "02_broken.ipynb").write_text("{not json")
+    for args, needle in [
+        (["grade", str(tmp_path / "nope.ipynb")], "no notebook at"),
+        (["grade", str(tmp_path / "notes.txt")], "cannot tell the assignment"),
+        (["grade", str(tmp_path / "02_broken.ipynb"), "--assignment", "99"], "no assignment '99'"),
+        (["grade", str(tmp_path / "02_broken.ipynb"), "--json", str(tmp_path / "no" / "r.json")], "existing folder"),
+        (["grade", str(tmp_path / "02_broken.ipynb"), "--json", str(tmp_path)], "cannot write the JSON report"),
+        (["grade", str(tmp_path / "empty")], "no notebook at"),
+    ]:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("vaelib: error:") and needle in err, err
