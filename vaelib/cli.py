@@ -5,22 +5,51 @@
     vaelib student --out student                        # student versions of the notebooks
     vaelib grade student/02_reparameterization.ipynb    # autograde one student's notebook
 
-Bad arguments give one line on stderr and exit status 2, never a traceback.
+Errors give one line on stderr, `vaelib: error: ...`, never a traceback: exit status 2 for a bad
+argument, 1 for anything else (a damaged data file or checkpoint, a full disk), 130 for Ctrl-C.
+An unexpected error says so in its line; `VAELIB_DEBUG=1` shows its traceback instead.
+
+This module imports only the standard library: torch and the rest of vaelib are imported by the
+subcommands after their arguments are checked, so a typo fails in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
+import re
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+#: the names of vaelib.presets.PRESETS, here so that `--preset` is checked without importing torch
+#: (tests/test_cli.py checks that the two agree)
+PRESET_NAMES = (
+    "pytorch-example", "bernoulli-vae", "gaussian-vae", "fnn-bce", "fnn-mse", "cnn-bce", "cnn-mse",
+    "vae-std-z20", "vae-std-z20-res", "vae-std-z40", "vae-conv", "beta-vae-4", "beta-vae-2",
+    "beta-vae-0.5", "wae", "gm-vae", "vq-vae", "latent2-bn-dropout", "activity-z2",
+)
+DEVICE_PATTERN = re.compile(r"cpu|mps|cuda(:\d+)?")
+MAX_SEED = 2**64 - 1  # torch.manual_seed takes 64 bits
 
 
-class UsageError(Exception):
+class CLIError(Exception):
+    """An expected failure (a damaged file, a full disk): reported in one line, exit status 1."""
+
+    status = EXIT_FAILURE
+
+
+class UsageError(CLIError):
     """A bad argument: reported in one line, exit status 2."""
+
+    status = EXIT_USAGE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +74,13 @@ def _pos_int(s: str) -> int:
     return v
 
 
+def _seed(s: str) -> int:
+    v = _nonneg_int(s)
+    if v > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be at most 2**64 - 1 = {MAX_SEED}, got {v}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vaelib", description="Train and evaluate the VAEs of the vae-notebooks series.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -57,9 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=_nonneg_int, help="override the preset's number of epochs")
     t.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: CUDA, then MPS, then CPU)")
     t.add_argument("--subset", type=_pos_int, help="train on only this many images per split (quick trials)")
-    t.add_argument("--seed", type=_nonneg_int, help="override the preset's seed")
+    t.add_argument("--seed", type=_seed, help="override the preset's seed (0 to 2**64 - 1)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch)")
-    t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
+    t.add_argument("--restart", action="store_true",
+                   help="start over: delete the folder's checkpoint (and the old run's files) first")
 
     e = sub.add_parser("evaluate", help="recompute the test metrics of a run folder")
     e.add_argument("run", type=Path, help="run folder written by `vaelib train`")
@@ -72,11 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("notebooks", nargs="*", type=Path,
                    help="solution notebooks (.py or .ipynb; default: every notebooks/NN_topic.py)")
 
-    g = sub.add_parser("grade", help="autograde the exercises of a student notebook (vaelib.course.grader)")
-    g.add_argument("notebook", type=Path, help="the student's notebook (.ipynb)")
-    g.add_argument("--json", type=Path, help="write the JSON report here (default: a new temporary folder)")
+    g = sub.add_parser("grade", help="autograde a student's notebook, or a folder of them as a class "
+                                     "(vaelib.course.grader, vaelib.course.classroom)")
+    g.add_argument("notebook", type=Path, help="the student's notebook (.ipynb or .py), or a folder of submissions")
+    g.add_argument("--assignment", help="the solution notebook that says what counts: a number (02), a name or a "
+                                        "path (default: the number in the submission's file name)")
+    g.add_argument("--json", type=Path, help="one notebook: write the JSON report here (default: a temporary folder)")
+    g.add_argument("--out", type=Path, help="a folder: where the reports and class.csv go (default: FOLDER-grades)")
+    g.add_argument("--jobs", type=_pos_int, default=2, help="a folder: submissions graded at once (default 2)")
+    g.add_argument("--regrade", action="store_true", help="a folder: grade again what was graded already")
     g.add_argument("--seed", type=_nonneg_int, help="seed of the check inputs (default: the grader's own)")
-    g.add_argument("--timeout", type=_pos_int, default=300, help="seconds for the whole run (default 300)")
+    g.add_argument("--timeout", type=_pos_int, default=300, help="seconds per submission (default 300)")
+    g.add_argument("--allow-weak-isolation", action="store_true",
+                   help="grade even where the OS cannot isolate the student code (trusted submissions only)")
     return p
 
 
@@ -89,45 +134,119 @@ def cmd_presets() -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- argument checks
+
+
+def _check_device_name(name: str | None) -> None:
+    """Before torch is imported: is it a device this command line knows?"""
+    if name is not None and not DEVICE_PATTERN.fullmatch(name):
+        raise UsageError(f"unknown --device {name!r}; expected cpu, cuda, cuda:N or mps")
+
+
+def _check_device_available(name: str | None) -> None:
+    """After torch is imported: does this machine have it?"""
+    import torch
+
+    if name is None or name == "cpu":
+        return
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise UsageError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif name == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise UsageError("--device mps: MPS is not available on this machine; use --device cpu")
+
+
+def _check_out_is_folder(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+
+
+def _check_out_writable(out: Path) -> None:
+    """Create the run folder and write a probe file in it, so that a read-only place fails now,
+    not after the data are loaded."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".vaelib-write-check.")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise UsageError(f"cannot write to --out {out}: {e.strerror or e}") from None
+
+
+def _restart_hint(exc) -> CLIError:
+    """A CheckpointError of the run folder, worded with this command line's flags."""
+    return CLIError(f"{exc.path} {exc.problem}; run again with --restart to delete it and start over, "
+                    "or pick another --out")
+
+
+# ----------------------------------------------------------------------------- subcommands
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.preset not in PRESET_NAMES:  # before the slow imports below
+        raise UsageError(f"unknown preset {args.preset!r}; known: {', '.join(PRESET_NAMES)}")
+    _check_device_name(args.device)
+    _check_out_is_folder(args.out)
+
     import torch
 
     from vaelib.plots import reconstruction_pairs, save_grid
     from vaelib.presets import PRESETS
-    from vaelib.train import train
+    from vaelib.train import CheckpointError, atomic_path, train
     from vaelib import data as vdata
 
-    if args.preset not in PRESETS:
-        raise UsageError(f"unknown preset {args.preset!r}; known: {', '.join(PRESETS)}")
+    _check_device_available(args.device)
+    _check_out_writable(args.out)
     preset = PRESETS[args.preset]
     tcfg = preset.train
     changes = {k: v for k, v in (("epochs", args.epochs), ("subset", args.subset), ("seed", args.seed)) if v is not None}
     tcfg = replace(tcfg, **changes)
-    result = train(preset.model, tcfg, args.out, device=args.device, progress=not args.no_progress,
-                   resume=not args.restart)
+    try:
+        result = train(preset.model, tcfg, args.out, device=args.device, progress=not args.no_progress,
+                       resume=not args.restart)
+    except CheckpointError as exc:
+        raise _restart_hint(exc) from None
     model = result.model
     test = vdata.load_mnist(dataset=tcfg.dataset, val_size=tcfg.val_size, subset=tcfg.subset).test
     device = next(model.parameters()).device
     x = vdata.to_unit(test.images[:8]).to(device)
-    save_grid(reconstruction_pairs(x, model.reconstruct(x)), args.out / "reconstructions.png", nrow=8)
-    save_grid(model.sample(64, generator=torch.Generator().manual_seed(0)), args.out / "samples.png", nrow=8)
+    with atomic_path(args.out / "reconstructions.png", suffix=".tmp.png") as tmp:
+        save_grid(reconstruction_pairs(x, model.reconstruct(x)), tmp, nrow=8)
+    with atomic_path(args.out / "samples.png", suffix=".tmp.png") as tmp:
+        save_grid(model.sample(64, generator=torch.Generator().manual_seed(0)), tmp, nrow=8)
     print(json.dumps(result.metrics, indent=2))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from vaelib import data as vdata
-    from vaelib.metrics import evaluate
-    from vaelib.train import CHECKPOINT, TrainConfig, load_checkpoint, load_model, pick_device, atomic_write_text
-
+    _check_device_name(args.device)
     if not args.run.is_dir():
         raise UsageError(f"no run folder at {args.run}")
-    if not (args.run / "model.pt").exists() and not (args.run / CHECKPOINT).exists():
-        raise UsageError(f"{args.run} holds no model.pt or {CHECKPOINT}: train it first")
+    if not (args.run / "model.pt").exists() and not (args.run / "checkpoint.pt").exists():
+        raise UsageError(f"{args.run} holds no model.pt or checkpoint.pt: train it first")
+
+    from vaelib import data as vdata
+    from vaelib.metrics import evaluate
+    from vaelib.train import (CHECKPOINT, CheckpointError, TrainConfig, atomic_write_text, load_checkpoint,
+                              load_model, pick_device)
+
+    _check_device_available(args.device)
     path = args.run / "model.pt" if (args.run / "model.pt").exists() else args.run / CHECKPOINT
     device = pick_device(args.device)
-    model = load_model(path, device)
-    tcfg = TrainConfig.from_dict(load_checkpoint(path)["train_config"])
+    try:
+        model = load_model(path, device)
+        tcfg = TrainConfig.from_dict(load_checkpoint(path)["train_config"])
+    except CheckpointError as exc:
+        raise CLIError(f"{exc.path} {exc.problem}; "
+                       f"train the run again (vaelib train --restart --out {args.run} ...)") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CLIError(f"{path} is not a vaelib model ({type(exc).__name__}: {_one_line(str(exc))}); "
+                       f"train the run again (vaelib train --restart --out {args.run} ...)") from None
     test = vdata.load_mnist(dataset=tcfg.dataset, val_size=tcfg.val_size, subset=tcfg.subset).test
     metrics = evaluate(model, test, eval_targets="fixed" if tcfg.targets == "dynamic" else "grey",
                        iwae_k=args.iwae_k, iwae_n=args.iwae_n, device=device)
@@ -137,12 +256,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_student(args: argparse.Namespace) -> int:
-    from vaelib.course.assignments import MarkerError, series, write_student_versions
+    from vaelib.course.assignments import MarkerError, read_notebook, series, write_student_versions
 
     sources = args.notebooks or series()
     for src in sources:
         if not src.is_file() or src.suffix not in (".py", ".ipynb"):
             raise UsageError(f"no solution notebook at {src} (a .py or .ipynb)")
+    for src in sources:  # read each one first, so that a damaged one is named
+        try:
+            read_notebook(src)
+        except Exception as exc:  # nbformat, jupytext and the decoders raise many kinds
+            raise UsageError(f"cannot read the solution notebook {src}: {type(exc).__name__}: "
+                             f"{_one_line(str(exc))}") from None
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"{args.out} exists and is not a folder")
     try:
@@ -158,35 +283,113 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from vaelib.course.assignments import MarkerError
     from vaelib.course.grader import GradingError, format_report, grade
 
+    kw = {"assignment": args.assignment, "seed": args.seed, "timeout": args.timeout,
+          "allow_weak": args.allow_weak_isolation}
+    if args.notebook.is_dir():
+        from vaelib.course.classroom import format_summary, grade_class
+
+        out = args.out or args.notebook.with_name(args.notebook.resolve().name + "-grades")
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"{out} exists and is not a folder")
+        try:
+            summary = grade_class(args.notebook, out, jobs=args.jobs, regrade=args.regrade, **kw)
+        except (GradingError, MarkerError) as exc:
+            raise UsageError(str(exc)) from None
+        print(format_summary(summary))
+        return 0
     if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
         raise UsageError(f"cannot write the JSON report to {args.json}: give a file in an existing folder")
     try:
-        report = grade(args.notebook, args.json, seed=args.seed, timeout=args.timeout)
+        report = grade(args.notebook, args.json, **kw)
     except (GradingError, MarkerError) as exc:
         raise UsageError(str(exc)) from None
     print(format_report(report))
     return 0
 
 
+# ----------------------------------------------------------------------------- errors
+
+
+def _one_line(text: str) -> str:
+    """A (possibly multi-line) message on one line: a line ending in ':' runs on, others join with '; '."""
+    out = ""
+    for line in (ln.strip() for ln in str(text).splitlines()):
+        if line:
+            out = line if not out else out + (" " if out.endswith(":") else "; ") + line
+    return out
+
+
+def _is(exc: BaseException, module: str, name: str) -> bool:
+    """isinstance(exc, module.name), without importing the module (if it is not loaded, exc is not one)."""
+    cls = getattr(sys.modules.get(module), name, None)
+    return isinstance(cls, type) and isinstance(exc, cls)
+
+
+def _os_error_line(exc: OSError) -> str:
+    what = exc.strerror or str(exc)
+    where = f" {exc.filename}" if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return (f"no space left on the device to write{where}; free some space, then run the same command "
+                "again (training resumes from the last checkpoint)")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"cannot write{where}: {what}"
+    return f"{what}:{where}" if where else what
+
+
+def _expected_line(exc: Exception) -> str | None:
+    """The one line for a failure the user can fix (a file, the disk, a value); None if unexpected."""
+    if isinstance(exc, OSError):
+        return _os_error_line(exc)
+    if _is(exc, "vaelib.data", "DataError") or _is(exc, "vaelib.train", "NonFiniteLossError"):
+        return _one_line(str(exc))
+    if isinstance(exc, ValueError):  # a value checked by the library (e.g. TrainConfig, CheckpointError)
+        return _one_line(str(exc))
+    return None
+
+
+def _error(line: str) -> None:
+    print(f"vaelib: error: {line}", file=sys.stderr)
+
+
+def _dispatch(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "presets":
+        return cmd_presets()
+    if args.command == "train":
+        return cmd_train(args)
+    if args.command == "student":
+        return cmd_student(args)
+    if args.command == "grade":
+        return cmd_grade(args)
+    return cmd_evaluate(args)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    """Run the command line; returns the exit status. Never prints a traceback unless VAELIB_DEBUG=1."""
+    debug = os.environ.get("VAELIB_DEBUG", "") not in ("", "0")
     try:
-        args = parser.parse_args(argv)
-        if args.command == "presets":
-            return cmd_presets()
-        if args.command == "train":
-            return cmd_train(args)
-        if args.command == "student":
-            return cmd_student(args)
-        if args.command == "grade":
-            return cmd_grade(args)
-        return cmd_evaluate(args)
-    except UsageError as exc:
-        print(f"vaelib: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _dispatch(argv)
+    except CLIError as exc:
+        _error(_one_line(str(exc)))
+        return exc.status
     except KeyboardInterrupt:
         print("vaelib: interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `vaelib presets | head -1`: the reader left, nothing to report
+        try:  # point stdout at /dev/null, so that the flush at exit does not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is no file (captured)
+            pass
+        return EXIT_FAILURE
+    except Exception as exc:
+        if debug:
+            raise
+        line = _expected_line(exc)
+        if line is None:
+            line = (f"unexpected {type(exc).__name__}: {_one_line(str(exc))} "
+                    "(run with VAELIB_DEBUG=1 for the traceback)")
+        _error(line)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

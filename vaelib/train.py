@@ -10,7 +10,10 @@ targets (grey values or a fresh binarization), take Adam steps on the mean per-e
 evaluate on the validation split, step the LR schedule, check early stopping, and write an
 atomic checkpoint. A run whose folder already holds a checkpoint resumes from it and ends where
 an uninterrupted run would (on CPU: bit for bit). A non-finite loss stops training with
-`NonFiniteLossError` naming the epoch and step; the last good checkpoint stays on disk.
+`NonFiniteLossError` naming the epoch and step; the last good checkpoint stays on disk. A
+checkpoint that cannot be read, or that belongs to another configuration, raises `CheckpointError`.
+Every file is written atomically (a temporary file in the same folder, then `os.replace`), and the
+temporary files of a writer killed mid-save are deleted by the next `train` on that folder.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -36,10 +42,25 @@ from vaelib.models.vae import config_from_dict
 
 CHECKPOINT = "checkpoint.pt"
 TARGET_MODES = ("grey", "dynamic")
+#: every file `train` and the command line write into a run folder (`resume=False` deletes them)
+RUN_FILES = ("config.json", CHECKPOINT, "history.csv", "model.pt", "metrics.json", "metrics_full.json",
+             "samples.png", "reconstructions.png")
 
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or that holds another configuration than the one asked for.
+
+    `path` and `problem` (e.g. "is unreadable (...)") let a caller word its own fix (the command
+    line says `--restart` where the library says `resume=False`)."""
+
+    def __init__(self, path: str | Path, problem: str,
+                 fix: str = "use resume=False to delete it and start over, or another folder") -> None:
+        self.path, self.problem = Path(path), problem
+        super().__init__(f"{path} {problem}; {fix}")
 
 
 @dataclass
@@ -108,25 +129,81 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename: never a half file."""
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path next to `path`, renamed onto it when the block succeeds and deleted when
+    it fails: `path` is never a half-written file. The temporary name is `<name>.<pid>.<random><suffix>`
+    (the writer's process id lets `clean_stale_tmp` tell a killed writer's leftovers from a live
+    one's). An OSError without a file name (a full disk) gets `path` as its file name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{os.getpid()}.", suffix=suffix)
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the files of a run folder are for everyone to read
+        yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as e:
+        if e.filename is None:
+            e.filename = str(path)
+        raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, then rename: never a half file."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
 def atomic_write_text(text: str, path: Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write text to a temporary file in the same folder, then rename: never a half file."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def atomic_write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """DataFrame.to_csv (no index) to a temporary file in the same folder, then rename."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process has no save in flight when it cleans up
+    if os.name == "nt":
+        return True  # no harmless check there (os.kill would end the process): keep its files
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    except OSError:
+        return False
+    return True
+
+
+def clean_stale_tmp(folder: str | Path, names: tuple[str, ...] = RUN_FILES) -> list[Path]:
+    """Delete the temporary files that a writer killed during a save left in `folder` (those of
+    the files in `names`, from `atomic_path` or older vaelib versions); files of a writer that is
+    still running stay. Returns the deleted paths."""
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        name = next((n for n in names if p.name.startswith(n)), None)
+        if name is None or p.name == name or not p.name.endswith((".tmp", ".tmp.png")) or not p.is_file():
+            continue
+        m = re.match(r"\.(\d+)\.", p.name[len(name):])
+        if m is not None and _pid_alive(int(m.group(1))):
+            continue
+        p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -136,7 +213,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         path = path / CHECKPOINT
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
+        raise  # cannot be opened (permissions, I/O): not the content's fault
+    except Exception as e:  # a damaged file: RuntimeError, EOFError, UnpicklingError, ... depending on where
+        detail = "an empty file" if path.stat().st_size == 0 else _brief(e)
+        raise CheckpointError(path, f"is unreadable (truncated or corrupt: {detail})") from e
 
 
 def load_model(path: str | Path, device: str | torch.device | None = None) -> nn.Module:
@@ -202,7 +285,9 @@ def train(
 
     out_dir: where config.json, checkpoint.pt and history.csv (and metrics.json) go; None keeps
     everything in memory. If out_dir holds a checkpoint of the same configuration, training
-    resumes from it (`resume=False` starts over). `on_epoch_end(epoch, row)` is called after each
+    resumes from it (`resume=False` starts over: it first deletes the folder's RUN_FILES, the old
+    checkpoint among them); another configuration's or an unreadable checkpoint raises
+    CheckpointError. `on_epoch_end(epoch, row)` is called after each
     checkpoint. `_fail_at_step` (tests only) poisons the loss at that global step.
     """
     mcfg = model_config if isinstance(model_config, ModelConfig) else ModelConfig.from_dict(model_config)
@@ -234,20 +319,27 @@ def train(
     ckpt_path = out / CHECKPOINT if out is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+        clean_stale_tmp(out)  # leftovers of a run killed during a save
         config = {"model": mcfg.to_dict(), "train": tcfg.to_dict()}
+        if not resume:  # start over: nothing of the old run may stay behind to be mistaken for this one
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
         if resume and ckpt_path.exists():
             ckpt = load_checkpoint(ckpt_path, map_location=dev)
             _check_same_run(ckpt, mcfg, tcfg, ckpt_path)
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            if scheduler is not None and ckpt.get("scheduler") is not None:
-                scheduler.load_state_dict(ckpt["scheduler"])
-            gen.set_state(ckpt["generator"])
-            torch.set_rng_state(ckpt["torch_rng"])
-            if dev.type == "cuda" and ckpt.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(ckpt["cuda_rng"])
-            for key in ("epoch", "history", "best_val", "bad_epochs", "best_model"):
-                state[key] = ckpt[key]
+            try:
+                model.load_state_dict(ckpt["model"])
+                optimizer.load_state_dict(ckpt["optimizer"])
+                if scheduler is not None and ckpt.get("scheduler") is not None:
+                    scheduler.load_state_dict(ckpt["scheduler"])
+                gen.set_state(ckpt["generator"])
+                torch.set_rng_state(ckpt["torch_rng"])
+                if dev.type == "cuda" and ckpt.get("cuda_rng") is not None:
+                    torch.cuda.set_rng_state(ckpt["cuda_rng"])
+                for key in ("epoch", "history", "best_val", "bad_epochs", "best_model"):
+                    state[key] = ckpt[key]
+            except (KeyError, RuntimeError, TypeError, ValueError) as e:
+                raise CheckpointError(ckpt_path, f"is not a complete training checkpoint ({_brief(e)})") from e
         atomic_write_text(json.dumps(config, indent=2) + "\n", out / "config.json")
 
     stopped_early = _early_stop_due(state, tcfg)
@@ -326,7 +418,7 @@ def train(
         tqdm.write(_summary_line(row, tcfg.epochs, getattr(model, "penalty_label", "KL")))  # one line per epoch, also when the bar is off
         if out is not None:
             _save(ckpt_path, model, optimizer, scheduler, gen, state, mcfg, tcfg, dev)
-            _history_frame(state["history"]).to_csv(out / "history.csv", index=False)
+            atomic_write_csv(_history_frame(state["history"]), out / "history.csv")
         if on_epoch_end is not None:
             on_epoch_end(epoch, row)
         stopped_early = _early_stop_due(state, tcfg)
@@ -337,7 +429,7 @@ def train(
     model.eval()
     history = _history_frame(state["history"])
     if out is not None:
-        history.to_csv(out / "history.csv", index=False)
+        atomic_write_csv(history, out / "history.csv")
         atomic_save(
             {"model_config": mcfg.to_dict(), "train_config": tcfg.to_dict(), "model": model.state_dict()},
             out / "model.pt",
@@ -355,6 +447,13 @@ def train(
 
 
 # ----------------------------------------------------------------------------- internals
+
+
+def _brief(e: BaseException) -> str:
+    """`Type: first sentence` of an exception (torch's load errors run to paragraphs)."""
+    text = (str(e).strip().splitlines() or [""])[0]
+    text = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
+    return f"{type(e).__name__}: {text[:160]}" if text else type(e).__name__
 
 
 def _early_stop_due(state: dict[str, Any], tcfg: TrainConfig) -> bool:
@@ -380,14 +479,14 @@ def _summary_line(row: dict[str, Any], epochs: int, penalty: str = "KL") -> str:
 
 def _check_same_run(ckpt: dict[str, Any], mcfg: ModelConfig, tcfg: TrainConfig, path: Path) -> None:
     """Resuming is only allowed into the same configuration (the number of epochs may grow)."""
-    if ckpt["model_config"] != mcfg.to_dict():
-        raise ValueError(f"{path} was trained with another model config; use resume=False or another folder")
-    a = dict(ckpt["train_config"])
+    if not isinstance(ckpt, dict) or ckpt.get("model_config") != mcfg.to_dict():
+        raise CheckpointError(path, "was trained with another model config")
+    a = dict(ckpt.get("train_config") or {})
     b = tcfg.to_dict()
-    a.pop("epochs"), b.pop("epochs")
+    a.pop("epochs", None), b.pop("epochs")
     if a != b:
-        diff = sorted(k for k in a if a[k] != b.get(k))
-        raise ValueError(f"{path} was trained with another train config (differs in {diff}); use resume=False")
+        diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+        raise CheckpointError(path, f"was trained with another train config (differs in {diff})")
 
 
 def _save(path, model, optimizer, scheduler, gen, state, mcfg, tcfg, dev) -> None:
