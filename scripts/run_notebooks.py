@@ -34,9 +34,11 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import zmq
 from jupytext.combine import combine_inputs_with_outputs
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from traitlets.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -107,6 +109,19 @@ def tidy(nb: nbformat.NotebookNode) -> None:
     nb.metadata.pop("widgets", None)
 
 
+def kernel_config() -> Config:
+    """Kernel manager settings that keep the terminal quiet.
+
+    ipykernel warns on every start ("Kernel is running over TCP without encryption") unless the
+    manager hands it CurveZMQ keys; "auto" does so for kernelspecs that declare curve support (the
+    python3 one does) and needs a pyzmq built with libsodium, hence the check.
+    """
+    config = Config()
+    if zmq.has("curve"):
+        config.KernelManager.transport_encryption = "auto"
+    return config
+
+
 def run_one(py: Path, out: Path, timeout: int, kernel_name: str | None) -> tuple[bool, float]:
     """Execute one notebook; write it (complete or partial) to out. Returns (ok, seconds)."""
     nb = inputs_from_source(py, py.with_suffix(".ipynb"))
@@ -117,6 +132,7 @@ def run_one(py: Path, out: Path, timeout: int, kernel_name: str | None) -> tuple
         resources={"metadata": {"path": str(py.parent)}},  # the kernel runs in notebooks/
         record_timing=False,  # no timestamps in the committed notebooks
         coalesce_streams=True,  # one stream per cell, progress-bar redraws (\r) collapsed
+        config=kernel_config(),
     )
     current = {"index": -1}
 
@@ -170,18 +186,20 @@ def main(argv: list[str] | None = None) -> int:
     where = "in place" if out_dir is None else f"into {out_dir}"
     print(f"{len(sources)} notebook(s), {'TEST' if test else 'full'} mode, outputs written {where}", flush=True)
 
+    # one line per notebook, "NN_topic.py  123 s": the name while it runs, the time when it is done
+    width = max(len(py.name) for py in sources)
     times: list[tuple[str, float]] = []
     for py in sources:
         out = py.with_suffix(".ipynb") if out_dir is None else out_dir / f"{py.stem}.ipynb"
-        print(f"{py.name} ...", end=" ", flush=True)
+        print(f"{py.name:<{width}}", end="  ", flush=True)
         ok, seconds = run_one(py, out, args.timeout, args.kernel)
         times.append((py.stem, seconds))
         if not ok:
             print(f"partial outputs saved to {out}", file=sys.stderr)
             return 1
-        print(f"{seconds:.0f} s", flush=True)
+        print(f"{seconds:5.0f} s", flush=True)
     total = sum(s for _, s in times)
-    print(f"done: {len(times)} notebook(s) in {total:.0f} s")
+    print(f"{'total, ' + str(len(times)) + ' notebook(s)':<{width}}  {total:5.0f} s")
     if not test and out_dir is None:
         for name in update_readme():
             print(f"README.md: results table refreshed from images/{name}")

@@ -25,6 +25,7 @@ from vaelib.data import (
     fixed_binarization,
     iterate_batches,
     load_mnist,
+    load_test_split,
     read_idx,
     to_unit,
 )
@@ -359,34 +360,102 @@ def test_fashion_mnist_missing_says_how_to_get_it(tmp_path: Path, monkeypatch) -
     assert "FashionMNIST/raw" in str(e.value)
 
 
-def test_fashion_mnist_local_layout(tmp_path: Path, monkeypatch) -> None:
-    """Synthetic full-size files in the torchvision layout, mixing .gz and uncompressed."""
+FASHION_RAW = data.REPO_DATA / "FashionMNIST" / "raw"
+
+
+def _fashion_root(tmp_path: Path, monkeypatch) -> Path:
+    """tmp_path/FashionMNIST/raw holding a copy of the committed test split (.gz); no system dir."""
     monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-such-dir")
     raw = tmp_path / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
+    for name in data.FASHION_MNIST_FILES:
+        shutil.copyfile(FASHION_RAW / f"{name}.gz", raw / f"{name}.gz")
+    return raw
+
+
+def test_fashion_mnist_local_layout(tmp_path: Path, monkeypatch) -> None:
+    """Synthetic full-size training files in the torchvision layout (.gz and uncompressed) beside
+    a copy of the committed test split."""
+    raw = _fashion_root(tmp_path, monkeypatch)
     rng = np.random.default_rng(0)
     _write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 256, (60_000, 28, 28), dtype=np.uint8))
     _write_idx(raw / "train-labels-idx1-ubyte.gz", (np.arange(60_000) % 10).astype(np.uint8), gz=True)
-    _write_idx(raw / "t10k-images-idx3-ubyte.gz", np.zeros((10_000, 28, 28), np.uint8), gz=True)
-    _write_idx(raw / "t10k-labels-idx1-ubyte", (np.arange(10_000) % 10).astype(np.uint8))
     assert ensure_fashion_mnist(root=tmp_path) == raw
     s = load_mnist(root=tmp_path, dataset="fashion-mnist", subset=100)
-    assert s.train.images.shape == (100, 1, 28, 28) and s.test.labels.tolist()[:12] == [*range(10), 0, 1]
+    assert s.train.images.shape == (100, 1, 28, 28) and s.test.images.shape == (100, 1, 28, 28)
     assert torch.equal(s.train.labels, s.train.index % 10)
+    assert torch.equal(s.test.images, load_test_split(root=tmp_path, dataset="fashion-mnist", subset=100).images)
 
     # wrong dims in a header -> DataError naming the file
-    _write_idx(raw / "t10k-labels-idx1-ubyte", (np.arange(9_999) % 10).astype(np.uint8))
-    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
+    _write_idx(raw / "train-labels-idx1-ubyte.gz", (np.arange(59_999) % 10).astype(np.uint8), gz=True)
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte"):
         ensure_fashion_mnist(root=tmp_path)
 
 
-def test_fashion_mnist_if_installed() -> None:
-    try:
-        folder = ensure_fashion_mnist()
-    except DataError:
-        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
-    s = load_mnist(dataset="fashion-mnist")
-    assert folder.is_dir()
-    assert s.train.images.shape == (50_000, 1, 28, 28) and s.test.images.shape == (10_000, 1, 28, 28)
-    assert s.train.labels.dtype == torch.int64
-    assert torch.equal(torch.bincount(s.test.labels), torch.full((10,), 1000))
+def test_fashion_mnist_committed_test_split(monkeypatch) -> None:
+    """The repository's data/FashionMNIST/raw/ test split loads, verified, with nothing else
+    installed (no skip: a fresh clone has it)."""
+    monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_DIR", Path("/no-such-dir"))
+    monkeypatch.setattr(data, "DATA_ROOT", data.REPO_DATA)
+    for name, (size, _) in data.FASHION_MNIST_FILES.items():
+        assert (FASHION_RAW / f"{name}.gz").is_file(), f"data/FashionMNIST/raw/{name}.gz is not committed"
+    assert ensure_fashion_mnist(splits=("test",)) == FASHION_RAW
+    for name, (size, _) in data.FASHION_MNIST_FILES.items():
+        assert (FASHION_RAW / name).stat().st_size == size  # decompressed once, verified
+    test = load_test_split(dataset="fashion-mnist")
+    assert test.images.shape == (10_000, 1, 28, 28) and test.images.dtype == torch.uint8
+    assert test.labels.dtype == torch.int64 and torch.equal(test.index, torch.arange(10_000))
+    assert torch.equal(torch.bincount(test.labels), torch.full((10,), 1000))
+    mnist = load_test_split(subset=50)  # not the digits under another name
+    assert not torch.equal(test.images[:50], mnist.images)
+    # the training split is not committed: asking for it says how to get it
+    with pytest.raises(DataError, match=r"(?s)train-images-idx3-ubyte.*not committed.*load_test_split"):
+        load_mnist(dataset="fashion-mnist")
+
+
+def test_fashion_mnist_flipped_byte_fails(tmp_path: Path, monkeypatch) -> None:
+    raw = _fashion_root(tmp_path, monkeypatch)
+    load_test_split(root=tmp_path, dataset="fashion-mnist")  # decompresses and verifies
+    target = raw / "t10k-images-idx3-ubyte"
+    _flip_byte(target, 5000)  # same size, header intact: only the sha256 can tell
+    os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
+    with pytest.raises(DataError) as e:
+        load_test_split(root=tmp_path, dataset="fashion-mnist")
+    msg = str(e.value)
+    assert "t10k-images-idx3-ubyte" in msg and data.FASHION_MNIST_FILES["t10k-images-idx3-ubyte"][1] in msg
+    assert "git checkout -- data/FashionMNIST/raw/t10k-images-idx3-ubyte.gz" in msg
+    assert "t10k-labels-idx1-ubyte:" not in msg  # only the bad file is blamed
+
+
+def test_fashion_mnist_truncated_gz_fails(tmp_path: Path, monkeypatch) -> None:
+    raw = _fashion_root(tmp_path, monkeypatch)
+    gz = raw / "t10k-labels-idx1-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:2000])
+    with pytest.raises(DataError, match=r"(?s)t10k-labels-idx1-ubyte.*expected.*git checkout"):
+        load_test_split(root=tmp_path, dataset="fashion-mnist")
+    assert not (raw / "t10k-labels-idx1-ubyte").exists() and not list(raw.glob(".tmp-*"))
+
+
+def test_fashion_mnist_missing_test_file_says_restore(tmp_path: Path, monkeypatch) -> None:
+    raw = _fashion_root(tmp_path, monkeypatch)
+    (raw / "t10k-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=r"(?s)no t10k-images-idx3-ubyte.*git checkout -- data/FashionMNIST/raw/") as e:
+        load_test_split(root=tmp_path, dataset="fashion-mnist")
+    assert "apt-get" not in str(e.value)  # only the test split was asked for
+
+
+def test_fashion_mnist_system_dir_checked_in_place(tmp_path: Path, monkeypatch) -> None:
+    """The Debian folder (read-only, .gz only) serves when <root> lacks the files; its test files
+    are checked by sha256 without writing there."""
+    local = _fashion_root(tmp_path / "local", monkeypatch)
+    system = _fashion_root(tmp_path / "system", monkeypatch)
+    monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_DIR", system)
+    assert ensure_fashion_mnist(root=tmp_path / "local", splits=("test",)) == local  # <root> first
+    assert ensure_fashion_mnist(root=tmp_path / "empty", splits=("test",)) == system
+    assert load_test_split(root=tmp_path / "empty", dataset="fashion-mnist", subset=10).images.shape[0] == 10
+    assert sorted(p.name for p in system.iterdir()) == sorted(f"{n}.gz" for n in data.FASHION_MNIST_FILES)
+    content = gzip.decompress((system / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    with gzip.open(system / "t10k-labels-idx1-ubyte.gz", "wb") as f:  # clean gzip, wrong content
+        f.write(content[:-1] + bytes([(content[-1] + 1) % 10]))
+    with pytest.raises(DataError, match=r"(?s)t10k-labels-idx1-ubyte.*wrong content.*sha256"):
+        ensure_fashion_mnist(root=tmp_path / "empty", splits=("test",))

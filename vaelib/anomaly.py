@@ -11,8 +11,8 @@ anomalous image scores higher than a random normal one (1 = perfect, 0.5 = chanc
 
 Anomalous sets that need no extra data: `noise_images` (uniform noise), `flipped_digits`
 (digits rotated by 180°: same strokes, wrong shapes; 0, 1 and 8 barely change, so expect
-AUC < 1), `inverted_digits` (white background). Fashion-MNIST, when installed, is the classic
-out-of-distribution set (`vaelib.data.load_mnist(dataset="fashion-mnist")`).
+AUC < 1), `inverted_digits` (white background). Fashion-MNIST (its test split is committed) is the classic
+out-of-distribution set (`vaelib.data.load_test_split(dataset="fashion-mnist")`).
 """
 
 from __future__ import annotations

@@ -6,12 +6,16 @@ Where the data comes from:
   (the layout ``torchvision.datasets.MNIST(root=...)`` uses). :func:`ensure_mnist` decompresses
   each one once next to its ``.gz`` and checks size and sha256 of the decompressed file. Nothing
   is ever downloaded; a missing or damaged file raises :class:`DataError` saying how to restore it.
-* Fashion-MNIST: ``<root>/FashionMNIST/raw/`` (torchvision layout) or the Debian package
-  ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist/*.gz``).
+* Fashion-MNIST: the test split (``t10k-*.gz``, all that anomaly detection needs) is committed
+  under ``data/FashionMNIST/raw/`` and checked like MNIST (decompressed once, size and sha256).
+  The training split is not committed: it is read from ``<root>/FashionMNIST/raw/`` when placed
+  there, else from the Debian package ``dataset-fashion-mnist``
+  (``/usr/share/datasets/fashion-mnist/*.gz``). :func:`load_test_split` needs only the test
+  files; :func:`load_mnist` needs all four.
 
 ``DATA_ROOT`` is ``$VAELIB_DATA`` when set, else the repository's ``data/`` folder.
 
-Splits: :func:`load_mnist` returns uint8 images ``[N, 1, 28, 28]`` and int64 labels ``[N]``;
+Splits: :func:`load_mnist` (and :func:`load_test_split`, the test split alone) returns uint8 images ``[N, 1, 28, 28]`` and int64 labels ``[N]``;
 validation is carved from the 60,000 training images by a fixed, seeded permutation, and test is
 the official 10,000.
 
@@ -70,12 +74,30 @@ MNIST_FILES: dict[str, tuple[int, str]] = {
     ),
 }
 
-# Same four names (and shapes) for Fashion-MNIST; no checksums, only header and size checks.
+# The same for the Fashion-MNIST files committed to data/FashionMNIST/raw/ (the test split;
+# data/FashionMNIST/README.md says where they come from). The training files have no entry: they
+# get header and size checks only.
+FASHION_MNIST_FILES: dict[str, tuple[int, str]] = {
+    "t10k-images-idx3-ubyte": (
+        7_840_016,
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    ),
+    "t10k-labels-idx1-ubyte": (
+        10_008,
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    ),
+}
+
+# The four names (and shapes), for MNIST and Fashion-MNIST alike, and which split needs which.
 IDX_SHAPES: dict[str, tuple[int, ...]] = {
     "train-images-idx3-ubyte": (60_000, 28, 28),
     "train-labels-idx1-ubyte": (60_000,),
     "t10k-images-idx3-ubyte": (10_000, 28, 28),
     "t10k-labels-idx1-ubyte": (10_000,),
+}
+SPLIT_FILES: dict[str, tuple[str, str]] = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -130,13 +152,15 @@ def _sha256_file(path: Path) -> tuple[int, str]:
 _VERIFIED: set[tuple[str, int, int]] = set()
 
 
-def _restore_hint(raw: Path, name: str, gz_damaged: bool) -> str:
+def _restore_hint(raw: Path, name: str, gz_damaged: bool, folder: str = "MNIST") -> str:
+    """How to restore a committed file of data/<folder>/raw/ (folder "MNIST" or "FashionMNIST")."""
     gz = f"{name}.gz"
-    in_repo = raw.resolve() == (REPO_DATA / "MNIST" / "raw").resolve()
-    restore_gz = f"`git checkout -- data/MNIST/raw/{gz}` in the vae-notebooks repository"
+    in_repo = raw.resolve() == (REPO_DATA / folder / "raw").resolve()
+    restore_gz = f"`git checkout -- data/{folder}/raw/{gz}` in the vae-notebooks repository"
     if not in_repo:
         restore_gz += f" and copy it to {raw}/"
-    restore_gz += ", or copy the official MNIST file (the one torchvision downloads) there"
+    official = "MNIST" if folder == "MNIST" else "Fashion-MNIST"
+    restore_gz += f", or copy the official {official} file (the one torchvision downloads) there"
     if gz_damaged:
         return f"restore {gz}: {restore_gz}."
     return (
@@ -181,6 +205,45 @@ def _decompress_verified(gz: Path, dst: Path, size: int, sha: str) -> str | None
         tmp.unlink(missing_ok=True)
 
 
+def _ensure_verified(raw: Path, name: str, size: int, sha: str, folder: str) -> str | None:
+    """Make ``raw/name`` a verified file: decompress ``raw/name.gz`` once when it is absent,
+    then check size and sha256 (remembered per file version, so later calls only ``stat``).
+
+    Returns None when fine, else the problem (expected, found, how to restore it) for a DataError.
+    """
+    path, gz = raw / name, raw / f"{name}.gz"
+    expected = f"expected: {size} bytes, sha256 {sha} (uncompressed)"
+    if path.is_file():
+        stamp = _stamp(path)
+        if stamp in _VERIFIED:
+            return None
+        found_size = stamp[2]
+        if found_size == size:
+            found_size, found_sha = _sha256_file(path)
+            if found_size == size and found_sha == sha:
+                _VERIFIED.add(stamp)
+                return None
+            found = f"found:    {found_size} bytes, sha256 {found_sha}"
+        else:
+            found = f"found:    {found_size} bytes"
+        return (
+            f"{name}: wrong content in {path}\n    {expected}\n    {found}\n"
+            f"    fix: {_restore_hint(raw, name, gz_damaged=False, folder=folder)}"
+        )
+    if gz.is_file():
+        found = _decompress_verified(gz, path, size, sha)
+        if found is None:
+            return None
+        return (
+            f"{name}: bad archive {gz}\n    {expected}\n    found:    {found}\n"
+            f"    fix: {_restore_hint(raw, name, gz_damaged=True, folder=folder)}"
+        )
+    return (
+        f"{name}: missing, neither {gz.name} nor {name} is in {raw}\n    {expected}\n"
+        f"    found:    no file\n    fix: {_restore_hint(raw, name, gz_damaged=True, folder=folder)}"
+    )
+
+
 def ensure_mnist(root: Path | str | None = None) -> Path:
     """Check (and decompress once) the four MNIST files; return the folder ``<root>/MNIST/raw``.
 
@@ -193,39 +256,11 @@ def ensure_mnist(root: Path | str | None = None) -> Path:
     restore it) when a file is missing, truncated or corrupt.
     """
     raw = _root(root) / "MNIST" / "raw"
-    problems: list[str] = []
-    for name, (size, sha) in MNIST_FILES.items():
-        path, gz = raw / name, raw / f"{name}.gz"
-        expected = f"expected: {size} bytes, sha256 {sha} (uncompressed)"
-        if path.is_file():
-            stamp = _stamp(path)
-            if stamp in _VERIFIED:
-                continue
-            found_size = stamp[2]
-            if found_size == size:
-                found_size, found_sha = _sha256_file(path)
-                if found_size == size and found_sha == sha:
-                    _VERIFIED.add(stamp)
-                    continue
-                found = f"found:    {found_size} bytes, sha256 {found_sha}"
-            else:
-                found = f"found:    {found_size} bytes"
-            problems.append(
-                f"{name}: wrong content in {path}\n    {expected}\n    {found}\n"
-                f"    fix: {_restore_hint(raw, name, gz_damaged=False)}"
-            )
-        elif gz.is_file():
-            found = _decompress_verified(gz, path, size, sha)
-            if found is not None:
-                problems.append(
-                    f"{name}: bad archive {gz}\n    {expected}\n    found:    {found}\n"
-                    f"    fix: {_restore_hint(raw, name, gz_damaged=True)}"
-                )
-        else:
-            problems.append(
-                f"{name}: missing, neither {gz.name} nor {name} is in {raw}\n    {expected}\n"
-                f"    found:    no file\n    fix: {_restore_hint(raw, name, gz_damaged=True)}"
-            )
+    problems = [
+        msg
+        for name, (size, sha) in MNIST_FILES.items()
+        if (msg := _ensure_verified(raw, name, size, sha, "MNIST")) is not None
+    ]
     if problems:
         raise DataError(
             f"MNIST check failed in {raw} ({len(problems)} bad file(s); nothing is downloaded):\n  "
@@ -309,40 +344,102 @@ def _check_idx_cheap(path: Path, shape: tuple[int, ...]) -> str | None:
     return None
 
 
-def ensure_fashion_mnist(root: Path | str | None = None) -> Path:
-    """Find Fashion-MNIST and check its idx headers and sizes; return the folder holding it.
+def _check_sha_in_place(path: Path, size: int, sha: str) -> str | None:
+    """Size and sha256 of the uncompressed content of path (``.gz`` or not), read in place (for
+    read-only folders such as the Debian package's). None when they match, else what was found."""
+    stamp = _stamp(path)
+    if stamp in _VERIFIED:
+        return None
+    h = hashlib.sha256()
+    n = 0
+    try:
+        with _open_idx(path) as f:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+                n += len(chunk)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        return f"{path} cannot be decompressed ({type(e).__name__}: {e}); it is truncated or corrupt"
+    if n != size or h.hexdigest() != sha:
+        return (
+            f"{path}: wrong content\n    expected: {size} bytes, sha256 {sha} (uncompressed)\n"
+            f"    found:    {n} bytes, sha256 {h.hexdigest()}"
+        )
+    _VERIFIED.add(stamp)
+    return None
 
-    Looks in ``<root>/FashionMNIST/raw/`` (torchvision layout), then in the Debian package's
-    :data:`FASHION_MNIST_SYSTEM_DIR`; the first folder holding all four files (uncompressed or
-    ``.gz``) wins. No checksums. Files are read in place (never decompressed, never downloaded).
-    Raises DataError saying how to get the data when neither folder is complete or a file is bad.
+
+def ensure_fashion_mnist(
+    root: Path | str | None = None, splits: tuple[str, ...] = ("train", "test")
+) -> Path:
+    """Find the Fashion-MNIST files of ``splits`` ("train", "test"), check them; return their folder.
+
+    Looks in ``<root>/FashionMNIST/raw/`` (torchvision layout; the repository commits the test
+    split there), then in the Debian package's :data:`FASHION_MNIST_SYSTEM_DIR`; the first folder
+    holding every file the splits need (uncompressed or ``.gz``) wins, so the committed test split
+    is preferred. Files listed in :data:`FASHION_MNIST_FILES` (the test split) are checked by size
+    and sha256: in ``<root>`` decompressed once next to their ``.gz`` as :func:`ensure_mnist` does,
+    in the system folder read in place. The training files get header and size checks. Never
+    downloads. Raises DataError saying how to get the data when no folder holds all the files, or
+    naming each bad file.
     """
-    candidates = [_root(root) / "FashionMNIST" / "raw", FASHION_MNIST_SYSTEM_DIR]
+    if not splits or not set(splits) <= set(SPLIT_FILES):
+        raise ValueError(f"splits must be a non-empty subset of {tuple(SPLIT_FILES)}, got {splits!r}")
+    names = [name for split, files in SPLIT_FILES.items() if split in splits for name in files]
+    local = _root(root) / "FashionMNIST" / "raw"
+    candidates = [local, FASHION_MNIST_SYSTEM_DIR]
+    missing: dict[Path, list[str]] = {}
     for folder in candidates:
-        files = {name: _find_idx(folder, name) for name in IDX_SHAPES}
-        if any(p is None for p in files.values()):
+        files = {name: _find_idx(folder, name) for name in names}
+        missing[folder] = [name for name, p in files.items() if p is None]
+        if missing[folder]:
             continue
-        problems = [
-            msg
-            for name, p in files.items()
-            if p is not None and (msg := _check_idx_cheap(p, IDX_SHAPES[name])) is not None
-        ]
+        problems = []
+        for name, p in files.items():
+            assert p is not None
+            if name in FASHION_MNIST_FILES:
+                size, sha = FASHION_MNIST_FILES[name]
+                if folder == local:
+                    msg = _ensure_verified(folder, name, size, sha, "FashionMNIST")
+                else:
+                    msg = _check_sha_in_place(p, size, sha)
+            else:
+                msg = _check_idx_cheap(p, IDX_SHAPES[name])
+            if msg is not None:
+                problems.append(msg)
         if problems:
             raise DataError(
-                "Fashion-MNIST files are damaged:\n  " + "\n  ".join(problems)
-                + "\n  fix: reinstall them (`apt-get install --reinstall dataset-fashion-mnist`) "
+                f"Fashion-MNIST check failed in {folder} ({len(problems)} bad file(s); nothing is "
+                "downloaded):\n  " + "\n  ".join(problems)
+                + "\n  fix: restore the committed test split (`git checkout -- data/FashionMNIST/raw/`), "
+                "reinstall the package (`apt-get install --reinstall dataset-fashion-mnist`) "
                 "or replace the torchvision-layout files under data/FashionMNIST/raw/."
             )
         return folder
-    looked = ", ".join(str(c) for c in candidates)
-    raise DataError(
-        f"Fashion-MNIST not found (looked for the four files {', '.join(IDX_SHAPES)}, "
-        f"uncompressed or .gz, in: {looked}). To get it offline-ready: "
-        "`apt-get install dataset-fashion-mnist` (Debian/Ubuntu, installs "
-        "/usr/share/datasets/fashion-mnist/), or place the torchvision-layout files "
-        "(e.g. train-images-idx3-ubyte.gz) under data/FashionMNIST/raw/ "
-        "(or <VAELIB_DATA>/FashionMNIST/raw/)."
+    looked = "; ".join(
+        f"{folder}: {'folder absent' if not folder.is_dir() else 'no ' + ', '.join(m)}"
+        for folder, m in missing.items()
     )
+    msg = (
+        f"Fashion-MNIST not found: no folder holds all the files of the "
+        f"{' and '.join(s for s in SPLIT_FILES if s in splits)} split ({', '.join(names)}, "
+        f"uncompressed or .gz; {looked})."
+    )
+    if "test" in splits and any(n in missing[local] for n in SPLIT_FILES["test"]):
+        msg += (
+            " The test split is committed to the repository: restore it with "
+            "`git checkout -- data/FashionMNIST/raw/` (and copy it to <VAELIB_DATA>/FashionMNIST/raw/ "
+            "if VAELIB_DATA points elsewhere)."
+        )
+    if "train" in splits:
+        msg += (
+            " The training split is not committed (the test split alone loads with "
+            "`load_test_split(dataset=\"fashion-mnist\")`). To get it offline-ready: "
+            "`apt-get install dataset-fashion-mnist` (Debian/Ubuntu, installs "
+            "/usr/share/datasets/fashion-mnist/), or place the torchvision-layout files "
+            "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz) under data/FashionMNIST/raw/ "
+            "(or <VAELIB_DATA>/FashionMNIST/raw/)."
+        )
+    raise DataError(msg)
 
 
 # ----------------------------------------------------------------------------- splits
@@ -388,27 +485,44 @@ class MNISTSplits:
         return MNISTSplits(self.train.to(device), self.val.to(device), self.test.to(device))
 
 
-@functools.lru_cache(maxsize=4)
-def _load_arrays(
-    dataset: str, stamps: tuple[tuple[str, int, int], ...]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Decoded (train images, train labels, test images, test labels), cached per file version.
+@functools.lru_cache(maxsize=16)
+def _load_array(dataset: str, name: str, stamp: tuple[str, int, int]) -> torch.Tensor:
+    """One decoded file (images uint8 [N, 1, 28, 28] or labels int64 [N]), cached per file version.
 
     The cached tensors are shared: callers must never hand them out without copying.
     """
+    path, shape = stamp[0], IDX_SHAPES[name]
+    t = read_idx(path)
+    if t.dtype != torch.uint8 or tuple(t.shape) != shape:
+        raise DataError(f"{path}: {tuple(t.shape)} of {t.dtype}, expected {shape} of uint8 ({dataset} {name})")
+    if t.ndim == 1:
+        if int(t.max()) > 9:
+            raise DataError(f"{path}: label {int(t.max())} out of range 0..9")
+        return t.long()
+    return t.unsqueeze(1)  # [N, 1, 28, 28]
+
+
+def _load_split_arrays(dataset: str, folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images, labels) of the official "train" or "test" file pair in folder (shared, cached)."""
     out = []
-    for (path, _, _), (name, shape) in zip(stamps, IDX_SHAPES.items()):
-        t = read_idx(path)
-        if t.dtype != torch.uint8 or tuple(t.shape) != shape:
-            raise DataError(f"{path}: {tuple(t.shape)} of {t.dtype}, expected {shape} of uint8 ({dataset} {name})")
-        if t.ndim == 1:
-            if int(t.max()) > 9:
-                raise DataError(f"{path}: label {int(t.max())} out of range 0..9")
-            t = t.long()
-        else:
-            t = t.unsqueeze(1)  # [N, 1, 28, 28]
-        out.append(t)
-    return tuple(out)  # type: ignore[return-value]
+    for name in SPLIT_FILES[split]:
+        path = _find_idx(folder, name)
+        if path is None:  # removed between the check and now
+            raise DataError(f"{folder / name} disappeared while loading")
+        out.append(_load_array(dataset, name, _stamp(path)))
+    return out[0], out[1]
+
+
+def _check_args(dataset: str, subset: int | None) -> None:
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if subset is not None and subset < 1:
+        raise ValueError(f"subset must be a positive int or None, got {subset}")
+
+
+def _take(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> Split:
+    # index_select copies, so the cached tensors are never exposed.
+    return Split(x.index_select(0, idx), y.index_select(0, idx), idx.clone())
 
 
 def load_mnist(
@@ -430,20 +544,12 @@ def load_mnist(
     Decoded files are cached in this process, so a second call is fast; the returned tensors are
     always fresh copies, so mutating them never changes a later call's result.
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    _check_args(dataset, subset)
     if not 0 <= val_size < N_TRAIN_OFFICIAL:
         raise ValueError(f"val_size must be in [0, {N_TRAIN_OFFICIAL}), got {val_size}")
-    if subset is not None and subset < 1:
-        raise ValueError(f"subset must be a positive int or None, got {subset}")
     folder = ensure_mnist(root) if dataset == "mnist" else ensure_fashion_mnist(root)
-    stamps = []
-    for name in IDX_SHAPES:
-        path = _find_idx(folder, name)
-        if path is None:  # removed between the check and now
-            raise DataError(f"{folder / name} disappeared while loading")
-        stamps.append(_stamp(path))
-    train_x, train_y, test_x, test_y = _load_arrays(dataset, tuple(stamps))
+    train_x, train_y = _load_split_arrays(dataset, folder, "train")
+    test_x, test_y = _load_split_arrays(dataset, folder, "test")
 
     perm = torch.randperm(N_TRAIN_OFFICIAL, generator=torch.Generator().manual_seed(seed))
     val_idx, train_idx = perm[:val_size], perm[val_size:]
@@ -451,15 +557,27 @@ def load_mnist(
     if subset is not None:
         train_idx, val_idx, test_idx = train_idx[:subset], val_idx[:subset], test_idx[:subset]
 
-    def take(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> Split:
-        # index_select copies, so the cached tensors are never exposed.
-        return Split(x.index_select(0, idx), y.index_select(0, idx), idx.clone())
-
     return MNISTSplits(
-        train=take(train_x, train_y, train_idx),
-        val=take(train_x, train_y, val_idx),
-        test=take(test_x, test_y, test_idx),
+        train=_take(train_x, train_y, train_idx),
+        val=_take(train_x, train_y, val_idx),
+        test=_take(test_x, test_y, test_idx),
     )
+
+
+def load_test_split(
+    root: Path | str | None = None, dataset: str = "mnist", subset: int | None = None
+) -> Split:
+    """The official 10,000 test images of MNIST or Fashion-MNIST alone, on the CPU.
+
+    The same as ``load_mnist(...).test`` (same images, labels, ``index`` and ``subset`` rule),
+    but only the two test files are needed: for Fashion-MNIST the repository commits just those,
+    so this works in a fresh clone where :func:`load_mnist` would ask for the training split.
+    """
+    _check_args(dataset, subset)
+    folder = ensure_mnist(root) if dataset == "mnist" else ensure_fashion_mnist(root, splits=("test",))
+    x, y = _load_split_arrays(dataset, folder, "test")
+    idx = torch.arange(x.shape[0])
+    return _take(x, y, idx[:subset] if subset is not None else idx)
 
 
 # ----------------------------------------------------------------------------- targets
