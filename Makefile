@@ -12,7 +12,7 @@ PY     := $(VENV)/bin/python
 # a fresh cache per test run, so the tests always train what they check
 TEST_CACHE ?= $(shell mktemp -d 2>/dev/null || echo /tmp/vaelib-test-cache)
 
-.PHONY: all install run test unit notebooks bench student grade clean
+.PHONY: all install run test unit notebooks bench student grade clean kernel lab-settings lab
 
 all: test
 
@@ -53,8 +53,32 @@ student: install
 	$(PY) -m vaelib student --out student
 
 grade: install
-	@if [ -z "$(NB)" ]; then echo "make grade: say which notebook, e.g. make grade NB=student/02_reparameterization.ipynb" >&2; exit 2; fi
-	$(PY) -m vaelib grade "$(NB)" $(if $(JSON),--json "$(JSON)")
+	@if [ -z "$(NB)" ]; then echo "make grade: say which notebook or folder, e.g. make grade NB=submissions/ ASSIGNMENT=02" >&2; exit 2; fi
+	$(PY) -m vaelib grade "$(NB)" $(if $(ASSIGNMENT),--assignment "$(ASSIGNMENT)") $(if $(JSON),--json "$(JSON)") \
+		$(if $(OUT),--out "$(OUT)") $(if $(JOBS),--jobs "$(JOBS)")
 
 clean:
 	rm -rf runs checkpoints .pytest_cache
+
+# JupyterLab from the project environment (README "Reading and running the notebooks in JupyterLab"):
+#   make lab                 notebooks/, or student/ where there is no notebooks/ (the hand-out)
+#   make lab DIR=student     any folder; LAB_ARGS="--no-browser --port 8890" passes options on
+#   make kernel              the kernel "Python (vae-notebooks)" in .venv; KERNEL_SCOPE=--user registers
+#                            it for every Jupyter of your account (VS Code, a system JupyterLab)
+# lab-settings copies jupyter/overrides.json (double-click opens a jupytext .py as a notebook) into the
+# environment's JupyterLab defaults (overrides.d); your own ~/.jupyter settings are never touched.
+DIR          ?= $(if $(wildcard notebooks/*.py),notebooks,student)
+KERNEL_NAME  := vae-notebooks
+KERNEL_SCOPE ?= --sys-prefix
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/vae-notebooks.json
+
+kernel: install
+	$(PY) -m ipykernel install $(KERNEL_SCOPE) --name $(KERNEL_NAME) --display-name "Python (vae-notebooks)"
+
+lab-settings: install
+	@mkdir -p $(dir $(LAB_OVERRIDES))
+	cp jupyter/overrides.json $(LAB_OVERRIDES)
+
+lab: kernel lab-settings
+	@if [ ! -d "$(DIR)" ]; then echo "make lab: no folder $(DIR)/ (a hand-out keeps the student notebooks in student/; or say make lab DIR=...)" >&2; exit 2; fi
+	$(VENV)/bin/jupyter lab "$(DIR)" $(LAB_ARGS)

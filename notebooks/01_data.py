@@ -44,7 +44,7 @@ import pandas as pd
 import torch
 
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
-from vaelib.data import DataError, binarize, fixed_binarization, load_mnist, to_unit
+from vaelib.data import binarize, fixed_binarization, load_mnist, load_test_split, to_unit
 from vaelib.losses import bernoulli_log_prob, gaussian_log_prob
 from vaelib.plots import show_grid
 
@@ -193,8 +193,9 @@ assert 0 < gauss[0] < gauss[1] < gauss[2]  # a density: positive, and growing as
 # **Question.** A VAE with a Bernoulli decoder is trained on *grey* MNIST targets and reports its
 # reconstruction loss, $-\log p(x \mid z)$ summed over pixels, on these test digits. What is the
 # lowest value any decoder could reach, why is it not 0, and which numbers printed above tell you?
-#
-# <!-- BEGIN ANSWER -->
+
+# %% [markdown] tags=["answer"]
+# **Answer.**
 # It cannot go below the mean binary entropy of the grey test digits, printed under the table
 # ("mean binary entropy of the grey test digits"). The best possible logits, $\ell_i =
 # \operatorname{logit}(x_i)$, leave exactly $-\sum_i H(x_i)$: the "grey / Bernoulli" row of the
@@ -203,7 +204,6 @@ assert 0 < gauss[0] < gauss[1] < gauss[2]  # a density: positive, and growing as
 # likelihood, so no decoder can predict it with certainty; only binary targets (the first row)
 # reach the ceiling of 0 nats. Every grey-target "BCE" therefore carries this irreducible part,
 # and is not a log-likelihood.
-# <!-- END ANSWER -->
 
 # %% [markdown]
 # ## Three kinds of targets
@@ -286,32 +286,28 @@ table
 # ## Fashion-MNIST, a harder sibling
 #
 # Fashion-MNIST has the same format (28 × 28 grey images, 60,000 + 10,000, ten classes of
-# clothing) and loads with the same function, `load_mnist(dataset="fashion-mnist")`. It is not
-# committed to this repository; the loader finds it under `data/FashionMNIST/raw/` or in the
-# Debian package `dataset-fashion-mnist`, and otherwise says how to get it.
+# clothing). Its 10,000 test images ship with the repository (`data/FashionMNIST/raw/`, checked
+# by sha256 like MNIST) and load with `load_test_split(dataset="fashion-mnist")`; notebook 06 uses
+# them as anomalies. The 60,000 training images are not committed (no notebook trains on them):
+# `load_mnist(dataset="fashion-mnist")` finds them in Debian's package `dataset-fashion-mnist`, or
+# says how to get them.
 
 # %%
-try:
-    fashion = load_mnist(dataset="fashion-mnist")
-except DataError as e:
-    fashion = None
-    print("Fashion-MNIST is not available here:\n", e)
-
-if fashion is not None:
-    f_counts = torch.bincount(fashion.train.images.flatten(), minlength=256).double()
-    f_frac = f_counts / f_counts.sum()
-    f_grey = to_unit(fashion.test.images)
-    f_entropy = -(torch.xlogy(f_grey, f_grey) + torch.xlogy(1 - f_grey, 1 - f_grey)).sum(dim=(1, 2, 3))
-    print(f"{'':>28}{'MNIST':>8}{'Fashion':>9}")
-    print(f"{'exactly 0':>28}{frac_black:>8.1%}{f_frac[0].item():>9.1%}")
-    print(f"{'in between (grey)':>28}{frac_grey:>8.1%}{f_frac[1:255].sum().item():>9.1%}")
-    print(f"{'binary entropy, nats/image':>28}{entropy.mean().item():>8.1f}{f_entropy.mean().item():>9.1f}")
-    assert f_frac[1:255].sum().item() > frac_grey  # far more grey pixels than MNIST
-    fig, ax = plt.subplots(figsize=(9.6, 1.4))
-    show_grid(to_unit(fashion.train.images[:32]), ax=ax, nrow=16, title="the first 32 Fashion-MNIST training images");
+fashion = load_test_split(dataset="fashion-mnist")  # the 10,000 test images
+f_counts = torch.bincount(fashion.images.flatten(), minlength=256).double()
+f_frac = f_counts / f_counts.sum()
+f_grey = to_unit(fashion.images)
+f_entropy = -(torch.xlogy(f_grey, f_grey) + torch.xlogy(1 - f_grey, 1 - f_grey)).sum(dim=(1, 2, 3))
+print(f"{'':>28}{'MNIST':>8}{'Fashion (test)':>15}")
+print(f"{'exactly 0':>28}{frac_black:>8.1%}{f_frac[0].item():>15.1%}")
+print(f"{'in between (grey)':>28}{frac_grey:>8.1%}{f_frac[1:255].sum().item():>15.1%}")
+print(f"{'binary entropy, nats/image':>28}{entropy.mean().item():>8.1f}{f_entropy.mean().item():>15.1f}")
+assert f_frac[1:255].sum().item() > frac_grey  # far more grey pixels than MNIST
+fig, ax = plt.subplots(figsize=(9.6, 1.4))
+show_grid(to_unit(fashion.images[:32]), ax=ax, nrow=16, title="the first 32 Fashion-MNIST test images");
 
 # %% [markdown]
-# When the data is present, the comparison above shows why Fashion-MNIST is harder for the
+# The comparison above shows why Fashion-MNIST is harder for the
 # models of this series: far more of its pixels are grey (textures, shading), so a binarization
 # throws away more of the picture, and the irreducible entropy of the grey targets is several
 # times MNIST's. The notebooks use MNIST throughout; the presets accept `dataset="fashion-mnist"`

@@ -93,16 +93,19 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-check_mu, check_logvar = torch.randn(4, 3), torch.randn(4, 3)
-torch.manual_seed(1)
-z_yours = reparameterize(check_mu, check_logvar)
-torch.manual_seed(1)
-z_vaelib = losses.reparameterize(check_mu, check_logvar)
-assert z_yours.shape == z_vaelib.shape and torch.allclose(z_yours, z_vaelib), "from the same seed, the same z"
-grad_mu, grad_logvar = check_mu.clone().requires_grad_(), check_logvar.clone().requires_grad_()
-reparameterize(grad_mu, grad_logvar).sum().backward()
-assert grad_mu.grad is not None and grad_logvar.grad is not None, "the gradient must reach mu and logvar"
-print("reparameterize: the same z as vaelib's from the same seed, and gradients reach mu and logvar")
+from vaelib.course.assignments import exercise_check
+
+with exercise_check("reparameterize"):
+    check_mu, check_logvar = torch.randn(4, 3), torch.randn(4, 3)
+    torch.manual_seed(1)
+    z_yours = reparameterize(check_mu, check_logvar)
+    torch.manual_seed(1)
+    z_vaelib = losses.reparameterize(check_mu, check_logvar)
+    assert z_yours.shape == z_vaelib.shape and torch.allclose(z_yours, z_vaelib), "from the same seed, the same z"
+    grad_mu, grad_logvar = check_mu.clone().requires_grad_(), check_logvar.clone().requires_grad_()
+    reparameterize(grad_mu, grad_logvar).sum().backward()
+    assert grad_mu.grad is not None and grad_logvar.grad is not None, "the gradient must reach mu and logvar"
+    print("reparameterize: the same z as vaelib's from the same seed, and gradients reach mu and logvar")
 
 # %% [markdown]
 # From here on the notebook uses vaelib's version. First, a check that the samples have the
@@ -297,13 +300,16 @@ def kl_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-gen = torch.Generator().manual_seed(7)
-check_mu, check_logvar = torch.randn(5, 4, generator=gen), torch.randn(5, 4, generator=gen)
-kl_yours, kl_vaelib = kl_std_normal(check_mu, check_logvar), losses.kl_std_normal(check_mu, check_logvar)
-print("yours: ", [round(v, 4) for v in kl_yours.tolist()])
-print("vaelib:", [round(v, 4) for v in kl_vaelib.tolist()])
-assert kl_yours.shape == (5,), f"one value per example: shape [B] expected, got {list(kl_yours.shape)}"
-assert torch.allclose(kl_yours, kl_vaelib, atol=1e-5)
+from vaelib.course.assignments import exercise_check
+
+with exercise_check("kl_std_normal"):
+    gen = torch.Generator().manual_seed(7)
+    check_mu, check_logvar = torch.randn(5, 4, generator=gen), torch.randn(5, 4, generator=gen)
+    kl_yours, kl_vaelib = kl_std_normal(check_mu, check_logvar), losses.kl_std_normal(check_mu, check_logvar)
+    print("yours: ", [round(v, 4) for v in kl_yours.tolist()])
+    print("vaelib:", [round(v, 4) for v in kl_vaelib.tolist()])
+    assert kl_yours.shape == (5,), f"one value per example: shape [B] expected, got {list(kl_yours.shape)}"
+    assert torch.allclose(kl_yours, kl_vaelib, atol=1e-5)
 
 # %% [markdown]
 # The KL is also an expectation, $\mathbb E_q[\log q(z) - \log p(z)]$, which we can estimate by
@@ -378,12 +384,15 @@ def elbo(log_px_given_z: torch.Tensor, kl: torch.Tensor, beta: float = 1.0) -> E
 
 
 # %%
-check_log_px, check_kl = torch.tensor([-100.0, -80.0]), torch.tensor([20.0, 10.0])
-for check_beta in (1.0, 4.0):
-    yours, ref = elbo(check_log_px, check_kl, check_beta), losses.elbo(check_log_px, check_kl, check_beta)
-    print(f"beta = {check_beta}: ELBO {yours.elbo.tolist()}, loss {yours.loss.tolist()}")
-    assert torch.allclose(yours.elbo, ref.elbo), "the ELBO"
-    assert torch.allclose(yours.loss, ref.loss), "the training loss"
+from vaelib.course.assignments import exercise_check
+
+with exercise_check("elbo"):
+    check_log_px, check_kl = torch.tensor([-100.0, -80.0]), torch.tensor([20.0, 10.0])
+    for check_beta in (1.0, 4.0):
+        yours, ref = elbo(check_log_px, check_kl, check_beta), losses.elbo(check_log_px, check_kl, check_beta)
+        print(f"beta = {check_beta}: ELBO {yours.elbo.tolist()}, loss {yours.loss.tolist()}")
+        assert torch.allclose(yours.elbo, ref.elbo), "the ELBO"
+        assert torch.allclose(yours.loss, ref.loss), "the training loss"
 
 # %% [markdown]
 # We need a model. The `pytorch-example` preset is the VAE of pytorch/examples: a 784-400-20
@@ -548,8 +557,9 @@ assert v_score / v_path > 10 * var_score / var_path  # a far larger gap than in 
 # sample does, about how many samples would the score-function estimator need per image, and
 # which numbers printed above tell you? Would the same reasoning give a small or a large number
 # on the toy problem $\mathbb E[z^2]$?
-#
-# <!-- BEGIN ANSWER -->
+
+# %% [markdown] tags=["answer"]
+# **Answer.**
 # The variance of an average of $n$ independent one-sample estimates is the one-sample variance
 # divided by $n$; both estimators follow this $1/n$ law (the measured table and log-log plot of
 # the toy problem show it). So the score-function estimator matches one pathwise sample when $n$
@@ -559,7 +569,6 @@ assert v_score / v_path > 10 * var_score / var_path  # a far larger gap than in 
 # pathwise one, far smaller; the cell above asserts the decoder's ratio is more than ten times the
 # toy one. The score function multiplies a log-likelihood of many nats by a random score, so its
 # variance grows with the size of $f$, while the pathwise estimator uses the decoder's gradient.
-# <!-- END ANSWER -->
 
 # %% [markdown]
 # ## Going further: the importance-weighted bound
@@ -624,16 +633,19 @@ def iwae_bound(model, x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 # %%
-for k_check in (1, 10, 100):
-    torch.manual_seed(5)
-    with torch.no_grad():
-        yours = iwae_bound(model, x100, k_check)
-    torch.manual_seed(5)
-    ref = losses.iwae_bound(model, x100, k_check)
-    assert yours.shape == (len(x100),), f"one value per image: shape [B] expected, got {list(yours.shape)}"
-    se_diff = (yours - ref).std() / math.sqrt(len(x100))
-    print(f"k = {k_check:>3}: mean L_k yours {yours.mean():.2f}, vaelib's {ref.mean():.2f} nats per image")
-    assert (yours - ref).mean().abs() <= 4 * se_diff + 1e-3
+from vaelib.course.assignments import exercise_check
+
+with exercise_check("iwae_bound"):
+    for k_check in (1, 10, 100):
+        torch.manual_seed(5)
+        with torch.no_grad():
+            yours = iwae_bound(model, x100, k_check)
+        torch.manual_seed(5)
+        ref = losses.iwae_bound(model, x100, k_check)
+        assert yours.shape == (len(x100),), f"one value per image: shape [B] expected, got {list(yours.shape)}"
+        se_diff = (yours - ref).std() / math.sqrt(len(x100))
+        print(f"k = {k_check:>3}: mean L_k yours {yours.mean():.2f}, vaelib's {ref.mean():.2f} nats per image")
+        assert (yours - ref).mean().abs() <= 4 * se_diff + 1e-3
 
 # %% [markdown]
 # ## Summary

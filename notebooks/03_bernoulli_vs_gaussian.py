@@ -97,15 +97,18 @@ def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-gen = torch.Generator().manual_seed(3)
-check_x = torch.rand(3, 1, 28, 28, generator=gen).round()
-check_logits = 5 * torch.randn(3, 1, 28, 28, generator=gen)
-yours, ref = bernoulli_log_prob(check_x, check_logits), losses.bernoulli_log_prob(check_x, check_logits)
-print("yours: ", [round(v, 2) for v in yours.tolist()])
-print("vaelib:", [round(v, 2) for v in ref.tolist()])
-assert yours.shape == (3,), f"one value per example: shape [B] expected, got {list(yours.shape)}"
-assert torch.allclose(yours, ref, rtol=1e-5, atol=1e-3)
-assert torch.isfinite(bernoulli_log_prob(check_x, 100 * check_logits)).all(), "finite even for logits of +-100s"
+from vaelib.course.assignments import exercise_check
+
+with exercise_check("bernoulli_log_prob"):
+    gen = torch.Generator().manual_seed(3)
+    check_x = torch.rand(3, 1, 28, 28, generator=gen).round()
+    check_logits = 5 * torch.randn(3, 1, 28, 28, generator=gen)
+    yours, ref = bernoulli_log_prob(check_x, check_logits), losses.bernoulli_log_prob(check_x, check_logits)
+    print("yours: ", [round(v, 2) for v in yours.tolist()])
+    print("vaelib:", [round(v, 2) for v in ref.tolist()])
+    assert yours.shape == (3,), f"one value per example: shape [B] expected, got {list(yours.shape)}"
+    assert torch.allclose(yours, ref, rtol=1e-5, atol=1e-3)
+    assert torch.isfinite(bernoulli_log_prob(check_x, 100 * check_logits)).all(), "finite even for logits of +-100s"
 
 # %% [markdown]
 # **Exercise (`gaussian_log_prob`).** Write the Gaussian log-density. `log_sigma` may be a plain
@@ -130,13 +133,16 @@ def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_sigma) -> torch.T
 
 
 # %%
-check_mean = torch.rand(3, 1, 28, 28, generator=gen)
-for check_log_sigma in (math.log(0.3), torch.tensor(-2.0), torch.empty(1, 1, 28, 28).uniform_(-3, 0, generator=gen)):
-    yours = gaussian_log_prob(check_x, check_mean, check_log_sigma)
-    ref = losses.gaussian_log_prob(check_x, check_mean, check_log_sigma)
-    assert yours.shape == (3,), f"one value per example: shape [B] expected, got {list(yours.shape)}"
-    assert torch.allclose(yours, ref, rtol=1e-5, atol=1e-2), (yours, ref)
-print("gaussian_log_prob agrees with vaelib's for a float σ, a scalar σ and a σ per pixel")
+from vaelib.course.assignments import exercise_check
+
+with exercise_check("gaussian_log_prob"):
+    check_mean = torch.rand(3, 1, 28, 28, generator=gen)
+    for check_log_sigma in (math.log(0.3), torch.tensor(-2.0), torch.empty(1, 1, 28, 28).uniform_(-3, 0, generator=gen)):
+        yours = gaussian_log_prob(check_x, check_mean, check_log_sigma)
+        ref = losses.gaussian_log_prob(check_x, check_mean, check_log_sigma)
+        assert yours.shape == (3,), f"one value per example: shape [B] expected, got {list(yours.shape)}"
+        assert torch.allclose(yours, ref, rtol=1e-5, atol=1e-2), (yours, ref)
+    print("gaussian_log_prob agrees with vaelib's for a float σ, a scalar σ and a σ per pixel")
 
 # %% [markdown]
 # Now vaelib's versions (which the rest of the notebook uses), checked against what we say they
@@ -327,29 +333,36 @@ table.style.format(precision=4, na_rep="–")
 # %%
 sweep = table.loc[[f"Gaussian, σ = {s}" for s in sigmas]]
 kl_falls = bool((np.diff(sweep["KL (nats)"].to_numpy()) < 0).all())
-mse_rises = bool((np.diff(sweep["recon MSE"].to_numpy()) > 0).all())
+mse = sweep["recon MSE"].to_numpy()
+# from σ = 0.1 on the MSE rises step by step; below it (σ = 0.03 vs 0.1, a few per cent apart) the
+# two are level: one training run cannot tell them apart
+mse_rises = bool((np.diff(mse[1:]) > 0).all() and mse[0] < 1.1 * mse[1])
 best_nll = table[nll_col].idxmin()
 collapsed = sweep.loc["Gaussian, σ = 1.0"]
 print(f"KL falls as σ grows: {kl_falls}  ({' > '.join(f'{v:.1f}' for v in sweep['KL (nats)'])} nats)")
-print(f"MSE rises as σ grows: {mse_rises}  ({' < '.join(f'{v:.4f}' for v in sweep['recon MSE'])})")
+print(f"MSE rises as σ grows from 0.1, level below: {mse_rises}  ({', '.join(f'{v:.4f}' for v in sweep['recon MSE'])})")
 print(f"σ = 1: KL {collapsed['KL (nats)']:.2f} nats, {int(collapsed['active units'])} active units of 40")
 print(f"lowest NLL on binarized digits: {best_nll} ({table.loc[best_nll, nll_col]:.1f} nats)")
 # every mode: the ends of the sweep, the collapse, and the winner on binarized digits
 ends = sweep.iloc[[0, -1]]
 assert ends["KL (nats)"].iloc[0] > ends["KL (nats)"].iloc[1] and ends["recon MSE"].iloc[0] < ends["recon MSE"].iloc[1]
 assert collapsed["active units"] <= 40 // 5 and collapsed["KL (nats)"] < 10  # at most a fifth of the units
-assert best_nll == "Bernoulli"
+assert best_nll == "Bernoulli" or not mode.test and table.loc["Bernoulli", nll_col] < table[nll_col].min() + 1.5
 # full mode: the whole sweep is monotone (in test mode the models have seen only 24 batches,
 # and the σ ≥ 0.3 models have not yet left their initial collapse, so only the ends are checked)
 if not mode.test:
     assert kl_falls and mse_rises
+    # far ahead of every Gaussian but the hand-tuned σ = 0.3, which is within a nat or two
+    far = table[nll_col].drop(["Bernoulli", "Gaussian, σ = 0.3"])
+    assert (far > table.loc["Bernoulli", nll_col] + 10).all()
 
 # %% [markdown] tags=["question"]
 # **Question.** The σ = 1 model uses only a small part of its latent code. Which numbers of this
 # notebook show it, and why does a larger fixed σ push a Gaussian VAE there? What would you change
 # to get sharper reconstructions while keeping a Gaussian likelihood?
-#
-# <!-- BEGIN ANSWER -->
+
+# %% [markdown] tags=["answer"]
+# **Answer.**
 # The cell above prints the KL and the number of active units of the σ = 1 model ("σ = 1: KL ...
 # nats, ... active units of 40") and asserts that they are small (at most a fifth of the units
 # active, a KL under 10 nats); the KL and active-units columns of the table show how much more of
@@ -359,10 +372,10 @@ if not mode.test:
 # than it costs in KL, so the model keeps only the few latent directions that pay for themselves
 # and leaves the others at the prior: blurry reconstructions, sometimes of the wrong digit
 # (section 5). To sharpen the reconstructions, lower σ, i.e. β: along the sweep printed above the
-# KL rises and the MSE falls as σ shrinks. Or learn σ (the "Gaussian, learned σ" row, whose σ is
+# KL rises as σ shrinks, and the MSE falls down to σ = 0.1 (below it the gain is too small to
+# call). Or learn σ (the "Gaussian, learned σ" row, whose σ is
 # printed in section 2) and let the data choose the trade-off, at the price in samples that
 # section 5 shows for the smallest σ's.
-# <!-- END ANSWER -->
 
 # %% [markdown]
 # ## 5 · Looking at them
@@ -474,12 +487,15 @@ assert centre.median() > border.median()
 #
 # - The Bernoulli log-likelihood is exactly minus BCE, and a Gaussian likelihood with fixed σ is
 #   "SSE + β·KL" with a hidden **β = 2σ²** (gradients equal, checked).
-# - Sweeping a fixed σ trades **rate for distortion**: the KL falls and the reconstruction MSE
-#   rises at every step from σ = 0.03 to σ = 1. At σ = 1 the posterior **largely collapses** (at
+# - Sweeping a fixed σ trades **rate for distortion**: the KL falls at every step from σ = 0.03
+#   to σ = 1, and the reconstruction MSE rises at every step from σ = 0.1 on (σ = 0.03 and 0.1 are
+#   level on MSE, within a few per cent). At σ = 1 the posterior **largely collapses** (at
 #   most a fifth of the latent units active, a KL below 10 nats): blurry reconstructions, but the
 #   smoothest samples. At σ = 0.03 it is the reverse: sharp reconstructions, scribbled samples.
 # - On one common scale, the log-probability of binarized test digits, the **Bernoulli VAE is
-#   best**: it is the only model whose likelihood matches the data it scores.
+#   best or level with the best** (the hand-tuned σ = 0.3 comes within a nat or two; every other
+#   Gaussian is more than 10 nats behind): it is the only model whose likelihood matches the data
+#   it scores. One training run per model.
 # - A learned single σ settles at the root-mean-square residual, as the maximum-likelihood
 #   argument predicts (within 15%, checked in full mode). A learned per-pixel σ is smallest on the
 #   always-black border and largest in the middle of the image, where the strokes vary.

@@ -304,10 +304,12 @@ h[["epoch", "train_loss", "val_loss", "val_recon", "val_kl", "lr", "epochs since
 # %% [markdown]
 # Both rules can be replayed on the recorded validation losses. Early stopping does not change
 # training before it fires, so replaying it with another patience tells exactly when *that*
-# patience would have stopped this run and which epoch it would have kept. The schedule can be
-# replayed up to its first cut (after that the run would have gone differently): we feed the
-# recorded losses to a fresh `ReduceLROnPlateau`. The first check is that the replay of the
-# preset's own patience agrees with what the trainer did.
+# patience would have stopped this run and which epoch it would have kept. The schedule sees
+# nothing but the recorded validation losses, so feeding them to a fresh `ReduceLROnPlateau`
+# replays the learning rate of every epoch exactly, cuts included (with another patience it could
+# only be replayed up to its first cut: after that the run would have gone differently). The
+# checks below are that both replays agree with what the trainer did, whichever way this run
+# went.
 
 # %%
 def replay_early_stopping(val_losses, patience):
@@ -330,18 +332,22 @@ replays = pd.DataFrame(
 ).set_index("patience")
 opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=tcfg.lr)
 sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=tcfg.scheduler_factor, patience=tcfg.scheduler_patience)
-first_cut = None
+replayed_lr, first_cut = [], None
 for epoch, v in zip(h["epoch"], val):
+    replayed_lr.append(opt.param_groups[0]["lr"])  # the rate this epoch ran at
     sched.step(v)
     if first_cut is None and opt.param_groups[0]["lr"] < tcfg.lr:
         first_cut = int(epoch)
 print(f"the schedule's first cut comes after epoch {first_cut} (None: never, within {len(h)} epochs)")
-assert replays.loc[patience, "stops after epoch"] == epochs_trained  # the replay agrees with the trainer
-assert cuts == ([first_cut + 1] if first_cut is not None and first_cut < len(h) else [])
+print(f"in this run early stopping {'fired after epoch %d' % epochs_trained if stopped_early else 'did not fire'}"
+      f" and the schedule {'lowered the learning rate for epochs from %d on' % cuts[0] if cuts else 'never cut'}")
+# true on every trajectory: both replays agree with the trainer, whichever way the run went
+assert replays.loc[patience, "stops after epoch"] == epochs_trained
+assert replays.loc[patience, "keeps epoch"] == best_epoch
+assert np.allclose(replayed_lr, h["lr"]) and stopped_early == (epochs_trained < budget)
+assert replays["nats given up"].is_monotonic_decreasing  # a longer patience never keeps a worse epoch
 if not mode.test:
-    assert not stopped_early and epochs_trained == budget and cuts == []
-    shorter = replays[replays["stops after epoch"] < budget]
-    assert len(shorter) and (shorter["nats given up"] > 0).all()
+    assert replays.loc[1, "nats given up"] > 0  # the noisy validation curve: patience 1 stops too early
     assert h["train_loss"].iloc[-1] > h["val_loss"].iloc[-1]  # dropout: the training loss is measured with it on
     assert runs["activity-z2"].history["train_loss"].iloc[-1] < runs["activity-z2"].history["val_loss"].iloc[-1]
 for name in z2_test_epochs:
@@ -350,14 +356,17 @@ for name in z2_test_epochs:
 replays.round(3)
 
 # %% [markdown]
-# In this run **neither mechanism fired during training**. The validation loss of this small,
-# regularised model kept creeping down for all 50 epochs, setting a new best at least every few
-# epochs (the longest streak without one is printed above, shorter than the patience of 5), so the
-# model trained for its whole budget and kept a late epoch. The schedule's first cut, if any,
-# came only after the last epoch (printed above), so every epoch ran at the initial learning rate.
-# The replay table shows the rule at work: only a patience shorter than the longest streak would
-# have stopped the run early, at the price of the validation nats in its last column. A patience
-# is a bet on how noisy the validation curve is; the preset's patience of 5 did not bind here.
+# Whether either mechanism fires in this run is printed above, and it is **not the same on every
+# machine**. The validation loss of this small, regularised model is still creeping down near the
+# end of its 50-epoch budget, by hundredths of a nat per epoch, close to the schedule's threshold
+# (a relative 10⁻⁴ of about 145 nats): a different thread count changes the floating-point
+# summation order, the losses move by a few hundredths, and the schedule may cut in the last
+# epochs on one machine and never on another. So the notebook asserts only what holds on every
+# trajectory: the replays reproduce exactly what the trainer did (the stopping epoch, the epoch
+# whose weights were kept, the learning rate of every epoch), and a longer patience never keeps a
+# worse epoch. The replay table shows the rule at work: a patience shorter than the longest
+# streak without a new best stops the run early, at the price of the validation nats in its last
+# column. A patience is a bet on how noisy the validation curve is.
 #
 # Note also that the *training* loss of this model ends above its validation loss (printed
 # above): it is measured with dropout active, the validation loss with dropout off. The plain
@@ -598,8 +607,8 @@ if not mode.test:
 # The −ELBO is the sum of a reconstruction term, $-\mathbb E_q[\log p(x\mid z)]$, and the KL term.
 # Split, for the three grey-BCE models (same units): validation (solid) and training (dotted).
 # The cross marks the best epoch of `latent2-bn-dropout`, the one whose weights were kept;
-# vertical dotted lines would mark epochs run at a reduced learning rate (there are none in this
-# run).
+# vertical dotted lines mark the epochs run at a reduced learning rate, if the schedule cut in
+# this run.
 
 # %%
 curve_models = ["fnn-bce", "activity-z2", "latent2-bn-dropout"]
@@ -656,15 +665,18 @@ table
 # stopping (patience 5) on the validation split. Did either of them ever act, and what do the
 # history table and the early-stopping cells above say about whether its 50-epoch budget was
 # enough?
-#
-# <!-- BEGIN ANSWER -->
-# Neither acted. The early-stopping cell prints the number of epochs trained and `stopped_early`,
-# and the `lr` column of the history never drops below its starting value: the validation loss
-# set a new best often enough that neither the patience of the schedule nor that of early
-# stopping ran out. So training ended because the budget ran out, not because the model had
-# converged; the replay of the stopping rule shows that only a much shorter patience would have
-# stopped it, at a cost in validation loss. More epochs would most likely still help this model.
-# <!-- END ANSWER -->
+
+# %% [markdown] tags=["answer"]
+# **Answer.**
+# The early-stopping cell prints the number of epochs trained, `stopped_early` and the epochs
+# that ran at a lower learning rate; read them rather than assume. Early stopping needs 5 epochs
+# in a row without a new best; when the longest such streak (printed) is shorter, it did not
+# stop the run. The schedule needs only 3 epochs without a relative improvement of 10⁻⁴, and late
+# in training the validation loss improves by about that much per epoch: depending on the machine
+# it cuts in the last few epochs or never. When training ran its whole budget, it ended because
+# the 50 epochs ran out while the loss was still (slowly) falling, not because it converged; the
+# replay table shows that a much shorter patience would have stopped it at a cost in validation
+# loss. More epochs would most likely still help this model a little.
 
 # %% [markdown]
 # ## Summary
@@ -682,11 +694,12 @@ table
 #   (a smaller KL, a larger reconstruction error), but the code can be drawn: the digits form
 #   regions, a nearest-class-mean rule on the codes is far above chance, and the decoded quantile
 #   grid morphs smoothly from digit to digit.
-# - The **batch norm + dropout** model's validation loss kept improving for its whole 50-epoch
-#   budget: **neither the plateau schedule nor early stopping fired** during training (every
-#   epoch ran at the initial learning rate). Replaying the early-stopping rule on the recorded
-#   losses shows that only a shorter patience would have stopped it, at a cost in validation nats.
-#   At the same number of epochs it is ahead of the plain 784-400-2 model on validation.
+# - The **batch norm + dropout** model's validation loss is still creeping down at the end of its
+#   50-epoch budget, so slowly that whether the plateau schedule cuts in the last epochs depends
+#   on the machine (the cell prints what happened here). Replaying both rules on the recorded
+#   losses reproduces exactly what the trainer did, and shows that a shorter patience stops the
+#   run early at a cost in validation nats. At the same number of epochs it is ahead of the plain
+#   784-400-2 model on validation.
 # - In **20 dimensions** prior mass sits in a shell of radius about $\sqrt{20}$; straight-line
 #   midpoints fall inside it far more often than slerp midpoints do, the encoded test digits
 #   are almost never as short as those midpoints, and the decoded straight-line midpoints are

@@ -620,8 +620,8 @@ if not mode.test:
 # per pair of sets, the **ROC AUC** (`roc_auc`): the probability that a random anomalous image
 # scores higher than a random normal one (1 = perfect, 0.5 = chance).
 #
-# Normal images: the MNIST test digits. Anomalies: Fashion-MNIST test images (when the data is
-# installed), uniform noise, and MNIST test digits rotated by 180° (same strokes, wrong shapes;
+# Normal images: the MNIST test digits. Anomalies: Fashion-MNIST test images (committed with
+# the repository), uniform noise, and MNIST test digits rotated by 180° (same strokes, wrong shapes;
 # 0, 1 and 8 barely change, so expect less than a perfect score). We use `pytorch-example`
 # (grey inputs) and `bernoulli-vae`, whose inputs are binarized (one seeded Bernoulli draw of
 # every image, noise included).
@@ -630,11 +630,8 @@ if not mode.test:
 n_anom = mode.n(full=10_000, test=1000)
 normal = test_grey[:n_anom].cpu()
 anomalous = {"noise": noise_images(n_anom, seed=1), "flipped digits": flipped_digits(normal)}
-try:
-    fashion = vdata.load_mnist(dataset="fashion-mnist", subset=mode.subset).test.images[:n_anom]
-    anomalous = {"Fashion-MNIST": vdata.to_unit(fashion), **anomalous}
-except vdata.DataError as err:
-    print(f"Fashion-MNIST not available, skipped:\n{err}")
+fashion = vdata.load_test_split(dataset="fashion-mnist", subset=mode.subset).images[:n_anom]  # committed
+anomalous = {"Fashion-MNIST": vdata.to_unit(fashion), **anomalous}
 
 
 def as_model_input(run, x):
@@ -684,34 +681,40 @@ if not mode.test:
     assert (auc.xs("noise", level="anomalies") > 0.9).all().all()
     flipped = auc.xs("flipped digits", level="anomalies")
     assert (flipped > 0.5).all().all()  # better than chance, far from perfect
-    assert (flipped["AUC, recon error"] > flipped["AUC, −ELBO"]).all()  # on flipped digits the error wins
+    # on flipped digits the error wins clearly for pytorch-example; for bernoulli-vae the two are
+    # level (a difference of about 0.01 in AUC is inside the run-to-run noise)
+    assert flipped.loc["pytorch-example", "AUC, recon error"] > flipped.loc["pytorch-example", "AUC, −ELBO"] + 0.03
+    assert (flipped["AUC, recon error"] > flipped["AUC, −ELBO"] - 0.03).all()
     if "Fashion-MNIST" in anomalous:
-        assert (auc.xs("Fashion-MNIST", level="anomalies") > 0.99).all().all()
+        assert (auc.xs("Fashion-MNIST", level="anomalies") > 0.98).all().all()
 
 # %% [markdown]
 # Uniform noise and Fashion-MNIST are easy: their images are far from anything the model can
 # encode, and either score separates them from digits almost perfectly (the histograms barely
 # overlap). Digits rotated by 180° are hard: they are made of the same strokes, and 0, 1 and 8
 # survive the rotation unchanged, so both scores separate them only partly. Neither score is
-# better everywhere: on the flipped digits the reconstruction error wins for both models
-# (presumably because the encoder maps a rotated digit to an upright one, whose reconstruction
-# then misses the strokes), while on Fashion-MNIST the −ELBO is marginally ahead in the table
-# above. Which score to use depends on the kind of anomaly you expect.
+# better everywhere: on the flipped digits the reconstruction error wins clearly for
+# pytorch-example and is level with the −ELBO for bernoulli-vae (presumably because the encoder
+# maps a rotated digit to an upright one, whose reconstruction then misses the strokes), while on
+# Fashion-MNIST the two scores are level (their AUCs differ in the third decimal, inside the
+# noise of one training run). Which score to use depends on the kind of anomaly you expect.
 
 # %% [markdown] tags=["question"]
 # **Question.** In the results table, the model with the lowest reconstruction MSE is neither the
 # likeliest model of the binarized test digits nor among the better half by Fréchet distance.
 # Which model is it, which printed lines show this, and why does it happen?
-#
-# <!-- BEGIN ANSWER -->
-# The lines printed under the results table name it: the Gaussian VAE with a fixed σ = 0.03 from
-# notebook 03. Its hidden β = 2σ² is tiny, so the KL term hardly constrains the code: it uses every
+
+# %% [markdown] tags=["answer"]
+# **Answer.**
+# The lines printed under the results table name it: one of the Gaussian VAEs with a small fixed
+# σ from notebook 03 (σ = 0.03 and σ = 0.1 are within a few per cent of each other on MSE, so
+# which of the two comes first can change from run to run; the argument holds for both). Its
+# hidden β = 2σ² is tiny, so the KL term hardly constrains the code: it uses every
 # latent unit and by far the largest KL, which buys sharp reconstructions. But its aggregate
 # posterior then no longer resembles the N(0, I) prior, so decoding prior draws lands where no
 # training image was encoded: the samples are poor (a large Fréchet distance), and reading its
 # near-binary means as Bernoulli probabilities makes confident mistakes expensive (a high NLL).
 # Reconstruction error alone does not measure a generative model.
-# <!-- END ANSWER -->
 
 # %% [markdown]
 # ## Summary
@@ -738,8 +741,9 @@ if not mode.test:
 #   digits belongs to a Bernoulli decoder; the model with the lowest reconstruction MSE does not
 #   have the lowest NLL, and its samples rank in the worse half by FD.
 # - **Anomaly detection**: uniform noise and Fashion-MNIST are recognised almost perfectly
-#   (ROC AUC above 0.9 and 0.99) by both scores; flipped digits only partly, and there the
-#   reconstruction error beats the −ELBO for both models.
+#   (ROC AUC above 0.9 and 0.98) by both scores; flipped digits only partly, and there the
+#   reconstruction error beats the −ELBO clearly for pytorch-example and is level with it for
+#   bernoulli-vae.
 #
 # No single number judges a VAE: the model with the sharpest reconstructions is neither the most
 # likely nor a good sampler. Pick the metric that matches the use you have for the model, and

@@ -170,7 +170,10 @@ print(f"\nSpearman ρ, our MSE vs the seed's MSE: {rho_mse:+.2f};  our FD vs the
 mode.save_table(side_by_side.round(4), "07_results.md")
 if not mode.test:  # what the text below and the summary say of this table
     assert (side["MSE"] < side["seed MSE"]).all()
-    assert rho_mse > 0.6 and rho_fd > 0.85
+    # the orders agree, with room for the swaps that run-to-run noise allows (MSE within ~5 %,
+    # FD within a few units) between neighbouring models; β = 4 is last on every column
+    assert rho_mse > 0.35 and rho_fd > 0.7
+    assert all(side[c].idxmax() == "beta-vae-4" for c in ("MSE", "seed MSE", "FD", "seed FID"))
 
 # %% [markdown]
 # **How much of an FD difference is noise?** The FD of a model changes with the draw of its
@@ -200,11 +203,13 @@ claims = {
     "β = 0.5 reconstructs best of the fully connected z = 20 VAEs":
         r.loc["beta-vae-0.5", "MSE"] == r.loc[[n for n in SEED_ROWS if n not in ("vae-conv", "vae-std-z40")], "MSE"].min(),
     "β = 0.5 does not generate better than β = 1 (FD)": r.loc["beta-vae-0.5", "FD"] >= r.loc["vae-std-z20", "FD"],
-    "z = 40 gains little over z = 20 (ELBO within 1 nat)":
-        abs(r.loc["vae-std-z40", "ELBO"] - r.loc["vae-std-z20", "ELBO"]) < 1.0,
+    "z = 40 gains little over z = 20 (ELBO within 2 nats)":
+        abs(r.loc["vae-std-z40", "ELBO"] - r.loc["vae-std-z20", "ELBO"]) < 2.0,
     "the residual encoder generates best (lowest FD of the seven)":
         r.loc["vae-std-z20-res", "FD"] == r.loc[list(SEED_ROWS), "FD"].min(),
-    "the convolutional VAE has a higher MSE than vae-std-z20": r.loc["vae-conv", "MSE"] > r.loc["vae-std-z20", "MSE"],
+    # the seed's conv MSE is 64 % above its vae-std-z20; ours are within a few per cent (level)
+    "the convolutional VAE has a clearly higher MSE than vae-std-z20 (by over 10 %)":
+        r.loc["vae-conv", "MSE"] > 1.1 * r.loc["vae-std-z20", "MSE"],
     "the convolutional VAE generates better than vae-std-z20 (FD)": r.loc["vae-conv", "FD"] < r.loc["vae-std-z20", "FD"],
 }
 claims["the residual encoder's FD differs from vae-std-z20's by more than 3 seed standard deviations"] = gap > 3 * noise
@@ -303,10 +308,13 @@ def traverse(z0: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-z_check = torch.randn(5, generator=torch.Generator().manual_seed(3))
-yours = traverse(z_check.clone(), 2, torch.linspace(-1.0, 1.0, 4))
-print(yours)
-assert torch.equal(yours, vaelib_traverse(z_check, 2, torch.linspace(-1.0, 1.0, 4)))
+from vaelib.course.assignments import exercise_check
+
+with exercise_check("traverse"):
+    z_check = torch.randn(5, generator=torch.Generator().manual_seed(3))
+    yours = traverse(z_check.clone(), 2, torch.linspace(-1.0, 1.0, 4))
+    print(yours)
+    assert torch.equal(yours, vaelib_traverse(z_check, 2, torch.linspace(-1.0, 1.0, 4)))
 
 # %% [markdown]
 # Which dimensions to traverse? A β-VAE switches some off. `vaelib.metrics.kl_per_dimension`
@@ -324,7 +332,7 @@ for ax, name in zip(axes, ["beta-vae-4", "vae-std-z20"]):
     top = torch.argsort(kl_d, descending=True)[:6]
     with torch.no_grad():
         z0 = model.encode(x0)[0][0]
-        images = torch.cat([model.mean(model.decode(traverse(z0, int(d), values.to(z0)))) for d in top])
+        images = torch.cat([model.mean(model.decode(vaelib_traverse(z0, int(d), values.to(z0)))) for d in top])
     show_grid(images.cpu(), ax=ax, nrow=len(values),
               title=f"{name} (β = {presets[name].model.beta:g}): dims {top.tolist()}, −3 … 3")
     views[name] = dict(kl_d=kl_d, top=top, active=active_units(mu))
@@ -351,8 +359,9 @@ if not mode.test:
 # **Question.** The seed reads its β rows as "higher β: worse MSE but potentially better
 # disentanglement". Which half of that sentence does this notebook measure, and what does the
 # rate–distortion plot say about why β = 4 reconstructs worse?
-#
-# <!-- BEGIN ANSWER -->
+
+# %% [markdown] tags=["answer"]
+# **Answer.**
 # The MSE half is measured, and it holds: the claims cell shows the MSE rising with β at every step
 # (0.5 → 1 → 2 → 4). Disentanglement is only looked at, not measured: the traversals show that the
 # β = 4 model switches dimensions off (fewer active units) and concentrates its KL in fewer
@@ -360,7 +369,6 @@ if not mode.test:
 # rate–distortion plot gives the reason for the MSE: β = 4 prices each nat of rate four times, so
 # the model moves to a point with a much smaller rate; with fewer nats about the image in the code,
 # the distortion, and with it the reconstruction error, must grow.
-# <!-- END ANSWER -->
 
 # %% [markdown]
 # ## Summary
@@ -369,17 +377,21 @@ if not mode.test:
 # asserts the rate–distortion and traversal claims.
 #
 # - **Our MSEs are lower than the seed's for every row**, under the same protocol, and the
-#   rankings agree: Spearman ρ ≈ 0.7 for MSE and ≈ 0.9 for our FD against the seed's FID (the
-#   exact values are printed in section 2). Our classifier-feature FD orders the seven models
-#   almost as the seed's Inception FID does, although its values are on another scale.
+#   rankings agree: the Spearman ρ of our MSE against the seed's and of our FD against the seed's
+#   FID are both clearly positive (printed in section 2), and β = 4 is last on all four columns.
+#   Our classifier-feature FD orders the seven models much as the seed's Inception FID does,
+#   although its values are on another scale; neighbouring models can swap places from run to
+#   run.
 # - **β orders reconstruction exactly as the seed says**: MSE rises with β, and β = 0.5
 #   reconstructs best of the fully connected models but does not generate better than β = 1.
-#   z = 40 gains nothing over z = 20 (ELBO within a nat): the seed's "minimal improvement".
+#   z = 40 gains almost nothing over z = 20 (ELBO within 2 nats): the seed's "minimal
+#   improvement".
 # - **Two of the seed's claims do not hold here.** The residual encoder does *not* generate best:
 #   the convolutional VAE has by far the lowest FD, and the residual one is indistinguishable from
 #   `vae-std-z20` (their FD gap is within the seed-to-seed noise measured above). And the
 #   convolutional VAE does *not* pay for its better samples with a higher MSE: trained under the
-#   same protocol, its MSE is slightly *lower* than `vae-std-z20`'s. The seed's reading ("10 epochs
+#   same protocol, its MSE is level with `vae-std-z20`'s (within a few per cent, too close to call
+#   from one run; the seed's is 64 % higher). The seed's reading ("10 epochs
 #   may not be enough for the conv VAE") may explain its own number, not ours.
 # - **β moves a model along the rate–distortion curve.** Every step up in β lowers the rate and
 #   raises the distortion; β = 1 has the best ELBO of the β sweep, as it must, since it is the only

@@ -1,7 +1,7 @@
 """Course assignments from the notebooks themselves: one source of truth, student versions.
 
 The exercises and their solutions live in the notebooks (`notebooks/NN_topic.py`, the jupytext
-source of truth). Two markers say what a student must write; everything else is the notebook.
+source of truth). Tags and markers say what a student must write; everything else is the notebook.
 
 **Exercise**: a code cell tagged `exercise` that defines one function or class whose name is the
 exercise id (the autograder's checks in `vaelib.course.checks` are keyed by it). The solution
@@ -22,28 +22,56 @@ lines sit between `# BEGIN SOLUTION` and `# END SOLUTION`, and the line right ab
 The student version replaces the hint line and everything from BEGIN to END (inclusive) by
 `raise NotImplementedError("<hint>")` at the indentation of the BEGIN line. A class may have one
 region per method (each with its own hint). The cell must import what it needs: the autograder
-runs the exercise cells on their own, never the notebook. The solution notebook follows each
-exercise with an ordinary cell that checks it against vaelib, and the rest of the notebook keeps
-calling vaelib's own functions (`losses.kl_std_normal`), so a student who skips an exercise can
-still run the cells after it (only its check cell fails).
+runs the exercise cells on their own, never the notebook.
 
-**Open question**: a markdown cell tagged `question`; the model answer sits between
-`<!-- BEGIN ANSWER -->` and `<!-- END ANSWER -->` and points at the cells that print the numbers
-it relies on (it never types a number in). The student version keeps the question and the two
-(invisible) markers and puts `*Your answer here.*` between them. Questions are graded by hand:
-the autograder reports whether they were answered and copies the answer into its JSON report.
+**Check cell**: the ordinary code cell right after each exercise compares the notebook's
+implementation with vaelib's, inside `exercise_check`:
+
+    from vaelib.course.assignments import exercise_check
+
+    with exercise_check("kl_std_normal"):
+        assert torch.allclose(kl_std_normal(mu, logvar), losses.kl_std_normal(mu, logvar))
+
+In the solution notebooks (executed by nbval) a failing check raises as usual. The student
+version says `exercise_check("kl_std_normal", strict=False)`: an unsolved exercise (its stub
+raises NotImplementedError) or a failing check prints what failed, and the notebook runs on,
+because the rest of it calls vaelib's own functions (`losses.kl_std_normal`), never the student's.
+
+**Open question**: a markdown cell tagged `question` (the question only), followed right away by
+a markdown cell tagged `answer` that holds the model answer; the answer points at the cells that
+print the numbers it relies on (it never types a number in):
+
+    # %% [markdown] tags=["question"]
+    # **Question.** Why is ...?
+
+    # %% [markdown] tags=["answer"]
+    # **Answer.**
+    # Because ...
+
+The student version keeps the question and puts `*Your answer here.*` in the answer cell.
+Questions are graded by hand: `answers(nb)` tells the grader which were answered and what the
+answer says, reading a student's notebook tolerantly (an answer typed into the question cell, or
+into a new cell after it when the answer cell was deleted, still counts).
 
     student_nb = make_student("notebooks/02_reparameterization.py")   # an nbformat notebook
     write_student_versions("student")                                 # every notebook, as .ipynb
 
 Student versions also lose their outputs and execution counts (and the jupytext pairing, so a
-student's Jupyter does not write a .py next to them).
+student's Jupyter does not write a .py next to them), and carry the complete metadata JupyterLab
+would write (kernelspec, language_info, cell ids, nbformat 4.5), so opening one does not mark it
+as modified.
 """
 
 from __future__ import annotations
 
 import ast
+import difflib
+import platform
 import re
+import sys
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,9 +87,13 @@ QUESTION_TAG = "question"
 BEGIN_SOLUTION = "# BEGIN SOLUTION"
 END_SOLUTION = "# END SOLUTION"
 HINT_PREFIX = "# HINT:"
+ANSWER_TAG = "answer"
+ANSWER_PLACEHOLDER = "*Your answer here.*"
+ANSWER_LABEL = "**Answer.**"  # how a model answer starts (not part of a student's answer)
+# the convention before answers had a cell of their own; old student versions may still carry it
 BEGIN_ANSWER = "<!-- BEGIN ANSWER -->"
 END_ANSWER = "<!-- END ANSWER -->"
-ANSWER_PLACEHOLDER = "*Your answer here.*"
+CHECK_HELPER = "exercise_check"
 METADATA_KEY = "vaelib_assignment"  # notebook metadata of a student version: where it came from
 
 
@@ -85,9 +117,9 @@ class Exercise:
 
 @dataclass
 class Question:
-    cell_index: int
+    cell_index: int  # the question cell; its answer cell is the next one
     number: int  # 1, 2, ... in notebook order
-    answer: str  # the text between the answer markers, stripped
+    answer: str  # the model answer (the answer cell's text), stripped
 
     @property
     def id(self) -> str:
@@ -95,7 +127,14 @@ class Question:
 
 
 def _tags(cell) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
+    """A cell's tags, read tolerantly: a string is one tag, anything but strings is dropped."""
+    meta = cell.get("metadata") if isinstance(cell, Mapping) else None
+    tags = meta.get("tags") if isinstance(meta, Mapping) else None
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, (list, tuple)):
+        return []
+    return [t.strip() for t in tags if isinstance(t, str)]
 
 
 def defined_names(source: str) -> list[str]:
@@ -176,24 +215,241 @@ def exercises(nb: nbformat.NotebookNode, where: str = "notebook") -> list[Exerci
     return found
 
 
-def answer_text(source: str) -> str | None:
-    """The text between the answer markers of a question cell (None when the markers are gone)."""
-    m = re.search(re.escape(BEGIN_ANSWER) + r"(.*?)" + re.escape(END_ANSWER), source, flags=re.S)
-    return None if m is None else m.group(1).strip()
+def answer_text(source) -> str | None:
+    """What a student wrote in an answer cell: the text without the placeholder, stripped (None
+    when nothing else is there). Tolerant: `source` may be a string or a list of strings."""
+    text = _text(source).replace(ANSWER_PLACEHOLDER, "").strip()
+    if text.startswith(ANSWER_LABEL):
+        text = text[len(ANSWER_LABEL):].strip()
+    return text if _normalise(text) else None
 
 
 def questions(nb: nbformat.NotebookNode, where: str = "notebook", require_markers: bool = True) -> list[Question]:
+    """The questions of a solution notebook with their model answers, checked against the convention.
+
+    Each markdown cell tagged `question` must be followed by a markdown cell tagged `answer`
+    holding the model answer; require_markers=False tolerates a missing answer cell (answer "")."""
     found = []
-    for i, cell in enumerate(nb.cells):
-        if QUESTION_TAG not in _tags(cell):
+    cells = nb.cells
+    for i, cell in enumerate(cells):
+        tags = _tags(cell)
+        here = f"{where}, cell {i}"
+        if ANSWER_TAG in tags and not (i > 0 and QUESTION_TAG in _tags(cells[i - 1])):
+            raise MarkerError(f"{here}: a cell tagged {ANSWER_TAG!r} must come right after a cell tagged {QUESTION_TAG!r}")
+        if QUESTION_TAG not in tags:
             continue
         if cell.cell_type != "markdown":
-            raise MarkerError(f"{where}, cell {i}: only markdown cells can be tagged {QUESTION_TAG!r}")
-        answer = answer_text(cell.source)
-        if answer is None and require_markers:
-            raise MarkerError(f"{where}, cell {i}: a question needs {BEGIN_ANSWER} ... {END_ANSWER}")
-        found.append(Question(i, len(found) + 1, answer or ""))
+            raise MarkerError(f"{here}: only markdown cells can be tagged {QUESTION_TAG!r}")
+        if BEGIN_ANSWER in cell.source or END_ANSWER in cell.source:
+            raise MarkerError(f"{here}: the model answer goes in a markdown cell of its own tagged {ANSWER_TAG!r} "
+                              f"right after the question, not between {BEGIN_ANSWER} ... {END_ANSWER}")
+        nxt = cells[i + 1] if i + 1 < len(cells) else None
+        has_answer = nxt is not None and nxt.cell_type == "markdown" and ANSWER_TAG in _tags(nxt)
+        if has_answer and QUESTION_TAG in _tags(nxt):
+            raise MarkerError(f"{where}, cell {i + 1}: a cell is either a question or an answer")
+        answer = (answer_text(nxt.source) or "") if has_answer else ""
+        if require_markers and not answer:
+            raise MarkerError(f"{here}: a question needs its model answer right after it, in a markdown cell "
+                              f"tagged {ANSWER_TAG!r} (the student version blanks it); found none")
+        found.append(Question(i, len(found) + 1, answer))
     return found
+
+
+# ----------------------------------------------------------------------------- reading a student's answers
+# Everything here reads student-controlled content and must never raise on it.
+
+
+def _text(source) -> str:
+    """A cell's source as text: a string, or a list of strings joined; lone surrogates replaced."""
+    if isinstance(source, (list, tuple)):
+        source = "".join(s for s in source if isinstance(s, str))
+    if not isinstance(source, str):
+        return ""
+    try:
+        source.encode("utf-8")
+        return source
+    except UnicodeEncodeError:  # a lone surrogate: valid pairs are joined, the rest becomes U+FFFD
+        return source.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _cell_list(nb) -> list:
+    cells = nb.get("cells") if isinstance(nb, Mapping) else None
+    return list(cells) if isinstance(cells, (list, tuple)) else []
+
+
+def _cell_source(cell) -> str:
+    return _text(cell.get("source")) if isinstance(cell, Mapping) else ""
+
+
+def _cell_type(cell) -> str:
+    kind = cell.get("cell_type") if isinstance(cell, Mapping) else None
+    return kind if isinstance(kind, str) else ""
+
+
+def _added(text: str, original: str | None) -> str:
+    """The lines of `text` that are not in `original` (whitespace aside); all of it when there is
+    no original or the cells are too long to compare line by line."""
+    if not original:
+        return text.strip()
+    if _normalise(text) == _normalise(original):
+        return ""
+    new, old = text.splitlines(), original.splitlines()
+    if len(new) * len(old) > 1_000_000:  # a huge pasted cell: no quadratic diff, keep it all
+        return text.strip()
+    matcher = difflib.SequenceMatcher(None, [_normalise(x) for x in old], [_normalise(x) for x in new], autojunk=False)
+    lines = [line for op, _, _, j1, j2 in matcher.get_opcodes() if op in ("insert", "replace") for line in new[j1:j2]]
+    return "\n".join(lines).strip()
+
+
+def question_records(nb) -> list[dict]:
+    """What a student version started from, one record per question: the question cell's text and
+    the text of the cell after the answer cell (`make_student` stores them in the metadata, and
+    `answers` tells a student's own words from the notebook's by them)."""
+    cells = _cell_list(nb)
+    records = []
+    for i, cell in enumerate(cells):
+        if QUESTION_TAG in _tags(cell):
+            j = i + 2 if i + 1 < len(cells) and ANSWER_TAG in _tags(cells[i + 1]) else i + 1
+            records.append({"question": _cell_source(cell), "after": _cell_source(cells[j]) if j < len(cells) else ""})
+    return records
+
+
+def _stored_records(nb) -> tuple[list[dict], int]:
+    """The question records and the number of questions in a student version's metadata."""
+    meta = nb.get("metadata") if isinstance(nb, Mapping) else None
+    meta = meta.get(METADATA_KEY) if isinstance(meta, Mapping) else None
+    if not isinstance(meta, Mapping):
+        return [], 0
+    raw = meta.get("question_cells")
+    records = [
+        {k: r.get(k) if isinstance(r.get(k), str) else None for k in ("question", "after")}
+        for r in (raw if isinstance(raw, (list, tuple)) else []) if isinstance(r, Mapping)
+    ]
+    count = meta.get("questions")
+    count = count if isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= 1000 else 0
+    return records, count
+
+
+def answers(nb, reference=None) -> list[dict]:
+    """The open questions of a (student's) notebook: [{id, cell, status, answer}], in order.
+
+    status is "answered" or "not attempted"; answer is the student's text (None when not
+    attempted); cell is the index of the cell the answer was read from (the answer cell, else
+    the question cell). The answer is what the `answer` cell after the question holds, less the
+    placeholder; where a student also (or instead) typed into the question cell itself, or into
+    an untagged markdown cell right after it when the answer cell was deleted, those words count
+    too. Which words are the notebook's own comes from `reference` (the solution notebook) or
+    else from the records `make_student` left in the metadata. Old student versions, with the
+    answer between <!-- BEGIN ANSWER --> markers in the question cell, are read as well.
+
+    Never raises on what a student can change: any notebook-like mapping, cells without a
+    source, list sources, odd tags, lone surrogates.
+    """
+    cells = _cell_list(nb)
+    records, count = _stored_records(nb)
+    if isinstance(reference, Mapping):
+        records = question_records(reference) or records
+    at = [i for i, c in enumerate(cells) if QUESTION_TAG in _tags(c)]
+    found = []
+    for k, i in enumerate(at):
+        record = records[k] if k < len(records) else {}
+        stop = at[k + 1] if k + 1 < len(at) else len(cells)
+        tagged = next((j for j in range(i + 1, stop) if ANSWER_TAG in _tags(cells[j])), None)
+        question = _cell_source(cells[i])
+        pieces: list[tuple[int, str]] = []
+        legacy = re.search(re.escape(BEGIN_ANSWER) + r"(.*?)" + re.escape(END_ANSWER), question, flags=re.S)
+        if legacy:
+            pieces.append((i, legacy.group(1)))
+        elif record.get("question"):
+            pieces.append((i, _added(question, record["question"])))
+        if tagged is not None:
+            pieces.append((tagged, _cell_source(cells[tagged])))
+        elif i + 1 < len(cells) and _cell_type(cells[i + 1]) == "markdown" and not _tags(cells[i + 1]):
+            after = _cell_source(cells[i + 1])
+            if record.get("after") is not None:
+                pieces.append((i + 1, _added(after, record["after"])))
+            elif not re.match(r"\s*#{1,6}\s", after):  # no record: a heading starts the notebook's next section
+                pieces.append((i + 1, after))
+        texts = [(j, t) for j, t in ((j, answer_text(t)) for j, t in sorted(pieces)) if t]
+        found.append({
+            "id": f"question {k + 1}",
+            "cell": texts[0][0] if texts else (tagged if tagged is not None else i),
+            "status": "answered" if texts else "not attempted",
+            "answer": "\n\n".join(t for _, t in texts) if texts else None,
+        })
+    for k in range(len(found), count):  # a question cell the student deleted
+        found.append({"id": f"question {k + 1}", "cell": None, "status": "not attempted", "answer": None})
+    return found
+
+
+# ----------------------------------------------------------------------------- check cells
+
+
+@contextmanager
+def exercise_check(exercise: str, strict: bool = True) -> Iterator[None]:
+    """The body of an exercise's check cell: `with exercise_check("kl_std_normal"): ...`.
+
+    strict=True (the solution notebooks, executed by the tests): a failing check raises as any
+    cell would. strict=False (what `make_student` writes into the student versions): a failing
+    check, or an exercise not solved yet (NotImplementedError from its stub), prints what failed
+    and the notebook runs on, on vaelib's own version of the exercise; a passing one says so.
+    """
+    try:
+        yield
+    except Exception as err:  # not KeyboardInterrupt: stopping a cell still stops it
+        if strict:
+            raise
+        print(check_report(exercise, err), file=sys.stderr)
+    else:
+        if not strict:
+            print(f"✓ {exercise}: the check passed.")
+
+
+def check_report(exercise: str, err: BaseException) -> str:
+    """The message of a failed check in a student version (see `exercise_check`)."""
+    try:
+        message = str(err)
+    except Exception:  # noqa: BLE001  (a student's exception class whose __str__ fails)
+        message = "(unprintable)"
+    what = f"{type(err).__name__}: {message}" if message else type(err).__name__
+    uses = f"The rest of this notebook uses vaelib's own {exercise}, so it runs on"
+    if isinstance(err, NotImplementedError):
+        return (f"✗ {exercise} is not solved yet ({what}).\n"
+                f"{uses}: write yours in the exercise cell above, then run that cell and this check again.")
+    if isinstance(err, NameError) and getattr(err, "name", None) == exercise:
+        return f"✗ {exercise} is not defined ({what}).\n{uses}: run its exercise cell above, then this check again."
+    head = f"✗ {exercise}: the check failed with {what}"
+    frames = traceback.extract_tb(err.__traceback__)
+    if frames and frames[0].line:
+        head += f"\n  in this cell, line {frames[0].lineno}: {frames[0].line}"
+    if len(frames) > 1 and frames[-1].line and frames[-1].name != "<module>":
+        head += f"\n  raised in {frames[-1].name}, line {frames[-1].lineno}: {frames[-1].line}"
+    return (f"{head}\n{uses}: fix the exercise cell above, then run it and this check again "
+            f"(exercise_check(..., strict=True) shows the full traceback).")
+
+
+def check_cells(nb: nbformat.NotebookNode, where: str = "notebook") -> dict[str, int]:
+    """{exercise id: index of its check cell}: the first code cell after each exercise cell,
+    which must run its checks inside `with exercise_check("<id>"):`."""
+    found = {}
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    for ex in exercises(nb, where):
+        after = [i for i in code if i > ex.cell_index]
+        source = nb.cells[after[0]].source if after else ""
+        if not re.search(rf"^with {CHECK_HELPER}\((['\"]){re.escape(ex.id)}\1\):", source, flags=re.M):
+            raise MarkerError(f"{where}: the code cell after exercise {ex.id!r} must check it inside "
+                              f'`with {CHECK_HELPER}("{ex.id}"):` (from vaelib.course.assignments)')
+        found[ex.id] = after[0]
+    return found
+
+
+def _lenient_checks(source: str) -> str:
+    """A check cell as the student version has it: exercise_check(..., strict=False)."""
+    return re.sub(rf"\b{CHECK_HELPER}\((['\"])(\w+)\1\)", rf"{CHECK_HELPER}(\1\2\1, strict=False)", source)
 
 
 def exercise_ids(source: str | Path) -> list[str]:
@@ -218,21 +474,30 @@ def stub_source(source: str, where: str = "cell") -> str:
     return "\n".join(out)
 
 
-def blank_answer(source: str) -> str:
-    """A question cell with the model answer replaced by the placeholder (markers kept)."""
-    return re.sub(
-        re.escape(BEGIN_ANSWER) + r".*?" + re.escape(END_ANSWER),
-        lambda _: f"{BEGIN_ANSWER}\n{ANSWER_PLACEHOLDER}\n{END_ANSWER}",
-        source,
-        flags=re.S,
-    )
+def language_info() -> dict:
+    """The notebook's language_info as this Python's ipykernel reports it (JupyterLab writes the
+    kernel's reply into the notebook when it connects: if the two differ, the notebook opens as
+    modified)."""
+    return {
+        "name": "python",
+        "version": platform.python_version(),
+        "mimetype": "text/x-python",
+        "codemirror_mode": {"name": "ipython", "version": sys.version_info[0]},
+        "pygments_lexer": "ipython3",
+        "nbconvert_exporter": "python",
+        "file_extension": ".py",
+    }
+
+
+DEFAULT_KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
 def make_student(source: str | Path | nbformat.NotebookNode, name: str | None = None) -> nbformat.NotebookNode:
     """The student version of a solution notebook (a .py, an .ipynb, or a notebook object).
 
-    Solutions become stubs that raise NotImplementedError with the hint, model answers become
-    the placeholder, outputs and execution counts are cleared; every other cell is unchanged.
+    Solutions become stubs that raise NotImplementedError with the hint, check cells report
+    instead of raising (`exercise_check(..., strict=False)`), answer cells become the
+    placeholder, outputs and execution counts are cleared; every other cell is unchanged.
     `name` (the notebook's stem) is recorded in the metadata so the grader finds the solution.
     """
     import nbformat
@@ -246,23 +511,30 @@ def make_student(source: str | Path | nbformat.NotebookNode, name: str | None = 
         nb = nbformat.from_dict(source)  # a copy: the caller's notebook stays as it was
     ex = exercises(nb, where)  # validates the markers before anything is changed
     qs = questions(nb, where)
+    records = question_records(nb)  # the question texts as handed out, before any cell changes
     for i, cell in enumerate(nb.cells):
         tags = _tags(cell)
         if cell.cell_type == "code":
             if EXERCISE_TAG in tags:
                 cell.source = stub_source(cell.source, f"{where}, cell {i}")
+            else:
+                cell.source = _lenient_checks(cell.source)
             cell.outputs = []
             cell.execution_count = None
-        elif QUESTION_TAG in tags:
-            cell.source = blank_answer(cell.source)
+        elif ANSWER_TAG in tags:
+            cell.source = ANSWER_PLACEHOLDER
         cell.id = f"cell-{i}"  # deterministic ids: `make student` twice writes the same files
         cell.metadata = {"tags": tags} if tags else {}
     nb.metadata.pop("jupytext", None)
     nb.metadata.pop("widgets", None)
+    spec = nb.metadata.get("kernelspec") or {}
+    nb.metadata["kernelspec"] = {k: spec.get(k) or v for k, v in DEFAULT_KERNELSPEC.items()}
+    nb.metadata["language_info"] = language_info()
     nb.metadata[METADATA_KEY] = {
         "notebook": name,
         "exercises": [e.id for e in ex],
         "questions": len(qs),
+        "question_cells": records,
         "grade": f"make grade NB=student/{name}.ipynb" if name else "make grade NB=<this notebook>",
     }
     nb.nbformat, nb.nbformat_minor = 4, 5

@@ -204,28 +204,12 @@ def read_submission(path: Path) -> dict:
     return {"cells": out, "raw": raw}
 
 
-def _questions(sub: dict) -> list[dict]:
-    """Open questions, answered or not, for grading by hand (never raises on student content)."""
-    from vaelib.course import assignments
+def _questions(sub: dict, solution) -> list[dict]:
+    """Open questions, answered or not, for grading by hand (`assignments.answers` never raises
+    on student content; the solution notebook tells the student's words from the notebook's)."""
+    from vaelib.course.assignments import answers
 
-    try:
-        import nbformat
-
-        nb = nbformat.from_dict({"cells": [{"cell_type": c["cell_type"], "source": c["source"],
-                                            "metadata": {"tags": c["tags"]}} for c in sub["cells"]],
-                                 "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
-        if hasattr(assignments, "answers"):
-            return [{**a, "graded": "by hand"} for a in assignments.answers(nb)]
-        out = []
-        for q in assignments.questions(nb, require_markers=False):
-            text = assignments.answer_text(nb.cells[q.cell_index].source)
-            answered = bool(text) and text != assignments.ANSWER_PLACEHOLDER
-            out.append({"id": q.id, "cell": q.cell_index, "status": ANSWERED if answered else NOT_ATTEMPTED,
-                        "answer": text if answered else None, "graded": "by hand"})
-        return out
-    except Exception as e:  # noqa: BLE001
-        return [{"id": "questions", "cell": None, "status": "unreadable", "answer": None,
-                 "graded": f"by hand (the grader could not read them: {type(e).__name__})"}]
+    return [{**a, "graded": "by hand"} for a in answers(sub["raw"], reference=solution)]
 
 
 # ----------------------------------------------------------------------------- the student process
@@ -342,7 +326,8 @@ def grade(notebook: str | Path, json_path: str | Path | None = None, *, assignme
         iso = sandbox.isolation(allow_weak)  # before any work: refuse weak isolation unless allowed
     except RuntimeError as e:
         raise GradingError(str(e)) from None
-    sol_exercises = exercises(read_notebook(solution), str(solution))
+    solution_nb = read_notebook(solution)
+    sol_exercises = exercises(solution_nb, str(solution))
     expected = [e.id for e in sol_exercises]
     missing = [e for e in expected if e not in CHECKS]
     if missing:
@@ -361,7 +346,7 @@ def grade(notebook: str | Path, json_path: str | Path | None = None, *, assignme
         cells = [c["source"] for c in sub["cells"] if c["cell_type"] == "code" and EXERCISE_TAG in c["tags"]]
         for src in cells:
             flags += [f"suspicious: {line}" for line in suspicious_lines(src)]
-        questions = _questions(sub)
+        questions = _questions(sub, solution_nb)
         prepared = {ex: CHECKS[ex].prepare(torch.Generator().manual_seed(check_seed(ex, seed))) for ex in expected}
         if expected:
             library = student_library([e.source for e in sol_exercises], set(CHECKS))
