@@ -1,25 +1,19 @@
-"""Course assignments: student versions of the notebooks and the autograder (vaelib.course.assignments,
-vaelib.course.grader, vaelib.course.checks).
+"""Course assignments: student versions of the notebooks (vaelib.course.assignments); the grader
+is tested in tests/test_grader.py.
 
-The solution notebooks must score full marks and their untouched student versions zero; a notebook
-with exactly two exercises solved scores exactly those two; typical mistakes fail with a hint;
-no solution line survives in a student version; the sandbox refuses the network, processes,
-writes outside its folder and vaelib's own answers; a student version runs up to its first
-exercise. Each grade() call starts one sandboxed interpreter (a few seconds: importing torch).
+Every exercise has a check; no solution line survives in a student version; the marker
+convention is enforced; a student version runs every cell up to and through its first check cell,
+which reports the unsolved exercise instead of stopping the notebook.
 """
 
 from __future__ import annotations
 
-import json
-import socket
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from vaelib.course import grader as autograder
 from vaelib.course.assignments import (
     ANSWER_PLACEHOLDER,
     EXERCISE_TAG,
@@ -31,7 +25,6 @@ from vaelib.course.assignments import (
     series,
     write_student_versions,
 )
-from vaelib.course.grader import FAILED, NOT_ATTEMPTED, PASSED, grade
 from vaelib.cli import main
 from vaelib.course.checks import CHECKS
 
