@@ -17,7 +17,6 @@ import json
 import os
 import socket
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -180,7 +179,8 @@ def _forging(tmp: Path) -> Path:
 import os, torch
 fake = {ex: {"status": "passed", "module": "student_notebook", "callable": True, "is_class": False,
              "outputs": {"out": torch.zeros(6)}} for ex in ("reparameterize", "kl_std_normal", "elbo", "iwae_bound")}
-for path in ("/grader/work/results.pt", os.path.join(os.getcwd(), "results.pt")):
+import json
+for path in (json.load(open("/grader/job/payload.json"))["results"], os.path.join(os.getcwd(), "results.pt")):
     try:
         torch.save(fake, path)
     except Exception:
@@ -237,7 +237,7 @@ subprocess.Popen(["sleep", "617"], start_new_session=True)
 
 
 def _bombs(tmp: Path) -> Path:
-    """Memory, processes, file size: each cell reports what stopped it in its error message."""
+    """Memory, processes, file size, disk: each cell reports what stopped it in its error message."""
     return _nb(tmp / "02_bombs.ipynb", '''
 blob = bytearray(40 * 1024**3)
 def reparameterize(mu, logvar):
@@ -262,6 +262,17 @@ with open("/grader/work/big", "wb") as f:
     for _ in range(200):
         f.write(b"x" * 1024**2)
 def elbo(a, b, beta=1.0):
+    pass
+''', '''
+n = 0
+try:
+    while n < 20:  # 20 x 60 MiB into the work folder (HOME, the cwd)
+        with open(f"fill{n}", "wb") as f:
+            f.write(b"x" * 60 * 1024**2)
+        n += 1
+except OSError as e:
+    raise RuntimeError(f"the disk stopped after {n}: {e}")
+def iwae_bound(model, x, k):
     pass
 ''')
 
@@ -327,10 +338,11 @@ def graded(tmp_path_factory) -> dict:
     reports: dict = {}
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
-            started = {name: (time.monotonic(), pool.submit(grade, path, tmp / "reports" / f"{name}.json", **kw))
+            # without namespaces (some containers) the honest-student tests still run, weakly isolated;
+            # the attack tests are skipped there
+            futures = {name: pool.submit(grade, path, tmp / "reports" / f"{name}.json", allow_weak=not ISOLATED, **kw)
                        for name, (path, kw) in jobs.items()}
-            for name, (t0, fut) in started.items():
-                reports[name] = fut.result()
+            reports |= {name: fut.result() for name, fut in futures.items()}
         server.settimeout(0.5)
         try:
             server.accept()
@@ -443,6 +455,7 @@ def test_memory_processes_and_file_size_are_limited(graded: dict) -> None:
     if os.geteuid() == 0:  # RLIMIT_NPROC needs a user id of the sandbox's own
         assert "fork stopped after" in hints["kl_std_normal"], hints
     assert "File too large" in hints["elbo"], hints
+    assert "No space left on device" in hints["iwae_bound"], hints  # the work folder holds 256 MiB
 
 
 @needs_isolation

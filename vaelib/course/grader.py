@@ -250,19 +250,19 @@ def _run_student(cells: list[str], expected: list[str], inputs: dict, seeds: dic
             (job / "lib" / rel).parent.mkdir(parents=True, exist_ok=True)
             (job / "lib" / rel).write_text(src, encoding="utf-8")
         inside_job = sandbox.JOB if level == "namespaces" else str(job)
-        inside_work = sandbox.WORK if level == "namespaces" else str(work)
+        results_file = work / "results.pt"
+        results_path = sandbox.RESULTS if level == "namespaces" else str(results_file)
         limits = dict(sandbox.LIMITS, RLIMIT_CPU=int(timeout) + 5)
         if level != "namespaces" or os.geteuid() != 0:
             limits.pop("RLIMIT_NPROC")  # counted per user id: only with a user id of its own
         payload = {"cells": cells, "exercises": expected, "seeds": seeds, "check_timeout": CHECK_TIMEOUT,
-                   "results": f"{inside_work}/results.pt", "lib": f"{inside_job}/lib", "limits": limits}
+                   "results": results_path, "lib": f"{inside_job}/lib", "limits": limits}
         (job / "payload.json").write_text(json.dumps(payload), encoding="utf-8")
         torch.save(inputs, job / "inputs.pt")
         r = sandbox.run(job, work, timeout, level)
-        results_file = work / "results.pt"
         if r.timed_out:
             return None, f"the grader's time limit ({timeout:.0f} s) ran out"
-        if not results_file.is_file() or results_file.is_symlink():
+        if not results_file.is_file() or results_file.is_symlink() or results_file.stat().st_size == 0:
             last = (r.log.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
             return None, f"the student process stopped before it returned results ({clean(last)[:200]})"
         if results_file.stat().st_size > MAX_RESULTS_BYTES:

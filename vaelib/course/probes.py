@@ -323,6 +323,7 @@ def main(payload_dir: str) -> None:
     """Run the exercise cells, probe each expected exercise, save the data to results.pt."""
     payload = json.loads(open(os.path.join(payload_dir, "payload.json"), encoding="utf-8").read())
     set_limits(payload.get("limits", {}))
+    os.chdir(os.environ.get("HOME") or payload_dir)
     sys.path.insert(0, payload["lib"])  # the assignment's helpers, as `vaelib` (no references)
     import builtins
 
@@ -367,9 +368,7 @@ def main(payload_dir: str) -> None:
             r["status"] = "not probed"
         r["seconds"] = time.perf_counter() - t0
         results[ex] = r
-    tmp = results_path + ".tmp"
-    torch.save(results, tmp)
-    os.replace(tmp, results_path)
+    torch.save(results, results_path)  # the grader reads it once this process has ended
 
 
 if __name__ == "__main__":

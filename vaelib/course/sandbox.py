@@ -9,7 +9,8 @@ waits for it. With the strongest isolation this system offers (`isolation()` say
   grader's kill of `unshare` (time limit) takes the whole namespace down. Its filesystem is a
   fresh read-only root that holds only the system's /usr, /etc, /sys, the Python installation and
   the project's virtual environment (read-only), a tiny /dev, a 256 MiB /tmp, the job folder
-  (read-only) and the work folder, its only writable place. The repository, its `notebooks/`
+  (read-only), a 256 MiB work folder (its HOME) and one file of the host it may write, the
+  results file the grader reads. The repository, its `notebooks/`
   (the solutions) and vaelib are not in it; the job folder holds a vaelib with only the names the
   assignment's solution cells import (see `student_library`). As root it also drops to an
   unprivileged user id of its own, with no new privileges;
@@ -41,7 +42,8 @@ GIB, MIB = 1024**3, 1024**2
 #: setrlimit limits of the student process (hard and soft). RLIMIT_CPU is set from the timeout.
 LIMITS = {"RLIMIT_AS": 6 * GIB, "RLIMIT_FSIZE": 64 * MIB, "RLIMIT_NOFILE": 256, "RLIMIT_CORE": 0,
           "RLIMIT_NPROC": 64}
-JOB, WORK = "/grader/job", "/grader/work"  # where the two folders appear inside the namespace
+JOB, WORK, OUT = "/grader/job", "/grader/work", "/grader/out"  # where they appear inside the namespace
+RESULTS = f"{OUT}/results.pt"  # the one file of the host the student process can write
 
 _SETUP = r"""
 set -eu
@@ -55,13 +57,15 @@ bind_ro() {  # bind_ro SOURCE: the same path inside R, read-only (a symlink is c
   mount -o remount,bind,ro "$R$1"
 }
 for p in /usr /bin /sbin /lib /lib32 /lib64 /libx32 /etc /sys $VAELIB_RO_PATHS; do bind_ro "$p"; done
-mkdir -p "$R/proc" "$R/dev" "$R/tmp" "$R$JOB_MNT" "$R$WORK_MNT"
+mkdir -p "$R/proc" "$R/dev" "$R/tmp" "$R$JOB_MNT" "$R$WORK_MNT" "$R$OUT_MNT"
+touch "$R$OUT_MNT/results.pt"
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
 mount -t tmpfs -o size=1m,mode=755 vaelib-dev "$R/dev"
 for n in null zero full random urandom; do touch "$R/dev/$n"; mount --bind "/dev/$n" "$R/dev/$n"; done
 mount -t tmpfs -o size=256m,mode=1777,nosuid,nodev vaelib-tmp "$R/tmp"
 mount --bind "$JOB_DIR" "$R$JOB_MNT"; mount -o remount,bind,ro "$R$JOB_MNT"
-mount --bind "$WORK_DIR" "$R$WORK_MNT"
+mount -t tmpfs -o size=256m,mode=1777,nosuid,nodev vaelib-work "$R$WORK_MNT"
+mount --bind "$WORK_DIR/results.pt" "$R$OUT_MNT/results.pt"
 mount -o remount,ro,bind "$R"
 cd /
 exec "$CHROOT" "$R" "$@"
@@ -92,15 +96,16 @@ def _namespace_command(job: Path, work: Path, root: Path, argv: list[str], as_ro
     flags = ["--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kill-child"]
     if not as_root:
         flags = ["--user", "--map-root-user", *flags]
+    (work / "results.pt").touch()
     if as_root:  # an unprivileged user id of its own (its RLIMIT_NPROC counts only its processes)
         uid = random.randint(200_000, 260_000)
         drop = ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
                 "--inh-caps=-all", "--bounding-set=-all", "--"]
-        os.chown(work, uid, uid)
+        os.chown(work / "results.pt", uid, uid)
     else:
         drop = ["/usr/bin/setpriv", "--no-new-privs", "--"]
     env = {"VAELIB_RO_PATHS": " ".join(_ro_paths()), "JOB_DIR": str(job), "WORK_DIR": str(work),
-           "JOB_MNT": JOB, "WORK_MNT": WORK, "PATH": "/usr/bin:/bin",
+           "JOB_MNT": JOB, "WORK_MNT": WORK, "OUT_MNT": OUT, "PATH": "/usr/bin:/bin",
            "CHROOT": shutil.which("chroot", path="/usr/sbin:/usr/bin:/sbin:/bin") or "chroot"}
     return [exe, *flags, "/bin/sh", "-c", _SETUP, "vaelib-sandbox", str(root), *drop, *argv], env
 
@@ -157,14 +162,14 @@ def _namespaces_work() -> str | None:
         job, work = Path(tmp) / "job", Path(tmp) / "work"
         job.mkdir()
         work.mkdir()
-        (job / "probe.py").write_text("import os, socket\n"
+        (job / "probe.py").write_text("import os\n"
                                       "assert not os.path.exists(%r)\n"
-                                      "open('/grader/work/ok', 'w').write(str(os.getpid()))\n" % __file__)
+                                      "open(%r, 'w').write(str(os.getpid()))\n" % (__file__, RESULTS))
         try:
             r = _launch(job, work, 60, "namespaces", [f"{JOB}/probe.py"])
         except OSError as e:
             return f"unshare failed: {e}"
-        if r.returncode == 0 and (work / "ok").is_file() and (work / "ok").read_text() == "1":
+        if r.returncode == 0 and (work / "results.pt").read_text() == "1":
             return None
         last = (r.log.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
         return f"the namespace sandbox does not start here ({last[:160]})"
