@@ -34,7 +34,7 @@ run: install
 test: install unit notebooks
 
 unit: install
-	VAELIB_CACHE=$(TEST_CACHE) $(PY) -m pytest tests -q
+	VAELIB_CACHE=$(TEST_CACHE) $(PY) -m pytest tests -q -rs
 
 # nbval runs every cell of every committed .ipynb in test mode (tiny subsets, one epoch) and fails
 # on any error; cells tagged nbval-check-output must also reproduce their stored output.

@@ -33,8 +33,9 @@ SOURCES = series()
 WITH_EXERCISES = [p for p in SOURCES if exercises(read_notebook(p))]
 NB02 = next(p for p in SOURCES if p.stem.startswith("02"))
 REPO = NB02.parents[1]
-ISOLATED = sandbox._namespaces_work() is None
-needs_isolation = pytest.mark.skipif(not ISOLATED, reason="no namespace isolation on this system")
+WHY_NOT_ISOLATED = sandbox._namespaces_work()
+ISOLATED = WHY_NOT_ISOLATED is None
+needs_isolation = pytest.mark.skipif(not ISOLATED, reason=f"no namespace isolation here: {WHY_NOT_ISOLATED}")
 
 
 def _statuses(report: dict) -> dict[str, str]:

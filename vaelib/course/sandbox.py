@@ -56,13 +56,14 @@ bind_ro() {  # bind_ro SOURCE: the same path inside R, read-only (a symlink is c
   mount --rbind "$1" "$R$1"
   mount -o remount,bind,ro "$R$1"
 }
+mkdir -p "$R/tmp"  # first: the environment may live under /tmp, and is bound into it below
+mount -t tmpfs -o size=256m,mode=1777,nosuid,nodev vaelib-tmp "$R/tmp"
 for p in /usr /bin /sbin /lib /lib32 /lib64 /libx32 /etc /sys $VAELIB_RO_PATHS; do bind_ro "$p"; done
-mkdir -p "$R/proc" "$R/dev" "$R/tmp" "$R$JOB_MNT" "$R$WORK_MNT" "$R$OUT_MNT"
+mkdir -p "$R/proc" "$R/dev" "$R$JOB_MNT" "$R$WORK_MNT" "$R$OUT_MNT"
 touch "$R$OUT_MNT/results.pt"
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
 mount -t tmpfs -o size=1m,mode=755 vaelib-dev "$R/dev"
 for n in null zero full random urandom; do touch "$R/dev/$n"; mount --bind "/dev/$n" "$R/dev/$n"; done
-mount -t tmpfs -o size=256m,mode=1777,nosuid,nodev vaelib-tmp "$R/tmp"
 mount --bind "$JOB_DIR" "$R$JOB_MNT"; mount -o remount,bind,ro "$R$JOB_MNT"
 mount -t tmpfs -o size=256m,mode=1777,nosuid,nodev vaelib-work "$R$WORK_MNT"
 mount --bind "$WORK_DIR/results.pt" "$R$OUT_MNT/results.pt"
