@@ -21,12 +21,11 @@ import csv
 import hashlib
 import io
 import json
-import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vaelib.course.grader import GradingError, grade, resolve_assignment, write_json
+from vaelib.train import atomic_write_text
 
 __all__ = ["find_submissions", "grade_class", "format_summary"]
 
@@ -108,10 +107,7 @@ def grade_class(folder: str | Path, out: str | Path, *, assignment: str | Path |
     writer.writeheader()
     writer.writerows(rows)
     table = out / "class.csv"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".class.csv.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, table)
+    atomic_write_text(buf.getvalue(), table)
     status = [s for _, s in done]
     percents = [r["percent"] for r in rows if r.get("percent") not in ("", None)]
     summary = {"submissions": len(rows), "graded": status.count("graded"), "skipped": status.count("skipped"),

@@ -389,15 +389,10 @@ def grade(notebook: str | Path, json_path: str | Path | None = None, *, assignme
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Atomically: a temporary file in the same folder, then os.replace (never a partial report)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomically (vaelib.train.atomic_write_text): never a partial report."""
+    from vaelib.train import atomic_write_text
+
+    atomic_write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", Path(path))
 
 
 def format_report(report: dict) -> str:
