@@ -24,15 +24,17 @@ import json
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelib import data as vdata
-from vaelib.presets import get_preset
-from vaelib.train import TrainConfig, pick_device, train
+from vaelib import datafiles
+from vaelib.runs import get_run
+from vaelib.runtime import pick_device
+from vaelib.train import train
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -75,8 +77,8 @@ def reference_epoch(loader, model, optimizer, device) -> float:
 def bench_reference(device: torch.device, epochs: int) -> list[float]:
     from torchvision import datasets, transforms
 
-    root = vdata.DATA_ROOT
-    vdata.ensure_mnist(root)  # decompressed files in place: torchvision reads them offline
+    root = datafiles.DATA_ROOT
+    datafiles.ensure_mnist(root)  # decompressed files in place: torchvision reads them offline
     ds = datasets.MNIST(str(root), train=True, download=False, transform=transforms.ToTensor())
     loader = torch.utils.data.DataLoader(ds, batch_size=128, shuffle=True,
                                          **({"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}))
@@ -87,9 +89,9 @@ def bench_reference(device: torch.device, epochs: int) -> list[float]:
 
 
 def bench_vaelib(device: torch.device, epochs: int) -> list[float]:
-    preset = get_preset("pytorch-example")
-    tcfg = TrainConfig(**{**preset.train.to_dict(), "epochs": epochs + 1, "val_size": 0})
-    r = train(preset.model, tcfg, None, device=device, progress=False, final_metrics=False)
+    mcfg, tcfg = get_run("pytorch-example").configs()
+    tcfg = replace(tcfg, epochs=epochs + 1, val_size=0)
+    r = train(mcfg, tcfg, None, device=device, progress=False, final_metrics=False)
     return r.history["train_seconds"].tolist()[1:]
 
 

@@ -40,15 +40,10 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from traitlets.config import Config
 
-REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = REPO / "notebooks"
+from vaelib.runtime import REPO_ROOT as REPO
+from vaelib.runtime import NOTEBOOKS, TEST_MODE_VAR, is_test_mode, series
+
 TEST_OUTPUT_DIR = REPO / "runs" / "test-notebooks"
-TEST_MODE_VAR = "VAE_NOTEBOOKS_TEST"  # the variable vaelib.notebook.setup() reads
-
-
-def series(notebooks_dir: Path = NOTEBOOKS) -> list[Path]:
-    """The numbered sources notebooks/[0-9]*.py, in order."""
-    return sorted(notebooks_dir.glob("[0-9]*.py"))
 
 
 def select(sources: list[Path], patterns: list[str]) -> list[Path]:
@@ -177,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.test_mode:
         os.environ[TEST_MODE_VAR] = "1"  # the kernels inherit it
-    test = os.environ.get(TEST_MODE_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+    test = is_test_mode()
     out_dir = args.output_dir or (TEST_OUTPUT_DIR if test else None)
     sources = select(series(), args.notebooks)
     if not sources:

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from vaelib.train import load_checkpoint, train
+from vaelib.runtime import load_checkpoint
+from vaelib.train import train
 
 
 class Interrupt(Exception):

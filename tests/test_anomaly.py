@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vaelib import data as vdata
-from vaelib.anomaly import (
+from vaelib.eval.anomaly import (
     elbo_scores,
     flipped_digits,
     inverted_digits,
@@ -57,16 +57,16 @@ def test_roc_auc_of_two_gaussians_matches_the_closed_form():
 
 
 class FixedELBO(torch.nn.Module):
-    """A stand-in model: ELBO(x) = -Σ x + noise_sd · ε, and the β it was called with."""
+    """A stand-in model trained with β = 4: log p(x|z) = -Σ x + noise_sd · ε and KL = ½ Σ x, so
+    ELBO(x) = -1.5 Σ x (+ noise) while its training loss is 3 Σ x (+ noise)."""
 
-    def __init__(self, noise_sd: float = 0.0) -> None:
+    def __init__(self, noise_sd: float = 0.0, kl: float = 0.0) -> None:
         super().__init__()
-        self.noise_sd, self.betas = noise_sd, []
+        self.noise_sd, self.kl = noise_sd, kl
 
-    def forward(self, x, beta=None):
-        self.betas.append(beta)
+    def forward(self, x):
         log_px = -x.flatten(1).sum(1) + self.noise_sd * torch.randn(x.shape[0])
-        return elbo(log_px, torch.zeros(x.shape[0]), 1.0 if beta is None else beta)
+        return elbo(log_px, self.kl * x.flatten(1).sum(1), beta=4.0)
 
     def reconstruct(self, x):
         return torch.full_like(x, 0.25)
@@ -74,10 +74,11 @@ class FixedELBO(torch.nn.Module):
 
 def test_elbo_scores_are_minus_the_elbo_at_beta_one_in_any_batching():
     x = torch.rand(23, 1, 28, 28, generator=torch.Generator().manual_seed(2))
-    model = FixedELBO()
+    model = FixedELBO(kl=0.5)
     s = elbo_scores(model, x, batch_size=5)
-    assert s.shape == (23,) and torch.allclose(s, x.flatten(1).sum(1))
-    assert set(model.betas) == {1.0}
+    total = x.flatten(1).sum(1)
+    assert s.shape == (23,) and torch.allclose(s, 1.5 * total)  # -ELBO at β = 1, not the β = 4 loss (3 Σx)
+    assert not torch.allclose(s, model(x).loss)
 
 
 def test_elbo_scores_average_k_draws_and_are_seeded():

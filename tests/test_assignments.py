@@ -19,14 +19,13 @@ from vaelib.course.assignments import (
     EXERCISE_TAG,
     MarkerError,
     exercises,
-    make_student,
     questions,
     read_notebook,
-    series,
-    write_student_versions,
 )
 from vaelib.cli import main
+from vaelib.runtime import series
 from vaelib.course.checks import CHECKS
+from vaelib.course.student import make_student, write_student_versions
 
 SOURCES = series()
 WITH_EXERCISES = [p for p in SOURCES if exercises(read_notebook(p))]

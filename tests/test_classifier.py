@@ -11,10 +11,10 @@ import json
 import pytest
 import torch
 
-from vaelib import classifier as vclf
+from vaelib.eval import classifier as vclf
 from vaelib import data as vdata
-from vaelib.anomaly import flipped_digits
-from vaelib.classifier import (
+from vaelib.eval.anomaly import flipped_digits
+from vaelib.eval.classifier import (
     MNISTClassifier,
     accuracy,
     class_histogram,
@@ -22,7 +22,7 @@ from vaelib.classifier import (
     classifier_metrics,
     load_or_train_classifier,
 )
-from vaelib.frechet import frechet_distance_of
+from vaelib.eval.frechet import frechet_distance_of
 
 SMALL = dict(epochs=1, subset=2000, batch_size=32)
 

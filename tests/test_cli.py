@@ -17,7 +17,7 @@ def _run(*args, cwd=None):
 
 
 def test_presets_lists_every_preset(capsys):
-    from vaelib.presets import PRESETS
+    from vaelib.runs import PRESETS
 
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
@@ -82,19 +82,27 @@ def _error_line(capsys) -> str:
     return err
 
 
-def test_preset_names_match_the_registry():
-    from vaelib.cli import PRESET_NAMES
-    from vaelib.presets import PRESETS
+def test_runs_lists_every_run_and_train_accepts_a_run(tmp_path, capsys):
+    from vaelib.runs import RUNS
 
-    assert PRESET_NAMES == tuple(PRESETS)
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in RUNS) and "gaussian-sigma-0.1" in out
+    assert main(["train", "--run", "gaussian-sigma-0.1", "--epochs", "0", "--subset", "200", "--no-progress",
+                 "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["model"]["sigma"] == "fixed" and saved["model"]["sigma_value"] == 0.1
+    assert main(["train", "--run", "gaussian-sigma-0.1", "--preset", "wae", "--out", str(tmp_path)]) == 2
 
 
-def test_unknown_preset_fails_before_torch_is_imported():
-    code = ("import sys; from vaelib.cli import main; rc = main(['train', '--preset', 'nope', '--out', 'x']); "
+@pytest.mark.parametrize("flag, name", [("--preset", "nope"), ("--run", "gaussian-sigma-0.2")])
+def test_unknown_preset_fails_before_torch_is_imported(flag, name):
+    code = (f"import sys; from vaelib.cli import main; rc = main(['train', '{flag}', '{name}', '--out', 'x']); "
             "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 2, r.stderr
-    assert r.stderr.startswith("vaelib: error: unknown preset 'nope'") and r.stderr.count("\n") == 1
+    what = flag.lstrip("-")
+    assert r.stderr.startswith(f"vaelib: error: unknown {what} '{name}'") and r.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize("extra, needle", [
@@ -175,7 +183,7 @@ def test_unreadable_checkpoint_says_so_and_hints_at_restart(content, tmp_path, c
 
 
 def test_checkpoint_of_another_configuration_names_restart(tmp_path, capsys):
-    from vaelib.train import load_checkpoint
+    from vaelib.runtime import load_checkpoint
 
     assert main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path)]) == 0
     capsys.readouterr()
@@ -190,12 +198,12 @@ def test_checkpoint_of_another_configuration_names_restart(tmp_path, capsys):
 
 
 def test_corrupt_data_file_gives_one_line(tmp_path, capsys, monkeypatch):
-    from vaelib import data as vdata
+    from vaelib import datafiles
 
     raw = tmp_path / "data" / "MNIST" / "raw"
     raw.mkdir(parents=True)
     (raw / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
-    monkeypatch.setattr(vdata, "DATA_ROOT", tmp_path / "data")
+    monkeypatch.setattr(datafiles, "DATA_ROOT", tmp_path / "data")
     assert main(["train", *TINY, "--epochs", "0", "--out", str(tmp_path / "run")]) == 1
     line = _error_line(capsys)
     assert "MNIST check failed" in line and "train-images-idx3-ubyte" in line and "fix:" in line
@@ -223,7 +231,7 @@ def test_stale_temporary_files_are_cleaned_up(tmp_path, capsys):
     import os
 
     # a process killed while it saves the checkpoint (torch.save writes half, then the process dies)
-    code = ("import os, sys, torch; from vaelib.train import atomic_save\n"
+    code = ("import os, sys, torch; from vaelib.runtime import atomic_save\n"
             "def half(obj, f): open(f, 'wb').write(b'half a checkpoint'); os._exit(9)\n"
             "torch.save = half; atomic_save({}, sys.argv[1])")
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "checkpoint.pt")], capture_output=True)

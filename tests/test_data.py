@@ -1,10 +1,12 @@
-"""vaelib.data: committed MNIST files, checksums, splits, batching, Fashion-MNIST fallback."""
+"""vaelib.data and vaelib.datafiles: committed MNIST files, checksums, splits, targets, batching,
+Fashion-MNIST fallback."""
 
 from __future__ import annotations
 
 import gzip
 import importlib.util
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -14,23 +16,25 @@ import pytest
 import torch
 import torchvision
 
-from vaelib import data
+from vaelib import data, datafiles
 from vaelib.data import (
+    BATCH_TARGETS,
+    EVAL_TARGETS,
+    TRAIN_TARGETS,
     BatchIterator,
-    DataError,
     Split,
     binarize,
-    ensure_fashion_mnist,
-    ensure_mnist,
+    eval_inputs,
+    eval_targets_for,
     fixed_binarization,
     iterate_batches,
     load_mnist,
     load_test_split,
-    read_idx,
     to_unit,
 )
+from vaelib.datafiles import DataError, ensure_fashion_mnist, ensure_mnist, read_idx
 
-NAMES = list(data.MNIST_FILES)
+NAMES = list(datafiles.MNIST_FILES)
 
 
 @pytest.fixture(scope="module")
@@ -73,25 +77,38 @@ def _write_idx(path: Path, arr: np.ndarray, *, gz: bool = False) -> None:
 
 
 def test_committed_files_verify(mnist_raw: Path) -> None:
-    assert mnist_raw == data.DATA_ROOT / "MNIST" / "raw"
-    for name, (size, _) in data.MNIST_FILES.items():
-        assert (mnist_raw / f"{name}.gz").is_file() or data.DATA_ROOT != data.REPO_DATA
+    assert mnist_raw == datafiles.DATA_ROOT / "MNIST" / "raw"
+    for name, (size, _) in datafiles.MNIST_FILES.items():
+        assert (mnist_raw / f"{name}.gz").is_file() or datafiles.DATA_ROOT != datafiles.REPO_DATA
         assert (mnist_raw / name).stat().st_size == size
     assert not list(mnist_raw.glob(".tmp-*"))
 
 
 def test_data_root_env_var(tmp_path: Path, monkeypatch) -> None:
-    def fresh_module():  # a second copy of vaelib/data.py, so the real one is untouched
-        spec = importlib.util.spec_from_file_location("vaelib_data_copy", data.__file__)
+    def fresh_module():  # a second copy of vaelib/datafiles.py, so the real one is untouched
+        spec = importlib.util.spec_from_file_location("vaelib_datafiles_copy", datafiles.__file__)
         mod = importlib.util.module_from_spec(spec)
-        monkeypatch.setitem(sys.modules, spec.name, mod)  # dataclasses look the module up
+        monkeypatch.setitem(sys.modules, spec.name, mod)  # registered while it runs, as an import would be
         spec.loader.exec_module(mod)
         return mod
 
     monkeypatch.setenv("VAELIB_DATA", str(tmp_path))
     assert fresh_module().DATA_ROOT == tmp_path
     monkeypatch.delenv("VAELIB_DATA")
-    assert fresh_module().DATA_ROOT == Path(data.__file__).resolve().parents[1] / "data"
+    assert fresh_module().DATA_ROOT == Path(datafiles.__file__).resolve().parents[1] / "data"
+
+
+def test_data_root_is_read_at_call_time(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(datafiles, "DATA_ROOT", tmp_path)  # vaelib.data's loaders follow it
+    with pytest.raises(DataError, match=re.escape(str(tmp_path / "MNIST" / "raw"))):
+        load_test_split()
+
+
+def test_reexports_are_the_datafiles_objects() -> None:
+    """The loaders raise vaelib.datafiles.DataError, also importable from vaelib.data; __all__ is complete."""
+    assert data.DataError is datafiles.DataError and not hasattr(data, "DATA_ROOT")
+    for mod in (data, datafiles):
+        assert all(hasattr(mod, name) for name in mod.__all__)
 
 
 def test_flipped_byte_fails(mnist_raw: Path, tmp_path: Path) -> None:
@@ -101,7 +118,7 @@ def test_flipped_byte_fails(mnist_raw: Path, tmp_path: Path) -> None:
         ensure_mnist(root=tmp_path)
     msg = str(e.value)
     assert "t10k-labels-idx1-ubyte" in msg and "expected" in msg
-    assert data.MNIST_FILES["t10k-labels-idx1-ubyte"][1] in msg  # the expected sha256
+    assert datafiles.MNIST_FILES["t10k-labels-idx1-ubyte"][1] in msg  # the expected sha256
     for good in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
         assert f"{good}:" not in msg  # only the bad file is blamed
 
@@ -167,8 +184,12 @@ def test_decompresses_once_then_cached(mnist_raw: Path, tmp_path: Path, monkeypa
     def no_hashing(path):
         raise AssertionError(f"re-hashed {path}")
 
-    monkeypatch.setattr(data, "_sha256_file", no_hashing)
+    monkeypatch.setattr(datafiles, "_sha256_file", no_hashing)
     ensure_mnist(root=tmp_path)  # every file verified already: only stat
+    st = out.stat()
+    os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a new version is hashed again
+    with pytest.raises(AssertionError, match="re-hashed"):  # (so the patch above reaches ensure_mnist)
+        ensure_mnist(root=tmp_path)
 
 
 def test_torchvision_reads_it_offline(mnist_raw: Path, splits: data.MNISTSplits) -> None:
@@ -341,6 +362,38 @@ def test_unknown_targets_mode(splits: data.MNISTSplits) -> None:
         list(iterate_batches(splits.test, 10, shuffle=False, targets="bernoulli"))
 
 
+def test_target_constants() -> None:
+    assert BATCH_TARGETS == ("grey", "dynamic", "fixed")
+    assert set(TRAIN_TARGETS) | set(EVAL_TARGETS) == set(BATCH_TARGETS)
+    images = torch.zeros(4, 1, 28, 28, dtype=torch.uint8)
+    for t in BATCH_TARGETS:  # BatchIterator accepts every one
+        assert next(iter(BatchIterator(images, 2, shuffle=False, targets=t))).shape == (2, 1, 28, 28)
+
+
+def test_eval_targets_for() -> None:
+    assert eval_targets_for("dynamic") == "fixed"
+    assert eval_targets_for("grey") == "grey"
+    assert {eval_targets_for(t) for t in TRAIN_TARGETS} == set(EVAL_TARGETS)
+    for bad in ("fixed", "gray", ""):
+        with pytest.raises(ValueError, match="training targets"):
+            eval_targets_for(bad)
+
+
+def test_eval_inputs() -> None:
+    images = torch.randint(0, 256, (6, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    before = images.clone()
+    grey = eval_inputs(images, "grey")
+    assert grey.dtype == torch.float32 and torch.equal(grey, to_unit(images))
+    fixed = eval_inputs(images, "fixed")
+    assert fixed.dtype == torch.float32 and torch.equal(fixed, fixed_binarization(images))
+    assert set(fixed.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(fixed, eval_inputs(images, "fixed"))  # the same draw every time
+    assert torch.equal(images, before)  # the uint8 input is left alone
+    for bad in ("dynamic", "gray"):
+        with pytest.raises(ValueError, match="evaluation targets"):
+            eval_inputs(images, bad)
+
+
 def test_iterate_batches_and_to(splits: data.MNISTSplits) -> None:
     sub = Split(splits.test.images[:300], splits.test.labels[:300])
     moved = sub.to("cpu")
@@ -354,21 +407,21 @@ def test_iterate_batches_and_to(splits: data.MNISTSplits) -> None:
 
 
 def test_fashion_mnist_missing_says_how_to_get_it(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-such-dir")
+    monkeypatch.setattr(datafiles, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-such-dir")
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist") as e:
         load_mnist(root=tmp_path, dataset="fashion-mnist")
     assert "FashionMNIST/raw" in str(e.value)
 
 
-FASHION_RAW = data.REPO_DATA / "FashionMNIST" / "raw"
+FASHION_RAW = datafiles.REPO_DATA / "FashionMNIST" / "raw"
 
 
 def _fashion_root(tmp_path: Path, monkeypatch) -> Path:
     """tmp_path/FashionMNIST/raw holding a copy of the committed test split (.gz); no system dir."""
-    monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-such-dir")
+    monkeypatch.setattr(datafiles, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-such-dir")
     raw = tmp_path / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in data.FASHION_MNIST_FILES:
+    for name in datafiles.FASHION_MNIST_FILES:
         shutil.copyfile(FASHION_RAW / f"{name}.gz", raw / f"{name}.gz")
     return raw
 
@@ -395,12 +448,12 @@ def test_fashion_mnist_local_layout(tmp_path: Path, monkeypatch) -> None:
 def test_fashion_mnist_committed_test_split(monkeypatch) -> None:
     """The repository's data/FashionMNIST/raw/ test split loads, verified, with nothing else
     installed (no skip: a fresh clone has it)."""
-    monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_DIR", Path("/no-such-dir"))
-    monkeypatch.setattr(data, "DATA_ROOT", data.REPO_DATA)
-    for name, (size, _) in data.FASHION_MNIST_FILES.items():
+    monkeypatch.setattr(datafiles, "FASHION_MNIST_SYSTEM_DIR", Path("/no-such-dir"))
+    monkeypatch.setattr(datafiles, "DATA_ROOT", datafiles.REPO_DATA)
+    for name, (size, _) in datafiles.FASHION_MNIST_FILES.items():
         assert (FASHION_RAW / f"{name}.gz").is_file(), f"data/FashionMNIST/raw/{name}.gz is not committed"
     assert ensure_fashion_mnist(splits=("test",)) == FASHION_RAW
-    for name, (size, _) in data.FASHION_MNIST_FILES.items():
+    for name, (size, _) in datafiles.FASHION_MNIST_FILES.items():
         assert (FASHION_RAW / name).stat().st_size == size  # decompressed once, verified
     test = load_test_split(dataset="fashion-mnist")
     assert test.images.shape == (10_000, 1, 28, 28) and test.images.dtype == torch.uint8
@@ -422,7 +475,7 @@ def test_fashion_mnist_flipped_byte_fails(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(DataError) as e:
         load_test_split(root=tmp_path, dataset="fashion-mnist")
     msg = str(e.value)
-    assert "t10k-images-idx3-ubyte" in msg and data.FASHION_MNIST_FILES["t10k-images-idx3-ubyte"][1] in msg
+    assert "t10k-images-idx3-ubyte" in msg and datafiles.FASHION_MNIST_FILES["t10k-images-idx3-ubyte"][1] in msg
     assert "git checkout -- data/FashionMNIST/raw/t10k-images-idx3-ubyte.gz" in msg
     assert "t10k-labels-idx1-ubyte:" not in msg  # only the bad file is blamed
 
@@ -449,11 +502,11 @@ def test_fashion_mnist_system_dir_checked_in_place(tmp_path: Path, monkeypatch) 
     are checked by sha256 without writing there."""
     local = _fashion_root(tmp_path / "local", monkeypatch)
     system = _fashion_root(tmp_path / "system", monkeypatch)
-    monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_DIR", system)
+    monkeypatch.setattr(datafiles, "FASHION_MNIST_SYSTEM_DIR", system)
     assert ensure_fashion_mnist(root=tmp_path / "local", splits=("test",)) == local  # <root> first
     assert ensure_fashion_mnist(root=tmp_path / "empty", splits=("test",)) == system
     assert load_test_split(root=tmp_path / "empty", dataset="fashion-mnist", subset=10).images.shape[0] == 10
-    assert sorted(p.name for p in system.iterdir()) == sorted(f"{n}.gz" for n in data.FASHION_MNIST_FILES)
+    assert sorted(p.name for p in system.iterdir()) == sorted(f"{n}.gz" for n in datafiles.FASHION_MNIST_FILES)
     content = gzip.decompress((system / "t10k-labels-idx1-ubyte.gz").read_bytes())
     with gzip.open(system / "t10k-labels-idx1-ubyte.gz", "wb") as f:  # clean gzip, wrong content
         f.write(content[:-1] + bytes([(content[-1] + 1) % 10]))

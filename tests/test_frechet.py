@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaelib.frechet import extract_features, frechet_distance, frechet_distance_of, gaussian_stats
+from vaelib.eval.frechet import extract_features, frechet_distance, frechet_distance_of, gaussian_stats
 
 
 def random_cov(f: int, seed: int, rank: int | None = None) -> torch.Tensor:
@@ -126,7 +126,7 @@ def test_frechet_distance_checks_shapes():
 
 
 def test_frechet_scorer_reuses_the_reference_and_agrees_with_frechet_distance_of():
-    from vaelib.frechet import frechet_scorer
+    from vaelib.eval.frechet import frechet_scorer
 
     g = torch.Generator().manual_seed(0)
     ref = torch.rand(300, 1, 28, 28, generator=g)

@@ -26,8 +26,10 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from vaelib.cli import main
 from vaelib.course import sandbox
-from vaelib.course.assignments import EXERCISE_TAG, exercises, read_notebook, series, write_student_versions
+from vaelib.course.assignments import EXERCISE_TAG, exercises, read_notebook
+from vaelib.runtime import series
 from vaelib.course.grader import FAILED, NOT_ATTEMPTED, PASSED, GradingError, format_report, grade
+from vaelib.course.student import write_student_versions
 
 SOURCES = series()
 WITH_EXERCISES = [p for p in SOURCES if exercises(read_notebook(p))]

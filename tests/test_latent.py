@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vaelib.latent import latent_grid, lerp, slerp
+from vaelib.eval.latent import latent_grid, lerp, slerp
 
 
 def _pair(d: int = 20, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,7 +9,7 @@ import torch
 from torch import distributions as D
 
 from vaelib.models import MODELS, ModelConfig, VAE, build_model, count_parameters
-from vaelib.presets import PRESETS, get_preset
+from vaelib.runs import PRESETS, get_preset
 
 
 @pytest.mark.parametrize("cfg", [

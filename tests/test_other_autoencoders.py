@@ -24,8 +24,9 @@ from vaelib.losses import (
 from vaelib.metrics import evaluate
 from vaelib.models import GMVAE, VQVAE, WAE, ModelConfig, build_model
 from vaelib.models.vqvae import CodePrior, VectorQuantizer, codebook_usage
-from vaelib.presets import get_preset
-from vaelib.train import TrainConfig, load_model, train
+from vaelib.runs import get_preset
+from vaelib.runtime import load_model
+from vaelib.train import TrainConfig, train
 
 
 @pytest.fixture(autouse=True)
@@ -119,15 +120,15 @@ def test_wae_is_deterministic_and_its_penalty_is_lambda_times_mmd_against_prior_
     z1, none = model.encode(x)
     assert none is None and torch.equal(z1, model.encode(x)[0])
     torch.manual_seed(3)
-    terms = model(x, beta=1.0)  # beta is ignored: the penalty keeps λ
+    terms = model(x)
     torch.manual_seed(3)
     prior = torch.randn(16, 3)
     scales = [2.0 * 3 * f for f in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)]
     expected = 7.0 * mmd_unbiased(z1, prior, scales)
-    assert torch.allclose(terms.kl, expected.expand(16))
-    assert torch.isnan(terms.elbo).all()
-    assert torch.allclose(terms.loss, -terms.reconstruction + terms.kl)
-    with pytest.raises(ValueError, match="unknown WAE"):
+    assert torch.allclose(terms.penalty, expected.expand(16))
+    assert terms.elbo is None and not hasattr(terms, "kl")  # no ELBO, and no field that pretends to be a KL
+    assert torch.allclose(terms.loss, -terms.reconstruction + terms.penalty)
+    with pytest.raises(ValueError, match="wae model: unknown settings in extra: \\['lambda'\\]"):
         WAE(ModelConfig(kind="wae", extra={"lambda": 1.0}))
 
 
@@ -297,7 +298,38 @@ def test_vqvae_resume_is_bit_exact_including_the_codebook(splits, tmp_path):
 def test_registry_builds_every_kind_and_rejects_unknown_settings():
     for kind, cls in [("wae", WAE), ("gm-vae", GMVAE), ("vq-vae", VQVAE)]:
         assert isinstance(build_model(get_preset(kind).model.to_dict()), cls)
-    with pytest.raises(ValueError, match="unknown GM-VAE"):
+    with pytest.raises(ValueError, match="gm-vae model: unknown settings in extra"):
         GMVAE(ModelConfig(kind="gm-vae", extra={"k": 3}))
-    with pytest.raises(ValueError, match="unknown VQ-VAE"):
+    with pytest.raises(ValueError, match="vq-vae model: unknown settings in extra"):
         VQVAE(ModelConfig(kind="vq-vae", arch="conv", extra={"codes": 3}))
+
+
+@pytest.mark.parametrize("kind, arch", [("vae", "fc"), ("wae", "fc"), ("gm-vae", "fc"), ("vq-vae", "conv")])
+def test_every_family_rejects_settings_it_would_ignore_one_way(kind, arch):
+    """One error style for all: an unknown `extra` key, or a β for a family without a KL term."""
+    with pytest.raises(ValueError, match=f"^{kind} model: unknown settings in extra: \\['nope'\\] \\(accepted: "):
+        build_model(ModelConfig(kind=kind, arch=arch, extra={"nope": 1}))
+    cls = type(build_model(ModelConfig(kind=kind, arch=arch)))
+    if cls.USES_BETA:
+        assert build_model(ModelConfig(kind=kind, arch=arch, beta=4.0)).config.beta == 4.0
+    else:
+        with pytest.raises(ValueError, match=f"^{kind} model: beta = 4 would be ignored"):
+            build_model(ModelConfig(kind=kind, arch=arch, beta=4.0))
+
+
+@pytest.mark.parametrize("kind, arch, terms", [
+    ("vae", "fc", ("kl",)), ("gm-vae", "fc", ("kl",)), ("wae", "fc", ("penalty",)),
+    ("vq-vae", "conv", ("code_nats", "commitment")),
+])
+def test_terms_say_what_they_are_and_add_up_to_the_loss(kind, arch, terms):
+    model = build_model(ModelConfig(kind=kind, arch=arch, latent_dim=4, conv_channels=(4, 8)))
+    assert model.TERMS == terms and set(model.TERM_LABELS) == set(terms)
+    t = model(torch.rand(6, 1, 28, 28))
+    parts = {name: getattr(t, name) for name in terms}
+    if kind == "vq-vae":
+        assert torch.allclose(t.loss, -t.reconstruction + parts["code_nats"] + model.commitment * parts["commitment"])
+        assert torch.allclose(t.elbo, t.reconstruction - parts["code_nats"])
+    else:
+        assert torch.allclose(t.loss, -t.reconstruction + sum(parts.values()), atol=1e-4)
+    assert (t.elbo is None) == (model.RATE is None) == ("elbo" not in model.METRICS)
+    assert model.loss_label.startswith("−ELBO") == (model.RATE is not None)

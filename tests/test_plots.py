@@ -11,8 +11,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from vaelib.latent import latent_grid  # noqa: E402
-from vaelib.plots import scatter_latent, show_manifold  # noqa: E402
+from vaelib.eval.latent import latent_grid  # noqa: E402
+from vaelib.eval.plots import scatter_latent, show_manifold  # noqa: E402
 
 
 def test_scatter_latent_draws_each_class_once_at_its_points():

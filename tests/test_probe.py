@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from vaelib.probe import fit_linear_probe, linear_probe
+from vaelib.eval.probe import fit_linear_probe, linear_probe
 
 K, D = 10, 8
 
@@ -75,7 +75,7 @@ def test_test_features_are_standardized_with_the_training_statistics():
 
 
 def test_cluster_accuracy_by_majority_label():
-    from vaelib.probe import cluster_accuracy, majority_labels
+    from vaelib.eval.probe import cluster_accuracy, majority_labels
 
     labels = torch.tensor([0, 0, 1, 1, 2, 2, 2])
     perfect = torch.tensor([5, 5, 3, 3, 0, 0, 0])  # cluster ids are arbitrary names

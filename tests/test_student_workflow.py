@@ -25,6 +25,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from vaelib.runtime import series
 from vaelib.course.assignments import (
     ANSWER_PLACEHOLDER,
     ANSWER_TAG,
@@ -34,16 +35,14 @@ from vaelib.course.assignments import (
     METADATA_KEY,
     QUESTION_TAG,
     MarkerError,
-    answers,
     check_cells,
     exercise_check,
     exercises,
-    make_student,
     questions,
     read_notebook,
-    series,
-    write_student_versions,
 )
+from vaelib.course.answers import answers
+from vaelib.course.student import make_student, write_student_versions
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = series()

@@ -1,12 +1,15 @@
 """Load the trained model if it exists, else train it: models cached by their configuration.
 
-    run = cached_train(get_preset("bernoulli-vae"))          # trains once, then loads
+    run = cached_run("bernoulli-vae")                 # a run of vaelib.runs, trained once, then loaded
+    run = cached_run("bernoulli-vae", test=True)      # its fast test-mode version
     run.model, run.history, run.metrics
 
-The cache key is a hash of (model config, train config); the folder is
-`<cache_root>/<preset name or "model">-<hash>` and holds what `vaelib.train.train` writes. A
-notebook that asks for the same configuration as an earlier one gets its model back in a second.
-An interrupted training resumes from its last checkpoint the next time it is asked for.
+The cache key is a hash of the run's (model config, train config) and nothing else; the folder
+is `<cache_root>/<run name>-<key>` and holds what `vaelib.train.train` writes. A folder of any
+name that ends in the same key is the same model, so asking for the configuration an earlier
+notebook trained loads that notebook's model in a second. An interrupted training resumes from
+its last checkpoint the next time it is asked for. A history written by an older vaelib (other
+column names) is read in today's columns (`vaelib.train.upgrade_history`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +26,12 @@ import torch
 from torch import nn
 
 from vaelib.models import ModelConfig
-from vaelib.train import TrainConfig, TrainResult, load_model, train
+from vaelib.runs import get_run
+from vaelib.runtime import REPO_ROOT, load_model
+from vaelib.train import TrainConfig, train, upgrade_history
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["CACHE_ROOT", "CachedRun", "config_key", "cache_folder", "cached_train", "cached_run"]
+
 #: where trained models live; VAELIB_CACHE overrides (the tests point it at a temporary folder)
 CACHE_ROOT = Path(os.environ.get("VAELIB_CACHE", REPO_ROOT / "checkpoints"))
 
@@ -38,6 +44,8 @@ class CachedRun:
     metrics: dict[str, Any]
     folder: Path
     trained_now: bool  # False when it came from the cache
+    model_config: ModelConfig
+    train_config: TrainConfig
 
 
 def config_key(model: ModelConfig, train_cfg: TrainConfig) -> str:
@@ -46,32 +54,44 @@ def config_key(model: ModelConfig, train_cfg: TrainConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
+def cache_folder(model_cfg: ModelConfig, train_cfg: TrainConfig, name: str = "model",
+                 cache_root: str | Path | None = None) -> Path:
+    """The folder of this configuration: an existing finished one with its key (whatever its
+    name), else `<name>-<key>`."""
+    root = Path(cache_root) if cache_root is not None else CACHE_ROOT
+    key = config_key(model_cfg, train_cfg)
+    done = sorted(p.parent for p in root.glob(f"*-{key}/metrics.json") if (p.parent / "model.pt").exists())
+    return done[0] if done else root / f"{name}-{key}"
+
+
 def cached_train(
-    preset_or_model: Any,
-    train_cfg: TrainConfig | None = None,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
     *,
-    name: str | None = None,
+    name: str = "model",
     cache_root: str | Path | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
-    **train_overrides: Any,
 ) -> CachedRun:
-    """Train (or load) a preset, or a (ModelConfig, TrainConfig) pair. `train_overrides` replace
-    fields of the train config (e.g. epochs=1, subset=2000 in test mode)."""
-    if train_cfg is None:  # a Preset
-        preset = preset_or_model
-        model_cfg, train_cfg, name = preset.model, preset.train, name or preset.name
-    else:
-        model_cfg = preset_or_model
-    if train_overrides:
-        train_cfg = replace(train_cfg, **train_overrides)
-    root = Path(cache_root) if cache_root is not None else CACHE_ROOT
-    folder = root / f"{name or 'model'}-{config_key(model_cfg, train_cfg)}"
-    done = folder / "model.pt"
-    if done.exists() and (folder / "metrics.json").exists():
-        model = load_model(done, device)
-        history = pd.read_csv(folder / "history.csv")
+    """Train (or load) the model of this (ModelConfig, TrainConfig) pair; `name` names a new folder."""
+    folder = cache_folder(model_cfg, train_cfg, name, cache_root)
+    if (folder / "model.pt").exists() and (folder / "metrics.json").exists():
+        model = load_model(folder / "model.pt", device)
+        history = upgrade_history(pd.read_csv(folder / "history.csv"), model_cfg.kind)
         metrics = json.loads((folder / "metrics.json").read_text())
-        return CachedRun(name or "model", model, history, metrics, folder, trained_now=False)
-    result: TrainResult = train(model_cfg, train_cfg, folder, device=device, progress=progress)
-    return CachedRun(name or "model", result.model, result.history, result.metrics, folder, trained_now=True)
+        return CachedRun(name, model, history, metrics, folder, False, model_cfg, train_cfg)
+    result = train(model_cfg, train_cfg, folder, device=device, progress=progress)
+    return CachedRun(name, result.model, result.history, result.metrics, folder, True, model_cfg, train_cfg)
+
+
+def cached_run(
+    name: str,
+    test: bool = False,
+    *,
+    cache_root: str | Path | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> CachedRun:
+    """Train (or load) the run of that name (vaelib.runs.RUNS), in full or in test mode."""
+    model_cfg, train_cfg = get_run(name).configs(test=test)
+    return cached_train(model_cfg, train_cfg, name=name, cache_root=cache_root, device=device, progress=progress)

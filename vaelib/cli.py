@@ -1,6 +1,8 @@
-"""Command line: `vaelib presets`, `vaelib train`, `vaelib evaluate`, `vaelib student`, `vaelib grade`.
+"""Command line: `vaelib presets`, `vaelib runs`, `vaelib train`, `vaelib evaluate`, `vaelib student`,
+`vaelib grade`.
 
     vaelib train --preset pytorch-example --out runs/pytorch-example
+    vaelib train --run gaussian-sigma-0.1 --out runs/sigma-0.1   # a run of the registry (vaelib.runs)
     vaelib evaluate runs/pytorch-example --iwae-k 5000
     vaelib student --out student                        # student versions of the notebooks
     vaelib grade student/02_reparameterization.ipynb    # autograde one student's notebook
@@ -9,8 +11,9 @@ Errors give one line on stderr, `vaelib: error: ...`, never a traceback: exit st
 argument, 1 for anything else (a damaged data file or checkpoint, a full disk), 130 for Ctrl-C.
 An unexpected error says so in its line; `VAELIB_DEBUG=1` shows its traceback instead.
 
-This module imports only the standard library: torch and the rest of vaelib are imported by the
-subcommands after their arguments are checked, so a typo fails in a fraction of a second.
+This module imports only the standard library and the run registry (vaelib.runs, which has no
+torch): torch and the rest of vaelib are imported by the subcommands after their arguments are
+checked, so a typo fails in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -25,17 +28,15 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from vaelib.runs import PRESETS, RUNS
+
+__all__ = ["main", "build_parser", "CLIError", "UsageError", "EXIT_USAGE", "EXIT_FAILURE", "EXIT_INTERRUPTED",
+           "cmd_list", "cmd_train", "cmd_evaluate", "cmd_student", "cmd_grade"]
+
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 
-#: the names of vaelib.presets.PRESETS, here so that `--preset` is checked without importing torch
-#: (tests/test_cli.py checks that the two agree)
-PRESET_NAMES = (
-    "pytorch-example", "bernoulli-vae", "gaussian-vae", "fnn-bce", "fnn-mse", "cnn-bce", "cnn-mse",
-    "vae-std-z20", "vae-std-z20-res", "vae-std-z40", "vae-conv", "beta-vae-4", "beta-vae-2",
-    "beta-vae-0.5", "wae", "gm-vae", "vq-vae", "latent2-bn-dropout", "activity-z2",
-)
 DEVICE_PATTERN = re.compile(r"cpu|mps|cuda(:\d+)?")
 MAX_SEED = 2**64 - 1  # torch.manual_seed takes 64 bits
 
@@ -86,9 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("presets", help="list the named experiments")
+    sub.add_parser("runs", help="list the named runs: every preset, and the sweeps the notebooks train")
 
-    t = sub.add_parser("train", help="train a preset and write its run folder")
-    t.add_argument("--preset", required=True, help="experiment name (see `vaelib presets`)")
+    t = sub.add_parser("train", help="train a preset or a run and write its run folder")
+    which = t.add_mutually_exclusive_group(required=True)
+    which.add_argument("--preset", help="experiment name (see `vaelib presets`)")
+    which.add_argument("--run", help="run name (see `vaelib runs`): a preset with the changes a notebook trains")
     t.add_argument("--out", required=True, type=Path, help="run folder to write (resumes if it holds a checkpoint)")
     t.add_argument("--epochs", type=_nonneg_int, help="override the preset's number of epochs")
     t.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: CUDA, then MPS, then CPU)")
@@ -104,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--iwae-n", type=_pos_int, help="score IWAE on the first N test images (default: all)")
     e.add_argument("--device", help="cpu, cuda, mps (default: CUDA, then MPS, then CPU)")
 
-    s = sub.add_parser("student", help="write the student versions of the notebooks (vaelib.course.assignments)")
+    s = sub.add_parser("student", help="write the student versions of the notebooks (vaelib.course.student)")
     s.add_argument("--out", type=Path, default=Path("student"), help="folder to write them to (default: student/)")
     s.add_argument("notebooks", nargs="*", type=Path,
                    help="solution notebooks (.py or .ipynb; default: every notebooks/NN_topic.py)")
@@ -125,12 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def cmd_presets() -> int:
-    from vaelib.presets import PRESETS
-
-    width = max(len(n) for n in PRESETS)
-    for name, p in PRESETS.items():
-        print(f"{name:<{width}}  {p.description}  [{p.source}]")
+def cmd_list(what: str) -> int:
+    """`vaelib presets` (name, description, seed document) or `vaelib runs` (name, notebook, description)."""
+    rows = ([(n, f"{p.description}  [{p.source}]") for n, p in PRESETS.items()] if what == "presets"
+            else [(n, f"notebook {r.notebook}  {r.description}") for n, r in RUNS.items()])
+    width = max(len(n) for n, _ in rows)
+    print("\n".join(f"{name:<{width}}  {text}" for name, text in rows))
     return 0
 
 
@@ -149,16 +153,13 @@ def _check_device_available(name: str | None) -> None:
 
     if name is None or name == "cpu":
         return
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-        index = int(name.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise UsageError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    elif name == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise UsageError("--device mps: MPS is not available on this machine; use --device cpu")
+    mps = getattr(torch.backends, "mps", None)
+    if (name.startswith("cuda") and not torch.cuda.is_available()) or (
+            name == "mps" and (mps is None or not mps.is_available())):
+        raise UsageError(f"--device {name}: {name.partition(':')[0].upper()} is not available on this machine; "
+                         "use --device cpu")
+    if name.startswith("cuda") and int(name.partition(":")[2] or 0) >= torch.cuda.device_count():
+        raise UsageError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
 
 
 def _check_out_is_folder(out: Path) -> None:
@@ -180,34 +181,35 @@ def _check_out_writable(out: Path) -> None:
 
 def _restart_hint(exc) -> CLIError:
     """A CheckpointError of the run folder, worded with this command line's flags."""
-    return CLIError(f"{exc.path} {exc.problem}; run again with --restart to delete it and start over, "
-                    "or pick another --out")
+    return CLIError(f"{exc.path} {exc.problem}; run again with --restart to delete it and start over, or pick another --out")
 
 
 # ----------------------------------------------------------------------------- subcommands
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.preset not in PRESET_NAMES:  # before the slow imports below
-        raise UsageError(f"unknown preset {args.preset!r}; known: {', '.join(PRESET_NAMES)}")
+    if args.preset is not None and args.preset not in PRESETS:  # before the slow imports below
+        raise UsageError(f"unknown preset {args.preset!r}; known: {', '.join(PRESETS)}")
+    if args.run is not None and args.run not in RUNS:
+        raise UsageError(f"unknown run {args.run!r}; known: {', '.join(RUNS)}")
     _check_device_name(args.device)
     _check_out_is_folder(args.out)
 
     import torch
 
-    from vaelib.plots import reconstruction_pairs, save_grid
-    from vaelib.presets import PRESETS
-    from vaelib.train import CheckpointError, atomic_path, train
     from vaelib import data as vdata
+    from vaelib.eval.plots import reconstruction_pairs, save_grid
+    from vaelib.runtime import CheckpointError, atomic_path
+    from vaelib.train import train
 
     _check_device_available(args.device)
     _check_out_writable(args.out)
-    preset = PRESETS[args.preset]
-    tcfg = preset.train
+    mcfg, tcfg = RUNS[args.run].configs() if args.run is not None else (PRESETS[args.preset].model,
+                                                                        PRESETS[args.preset].train)
     changes = {k: v for k, v in (("epochs", args.epochs), ("subset", args.subset), ("seed", args.seed)) if v is not None}
     tcfg = replace(tcfg, **changes)
     try:
-        result = train(preset.model, tcfg, args.out, device=args.device, progress=not args.no_progress,
+        result = train(mcfg, tcfg, args.out, device=args.device, progress=not args.no_progress,
                        resume=not args.restart)
     except CheckpointError as exc:
         raise _restart_hint(exc) from None
@@ -232,8 +234,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from vaelib import data as vdata
     from vaelib.metrics import evaluate
-    from vaelib.train import (CHECKPOINT, CheckpointError, TrainConfig, atomic_write_text, load_checkpoint,
-                              load_model, pick_device)
+    from vaelib.runtime import (CHECKPOINT, CheckpointError, atomic_write_text, load_checkpoint, load_model,
+                                pick_device)
+    from vaelib.train import TrainConfig
 
     _check_device_available(args.device)
     path = args.run / "model.pt" if (args.run / "model.pt").exists() else args.run / CHECKPOINT
@@ -241,14 +244,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         model = load_model(path, device)
         tcfg = TrainConfig.from_dict(load_checkpoint(path)["train_config"])
-    except CheckpointError as exc:
-        raise CLIError(f"{exc.path} {exc.problem}; "
-                       f"train the run again (vaelib train --restart --out {args.run} ...)") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CLIError(f"{path} is not a vaelib model ({type(exc).__name__}: {_one_line(str(exc))}); "
-                       f"train the run again (vaelib train --restart --out {args.run} ...)") from None
+    except (KeyError, TypeError, ValueError) as exc:  # CheckpointError is a ValueError
+        what = (f"{exc.path} {exc.problem}" if isinstance(exc, CheckpointError)
+                else f"{path} is not a vaelib model ({type(exc).__name__}: {_one_line(str(exc))})")
+        raise CLIError(f"{what}; train the run again (vaelib train --restart --out {args.run} ...)") from None
     test = vdata.load_mnist(dataset=tcfg.dataset, val_size=tcfg.val_size, subset=tcfg.subset).test
-    metrics = evaluate(model, test, eval_targets="fixed" if tcfg.targets == "dynamic" else "grey",
+    metrics = evaluate(model, test, eval_targets=vdata.eval_targets_for(tcfg.targets),
                        iwae_k=args.iwae_k, iwae_n=args.iwae_n, device=device)
     atomic_write_text(json.dumps(metrics, indent=2) + "\n", args.run / "metrics_full.json")
     print(json.dumps(metrics, indent=2))
@@ -256,7 +257,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_student(args: argparse.Namespace) -> int:
-    from vaelib.course.assignments import MarkerError, read_notebook, series, write_student_versions
+    from vaelib.course.assignments import MarkerError, read_notebook
+    from vaelib.course.student import write_student_versions
+    from vaelib.runtime import series
 
     sources = args.notebooks or series()
     for src in sources:
@@ -340,7 +343,7 @@ def _expected_line(exc: Exception) -> str | None:
     """The one line for a failure the user can fix (a file, the disk, a value); None if unexpected."""
     if isinstance(exc, OSError):
         return _os_error_line(exc)
-    if _is(exc, "vaelib.data", "DataError") or _is(exc, "vaelib.train", "NonFiniteLossError"):
+    if _is(exc, "vaelib.datafiles", "DataError") or _is(exc, "vaelib.train", "NonFiniteLossError"):
         return _one_line(str(exc))
     if isinstance(exc, ValueError):  # a value checked by the library (e.g. TrainConfig, CheckpointError)
         return _one_line(str(exc))
@@ -353,8 +356,8 @@ def _error(line: str) -> None:
 
 def _dispatch(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "presets":
-        return cmd_presets()
+    if args.command in ("presets", "runs"):
+        return cmd_list(args.command)
     if args.command == "train":
         return cmd_train(args)
     if args.command == "student":

@@ -34,6 +34,13 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
+__all__ = [
+    "LOG_2PI", "reparameterize", "kl_std_normal_terms", "kl_std_normal", "gaussian_diag_log_prob",
+    "std_normal_log_prob", "bernoulli_log_prob", "gaussian_log_prob", "ELBOTerms", "elbo",
+    "LatentVariableModel", "iwae_bound", "kl_gaussians", "mixture_log_prob", "kl_mixture_prior",
+    "imq_kernel", "mmd_unbiased", "commitment_loss",
+]
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 

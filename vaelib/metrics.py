@@ -7,14 +7,17 @@
 - active units: latent dimensions whose E_q[z | x] varies over the data, Var_x(μ(x)) > 0.01
   (Burda et al. 2016).
 
-The other autoencoders (vaelib.models.wae, gmvae, vqvae) declare `latent_kind`: a GM-VAE has a
-Gaussian q(z | x) and gets every metric (its log_prior is the mixture). A WAE has no ELBO and no
-posterior: test_elbo, test_kl and the IWAE are NaN, and `test_penalty` holds its λ·MMD². A VQ-VAE's
-ELBO is exact given the codes (q is one-hot, so the IWAE bound equals it for every k and is not
-computed again); instead of active units it reports how many codes it uses and their perplexity.
+Which metrics apply is the model's to say (`VAE.METRICS`, `TERMS`, `RATE`): every family reports
+the test mean of each of its loss terms (`test_kl`, a WAE's `test_penalty`, a VQ-VAE's
+`test_code_nats` and `test_commitment`). A GM-VAE has a Gaussian q(z | x) and gets every metric
+(its log_prior is the mixture). A WAE has no ELBO and no posterior: test_elbo, test_kl and the
+IWAE are NaN. A VQ-VAE's ELBO is exact given the codes (q is one-hot, so the IWAE bound equals it
+for every k and is not computed again; its test_kl is KL(one-hot q || p) = -log p(codes)); instead
+of active units it reports how many codes it uses and their perplexity.
 
 Targets: a model trained on binarized data is scored on the *fixed* binarization of the test set;
-one trained on grey values on the grey values. `metrics["eval_targets"]` records which.
+one trained on grey values on the grey values (`vaelib.data.eval_targets_for`).
+`metrics["eval_targets"]` records which.
 """
 
 from __future__ import annotations
@@ -28,27 +31,30 @@ from torch import nn
 from vaelib import data as vdata
 from vaelib.losses import bernoulli_log_prob, iwae_bound, kl_std_normal_terms
 
-
-def eval_inputs(images: torch.Tensor, mode: str) -> torch.Tensor:
-    """uint8 test images -> the float targets a metric uses ("grey" or "fixed")."""
-    if mode == "grey":
-        return vdata.to_unit(images)
-    if mode == "fixed":
-        return vdata.fixed_binarization(images)
-    raise ValueError(f"evaluation targets must be 'grey' or 'fixed', got {mode!r}")
+__all__ = ["mean_terms", "reconstruction_mse", "latent_means", "kl_per_dimension", "active_units",
+           "BernoulliReadout", "iwae_nll", "cheap_metrics", "evaluate"]
 
 
 @torch.no_grad()
-def elbo_parts(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> dict[str, float]:
-    """Mean test ELBO, E_q[log p(x|z)] and KL over x (one sampled z each, β = 1), nats."""
+def mean_terms(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> dict[str, float]:
+    """Means over x of what the model's forward returns (one sampled z each), nats: "loss" (the
+    training loss, with the model's own β), "elbo" (the true bound, β = 1 whatever β trained it;
+    NaN for a model without one), "log_px" (E_q[log p(x|z)]) and each of the model's TERMS.
+    The model is scored in eval mode and left in the mode it was in."""
+    was_training = model.training
     model.eval()
-    tot = {"elbo": 0.0, "log_px": 0.0, "kl": 0.0}
+    names = ("loss", "elbo", "log_px", *model.TERMS)
+    sums = dict.fromkeys(names, 0.0)
     for i in range(0, x.shape[0], batch_size):
-        t = model(x[i : i + batch_size], beta=1.0)
-        tot["elbo"] += t.elbo.sum().item()
-        tot["log_px"] += t.reconstruction.sum().item()
-        tot["kl"] += t.kl.sum().item()
-    return {k: v / x.shape[0] for k, v in tot.items()}
+        t = model(x[i : i + batch_size])
+        sums["loss"] += t.loss.sum().item()
+        sums["elbo"] += math.nan if t.elbo is None else t.elbo.sum().item()
+        sums["log_px"] += t.reconstruction.sum().item()
+        for name in model.TERMS:
+            sums[name] += getattr(t, name).sum().item()
+    model.train(was_training)
+    n = max(x.shape[0], 1)
+    return {k: v / n for k, v in sums.items()}
 
 
 @torch.no_grad()
@@ -134,7 +140,7 @@ def iwae_nll(
 def cheap_metrics(model: nn.Module, test: vdata.Split, tcfg: Any, device: torch.device | str = "cpu") -> dict[str, Any]:
     """The metrics `train` ends with: ELBO, MSE and active units on the whole test set, and an
     IWAE estimate with tcfg.iwae_k samples on the first tcfg.iwae_n test images (seconds on a CPU)."""
-    return evaluate(model, test, eval_targets="fixed" if tcfg.targets == "dynamic" else "grey",
+    return evaluate(model, test, eval_targets=vdata.eval_targets_for(tcfg.targets),
                     iwae_k=tcfg.iwae_k, iwae_n=tcfg.iwae_n, device=device)
 
 
@@ -146,40 +152,42 @@ def evaluate(
     iwae_n: int | None = None,
     device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
-    """All test metrics of one model. iwae_n=None uses every test image; iwae_k=0 skips IWAE."""
+    """All test metrics that apply to the model (its METRICS). iwae_n=None uses every test
+    image; iwae_k=0 skips IWAE."""
     model = model.to(device).eval()
     images = test.images.to(device)
-    x = eval_inputs(images, eval_targets)
-    grey = vdata.to_unit(images)
-    kind = getattr(model, "latent_kind", "gaussian")
-    parts = elbo_parts(model, x)
+    x = vdata.eval_inputs(images, eval_targets)
+    parts = mean_terms(model, x)
+    has_elbo = "elbo" in model.METRICS
     out: dict[str, Any] = {
-        "model_kind": model.config.kind if hasattr(model, "config") else "vae",
+        "model_kind": model.config.kind,
         "eval_targets": eval_targets,
         "test_images": int(x.shape[0]),
-        "test_elbo": parts["elbo"],
+        "test_elbo": parts["elbo"] if has_elbo else math.nan,
         "test_log_px": parts["log_px"],
-        "test_kl": parts["kl"],
-        "test_loss": -parts["elbo"],
-        "recon_mse": reconstruction_mse(model, grey),
+        "test_kl": parts[model.RATE] if has_elbo else math.nan,
+        "test_loss": -parts["elbo"] if has_elbo else math.nan,
+        "recon_mse": reconstruction_mse(model, vdata.to_unit(images)),
     }
-    if kind == "deterministic":  # WAE: the `kl` field is the λ·MMD² penalty, there is no ELBO
-        out.update(test_kl=math.nan, test_loss=math.nan, test_penalty=parts["kl"])
-    if kind == "discrete":  # VQ-VAE: codebook use instead of active units
-        from vaelib.models.vqvae import codebook_usage  # noqa: PLC0415
-
-        with torch.no_grad():
-            codes = torch.cat([model.codes(x[i : i + 1000]) for i in range(0, x.shape[0], 1000)])
-        out.update(active_units=math.nan, latent_dim=int(codes[0].numel()),
-                   **codebook_usage(codes, model.codebook_size))
-    else:
-        mu = latent_means(model, x)
-        out.update(active_units=active_units(mu), latent_dim=int(mu.shape[1]))
-    if kind != "gaussian":
-        iwae_k = 0
-    if iwae_k > 0:
+    out.update({f"test_{t}": parts[t] for t in model.TERMS if t != "kl"})
+    out.update(_latent_metrics(model, x))
+    if "iwae" in model.METRICS and iwae_k > 0:
         n = x.shape[0] if iwae_n is None else min(iwae_n, x.shape[0])
         out.update(iwae_k=int(iwae_k), iwae_n=int(n), iwae_nll=iwae_nll(model, x[:n], iwae_k))
     else:
         out.update(iwae_k=0, iwae_n=0, iwae_nll=math.nan)
     return out
+
+
+def _latent_metrics(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
+    """Active units of a continuous code, or codebook use (codes used, perplexity) of a discrete one."""
+    if "codebook" in model.METRICS:
+        from vaelib.models.vqvae import codebook_usage  # noqa: PLC0415
+
+        with torch.no_grad():
+            codes = torch.cat([model.codes(x[i : i + 1000]) for i in range(0, x.shape[0], 1000)])
+        return {"active_units": math.nan, "latent_dim": int(codes[0].numel()),
+                **codebook_usage(codes, model.codebook_size)}
+    mu = latent_means(model, x)
+    return {"active_units": active_units(mu) if "active_units" in model.METRICS else math.nan,
+            "latent_dim": int(mu.shape[1])}

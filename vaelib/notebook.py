@@ -1,33 +1,33 @@
 """The setup every notebook runs in its first code cell.
 
     from vaelib.notebook import setup
-    mode = setup()            # reads VAE_NOTEBOOKS_TEST once, seeds, picks the device
-    run = cached_train(get_preset("bernoulli-vae"), progress=mode.progress, **mode.overrides())
+    mode = setup()                       # reads VAE_NOTEBOOKS_TEST once, seeds, picks the device
+    run = mode.run("bernoulli-vae")      # a run of vaelib.runs: trained once, then from the cache
+    runs = mode.runs(["fnn-bce", "fnn-mse"])   # several, one line each
 
 JupyterLab users never set anything: full mode is the default. The tests set
 VAE_NOTEBOOKS_TEST=1, which switches every notebook to a fast mode: a tiny subset of each split,
-one short epoch, small IWAE estimates, no progress bars.
+one short epoch, small IWAE estimates, no progress bars. What a run is in either mode is defined
+once, in vaelib.runs; a notebook only names it.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 
 # Without ipywidgets, tqdm.auto falls back to text bars and warns on import; the fallback is fine.
 warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
 
-from vaelib.train import pick_device, seed_everything  # noqa: E402  (after the filter)
+from vaelib.runs import TEST_SUBSET, get_run  # noqa: E402  (after the filter)
+from vaelib.runtime import IMAGES, is_test_mode, pick_device, seed_everything  # noqa: E402
 
-TEST_MODE_VAR = "VAE_NOTEBOOKS_TEST"
-REPO_ROOT = Path(__file__).resolve().parents[1]
-IMAGES = REPO_ROOT / "images"
+__all__ = ["Mode", "setup", "markdown_table", "is_test_mode"]
 
 
 @dataclass(frozen=True)
@@ -51,42 +51,40 @@ class Mode:
         """A size that shrinks in test mode (samples, test images, k, ...)."""
         return test if self.test else full
 
-    def overrides(self, test_epochs: int = 1, **full: Any) -> dict[str, Any]:
-        """Train-config overrides: in test mode `test_epochs` (1) epochs on a small subset with a
-        cheap IWAE; in full mode whatever is passed (e.g. epochs=5), else nothing."""
-        if self.test:
-            return {"epochs": test_epochs, "subset": self.subset, "iwae_k": 10, "iwae_n": 200}
-        return dict(full)
+    def configs(self, name: str):
+        """The (ModelConfig, TrainConfig) of run `name` in this mode (vaelib.runs)."""
+        return get_run(name).configs(test=self.test)
 
-    def preset_overrides(self, preset, test_epochs: int = 1, conv_test_subset: int = 500) -> dict[str, Any]:
-        """`overrides` for one preset: in test mode a convolutional model sees only
-        `conv_test_subset` images (convolutions are slow on a CPU)."""
-        kw = self.overrides(test_epochs=test_epochs)
-        if self.test and preset.model.arch == "conv":
-            kw["subset"] = conv_test_subset
-        return kw
-
-    def train_presets(self, presets: dict[str, Any], test_epochs: int = 1) -> dict[str, Any]:
-        """Load each preset's model from the cache or train it (vaelib.cache.cached_train) with this
-        mode's overrides; one line per model. Returns name -> CachedRun, models on the device in
-        eval mode."""
-        from vaelib.cache import cached_train  # noqa: PLC0415  (keeps this module light to import)
+    def run(self, name: str, quiet: bool = False):
+        """Load run `name` (vaelib.runs) from the cache or train it, in this mode; the model on
+        the device in eval mode. Prints one line (unless quiet): parameters and where it came from."""
+        from vaelib.cache import cached_run  # noqa: PLC0415  (keeps this module light to import)
         from vaelib.models import count_parameters  # noqa: PLC0415
 
-        runs = {}
-        width = max(len(name) for name in presets)
-        for name, preset in presets.items():
-            run = cached_train(preset, progress=self.progress, **self.preset_overrides(preset, test_epochs))
-            run.model.to(self.device).eval()
-            runs[name] = run
+        run = cached_run(name, test=self.test, device=self.device, progress=self.progress)
+        run.model.to(self.device).eval()
+        if not quiet:
+            print(f"{name}  {count_parameters(run.model):>9,} parameters  "
+                  f"{'trained now' if run.trained_now else 'from the cache'}: {run.folder.name}")
+        return run
+
+    def runs(self, names: Iterable[str]) -> dict[str, Any]:
+        """`run` for each name, one aligned line each: name -> CachedRun."""
+        from vaelib.models import count_parameters  # noqa: PLC0415
+
+        names = list(names)
+        width = max(len(name) for name in names)
+        out = {}
+        for name in names:
+            run = out[name] = self.run(name, quiet=True)
             print(f"{name:{width}}  {count_parameters(run.model):>9,} parameters  "
                   f"{'trained now' if run.trained_now else 'from the cache'}: {run.folder.name}")
-        return runs
+        return out
 
     def classifier(self):
-        """The MNIST classifier of vaelib.classifier (cached): vaelib's settings in full mode, one
+        """The MNIST classifier of vaelib.eval.classifier (cached): vaelib's settings in full mode, one
         epoch on the test-mode subset in test mode."""
-        from vaelib.classifier import load_or_train_classifier  # noqa: PLC0415
+        from vaelib.eval.classifier import load_or_train_classifier  # noqa: PLC0415
 
         return load_or_train_classifier(device=self.device, progress=self.progress, **self.classifier_settings)
 
@@ -128,10 +126,6 @@ def markdown_table(df, floatfmt: str = "{:.4g}") -> str:
     return "\n".join(lines) + "\n"
 
 
-def is_test_mode() -> bool:
-    return os.environ.get(TEST_MODE_VAR, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def setup(seed: int = 0, device: str | None = None) -> Mode:
     """Seed torch, pick the device, set plotting defaults, and say which mode this is."""
     test = is_test_mode()
@@ -146,7 +140,7 @@ def setup(seed: int = 0, device: str | None = None) -> Mode:
         test=test,
         device=pick_device(device),
         seed=seed,
-        subset=2000 if test else None,
+        subset=TEST_SUBSET if test else None,
         progress=not test,
     )
     print(f"mode: {'TEST (fast, tiny subset)' if test else 'full'}; device: {mode.device}")

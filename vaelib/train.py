@@ -4,11 +4,14 @@
     result.history    # pandas DataFrame, one row per epoch (also runs/demo/history.csv)
     result.metrics    # dict of test metrics (also runs/demo/metrics.json)
 
-What it does, in order: pick a device (CUDA, then MPS, then CPU), seed everything, put the
-whole data set on the device once, and for each epoch: shuffle by index, slice batches, draw the
-targets (grey values or a fresh binarization), take Adam steps on the mean per-example loss,
-evaluate on the validation split, step the LR schedule, check early stopping, and write an
-atomic checkpoint. A run whose folder already holds a checkpoint resumes from it and ends where
+Read it top to bottom: `train` calls, in order, `_start` (seed, build the model, Adam, the
+schedule), `_open_folder` (resume from a checkpoint or start the folder over), then for each
+epoch `_train_epoch` (shuffle by index, slice batches, draw the targets: grey values or a fresh
+binarization, take Adam steps on the mean per-example loss, one `_step` each), `mean_terms` on
+the validation split, and `_end_epoch` (the LR schedule, early stopping, an atomic checkpoint),
+and last `_finish` (restore the best weights, write model.pt and the test metrics).
+History columns follow the model's own terms (`history_columns`): a VAE logs train_kl, a WAE
+train_penalty, a VQ-VAE train_code_nats and train_commitment. A run whose folder already holds a checkpoint resumes from it and ends where
 an uninterrupted run would (on CPU: bit for bit). A non-finite loss stops training with
 `NonFiniteLossError` naming the epoch and step; the last good checkpoint stays on disk. A
 checkpoint that cannot be read, or that belongs to another configuration, raises `CheckpointError`.
@@ -20,13 +23,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import re
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,31 +34,22 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from vaelib import data as vdata
-from vaelib.metrics import eval_inputs
-from vaelib.models import ModelConfig, build_model
-from vaelib.models.vae import config_from_dict
+from vaelib.metrics import cheap_metrics, mean_terms
+from vaelib.models import MODELS, ModelConfig, build_model
+from vaelib.runtime import (
+    CHECKPOINT, RUN_FILES, CheckpointError, atomic_save, atomic_write_csv, atomic_write_text, brief,
+    check_same_run, clean_stale_tmp, config_from_dict, load_checkpoint, pick_device, save_checkpoint,
+    seed_everything,
+)
 
-CHECKPOINT = "checkpoint.pt"
-TARGET_MODES = ("grey", "dynamic")
-#: every file `train` and the command line write into a run folder (`resume=False` deletes them)
-RUN_FILES = ("config.json", CHECKPOINT, "history.csv", "model.pt", "metrics.json", "metrics_full.json",
-             "samples.png", "reconstructions.png")
+__all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_adam", "history_columns",
+           "upgrade_history"]
+
+CHECK_EVERY = 50  # steps between host-side checks for a non-finite loss (a sync per step would slow a GPU)
 
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read, or that holds another configuration than the one asked for.
-
-    `path` and `problem` (e.g. "is unreadable (...)") let a caller word its own fix (the command
-    line says `--restart` where the library says `resume=False`)."""
-
-    def __init__(self, path: str | Path, problem: str,
-                 fix: str = "use resume=False to delete it and start over, or another folder") -> None:
-        self.path, self.problem = Path(path), problem
-        super().__init__(f"{path} {problem}; {fix}")
 
 
 @dataclass
@@ -89,8 +78,8 @@ class TrainConfig:
             raise ValueError(f"epochs must be >= 0, got {self.epochs}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.targets not in TARGET_MODES:
-            raise ValueError(f"targets must be one of {TARGET_MODES}, got {self.targets!r}")
+        if self.targets not in vdata.TRAIN_TARGETS:
+            raise ValueError(f"targets must be one of {vdata.TRAIN_TARGETS}, got {self.targets!r}")
         if self.scheduler not in (None, "plateau"):
             raise ValueError(f"scheduler must be None or 'plateau', got {self.scheduler!r}")
 
@@ -110,124 +99,21 @@ class TrainResult:
     out_dir: Path | None
 
 
-# ----------------------------------------------------------------------------- helpers
+@dataclass
+class _Training:
+    """Everything that changes while a model trains; a checkpoint holds all of it."""
 
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any  # ReduceLROnPlateau or None
+    gen: torch.Generator  # shuffling and binarization
+    epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val: float = math.inf
+    bad_epochs: int = 0
+    best_model: dict[str, torch.Tensor] | None = None
 
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """The given device, else CUDA, then MPS, then CPU."""
-    if device is not None:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch's CPU and CUDA generators (the only randomness vaelib uses)."""
-    torch.manual_seed(seed)
-
-
-@contextmanager
-def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """A temporary path next to `path`, renamed onto it when the block succeeds and deleted when
-    it fails: `path` is never a half-written file. The temporary name is `<name>.<pid>.<random><suffix>`
-    (the writer's process id lets `clean_stale_tmp` tell a killed writer's leftovers from a live
-    one's). An OSError without a file name (a full disk) gets `path` as its file name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{os.getpid()}.", suffix=suffix)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the files of a run folder are for everyone to read
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except OSError as e:
-        if e.filename is None:
-            e.filename = str(path)
-        raise
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename: never a half file."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def atomic_write_text(text: str, path: Path) -> None:
-    """Write text to a temporary file in the same folder, then rename: never a half file."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def atomic_write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """DataFrame.to_csv (no index) to a temporary file in the same folder, then rename."""
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # this process has no save in flight when it cleans up
-    if os.name == "nt":
-        return True  # no harmless check there (os.kill would end the process): keep its files
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, another user's
-    except OSError:
-        return False
-    return True
-
-
-def clean_stale_tmp(folder: str | Path, names: tuple[str, ...] = RUN_FILES) -> list[Path]:
-    """Delete the temporary files that a writer killed during a save left in `folder` (those of
-    the files in `names`, from `atomic_path` or older vaelib versions); files of a writer that is
-    still running stay. Returns the deleted paths."""
-    folder = Path(folder)
-    removed = []
-    if not folder.is_dir():
-        return removed
-    for p in folder.iterdir():
-        name = next((n for n in names if p.name.startswith(n)), None)
-        if name is None or p.name == name or not p.name.endswith((".tmp", ".tmp.png")) or not p.is_file():
-            continue
-        m = re.match(r"\.(\d+)\.", p.name[len(name):])
-        if m is not None and _pid_alive(int(m.group(1))):
-            continue
-        p.unlink(missing_ok=True)
-        removed.append(p)
-    return removed
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with `weights_only=True` (no arbitrary code runs on load)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except OSError:
-        raise  # cannot be opened (permissions, I/O): not the content's fault
-    except Exception as e:  # a damaged file: RuntimeError, EOFError, UnpicklingError, ... depending on where
-        detail = "an empty file" if path.stat().st_size == 0 else _brief(e)
-        raise CheckpointError(path, f"is unreadable (truncated or corrupt: {detail})") from e
-
-
-def load_model(path: str | Path, device: str | torch.device | None = None) -> nn.Module:
-    """Rebuild a trained model from a checkpoint file (or a run folder) alone, in eval mode."""
-    ckpt = load_checkpoint(path)
-    model = build_model(ckpt["model_config"])
-    model.load_state_dict(ckpt["model"])
-    return model.to(pick_device(device)).eval()
+    STATE = ("epoch", "history", "best_val", "bad_epochs", "best_model")
 
 
 def make_adam(model: nn.Module, tcfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
@@ -241,28 +127,32 @@ def make_adam(model: nn.Module, tcfg: TrainConfig, device: torch.device) -> torc
         return torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
 
 
-def _eval_targets(train: TrainConfig) -> str:
-    """Evaluate on the fixed binarization when trained on binary data, else on grey values."""
-    return "fixed" if train.targets == "dynamic" else "grey"
+def history_columns(model_kind: str | nn.Module) -> list[str]:
+    """The history's columns for a model family: losses, reconstruction and each of its TERMS,
+    on the training and the validation split, then lr and timings."""
+    terms = model_kind.TERMS if isinstance(model_kind, nn.Module) else MODELS[model_kind].TERMS
+    return ["epoch", "train_loss", "train_recon", *(f"train_{t}" for t in terms),
+            "val_loss", "val_elbo", "val_recon", *(f"val_{t}" for t in terms), "lr", "seconds", "train_seconds"]
 
 
-@torch.no_grad()
-def evaluate_loss(
-    model: nn.Module, x: torch.Tensor, batch_size: int = 1000, beta: float | None = None
-) -> dict[str, float]:
-    """Mean training loss, ELBO, reconstruction and KL over x (one z sample each), model in eval mode."""
-    was_training = model.training
-    model.eval()
-    sums = {"loss": 0.0, "elbo": 0.0, "recon": 0.0, "kl": 0.0}
-    for i in range(0, x.shape[0], batch_size):
-        t = model(x[i : i + batch_size], beta=beta)
-        sums["loss"] += t.loss.sum().item()
-        sums["elbo"] += t.elbo.sum().item()
-        sums["recon"] += t.reconstruction.sum().item()
-        sums["kl"] += t.kl.sum().item()
-    model.train(was_training)
-    n = max(x.shape[0], 1)
-    return {k: v / n for k, v in sums.items()}
+def upgrade_history(frame: pd.DataFrame, model_kind: str) -> pd.DataFrame:
+    """A history written before the loss terms had their own names, in today's columns.
+
+    Then every family logged its latent term as train_kl / val_kl: a WAE's was its λ·MMD²
+    penalty, a VQ-VAE's its -log p(codes); the VQ-VAE's commitment was part of the loss only, and
+    comes back as (loss - recon - code_nats) / β_c (to the float rounding of that difference of
+    sums of hundreds of nats: about 10⁻³). A current history is returned as is."""
+    if "train_kl" not in frame or model_kind not in ("wae", "vq-vae"):
+        return frame
+    frame = frame.copy()
+    new = {"wae": "penalty", "vq-vae": "code_nats"}[model_kind]
+    for split in ("train", "val"):
+        frame = frame.rename(columns={f"{split}_kl": f"{split}_{new}"})
+        if model_kind == "vq-vae":
+            beta_c = MODELS["vq-vae"].SETTINGS["commitment"]
+            frame[f"{split}_commitment"] = (frame[f"{split}_loss"] - frame[f"{split}_recon"]
+                                            - frame[f"{split}_code_nats"]) / beta_c
+    return frame[history_columns(model_kind)]
 
 
 # ----------------------------------------------------------------------------- training
@@ -294,153 +184,186 @@ def train(
     tcfg = train_config if isinstance(train_config, TrainConfig) else TrainConfig.from_dict(train_config or {})
     dev = pick_device(device)
     out = Path(out_dir) if out_dir is not None else None
-
-    # ---- data: whole splits on the device, once
     splits = data if data is not None else vdata.load_mnist(
         dataset=tcfg.dataset, val_size=tcfg.val_size, seed=0, subset=tcfg.subset
     )
-    train_x = splits.train.images.to(dev)
-    val_x = eval_inputs(splits.val.images.to(dev), _eval_targets(tcfg))
+    train_x = splits.train.images.to(dev)  # whole splits on the device, once
+    val_x = vdata.eval_inputs(splits.val.images.to(dev), vdata.eval_targets_for(tcfg.targets))
+    run = _start(mcfg, tcfg, dev)
+    if out is not None:
+        _open_folder(out, run, mcfg, tcfg, dev, resume)
+    batches = vdata.BatchIterator(train_x, tcfg.batch_size, shuffle=True, targets=tcfg.targets, generator=run.gen)
+    bar = tqdm(total=tcfg.epochs * len(batches), initial=min(run.epoch, tcfg.epochs) * len(batches),
+               disable=not progress, desc="train", unit="step", leave=False)
+    ckpt_path = out / CHECKPOINT if out is not None else None
+    run.model.train()
+    while run.epoch < tcfg.epochs and not _early_stop_due(run, tcfg):
+        t0 = time.perf_counter()
+        row = _train_epoch(run, batches, tcfg, bar, ckpt_path, _fail_at_step)
+        row["train_seconds"] = time.perf_counter() - t0
+        row.update(_validation_row(run.model, val_x, run.optimizer), seconds=time.perf_counter() - t0)
+        _end_epoch(run, _ordered(row, run.model), tcfg, out, mcfg)
+        if on_epoch_end is not None:
+            on_epoch_end(run.epoch, run.history[-1])
+    bar.close()
+    return _finish(run, splits, mcfg, tcfg, out, dev, final_metrics)
 
-    # ---- model, optimizer, schedule
+
+def _start(mcfg: ModelConfig, tcfg: TrainConfig, dev: torch.device) -> _Training:
+    """Seed, then build the model, Adam and the schedule: epoch 0 of a fresh run."""
     seed_everything(tcfg.seed)
     model = build_model(mcfg).to(dev)
     optimizer = make_adam(model, tcfg, dev)
-    scheduler = (
-        torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=tcfg.scheduler_factor, patience=tcfg.scheduler_patience
-        )
-        if tcfg.scheduler == "plateau"
-        else None
-    )
-    gen = torch.Generator(device="cpu").manual_seed(tcfg.seed)  # shuffling and binarization
+    scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=tcfg.scheduler_factor, patience=tcfg.scheduler_patience)
+        if tcfg.scheduler == "plateau" else None)
+    return _Training(model, optimizer, scheduler, torch.Generator(device="cpu").manual_seed(tcfg.seed))
 
-    state = {"epoch": 0, "history": [], "best_val": math.inf, "bad_epochs": 0, "best_model": None}
-    ckpt_path = out / CHECKPOINT if out is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        clean_stale_tmp(out)  # leftovers of a run killed during a save
-        config = {"model": mcfg.to_dict(), "train": tcfg.to_dict()}
-        if not resume:  # start over: nothing of the old run may stay behind to be mistaken for this one
-            for name in RUN_FILES:
-                (out / name).unlink(missing_ok=True)
-        if resume and ckpt_path.exists():
-            ckpt = load_checkpoint(ckpt_path, map_location=dev)
-            _check_same_run(ckpt, mcfg, tcfg, ckpt_path)
-            try:
-                model.load_state_dict(ckpt["model"])
-                optimizer.load_state_dict(ckpt["optimizer"])
-                if scheduler is not None and ckpt.get("scheduler") is not None:
-                    scheduler.load_state_dict(ckpt["scheduler"])
-                gen.set_state(ckpt["generator"])
-                torch.set_rng_state(ckpt["torch_rng"])
-                if dev.type == "cuda" and ckpt.get("cuda_rng") is not None:
-                    torch.cuda.set_rng_state(ckpt["cuda_rng"])
-                for key in ("epoch", "history", "best_val", "bad_epochs", "best_model"):
-                    state[key] = ckpt[key]
-            except (KeyError, RuntimeError, TypeError, ValueError) as e:
-                raise CheckpointError(ckpt_path, f"is not a complete training checkpoint ({_brief(e)})") from e
-        atomic_write_text(json.dumps(config, indent=2) + "\n", out / "config.json")
 
-    stopped_early = _early_stop_due(state, tcfg)
-    n = train_x.shape[0]
-    batches = vdata.BatchIterator(train_x, tcfg.batch_size, shuffle=True, targets=tcfg.targets, generator=gen)
-    steps_per_epoch = len(batches)
-    bar = tqdm(
-        total=tcfg.epochs * steps_per_epoch,
-        initial=min(state["epoch"], tcfg.epochs) * steps_per_epoch,
-        disable=not progress,
-        desc="train",
-        unit="step",
-        leave=False,
-    )
-    model.train()
-    while state["epoch"] < tcfg.epochs and not stopped_early:
-        epoch = state["epoch"] + 1
-        t0 = time.perf_counter()
-        sums = torch.zeros(3, device=dev)  # loss, recon, kl (summed over examples)
-        first_bad = torch.full((), -1, dtype=torch.long, device=dev)
-        for step, x in enumerate(batches):  # a fresh shuffle (and binarization) each epoch
-            terms = model(x)
-            loss = terms.loss.mean()
-            global_step = (epoch - 1) * steps_per_epoch + step
-            if _fail_at_step is not None and global_step == _fail_at_step:
-                loss = loss * float("nan")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if tcfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-            optimizer.step()
-            with torch.no_grad():
-                bad = ~torch.isfinite(loss)
-                first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, step), first_bad)
-                sums += torch.stack([terms.loss.sum(), terms.reconstruction.sum(), terms.kl.sum()]).detach()
-            # check on the host every 50 steps (a sync per step would slow a GPU down)
-            if step % 50 == 49 or step == steps_per_epoch - 1:
-                bad_step = int(first_bad.item())
-                if bad_step >= 0:
-                    bar.close()
-                    raise NonFiniteLossError(
-                        f"non-finite training loss at epoch {epoch}, step {bad_step + 1} of "
-                        f"{steps_per_epoch} (global step {(epoch - 1) * steps_per_epoch + bad_step}); "
-                        + (f"the last good checkpoint (epoch {epoch - 1}) is kept in {ckpt_path}. "
-                           if ckpt_path is not None and ckpt_path.exists() else "")
-                        + "Try a lower learning rate, gradient clipping (grad_clip), or a floor on σ."
-                    )
-            bar.update(1)
-        train_time = time.perf_counter() - t0
-        train_loss, train_recon, train_kl = (sums / n).tolist()
-        val = evaluate_loss(model, val_x) if val_x.shape[0] else {k: math.nan for k in ("loss", "elbo", "recon", "kl")}
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_recon": -train_recon,  # reported as a loss: -E[log p(x|z)] (nats)
-            "train_kl": train_kl,
-            "val_loss": val["loss"],
-            "val_elbo": val["elbo"],
-            "val_recon": -val["recon"],
-            "val_kl": val["kl"],
-            "lr": optimizer.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - t0,
-            "train_seconds": train_time,
-        }
-        if scheduler is not None and not math.isnan(val["loss"]):
-            scheduler.step(val["loss"])
-        if not math.isnan(val["loss"]) and val["loss"] < state["best_val"]:
-            state["best_val"] = val["loss"]
-            state["bad_epochs"] = 0
-            if tcfg.early_stopping is not None:
-                state["best_model"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            state["bad_epochs"] += 1
-        state["epoch"] = epoch
-        state["history"].append(row)
-        tqdm.write(_summary_line(row, tcfg.epochs, getattr(model, "penalty_label", "KL")))  # one line per epoch, also when the bar is off
-        if out is not None:
-            _save(ckpt_path, model, optimizer, scheduler, gen, state, mcfg, tcfg, dev)
-            atomic_write_csv(_history_frame(state["history"]), out / "history.csv")
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, row)
-        stopped_early = _early_stop_due(state, tcfg)
+def _open_folder(out: Path, run: _Training, mcfg: ModelConfig, tcfg: TrainConfig, dev: torch.device,
+                 resume: bool) -> None:
+    """Make the run folder ready: delete a killed writer's leftovers, resume from its checkpoint
+    (or, with resume=False, delete the old run's files), and write config.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    clean_stale_tmp(out)
+    if not resume:  # start over: nothing of the old run may stay behind to be mistaken for this one
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    if resume and (out / CHECKPOINT).exists():
+        _resume(run, out / CHECKPOINT, mcfg, tcfg, dev)
+    config = {"model": mcfg.to_dict(), "train": tcfg.to_dict()}
+    atomic_write_text(json.dumps(config, indent=2) + "\n", out / "config.json")
+
+
+def _resume(run: _Training, path: Path, mcfg: ModelConfig, tcfg: TrainConfig, dev: torch.device) -> None:
+    """Load weights, optimizer, schedule, both random generators and the training state."""
+    ckpt = load_checkpoint(path, map_location=dev)
+    check_same_run(ckpt, mcfg.to_dict(), tcfg.to_dict(), path)
+    try:
+        run.model.load_state_dict(ckpt["model"])
+        run.optimizer.load_state_dict(ckpt["optimizer"])
+        if run.scheduler is not None and ckpt.get("scheduler") is not None:
+            run.scheduler.load_state_dict(ckpt["scheduler"])
+        run.gen.set_state(ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        if dev.type == "cuda" and ckpt.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"])
+        for key in _Training.STATE:
+            setattr(run, key, ckpt[key])
+    except (KeyError, RuntimeError, TypeError, ValueError) as e:
+        raise CheckpointError(path, f"is not a complete training checkpoint ({brief(e)})") from e
+    if run.history:  # written by a vaelib whose history columns were named otherwise
+        run.history = upgrade_history(pd.DataFrame(run.history), mcfg.kind).to_dict("records")
+
+
+def _step(run: _Training, x: torch.Tensor, tcfg: TrainConfig, poison: bool = False):
+    """One Adam step on the batch's mean loss; returns the model's terms and that mean."""
+    terms = run.model(x)
+    loss = terms.loss.mean()
+    if poison:
+        loss = loss * float("nan")
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if tcfg.grad_clip is not None:
+        nn.utils.clip_grad_norm_(run.model.parameters(), tcfg.grad_clip)
+    run.optimizer.step()
+    return terms, loss
+
+
+def _train_epoch(run: _Training, batches: vdata.BatchIterator, tcfg: TrainConfig, bar, ckpt_path: Path | None,
+                 fail_at_step: int | None) -> dict[str, float]:
+    """One pass over the shuffled training split (a fresh shuffle and binarization each epoch):
+    the epoch's mean loss, reconstruction loss and terms. Sums stay on the device, and the
+    host looks at the loss only every CHECK_EVERY steps, where a non-finite one stops training."""
+    epoch, steps, names = run.epoch + 1, len(batches), run.model.TERMS
+    dev = next(run.model.parameters()).device
+    sums = torch.zeros(2 + len(names), device=dev)  # loss, reconstruction, each term (summed over examples)
+    first_bad = torch.full((), -1, dtype=torch.long, device=dev)
+    for step, x in enumerate(batches):
+        global_step = (epoch - 1) * steps + step
+        terms, loss = _step(run, x, tcfg, poison=fail_at_step is not None and global_step == fail_at_step)
+        with torch.no_grad():
+            bad = ~torch.isfinite(loss)
+            first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, step), first_bad)
+            parts = [terms.loss.sum(), terms.reconstruction.sum(), *(getattr(terms, t).sum() for t in names)]
+            sums += torch.stack(parts).detach()
+        if step % CHECK_EVERY == CHECK_EVERY - 1 or step == steps - 1:
+            _raise_if_bad(int(first_bad.item()), epoch, steps, ckpt_path, bar)
+        bar.update(1)
+    means = (sums / batches.images.shape[0]).tolist()
+    row = {"epoch": epoch, "train_loss": means[0], "train_recon": -means[1]}  # recon as a loss: -E[log p(x|z)]
+    row.update({f"train_{t}": v for t, v in zip(names, means[2:])})
+    return row
+
+
+def _raise_if_bad(bad_step: int, epoch: int, steps: int, ckpt_path: Path | None, bar) -> None:
+    if bad_step < 0:
+        return
     bar.close()
+    kept = (f"the last good checkpoint (epoch {epoch - 1}) is kept in {ckpt_path}. "
+            if ckpt_path is not None and ckpt_path.exists() else "")
+    raise NonFiniteLossError(
+        f"non-finite training loss at epoch {epoch}, step {bad_step + 1} of {steps} "
+        f"(global step {(epoch - 1) * steps + bad_step}); " + kept
+        + "Try a lower learning rate, gradient clipping (grad_clip), or a floor on σ."
+    )
 
-    if tcfg.early_stopping is not None and state["best_model"] is not None:
-        model.load_state_dict(state["best_model"])  # model selection on the validation split
+
+def _validation_row(model: nn.Module, val_x: torch.Tensor, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """Validation loss, ELBO (NaN where the model has none), reconstruction loss and terms; the lr used."""
+    if val_x.shape[0]:
+        val = mean_terms(model, val_x)
+    else:  # trained on every image: no validation split
+        val = {k: math.nan for k in ("loss", "elbo", "log_px", *model.TERMS)}
+    row = {"val_loss": val["loss"], "val_elbo": val["elbo"], "val_recon": -val["log_px"]}
+    row.update({f"val_{t}": val[t] for t in model.TERMS})
+    row["lr"] = optimizer.param_groups[0]["lr"]
+    return row
+
+
+def _ordered(row: dict[str, Any], model: nn.Module) -> dict[str, Any]:
+    return {c: row[c] for c in history_columns(model)}
+
+
+def _end_epoch(run: _Training, row: dict[str, Any], tcfg: TrainConfig, out: Path | None,
+               mcfg: ModelConfig) -> None:
+    """Step the schedule, track the best validation epoch, log one line, write the checkpoint."""
+    val_loss = row["val_loss"]
+    if run.scheduler is not None and not math.isnan(val_loss):
+        run.scheduler.step(val_loss)
+    if not math.isnan(val_loss) and val_loss < run.best_val:
+        run.best_val, run.bad_epochs = val_loss, 0
+        if tcfg.early_stopping is not None:
+            run.best_model = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+    else:
+        run.bad_epochs += 1
+    run.epoch = row["epoch"]
+    run.history.append(row)
+    tqdm.write(_summary_line(row, tcfg.epochs, run.model))  # one line per epoch, also when the bar is off
+    if out is not None:
+        save_checkpoint(out / CHECKPOINT, mcfg.to_dict(), tcfg.to_dict(), run.model, run.optimizer, run.scheduler,
+                        run.gen, {key: getattr(run, key) for key in _Training.STATE})
+        atomic_write_csv(_history_frame(run), out / "history.csv")
+
+
+def _finish(run: _Training, splits: vdata.MNISTSplits, mcfg: ModelConfig, tcfg: TrainConfig, out: Path | None,
+            dev: torch.device, final_metrics: bool) -> TrainResult:
+    """Keep the best validation epoch's weights (early stopping), write model.pt, the history and
+    the test metrics."""
+    model = run.model
+    if tcfg.early_stopping is not None and run.best_model is not None:
+        model.load_state_dict(run.best_model)  # model selection on the validation split
     model.eval()
-    history = _history_frame(state["history"])
+    history = _history_frame(run)
     if out is not None:
         atomic_write_csv(history, out / "history.csv")
-        atomic_save(
-            {"model_config": mcfg.to_dict(), "train_config": tcfg.to_dict(), "model": model.state_dict()},
-            out / "model.pt",
-        )
+        atomic_save({"model_config": mcfg.to_dict(), "train_config": tcfg.to_dict(), "model": model.state_dict()},
+                    out / "model.pt")
     metrics: dict[str, Any] = {}
     if final_metrics:
-        from vaelib.metrics import cheap_metrics  # noqa: PLC0415
-
         metrics = cheap_metrics(model, splits.test, tcfg, device=dev)
-        metrics["epochs_trained"] = int(state["epoch"])
-        metrics["stopped_early"] = bool(stopped_early and state["epoch"] < tcfg.epochs)
+        metrics["epochs_trained"] = int(run.epoch)
+        metrics["stopped_early"] = bool(_early_stop_due(run, tcfg) and run.epoch < tcfg.epochs)
         if out is not None:
             atomic_write_text(json.dumps(metrics, indent=2) + "\n", out / "metrics.json")
     return TrainResult(model=model, history=history, metrics=metrics, out_dir=out)
@@ -449,58 +372,18 @@ def train(
 # ----------------------------------------------------------------------------- internals
 
 
-def _brief(e: BaseException) -> str:
-    """`Type: first sentence` of an exception (torch's load errors run to paragraphs)."""
-    text = (str(e).strip().splitlines() or [""])[0]
-    text = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
-    return f"{type(e).__name__}: {text[:160]}" if text else type(e).__name__
+def _early_stop_due(run: _Training, tcfg: TrainConfig) -> bool:
+    return tcfg.early_stopping is not None and run.bad_epochs >= tcfg.early_stopping
 
 
-def _early_stop_due(state: dict[str, Any], tcfg: TrainConfig) -> bool:
-    return tcfg.early_stopping is not None and state["bad_epochs"] >= tcfg.early_stopping
+def _history_frame(run: _Training) -> pd.DataFrame:
+    return pd.DataFrame(run.history, columns=history_columns(run.model))
 
 
-def _history_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    cols = ["epoch", "train_loss", "train_recon", "train_kl", "val_loss", "val_elbo", "val_recon",
-            "val_kl", "lr", "seconds", "train_seconds"]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def _summary_line(row: dict[str, Any], epochs: int, penalty: str = "KL") -> str:
-    """One line per epoch; `penalty` names the model's latent term (KL, or a WAE's λ·MMD²)."""
-    val = ("no validation split" if math.isnan(row["val_loss"]) else
-           f"val loss {row['val_loss']:.2f} (recon {row['val_recon']:.2f}, {penalty} {row['val_kl']:.2f})")
-    return (
-        f"epoch {row['epoch']:>3}/{epochs}  train loss {row['train_loss']:.2f} "
-        f"(recon {row['train_recon']:.2f}, {penalty} {row['train_kl']:.2f})  {val}  "
-        f"lr {row['lr']:.2g}  {row['seconds']:.1f}s"
-    )
-
-
-def _check_same_run(ckpt: dict[str, Any], mcfg: ModelConfig, tcfg: TrainConfig, path: Path) -> None:
-    """Resuming is only allowed into the same configuration (the number of epochs may grow)."""
-    if not isinstance(ckpt, dict) or ckpt.get("model_config") != mcfg.to_dict():
-        raise CheckpointError(path, "was trained with another model config")
-    a = dict(ckpt.get("train_config") or {})
-    b = tcfg.to_dict()
-    a.pop("epochs", None), b.pop("epochs")
-    if a != b:
-        diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-        raise CheckpointError(path, f"was trained with another train config (differs in {diff})")
-
-
-def _save(path, model, optimizer, scheduler, gen, state, mcfg, tcfg, dev) -> None:
-    atomic_save(
-        {
-            "model_config": mcfg.to_dict(),
-            "train_config": tcfg.to_dict(),
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "generator": gen.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state() if dev.type == "cuda" else None,
-            **state,
-        },
-        path,
-    )
+def _summary_line(row: dict[str, Any], epochs: int, model: nn.Module) -> str:
+    """One line per epoch: the losses and each of the model's terms under its own label."""
+    def parts(split: str) -> str:
+        terms = ", ".join(f"{model.TERM_LABELS.get(t, t)} {row[f'{split}_{t}']:.2f}" for t in model.TERMS)
+        return f"{split} loss {row[f'{split}_loss']:.2f} (recon {row[f'{split}_recon']:.2f}, {terms})"
+    val = "no validation split" if math.isnan(row["val_loss"]) else parts("val")
+    return f"epoch {row['epoch']:>3}/{epochs}  {parts('train')}  {val}  lr {row['lr']:.2g}  {row['seconds']:.1f}s"

@@ -49,24 +49,19 @@ print the numbers it relies on (it never types a number in):
     # Because ...
 
 The student version keeps the question and puts `*Your answer here.*` in the answer cell.
-Questions are graded by hand: `answers(nb)` tells the grader which were answered and what the
-answer says, reading a student's notebook tolerantly (an answer typed into the question cell, or
-into a new cell after it when the answer cell was deleted, still counts).
+Questions are graded by hand: `answers(nb)` (in `vaelib.course.answers`) tells the grader which
+were answered and what the answer says, reading a student's notebook tolerantly (an answer typed
+into the question cell, or into a new cell after it when the answer cell was deleted, still counts).
 
-    student_nb = make_student("notebooks/02_reparameterization.py")   # an nbformat notebook
-    write_student_versions("student")                                 # every notebook, as .ipynb
-
-Student versions also lose their outputs and execution counts (and the jupytext pairing, so a
-student's Jupyter does not write a .py next to them), and carry the complete metadata JupyterLab
-would write (kernelspec, language_info, cell ids, nbformat 4.5), so opening one does not mark it
-as modified.
+This module holds the conventions and reads them: the tags and markers, `exercises` and
+`questions` of a solution notebook, and the check-cell helper `exercise_check` (the numbered
+notebooks in order are `vaelib.runtime.series()`). The student versions are written by `vaelib.course.student`
+(`make_student`, `write_student_versions`).
 """
 
 from __future__ import annotations
 
 import ast
-import difflib
-import platform
 import re
 import sys
 import traceback
@@ -79,8 +74,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # jupytext and nbformat are imported where they are used: the grader's sandbox
     import nbformat  # imports this module and should not pay for them (seconds, via jsonschema)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = REPO_ROOT / "notebooks"
+__all__ = [
+    "ANSWER_LABEL", "ANSWER_PLACEHOLDER", "ANSWER_TAG", "BEGIN_ANSWER", "BEGIN_SOLUTION", "CHECK_HELPER",
+    "END_ANSWER", "END_SOLUTION", "EXERCISE_TAG", "Exercise", "HINT_PREFIX", "METADATA_KEY", "MarkerError",
+    "QUESTION_TAG", "Question", "answer_text", "check_cells", "check_report",
+    "defined_names", "exercise_check", "exercise_ids", "exercises", "questions", "read_notebook",
+]
+
 
 EXERCISE_TAG = "exercise"
 QUESTION_TAG = "question"
@@ -255,8 +255,8 @@ def questions(nb: nbformat.NotebookNode, where: str = "notebook", require_marker
     return found
 
 
-# ----------------------------------------------------------------------------- reading a student's answers
-# Everything here reads student-controlled content and must never raise on it.
+# ----------------------------------------------------------------------------- tolerant text
+# Shared with vaelib.course.answers: these read student-controlled content and must never raise on it.
 
 
 def _text(source) -> str:
@@ -274,116 +274,6 @@ def _text(source) -> str:
 
 def _normalise(text: str) -> str:
     return " ".join(text.split())
-
-
-def _cell_list(nb) -> list:
-    cells = nb.get("cells") if isinstance(nb, Mapping) else None
-    return list(cells) if isinstance(cells, (list, tuple)) else []
-
-
-def _cell_source(cell) -> str:
-    return _text(cell.get("source")) if isinstance(cell, Mapping) else ""
-
-
-def _cell_type(cell) -> str:
-    kind = cell.get("cell_type") if isinstance(cell, Mapping) else None
-    return kind if isinstance(kind, str) else ""
-
-
-def _added(text: str, original: str | None) -> str:
-    """The lines of `text` that are not in `original` (whitespace aside); all of it when there is
-    no original or the cells are too long to compare line by line."""
-    if not original:
-        return text.strip()
-    if _normalise(text) == _normalise(original):
-        return ""
-    new, old = text.splitlines(), original.splitlines()
-    if len(new) * len(old) > 1_000_000:  # a huge pasted cell: no quadratic diff, keep it all
-        return text.strip()
-    matcher = difflib.SequenceMatcher(None, [_normalise(x) for x in old], [_normalise(x) for x in new], autojunk=False)
-    lines = [line for op, _, _, j1, j2 in matcher.get_opcodes() if op in ("insert", "replace") for line in new[j1:j2]]
-    return "\n".join(lines).strip()
-
-
-def question_records(nb) -> list[dict]:
-    """What a student version started from, one record per question: the question cell's text and
-    the text of the cell after the answer cell (`make_student` stores them in the metadata, and
-    `answers` tells a student's own words from the notebook's by them)."""
-    cells = _cell_list(nb)
-    records = []
-    for i, cell in enumerate(cells):
-        if QUESTION_TAG in _tags(cell):
-            j = i + 2 if i + 1 < len(cells) and ANSWER_TAG in _tags(cells[i + 1]) else i + 1
-            records.append({"question": _cell_source(cell), "after": _cell_source(cells[j]) if j < len(cells) else ""})
-    return records
-
-
-def _stored_records(nb) -> tuple[list[dict], int]:
-    """The question records and the number of questions in a student version's metadata."""
-    meta = nb.get("metadata") if isinstance(nb, Mapping) else None
-    meta = meta.get(METADATA_KEY) if isinstance(meta, Mapping) else None
-    if not isinstance(meta, Mapping):
-        return [], 0
-    raw = meta.get("question_cells")
-    records = [
-        {k: r.get(k) if isinstance(r.get(k), str) else None for k in ("question", "after")}
-        for r in (raw if isinstance(raw, (list, tuple)) else []) if isinstance(r, Mapping)
-    ]
-    count = meta.get("questions")
-    count = count if isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= 1000 else 0
-    return records, count
-
-
-def answers(nb, reference=None) -> list[dict]:
-    """The open questions of a (student's) notebook: [{id, cell, status, answer}], in order.
-
-    status is "answered" or "not attempted"; answer is the student's text (None when not
-    attempted); cell is the index of the cell the answer was read from (the answer cell, else
-    the question cell). The answer is what the `answer` cell after the question holds, less the
-    placeholder; where a student also (or instead) typed into the question cell itself, or into
-    an untagged markdown cell right after it when the answer cell was deleted, those words count
-    too. Which words are the notebook's own comes from `reference` (the solution notebook) or
-    else from the records `make_student` left in the metadata. Old student versions, with the
-    answer between <!-- BEGIN ANSWER --> markers in the question cell, are read as well.
-
-    Never raises on what a student can change: any notebook-like mapping, cells without a
-    source, list sources, odd tags, lone surrogates.
-    """
-    cells = _cell_list(nb)
-    records, count = _stored_records(nb)
-    if isinstance(reference, Mapping):
-        records = question_records(reference) or records
-    at = [i for i, c in enumerate(cells) if QUESTION_TAG in _tags(c)]
-    found = []
-    for k, i in enumerate(at):
-        record = records[k] if k < len(records) else {}
-        stop = at[k + 1] if k + 1 < len(at) else len(cells)
-        tagged = next((j for j in range(i + 1, stop) if ANSWER_TAG in _tags(cells[j])), None)
-        question = _cell_source(cells[i])
-        pieces: list[tuple[int, str]] = []
-        legacy = re.search(re.escape(BEGIN_ANSWER) + r"(.*?)" + re.escape(END_ANSWER), question, flags=re.S)
-        if legacy:
-            pieces.append((i, legacy.group(1)))
-        elif record.get("question"):
-            pieces.append((i, _added(question, record["question"])))
-        if tagged is not None:
-            pieces.append((tagged, _cell_source(cells[tagged])))
-        elif i + 1 < len(cells) and _cell_type(cells[i + 1]) == "markdown" and not _tags(cells[i + 1]):
-            after = _cell_source(cells[i + 1])
-            if record.get("after") is not None:
-                pieces.append((i + 1, _added(after, record["after"])))
-            elif not re.match(r"\s*#{1,6}\s", after):  # no record: a heading starts the notebook's next section
-                pieces.append((i + 1, after))
-        texts = [(j, t) for j, t in ((j, answer_text(t)) for j, t in sorted(pieces)) if t]
-        found.append({
-            "id": f"question {k + 1}",
-            "cell": texts[0][0] if texts else (tagged if tagged is not None else i),
-            "status": "answered" if texts else "not attempted",
-            "answer": "\n\n".join(t for _, t in texts) if texts else None,
-        })
-    for k in range(len(found), count):  # a question cell the student deleted
-        found.append({"id": f"question {k + 1}", "cell": None, "status": "not attempted", "answer": None})
-    return found
 
 
 # ----------------------------------------------------------------------------- check cells
@@ -447,116 +337,8 @@ def check_cells(nb: nbformat.NotebookNode, where: str = "notebook") -> dict[str,
     return found
 
 
-def _lenient_checks(source: str) -> str:
-    """A check cell as the student version has it: exercise_check(..., strict=False)."""
-    return re.sub(rf"\b{CHECK_HELPER}\((['\"])(\w+)\1\)", rf"{CHECK_HELPER}(\1\2\1, strict=False)", source)
-
-
 def exercise_ids(source: str | Path) -> list[str]:
     """The exercise ids of a solution notebook, in order."""
     return [e.id for e in exercises(read_notebook(source), where=str(source))]
 
 
-# ----------------------------------------------------------------------------- student versions
-
-
-def stub_source(source: str, where: str = "cell") -> str:
-    """An exercise cell with every solution region replaced by `raise NotImplementedError(hint)`."""
-    lines = source.splitlines()
-    out: list[str] = []
-    last = 0
-    for hint_line, begin, end, hint in _solution_regions(source, where):
-        out.extend(lines[last:hint_line])
-        indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
-        out.append(f"{indent}raise NotImplementedError({hint!r})")
-        last = end + 1
-    out.extend(lines[last:])
-    return "\n".join(out)
-
-
-def language_info() -> dict:
-    """The notebook's language_info as this Python's ipykernel reports it (JupyterLab writes the
-    kernel's reply into the notebook when it connects: if the two differ, the notebook opens as
-    modified)."""
-    return {
-        "name": "python",
-        "version": platform.python_version(),
-        "mimetype": "text/x-python",
-        "codemirror_mode": {"name": "ipython", "version": sys.version_info[0]},
-        "pygments_lexer": "ipython3",
-        "nbconvert_exporter": "python",
-        "file_extension": ".py",
-    }
-
-
-DEFAULT_KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-
-
-def make_student(source: str | Path | nbformat.NotebookNode, name: str | None = None) -> nbformat.NotebookNode:
-    """The student version of a solution notebook (a .py, an .ipynb, or a notebook object).
-
-    Solutions become stubs that raise NotImplementedError with the hint, check cells report
-    instead of raising (`exercise_check(..., strict=False)`), answer cells become the
-    placeholder, outputs and execution counts are cleared; every other cell is unchanged.
-    `name` (the notebook's stem) is recorded in the metadata so the grader finds the solution.
-    """
-    import nbformat
-
-    if isinstance(source, (str, Path)):
-        name = name or Path(source).stem
-        where = str(source)
-        nb = read_notebook(source)
-    else:
-        where = name or "notebook"
-        nb = nbformat.from_dict(source)  # a copy: the caller's notebook stays as it was
-    ex = exercises(nb, where)  # validates the markers before anything is changed
-    qs = questions(nb, where)
-    records = question_records(nb)  # the question texts as handed out, before any cell changes
-    for i, cell in enumerate(nb.cells):
-        tags = _tags(cell)
-        if cell.cell_type == "code":
-            if EXERCISE_TAG in tags:
-                cell.source = stub_source(cell.source, f"{where}, cell {i}")
-            else:
-                cell.source = _lenient_checks(cell.source)
-            cell.outputs = []
-            cell.execution_count = None
-        elif ANSWER_TAG in tags:
-            cell.source = ANSWER_PLACEHOLDER
-        cell.id = f"cell-{i}"  # deterministic ids: `make student` twice writes the same files
-        cell.metadata = {"tags": tags} if tags else {}
-    nb.metadata.pop("jupytext", None)
-    nb.metadata.pop("widgets", None)
-    spec = nb.metadata.get("kernelspec") or {}
-    nb.metadata["kernelspec"] = {k: spec.get(k) or v for k, v in DEFAULT_KERNELSPEC.items()}
-    nb.metadata["language_info"] = language_info()
-    nb.metadata[METADATA_KEY] = {
-        "notebook": name,
-        "exercises": [e.id for e in ex],
-        "questions": len(qs),
-        "question_cells": records,
-        "grade": f"make grade NB=student/{name}.ipynb" if name else "make grade NB=<this notebook>",
-    }
-    nb.nbformat, nb.nbformat_minor = 4, 5
-    return nb
-
-
-def series(notebooks_dir: Path = NOTEBOOKS) -> list[Path]:
-    """The numbered solution sources notebooks/[0-9]*.py, in order."""
-    return sorted(notebooks_dir.glob("[0-9]*.py"))
-
-
-def write_student_versions(out_dir: str | Path = "student", sources: list[Path] | None = None) -> list[Path]:
-    """Write the student version of every notebook (or of `sources`) to out_dir/NN_topic.ipynb."""
-    import nbformat
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for src in sources if sources is not None else series():
-        nb = make_student(src)
-        path = out_dir / f"{Path(src).stem}.ipynb"
-        nbformat.validate(nb)
-        nbformat.write(nb, path)
-        written.append(path)
-    return written

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vaelib.course.grader import GradingError, grade, resolve_assignment, write_json
-from vaelib.train import atomic_write_text
+from vaelib.runtime import atomic_write_text
 
 __all__ = ["find_submissions", "grade_class", "format_summary"]
 

@@ -12,10 +12,10 @@ What happens, in this (the grader's) process unless said otherwise:
    by `assignment` (a number such as "02", a name, or a path), else the one whose number the
    submission's file name carries. It alone says which exercises count and their points; the
    submission's metadata and cells never do (a deleted exercise cell scores "not attempted").
-2. **The submission** is read as data (JSON or jupytext text, size-limited, every field checked);
-   only the sources of its cells tagged `exercise` are kept. Nothing of it is executed here and
-   nothing of it is parsed as Python here. A submission that cannot be read gets a report that
-   marks it `malformed` with a one-line reason.
+2. **The submission** is read as data (JSON or jupytext text, size-limited, every field checked,
+   by `vaelib.course.submission`); only the sources of its cells tagged `exercise` are kept.
+   Nothing of it is executed here and nothing of it is parsed as Python here. A submission that
+   cannot be read gets a report that marks it `malformed` with a one-line reason.
 3. **The inputs**: each expected exercise's check (`vaelib.course.checks`) draws fresh inputs from
    the grader's seed and computes vaelib's reference answers. The references stay here.
 4. **The student process** (`vaelib.course.sandbox`, isolated by the operating system: its own
@@ -23,7 +23,8 @@ What happens, in this (the grader's) process unless said otherwise:
    exercise cells and, for each exercise, the probe of `vaelib.course.probes` that calls the
    student's code on the inputs. It has no reference to call: its `vaelib` holds only the
    helpers the solution's exercise cells import. It returns plain data (torch.save), which this
-   process loads with `weights_only=True` and turns into plain tensors.
+   process loads with `weights_only=True` and turns into plain tensors
+   (`vaelib.course.student_process` writes the job and reads the results).
 5. **The verdicts**: each check's judge compares that data with the reference here: `passed`;
    `failed` with a hint; `not attempted` (NotImplementedError, or nothing defined). Score =
    points of the passed exercises. Open questions are listed as answered or not, for grading by
@@ -33,6 +34,9 @@ The report (a dict and an atomically written JSON file): {"notebook", "assignmen
 "submission_sha256", "graded_at", "seed", "isolation": {"level", "detail"}, "network",
 "exercises": [{"id", "title", "status", "hint", "points", "score", "seconds"}], "questions":
 [{"id", "cell", "status", "answer", "graded"}], "score", "total", "percent", "flags", "json"}.
+
+This module holds the assignment's side (`resolve_assignment`, `student_library`), the verdicts,
+and `grade`, which runs the steps above one function each, then `format_report`.
 """
 
 from __future__ import annotations
@@ -42,24 +46,21 @@ import datetime as _dt
 import hashlib
 import importlib.util
 import json
-import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from vaelib.course import sandbox
+from vaelib.course.student_process import run_student
+from vaelib.course.submission import Malformed, clean, read_submission
 
 __all__ = ["GradingError", "PASSED", "FAILED", "NOT_ATTEMPTED", "format_report", "grade", "resolve_assignment",
-           "read_submission", "student_library"]
+           "student_library", "write_json"]
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
 ANSWERED = "answered"
 DEFAULT_TIMEOUT = 300  # seconds for the whole student process
-CHECK_TIMEOUT = 60  # seconds for one exercise cell or one probe
-MAX_SUBMISSION_BYTES = 20 * 1024**2
-MAX_RESULTS_BYTES = 64 * 1024**2
 NETWORK = "disabled"
 
 
@@ -67,27 +68,12 @@ class GradingError(Exception):
     """The instructor's side is wrong (no such assignment, no isolation): one line for the user."""
 
 
-class Malformed(Exception):
-    """The submission cannot be read; the message is the one-line reason in the report."""
-
-
-def clean(x: Any) -> Any:
-    """Every string made printable and encodable (lone surrogates replaced), recursively."""
-    if isinstance(x, str):
-        return x.encode("utf-8", "replace").decode("utf-8")
-    if isinstance(x, list):
-        return [clean(v) for v in x]
-    if isinstance(x, dict):
-        return {clean(k): clean(v) for k, v in x.items()}
-    return x
-
-
 # ----------------------------------------------------------------------------- the assignment
 
 
 def resolve_assignment(assignment: str | Path | None, submission: Path) -> Path:
     """The solution notebook (notebooks/NN_topic.py) that defines what counts."""
-    from vaelib.course.assignments import NOTEBOOKS, series
+    from vaelib.runtime import NOTEBOOKS, series
 
     if assignment is not None:
         p = Path(assignment)
@@ -142,138 +128,16 @@ def student_library(solution_cells: list[str], graded: set[str]) -> dict[str, st
     return files
 
 
-# ----------------------------------------------------------------------------- the submission
-
-
-def _source(cell: dict) -> str:
-    src = cell.get("source", "")
-    if isinstance(src, list):
-        if not all(isinstance(s, str) for s in src):
-            raise Malformed("a cell's source is a list with non-text items")
-        return "".join(src)
-    if not isinstance(src, str):
-        raise Malformed(f"a cell's source is a {type(src).__name__}, not text")
-    return src
-
-
-def _tags(cell: dict) -> list[str]:
-    meta = cell.get("metadata", {})
-    tags = meta.get("tags", []) if isinstance(meta, dict) else []
-    if isinstance(tags, str):
-        return [tags]
-    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
-
-
-def read_submission(path: Path) -> dict:
-    """The submission as {"cells": [{"cell_type", "source", "tags"}], "raw": the notebook dict}.
-    Raises Malformed with a one-line reason; never anything else for any content of the file."""
-    if path.suffix not in (".ipynb", ".py"):
-        raise Malformed(f"{path.name} is not a notebook (.ipynb, or a jupytext .py)")
-    try:
-        size = path.stat().st_size
-        if size > MAX_SUBMISSION_BYTES:
-            raise Malformed(f"{path.name} is {size / 1024**2:.0f} MiB, over the {MAX_SUBMISSION_BYTES // 1024**2} MiB "
-                            "a notebook may have")
-        text = path.read_bytes().decode("utf-8", "replace")
-    except OSError as e:
-        raise Malformed(f"{path.name} cannot be read ({e.strerror or e})") from None
-    try:
-        if path.suffix == ".ipynb":
-            raw = json.loads(text)
-        else:
-            import jupytext
-
-            raw = json.loads(jupytext.writes(jupytext.reads(text, fmt="py:percent"), fmt="ipynb"))
-    except RecursionError:
-        raise Malformed(f"{path.name} is nested too deeply to read") from None
-    except Exception as e:  # noqa: BLE001  (any parse failure of student data is "malformed")
-        why = (str(e).splitlines() or [type(e).__name__])[0][:200]
-        raise Malformed(f"{path.name} is not a readable notebook ({why})") from None
-    if not isinstance(raw, dict):
-        raise Malformed(f"{path.name} is not a notebook: its JSON is a {type(raw).__name__}, not an object")
-    cells = raw.get("cells")
-    if not isinstance(cells, list):
-        raise Malformed(f"{path.name} is not a notebook: it has no list of cells")
-    out = []
-    for cell in cells:
-        if not isinstance(cell, dict):
-            raise Malformed(f"{path.name}: a cell is a {type(cell).__name__}, not an object")
-        kind = cell.get("cell_type")
-        out.append({"cell_type": kind if isinstance(kind, str) else "unknown", "source": _source(cell),
-                    "tags": _tags(cell)})
-    return {"cells": out, "raw": raw}
+# ----------------------------------------------------------------------------- the verdicts
 
 
 def _questions(sub: dict, solution) -> list[dict]:
-    """Open questions, answered or not, for grading by hand (`assignments.answers` never raises
+    """Open questions, answered or not, for grading by hand (`answers.answers` never raises
     on student content; the solution notebook tells the student's words from the notebook's)."""
-    from vaelib.course.assignments import answers
+    from vaelib.course.answers import answers
 
     return [{**a, "graded": "by hand"} for a in answers(sub["raw"], reference=solution)]
 
-
-# ----------------------------------------------------------------------------- the student process
-
-
-def _sanitize(x: Any, depth: int = 0) -> Any:
-    """The loaded results as plain data: plain tensors, numbers, strings, lists, dicts."""
-    import torch
-
-    if depth > 8:
-        raise ValueError("results nested too deeply")
-    if isinstance(x, torch.Tensor):
-        if type(x) is not torch.Tensor or x.is_sparse or x.numel() > 2_000_000:
-            raise ValueError("results hold a tensor the grader does not take")
-        return x.detach().clone()
-    if x is None or type(x) in (bool, int, float, str):
-        return x
-    if type(x) in (list, tuple):
-        return [_sanitize(v, depth + 1) for v in x]
-    if type(x) is dict:
-        return {str(k): _sanitize(v, depth + 1) for k, v in x.items()}
-    raise ValueError(f"results hold a {type(x).__name__}")
-
-
-def _run_student(cells: list[str], expected: list[str], inputs: dict, seeds: dict, library: dict[str, str],
-                 timeout: float, level: str) -> tuple[dict | None, str | None]:
-    """Run the exercise cells and the probes in the sandbox; (results, why there are none)."""
-    import torch
-
-    from vaelib.course import probes
-
-    with tempfile.TemporaryDirectory(prefix="vaelib-grade-job-") as tmp:
-        job, work = Path(tmp) / "job", Path(tmp) / "work"
-        work.mkdir()
-        (job / "lib").mkdir(parents=True)
-        shutil.copy(probes.__file__, job / "probes.py")
-        for rel, src in library.items():
-            (job / "lib" / rel).parent.mkdir(parents=True, exist_ok=True)
-            (job / "lib" / rel).write_text(src, encoding="utf-8")
-        inside_job = sandbox.JOB if level == "namespaces" else str(job)
-        results_file = work / "results.pt"
-        results_path = sandbox.RESULTS if level == "namespaces" else str(results_file)
-        limits = dict(sandbox.LIMITS, RLIMIT_CPU=int(timeout) + 5)
-        if level != "namespaces" or os.geteuid() != 0:
-            limits.pop("RLIMIT_NPROC")  # counted per user id: only with a user id of its own
-        payload = {"cells": cells, "exercises": expected, "seeds": seeds, "check_timeout": CHECK_TIMEOUT,
-                   "results": results_path, "lib": f"{inside_job}/lib", "limits": limits}
-        (job / "payload.json").write_text(json.dumps(payload), encoding="utf-8")
-        torch.save(inputs, job / "inputs.pt")
-        r = sandbox.run(job, work, timeout, level)
-        if r.timed_out:
-            return None, f"the grader's time limit ({timeout:.0f} s) ran out"
-        if not results_file.is_file() or results_file.is_symlink() or results_file.stat().st_size == 0:
-            last = (r.log.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
-            return None, f"the student process stopped before it returned results ({clean(last)[:200]})"
-        if results_file.stat().st_size > MAX_RESULTS_BYTES:
-            return None, "the student process returned more data than the grader reads"
-        try:
-            data = _sanitize(torch.load(results_file, weights_only=True, map_location="cpu"))
-            if not isinstance(data, dict):
-                raise ValueError("not a dict")
-        except Exception as e:  # noqa: BLE001  (whatever the student process wrote)
-            return None, f"the student process returned data the grader does not take ({type(e).__name__})"
-        return data, None
 
 
 def _verdict(ex: str, r: Any, inputs: dict, ref: Any) -> tuple[str, str | None]:
@@ -308,15 +172,15 @@ def _verdict(ex: str, r: Any, inputs: dict, ref: Any) -> tuple[str, str | None]:
     return PASSED, None
 
 
+# ----------------------------------------------------------------------------- grading, step by step
+
+
 def grade(notebook: str | Path, json_path: str | Path | None = None, *, assignment: str | Path | None = None,
           seed: int | None = None, timeout: float = DEFAULT_TIMEOUT, allow_weak: bool = False) -> dict:
     """Grade one submission against the instructor's solution notebook; return the report and
     write it as JSON. GradingError for the instructor's mistakes; a malformed submission gets a
     report with the flag "malformed", never an exception."""
-    import torch
-
-    from vaelib.course.assignments import EXERCISE_TAG, exercises, read_notebook
-    from vaelib.course.checks import CHECKS, DEFAULT_SEED, check_seed, suspicious_lines
+    from vaelib.course.checks import DEFAULT_SEED
 
     path = Path(notebook)
     if not path.is_file():
@@ -326,36 +190,70 @@ def grade(notebook: str | Path, json_path: str | Path | None = None, *, assignme
         iso = sandbox.isolation(allow_weak)  # before any work: refuse weak isolation unless allowed
     except RuntimeError as e:
         raise GradingError(str(e)) from None
-    solution_nb = read_notebook(solution)
-    sol_exercises = exercises(solution_nb, str(solution))
-    expected = [e.id for e in sol_exercises]
-    missing = [e for e in expected if e not in CHECKS]
-    if missing:
-        raise GradingError(f"the grader has no check for {', '.join(missing)} ({solution.name})")
+    solution_nb, sol_exercises = _solution_exercises(solution)
     seed = DEFAULT_SEED if seed is None else int(seed)
     flags: list[str] = [] if iso.level == "namespaces" else ["isolation: weak"]
-    results: dict = {}
-    questions: list[dict] = []
-    why_none = None
+    results, prepared, questions, why_none = _run_submission(path, solution_nb, sol_exercises, seed, timeout,
+                                                             iso.level, flags)
+    out_ex = _exercise_rows([e.id for e in sol_exercises], results, prepared, why_none)
+    report = _report(path, solution, seed, iso, out_ex, questions, flags)
+    out = Path(json_path) if json_path is not None else Path(tempfile.mkdtemp(prefix="vaelib-grade-")) / "report.json"
+    report["json"] = str(out)
+    write_json(out, report)
+    return report
+
+
+def _solution_exercises(solution: Path) -> tuple[Any, list]:
+    """The solution notebook and its exercises (step 1); GradingError when one has no check."""
+    from vaelib.course.assignments import exercises, read_notebook
+    from vaelib.course.checks import CHECKS
+
+    solution_nb = read_notebook(solution)
+    sol_exercises = exercises(solution_nb, str(solution))
+    missing = [e.id for e in sol_exercises if e.id not in CHECKS]
+    if missing:
+        raise GradingError(f"the grader has no check for {', '.join(missing)} ({solution.name})")
+    return solution_nb, sol_exercises
+
+
+def _run_submission(path: Path, solution_nb: Any, sol_exercises: list, seed: int, timeout: float, level: str,
+                    flags: list[str]) -> tuple[dict, dict, list[dict], str | None]:
+    """Steps 2 to 4: read the submission, draw the inputs, run the student process. Returns
+    (results, {exercise: (inputs, reference)}, questions, why there are no results); appends to
+    `flags` what a human should look at."""
+    import torch
+
+    from vaelib.course.assignments import EXERCISE_TAG
+    from vaelib.course.checks import CHECKS, check_seed, suspicious_lines
+
     try:
         sub = read_submission(path)
     except Malformed as e:
-        sub, why_none = None, str(e)
         flags.append("malformed")
-    if sub is not None:
-        cells = [c["source"] for c in sub["cells"] if c["cell_type"] == "code" and EXERCISE_TAG in c["tags"]]
-        for src in cells:
-            flags += [f"suspicious: {line}" for line in suspicious_lines(src)]
-        questions = _questions(sub, solution_nb)
-        prepared = {ex: CHECKS[ex].prepare(torch.Generator().manual_seed(check_seed(ex, seed))) for ex in expected}
-        if expected:
-            library = student_library([e.source for e in sol_exercises], set(CHECKS))
-            seeds = {ex: check_seed(ex, seed + 1) for ex in expected}
-            data, why_none = _run_student(cells, expected, {ex: prepared[ex][0] for ex in expected}, seeds, library,
-                                          timeout, iso.level)
-            if data is None:
-                flags.append("no results")
-            results = data or {}
+        return {}, {}, [], str(e)
+    expected = [e.id for e in sol_exercises]
+    cells = [c["source"] for c in sub["cells"] if c["cell_type"] == "code" and EXERCISE_TAG in c["tags"]]
+    for src in cells:
+        flags.extend(f"suspicious: {line}" for line in suspicious_lines(src))
+    questions = _questions(sub, solution_nb)
+    prepared = {ex: CHECKS[ex].prepare(torch.Generator().manual_seed(check_seed(ex, seed))) for ex in expected}
+    results: dict = {}
+    why_none = None
+    if expected:
+        library = student_library([e.source for e in sol_exercises], set(CHECKS))
+        seeds = {ex: check_seed(ex, seed + 1) for ex in expected}
+        data, why_none = run_student(cells, expected, {ex: prepared[ex][0] for ex in expected}, seeds, library,
+                                      timeout, level)
+        if data is None:
+            flags.append("no results")
+        results = data or {}
+    return results, prepared, questions, why_none
+
+
+def _exercise_rows(expected: list[str], results: dict, prepared: dict, why_none: str | None) -> list[dict]:
+    """Step 5: one row of the report per expected exercise, with its verdict."""
+    from vaelib.course.checks import CHECKS
+
     out_ex = []
     for ex in expected:
         if why_none is not None:
@@ -366,8 +264,14 @@ def grade(notebook: str | Path, json_path: str | Path | None = None, *, assignme
         seconds = r.get("seconds", 0.0) if isinstance(r.get("seconds"), float) else 0.0
         out_ex.append({"id": ex, "title": CHECKS[ex].title, "status": status, "hint": hint, "points": 1,
                        "score": 1 if status == PASSED else 0, "seconds": round(seconds, 2)})
+    return out_ex
+
+
+def _report(path: Path, solution: Path, seed: int, iso: Any, out_ex: list[dict], questions: list[dict],
+            flags: list[str]) -> dict:
+    """The report without its "json" entry, every string cleaned."""
     score, total = sum(e["score"] for e in out_ex), sum(e["points"] for e in out_ex)
-    report = clean({
+    return clean({
         "notebook": str(path),
         "assignment": solution.stem,
         "submission_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -382,15 +286,11 @@ def grade(notebook: str | Path, json_path: str | Path | None = None, *, assignme
         "percent": round(100.0 * score / total, 1) if total else None,
         "flags": flags,
     })
-    out = Path(json_path) if json_path is not None else Path(tempfile.mkdtemp(prefix="vaelib-grade-")) / "report.json"
-    report["json"] = str(out)
-    write_json(out, report)
-    return report
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Atomically (vaelib.train.atomic_write_text): never a partial report."""
-    from vaelib.train import atomic_write_text
+    """Atomically (vaelib.runtime.atomic_write_text): never a partial report."""
+    from vaelib.runtime import atomic_write_text
 
     atomic_write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", Path(path))
 

@@ -29,6 +29,11 @@ import sys
 import time
 from typing import Any, Callable
 
+__all__ = ["PREAMBLE", "STUDENT_MODULE", "PROBES", "ProbeError", "ToyLinearGaussian", "TimeLimit", "export", "call",
+           "describe", "defined_names", "without_magics", "set_limits", "main", "adam_step",
+           "probe_reparameterize", "probe_kl_std_normal", "probe_bernoulli_log_prob", "probe_gaussian_log_prob",
+           "probe_elbo", "probe_iwae_bound", "probe_ConvDecoder", "probe_traverse", "probe_mmd_unbiased"]
+
 PREAMBLE = "import math\nimport numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 STUDENT_MODULE = "student_notebook"  # __name__ of the namespace the exercise cells run in
 LOG_2PI = math.log(2 * math.pi)

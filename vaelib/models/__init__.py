@@ -1,4 +1,8 @@
-"""Models: one file per family, a registry to rebuild any of them from its config."""
+"""Models: one file per family, a registry to rebuild any of them from its config.
+
+Each family returns its own terms from forward() (ELBOTerms for the VAE and the GM-VAE, WAETerms,
+VQTerms) and declares what it is: TERMS, RATE, METRICS, SETTINGS, USES_BETA (see vaelib.models.vae.VAE).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,14 @@ from torch import nn
 from vaelib.models.networks import ConvDecoder, ConvEncoder, FCDecoder, FCEncoder, MLP
 from vaelib.models.gmvae import GMVAE
 from vaelib.models.vae import VAE, ModelConfig
-from vaelib.models.vqvae import VQVAE
-from vaelib.models.wae import WAE
+from vaelib.models.vqvae import VQVAE, VQTerms
+from vaelib.models.wae import WAE, WAETerms
+from vaelib.losses import ELBOTerms
+
+__all__ = [
+    "MODELS", "VAE", "WAE", "GMVAE", "VQVAE", "ModelConfig", "ELBOTerms", "WAETerms", "VQTerms",
+    "build_model", "count_parameters", "FCEncoder", "FCDecoder", "ConvEncoder", "ConvDecoder", "MLP",
+]
 
 #: model family name (ModelConfig.kind) -> class taking a ModelConfig
 MODELS: dict[str, type[nn.Module]] = {"vae": VAE, "wae": WAE, "gm-vae": GMVAE, "vq-vae": VQVAE}
@@ -30,7 +40,3 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = [
-    "MODELS", "VAE", "WAE", "GMVAE", "VQVAE", "ModelConfig", "build_model", "count_parameters",
-    "FCEncoder", "FCDecoder", "ConvEncoder", "ConvDecoder", "MLP",
-]

@@ -32,22 +32,23 @@ from torch import nn
 from vaelib.losses import ELBOTerms, elbo, kl_mixture_prior, mixture_log_prob, reparameterize
 from vaelib.models.vae import VAE, ModelConfig
 
+__all__ = ["GMVAE"]
+
 
 class GMVAE(VAE):
     """VAE with q(y | x) q(z | x), a uniform p(y) and learned Gaussians p(z | y)."""
 
+    SETTINGS = {"components": 10, "prior_spread": 1.0}  # its terms and metrics are the VAE's
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        unknown = set(config.extra) - {"components", "prior_spread"}
-        if unknown:
-            raise ValueError(f"unknown GM-VAE settings in extra: {sorted(unknown)}")
-        k, d = int(config.extra.get("components", 10)), config.latent_dim
+        k, d = int(self.settings["components"]), config.latent_dim
         if k < 1:
             raise ValueError("a mixture needs at least one component")
         self.components = k
         self.y_head = nn.Linear(self.encoder.n_features, k)
         # component means start apart (spread × N(0, I)) so that they can specialise; variances at 1
-        spread = float(config.extra.get("prior_spread", 1.0))
+        spread = float(self.settings["prior_spread"])
         self.prior_means = nn.Parameter(spread * torch.randn(k, d))
         self.prior_logvars = nn.Parameter(torch.zeros(k, d))
         self.register_buffer("prior_log_weights", torch.full((k,), -math.log(k)))  # p(y) uniform

@@ -12,6 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = [
+    "IMAGE_SHAPE", "IMAGE_DIM", "MLP", "FCEncoder", "FCDecoder", "ConvEncoder", "ConvDecoder",
+]
+
 IMAGE_SHAPE = (1, 28, 28)
 IMAGE_DIM = 28 * 28
 

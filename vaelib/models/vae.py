@@ -17,7 +17,7 @@ Likelihoods (`ModelConfig.likelihood`):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -33,18 +33,14 @@ from vaelib.losses import (
     std_normal_log_prob,
 )
 from vaelib.models.networks import IMAGE_SHAPE, ConvDecoder, ConvEncoder, FCDecoder, FCEncoder
+from vaelib.runtime import config_from_dict
+
+__all__ = ["ModelConfig", "VAE", "LIKELIHOODS", "SIGMA_MODES", "METRIC_GROUPS"]
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 SIGMA_MODES = ("fixed", "learned", "per-pixel")
-
-
-def config_from_dict(cls: type, d: dict[str, Any], what: str):
-    """Rebuild a config dataclass from its dict (as stored in a checkpoint); unknown keys are an
-    error rather than silently dropped."""
-    unknown = set(d) - {f.name for f in fields(cls)}
-    if unknown:
-        raise ValueError(f"unknown {what} config keys: {sorted(unknown)}")
-    return cls(**d)
+#: the groups of test metrics a model family can declare (vaelib.metrics.evaluate computes those)
+METRIC_GROUPS = ("elbo", "iwae", "active_units", "codebook")
 
 
 @dataclass
@@ -99,16 +95,26 @@ class VAE(nn.Module):
     """Gaussian encoder, FC or conv decoder, Bernoulli or Gaussian likelihood, N(0, I) prior.
 
     The other model families (vaelib.models.wae, gmvae, vqvae) subclass it to share the networks
-    and the likelihood; two class attributes tell the metrics and the trainer what they are.
+    and the likelihood. Five class attributes say what a family is, so that the trainer, the
+    metrics and the plots ask the model instead of guessing from its name:
     """
 
-    #: what q(z | x) is: "gaussian" (IWAE applies), "deterministic" (WAE) or "discrete" (VQ-VAE)
-    latent_kind = "gaussian"
-    #: what the `kl` field of forward()'s terms holds, for logs and plots
-    penalty_label = "KL"
+    #: the latent-side terms of forward()'s result, by field name (history columns train_<name>, val_<name>)
+    TERMS: tuple[str, ...] = ("kl",)
+    #: how logs and plots write each term, and the training loss
+    TERM_LABELS: dict[str, str] = {"kl": "KL"}
+    #: the term the ELBO subtracts from the reconstruction (KL(q || p)); None: the model has no ELBO
+    RATE: str | None = "kl"
+    #: which groups of METRIC_GROUPS apply (IWAE needs a Gaussian q(z | x) with a density)
+    METRICS: tuple[str, ...] = ("elbo", "iwae", "active_units")
+    #: the `extra` settings this family accepts, with their defaults (anything else is an error)
+    SETTINGS: dict[str, Any] = {}
+    #: whether ModelConfig.beta weights a term of the loss (a family that ignores it rejects β ≠ 1)
+    USES_BETA = True
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        self.settings = self.check_config(config)
         self.config = config
         c = config
         self._build_networks(c)
@@ -133,6 +139,26 @@ class VAE(nn.Module):
         else:
             self.encoder = ConvEncoder(c.latent_dim, c.conv_channels, c.conv_hidden, variance=variance)
             self.decoder = ConvDecoder(c.latent_dim, c.conv_channels, c.conv_hidden)
+
+    @classmethod
+    def check_config(cls, config: ModelConfig) -> dict[str, Any]:
+        """The family's settings (SETTINGS, updated by config.extra); one ValueError naming every
+        setting this family would ignore: an unknown `extra` key, or a β it has no term for."""
+        problems = []
+        unknown = sorted(set(config.extra) - set(cls.SETTINGS))
+        if unknown:
+            accepted = ", ".join(sorted(cls.SETTINGS)) or "none"
+            problems.append(f"unknown settings in extra: {unknown} (accepted: {accepted})")
+        if not cls.USES_BETA and config.beta != 1.0:
+            problems.append(f"beta = {config.beta:g} would be ignored: this family's loss has no KL term to weight")
+        if problems:
+            raise ValueError(f"{config.kind} model: " + "; ".join(problems))
+        return {**cls.SETTINGS, **config.extra}
+
+    @property
+    def loss_label(self) -> str:
+        """What the training loss is, for plots: −ELBO, or −β-ELBO when β ≠ 1."""
+        return "−ELBO" if self.config.beta == 1.0 else f"−β-ELBO (β = {self.config.beta:g})"
 
     # ---- pieces -------------------------------------------------------------------------
 

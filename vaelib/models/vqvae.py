@@ -24,7 +24,9 @@ dimension D), and the decoder sees only those entries. An image becomes 49 integ
     log p(x) ≥ ELBO = log p(x | z_q(x)) - (-log p(c(x))),
 
 the reconstruction minus the number of nats the prior needs to encode the codes. `forward`
-returns that ELBO (its `kl` field is -log p(c)); the loss adds the commitment term. The prior is
+returns `VQTerms`: that ELBO, its rate `code_nats` = -log p(c) (the KL of the one-hot q), and the
+commitment term, which the loss adds with weight β_c; ModelConfig.beta has no term to weight and
+must stay 1. The prior is
 trained in the same steps, on the codes with gradients stopped, so the encoder is never pulled
 towards codes that are easy to predict. (The paper fits the prior after the autoencoder; joint
 training costs nothing extra and gives one checkpoint; the prior keeps up with codes that move.)
@@ -36,13 +38,16 @@ training costs nothing extra and gives one checkpoint; the prior keeps up with c
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelib.losses import ELBOTerms, commitment_loss
+from vaelib.losses import commitment_loss
 from vaelib.models.vae import VAE, ModelConfig
+
+__all__ = ["VQVAE", "VQTerms", "VectorQuantizer", "CodePrior", "codebook_usage", "GRID"]
 
 GRID = (7, 7)  # two stride-2 convolutions: 28 -> 14 -> 7
 
@@ -173,22 +178,33 @@ class CodePrior(nn.Module):
 # ----------------------------------------------------------------------------- the model
 
 
+@dataclass
+class VQTerms:
+    """What a VQ-VAE's forward returns, [B] nats each (commitment in squared code units)."""
+
+    reconstruction: torch.Tensor  # log p(x | z_q(x))
+    code_nats: torch.Tensor  # -log p(c(x)) under the code prior: the rate, KL(one-hot q || p)
+    commitment: torch.Tensor  # ‖z_e - sg(z_q)‖², unweighted
+    elbo: torch.Tensor  # reconstruction - code_nats
+    loss: torch.Tensor  # -elbo + β_c · commitment
+
+
 class VQVAE(VAE):
     """Convolutional encoder to a 7 × 7 grid, EMA vector quantiser, decoder, causal code prior."""
 
-    latent_kind = "discrete"
-    penalty_label = "-log p(codes)"
+    TERMS = ("code_nats", "commitment")
+    TERM_LABELS = {"code_nats": "-log p(codes)", "commitment": "commitment"}
+    RATE = "code_nats"
+    METRICS = ("elbo", "codebook")  # q is one-hot: the IWAE bound equals the ELBO for every k
     SETTINGS = {"codebook_size": 64, "commitment": 0.25, "ema_decay": 0.99,
                 "prior_width": 64, "prior_layers": 2, "prior_heads": 4}
+    USES_BETA = False
 
     def __init__(self, config: ModelConfig) -> None:
         if config.arch != "conv":
             raise ValueError("the VQ-VAE is convolutional: use arch='conv'")
-        unknown = set(config.extra) - set(self.SETTINGS)
-        if unknown:
-            raise ValueError(f"unknown VQ-VAE settings in extra: {sorted(unknown)}")
         super().__init__(config)
-        s = {**self.SETTINGS, **config.extra}
+        s = self.settings
         self.commitment = float(s["commitment"])
         self.quantizer = VectorQuantizer(int(s["codebook_size"]), config.latent_dim, decay=float(s["ema_decay"]))
         self.prior = CodePrior(int(s["codebook_size"]), GRID[0] * GRID[1], int(s["prior_width"]),
@@ -224,16 +240,19 @@ class VQVAE(VAE):
         """codes: [B, 7, 7] (or [B, 49]) -> likelihood parameters [B, 1, 28, 28]."""
         return self.decode(self.quantizer.lookup(codes.reshape(codes.shape[0], *GRID)))
 
-    def forward(self, x: torch.Tensor, beta: float | None = None) -> ELBOTerms:
-        """ELBO = log p(x | z_q) + log p(codes); loss = -ELBO + β_c · commitment. `beta` is ignored
-        (the rate term has no weight to tune: it trains only the prior)."""
+    @property
+    def loss_label(self) -> str:
+        return f"−ELBO + {self.commitment:g}·commitment"
+
+    def forward(self, x: torch.Tensor) -> VQTerms:
+        """ELBO = log p(x | z_q) + log p(codes); loss = -ELBO + β_c · commitment."""
         z_e, _ = self.encode(x)
         z_q_st, z_q, codes = self.quantizer(z_e)
         log_px = self.log_likelihood(x, self.decode(z_q_st))
         rate = -self.prior.log_prob(codes.reshape(x.shape[0], -1))  # codes are integers: no gradient to z_e
         commit = commitment_loss(z_e, z_q)
-        return ELBOTerms(reconstruction=log_px, kl=rate, elbo=log_px - rate,
-                         loss=-log_px + self.commitment * commit + rate, beta=1.0)
+        return VQTerms(reconstruction=log_px, code_nats=rate, commitment=commit, elbo=log_px - rate,
+                       loss=-log_px + self.commitment * commit + rate)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

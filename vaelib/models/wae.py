@@ -13,8 +13,9 @@ maximum mean discrepancy between the batch's codes and as many draws from the pr
 inverse multiquadratic kernel (vaelib.losses.mmd_unbiased, imq_kernel).
 
 There is no ELBO: the WAE is not a latent-variable model with a posterior, so `forward` returns
-elbo = NaN and its `kl` field holds the penalty λ · MMD² (the same value for every example of the
-batch, so the batch mean is the penalty). Generation is the VAE's: decode z ~ N(0, I).
+`WAETerms` with elbo = None and a `penalty` field, λ · MMD² (the same value for every example of
+the batch, so the batch mean is the penalty). ModelConfig.beta has no term to weight here: a WAE
+rejects β ≠ 1 (λ is `extra["mmd_lambda"]`). Generation is the VAE's: decode z ~ N(0, I).
 
     model = build_model(ModelConfig(kind="wae", latent_dim=20, extra={"mmd_lambda": 100.0}))
 
@@ -25,30 +26,42 @@ a tenth of our BCE in nats), kernel_scales (factors of C = 2 D, default Tolstikh
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import torch
 
-from vaelib.losses import ELBOTerms, imq_kernel, mmd_unbiased  # noqa: F401  (imq_kernel: grep map)
+from vaelib.losses import imq_kernel, mmd_unbiased  # noqa: F401  (imq_kernel: grep map)
 from vaelib.models.vae import VAE, ModelConfig
 
+__all__ = ["WAE", "WAETerms", "DEFAULT_SCALES"]
+
 DEFAULT_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+@dataclass
+class WAETerms:
+    """What a WAE's forward returns, [B] nats each. No ELBO (`elbo` is None)."""
+
+    reconstruction: torch.Tensor  # log p(x | z = f(x))
+    penalty: torch.Tensor  # λ · MMD²(codes of the batch, prior draws), the same for every example
+    loss: torch.Tensor  # -reconstruction + penalty, what the optimiser minimises
+    elbo: None = None
 
 
 class WAE(VAE):
     """Deterministic encoder, the VAE's decoder and likelihood, an MMD penalty towards N(0, I)."""
 
-    latent_kind = "deterministic"
-    penalty_label = "λ·MMD²"
+    TERMS = ("penalty",)
+    TERM_LABELS = {"penalty": "λ·MMD²"}
+    RATE = None  # no ELBO
+    METRICS = ("active_units",)  # and test_penalty (every family reports its terms)
+    SETTINGS = {"mmd_lambda": 100.0, "kernel_scales": DEFAULT_SCALES}
+    USES_BETA = False
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        extra = config.extra
-        unknown = set(extra) - {"mmd_lambda", "kernel_scales"}
-        if unknown:
-            raise ValueError(f"unknown WAE settings in extra: {sorted(unknown)}")
-        self.mmd_lambda = float(extra.get("mmd_lambda", 100.0))
-        factors = tuple(float(s) for s in extra.get("kernel_scales", DEFAULT_SCALES))
+        self.mmd_lambda = float(self.settings["mmd_lambda"])
+        factors = tuple(float(s) for s in self.settings["kernel_scales"])
         # C = 2 D σ_z² with σ_z² = 1: the expected ‖z - z'‖² of two prior draws is 2D
         self.kernel_scales = tuple(2.0 * config.latent_dim * f for f in factors)
 
@@ -63,19 +76,13 @@ class WAE(VAE):
         """MMD² between the codes z: [B, D] and B fresh draws from N(0, I) (a scalar)."""
         return mmd_unbiased(z, torch.randn_like(z), self.kernel_scales)
 
-    def forward(self, x: torch.Tensor, beta: float | None = None) -> ELBOTerms:
-        """Reconstruction log-likelihood per example and the batch's λ·MMD² penalty.
+    @property
+    def loss_label(self) -> str:
+        return "reconstruction NLL + λ·MMD²"
 
-        `beta` is accepted for the trainer's and the metrics' sake and ignored: a VAE's β = 1
-        turns its loss into the ELBO, but a WAE has no ELBO to turn into; the penalty keeps λ."""
-        lam = self.mmd_lambda
+    def forward(self, x: torch.Tensor) -> WAETerms:
+        """Reconstruction log-likelihood per example and the batch's λ·MMD² penalty."""
         z, _ = self.encode(x)
         log_px = self.log_likelihood(x, self.decode(z))
-        penalty = (lam * self.mmd(z)).expand_as(log_px)
-        return ELBOTerms(
-            reconstruction=log_px,
-            kl=penalty,
-            elbo=torch.full_like(log_px, math.nan),  # no ELBO: a WAE has no posterior
-            loss=-log_px + penalty,
-            beta=float(lam),
-        )
+        penalty = (self.mmd_lambda * self.mmd(z)).expand_as(log_px)
+        return WAETerms(reconstruction=log_px, penalty=penalty, loss=-log_px + penalty)

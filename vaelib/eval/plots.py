@@ -7,6 +7,11 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid, save_image
 
+__all__ = [
+    "grid", "save_grid", "show_grid", "reconstruction_pairs", "plot_history", "scatter_latent",
+    "show_manifold",
+]
+
 
 def grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> torch.Tensor:
     """[N, 1, 28, 28] in [0, 1] -> one [H, W] image tensor (CPU) with the digits in rows of nrow."""
@@ -40,18 +45,17 @@ def reconstruction_pairs(x: torch.Tensor, x_hat: torch.Tensor, n: int = 8) -> to
     return torch.cat([x[:n].detach().cpu(), x_hat[:n].detach().cpu()])
 
 
-LOSS_LABELS = {"train_loss": "train −ELBO", "val_loss": "validation −ELBO"}
-
-
 def plot_history(history, ax=None, columns=("train_loss", "val_loss"), title: str | None = None,
-                 labels: dict[str, str] | None = None):
-    """Line plot of history columns against epoch (nats per image), labelled by `labels`
-    (default: the training and validation losses as −ELBO, other columns by their names)."""
+                 labels: dict[str, str] | None = None, loss_label: str = "−ELBO"):
+    """Line plot of history columns against epoch (nats per image), labelled by `labels`.
+    The training and validation losses are called `loss_label`: pass the model's own
+    (`model.loss_label`: −ELBO for a VAE, reconstruction NLL + λ·MMD² for a WAE, ...); other
+    columns go by their names."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
-    names = {**LOSS_LABELS, **(labels or {})}
+    names = {"train_loss": f"train {loss_label}", "val_loss": f"validation {loss_label}", **(labels or {})}
     for c in columns:
         ax.plot(history["epoch"], history[c], marker="o", ms=3, label=names.get(c, c))
     ax.set_xlabel("epoch")
@@ -60,9 +64,6 @@ def plot_history(history, ax=None, columns=("train_loss", "val_loss"), title: st
     if title:
         ax.set_title(title)
     return ax
-
-
-__all__ = ["grid", "save_grid", "show_grid", "reconstruction_pairs", "plot_history"]
 
 
 # ----------------------------------------------------------------------------- 2-D latent spaces
@@ -95,7 +96,7 @@ def scatter_latent(codes, labels, ax=None, s: float = 2.0, title: str | None = N
 
 
 def show_manifold(images, coords, ax=None, title: str | None = None, ticks: int = 5):
-    """Draw decoded digits of an n × n latent grid (vaelib.latent.latent_grid order) with the
+    """Draw decoded digits of an n × n latent grid (vaelib.eval.latent.latent_grid order) with the
     axes labelled in latent units: column j sits at z1 = coords[j], row i at z2 = coords[n-1-i].
 
     images: [n*n, 1, 28, 28] in [0, 1]; coords: [n]. Returns the axis.
@@ -120,4 +121,3 @@ def show_manifold(images, coords, ax=None, title: str | None = None, ticks: int 
     return ax
 
 
-__all__ += ["scatter_latent", "show_manifold"]

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+__all__ = [
+    "LinearProbe", "fit_linear_probe", "linear_probe", "majority_labels", "cluster_accuracy",
+]
+
 
 @dataclass
 class LinearProbe:

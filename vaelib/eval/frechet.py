@@ -6,7 +6,7 @@ Fit a Gaussian to the features of each set (mean μ, covariance C) and take the 
     FD = ||μ1 - μ2||² + Tr(C1 + C2 - 2 (C1^½ C2 C1^½)^½)
 
 With Inception-v3 features this is the FID of the papers; here the default features are those of
-the MNIST classifier in `vaelib.classifier` (why not Inception: see its docstring), so values are
+the MNIST classifier in `vaelib.eval.classifier` (why not Inception: see its docstring), so values are
 on another scale than published FIDs: compare rankings, not numbers. Any callable
 `images [B, 1, 28, 28] in [0, 1] -> features [B, F]` plugs in as `extractor`.
 
@@ -27,6 +27,11 @@ import torch
 from torch import nn
 
 from vaelib import data as vdata
+
+__all__ = [
+    "Extractor", "gaussian_stats", "sqrtm_psd", "frechet_distance", "default_extractor",
+    "extract_features", "feature_stats", "frechet_distance_of", "frechet_scorer",
+]
 
 Extractor = Callable[[torch.Tensor], torch.Tensor]
 
@@ -76,7 +81,7 @@ def frechet_distance(
 def default_extractor() -> Extractor:
     """`features` of the cached MNIST classifier (`load_or_train_classifier()` defaults; trains it
     the first time, a few CPU minutes)."""
-    from vaelib.classifier import load_or_train_classifier
+    from vaelib.eval.classifier import load_or_train_classifier
 
     return load_or_train_classifier().features
 

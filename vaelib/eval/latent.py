@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import torch
 
+__all__ = [
+    "lerp", "slerp", "latent_grid", "traverse",
+]
+
 
 def _fractions(n: int, like: torch.Tensor) -> torch.Tensor:
     if n < 2:
@@ -69,9 +73,6 @@ def latent_grid(n: int = 20, p_min: float = 0.05, p_max: float = 0.95) -> tuple[
     coords = torch.distributions.Normal(0.0, 1.0).icdf(p).float()  # [n], increasing
     z2, z1 = torch.meshgrid(coords.flip(0), coords, indexing="ij")  # rows: z2 from high to low
     return torch.stack([z1.flatten(), z2.flatten()], dim=1), coords
-
-
-__all__ = ["lerp", "slerp", "latent_grid"]
 
 
 def traverse(z0: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:

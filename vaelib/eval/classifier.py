@@ -13,7 +13,7 @@ It also needs its pretrained weights downloaded, and this project runs offline. 
 reaches >= 99 % test accuracy on MNIST has features that encode digit identity and stroke style,
 which is what sample quality means for MNIST. The price: a Fréchet distance on these features is
 on another scale than the Inception FID in papers and seed documents, so compare *rankings* of
-models with theirs, never the values. Any other extractor plugs in (`vaelib.frechet`).
+models with theirs, never the values. Any other extractor plugs in (`vaelib.eval.frechet`).
 
 The classifier is trained on the training split of `vaelib.data.load_mnist()` (50,000 images;
 the validation split the VAEs use is held out too) with grey inputs x / 255: cross-entropy, Adam
@@ -38,7 +38,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from vaelib import data as vdata
-from vaelib.train import atomic_save, atomic_write_text, pick_device
+from vaelib.runtime import atomic_save, atomic_write_text, pick_device
+
+__all__ = [
+    "NUM_CLASSES", "WEIGHTS", "METRICS", "LR_SCHEDULES", "ClassifierConfig", "MNISTClassifier",
+    "train_classifier", "predict", "accuracy", "class_histogram", "classifier_folder",
+    "load_or_train_classifier", "classifier_metrics",
+]
 
 NUM_CLASSES = 10
 WEIGHTS = "classifier.pt"

@@ -20,6 +20,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = [
+    "elbo_scores", "reconstruction_scores", "roc_auc", "noise_images", "flipped_digits",
+    "inverted_digits",
+]
+
 
 def _batches(x: torch.Tensor, batch_size: int):
     for i in range(0, x.shape[0], batch_size):
@@ -32,7 +37,7 @@ def elbo_scores(
 ) -> torch.Tensor:
     """Anomaly score -ELBO(x) per image, [N] nats, averaged over k draws of z ~ q(z | x).
 
-    ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z)), from `model(x, beta=1.0).elbo`; each draw
+    ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z)), from `model(x).elbo` (β = 1 whatever β trained it); each draw
     is the one-sample estimate, so k > 1 only lowers the noise (it is not the IWAE bound).
     x: [N, 1, 28, 28] the targets the model was trained on (grey, or binarized). Seeded through
     a forked RNG (seed=None uses the global one); the model is put in eval mode.
@@ -48,7 +53,7 @@ def elbo_scores(
         for xb in _batches(x, batch_size):
             total = torch.zeros(xb.shape[0], device=xb.device)
             for _ in range(k):
-                total += model(xb, beta=1.0).elbo
+                total += model(xb).elbo
             out.append(-total / k)
     return torch.cat(out)
 

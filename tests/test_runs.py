@@ -1,0 +1,160 @@
+"""The run registry (vaelib.runs) and the notebook helper that asks for runs by name.
+
+A run's definition lives in one place: the registry. These tests show that the notebooks name
+runs instead of building configurations, that changing a registry entry changes what every
+notebook using it trains, and that the cache key is the configuration alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import vaelib.runs as vruns
+from vaelib.cache import cache_folder, cached_run, config_key
+from vaelib.notebook import Mode
+from vaelib.runs import PRESETS, RUNS, SWEEPS, TEST_IWAE, TEST_SUBSET, TEST_SUBSET_CONV, get_run
+from vaelib.runtime import series
+
+NOTEBOOKS = series()
+
+
+def _notebook_source(path: Path) -> str:
+    return path.read_text()
+
+
+def _names_in(node: ast.AST) -> set[str]:
+    """String literals under node; SWEEPS["key"] stands for the sweep's members."""
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "SWEEPS":
+        return set(SWEEPS[node.slice.value])
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    return set().union(*(_names_in(child) for child in ast.iter_child_nodes(node)))
+
+
+def _run_names_in(source: str) -> set[str]:
+    """Every run a notebook names: string literals (or SWEEPS members) in mode.run(...),
+    mode.runs([...]), mode.configs(...), get_run(...), and in a `for name in SWEEPS[...]` loop."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)):
+            fn = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+            if fn in ("run", "runs", "configs", "get_run") and node.args:
+                names |= _names_in(node.args[0])
+        if isinstance(node, ast.For) and isinstance(node.iter, ast.Subscript):
+            names |= _names_in(node.iter)
+    return names
+
+
+def test_every_preset_is_a_run_and_every_run_a_known_preset():
+    assert set(PRESETS) <= set(RUNS)
+    for name, run in RUNS.items():
+        assert run.name == name and run.preset in PRESETS
+        assert re.fullmatch(r"0[1-8]", run.notebook)
+    for members in SWEEPS.values():
+        assert set(members) <= set(RUNS) and len(set(members)) == len(members)
+
+
+def test_test_mode_shrinks_only_in_test_mode_and_conv_models_see_fewer_images():
+    for name in ("vae-conv", "wae", "vq-vae", "pytorch-example-2-epochs"):
+        full_m, full_t = get_run(name).configs()
+        test_m, test_t = get_run(name).configs(test=True)
+        assert full_m == test_m and full_t.subset is None
+        assert test_t.subset == (TEST_SUBSET_CONV if full_m.arch == "conv" else TEST_SUBSET)
+        assert test_t.epochs == get_run(name).test_epochs and test_t.iwae_k == TEST_IWAE["iwae_k"]
+    assert get_run("pytorch-example-2-epochs").configs()[1].epochs == 2
+    assert get_run("gaussian-sigma-0.1").configs()[0].sigma_value == 0.1
+    assert get_run("bernoulli-vae").configs(test=True)[1].epochs == 3
+    full, test = Mode(test=False, device=torch.device("cpu")), Mode(test=True, device=torch.device("cpu"))
+    assert full.n(full=10, test=1) == 10 and test.n(full=10, test=1) == 1
+    assert test.configs("wae") == get_run("wae").configs(test=True)
+
+
+def test_unknown_names_list_the_known_ones():
+    with pytest.raises(KeyError, match="known runs: pytorch-example"):
+        get_run("gaussian-sigma-0.2")
+
+
+def test_notebooks_name_runs_and_never_build_a_configuration():
+    """No notebook builds or changes a ModelConfig/TrainConfig, or trains outside the registry."""
+    forbidden = re.compile(r"\b(cached_train|ModelConfig\(|TrainConfig\(|variant\(|get_preset|vaelib\.train\b)"
+                           r"|(?<![.\w])(replace|train)\(")  # dataclasses.replace, vaelib.train.train; not x.train()
+    used = set()
+    for path in NOTEBOOKS:
+        source = _notebook_source(path)
+        code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
+        hits = [m.group(0) for m in forbidden.finditer(code)]
+        assert not hits, f"{path.name} builds or trains a configuration by hand: {hits}"
+        names = _run_names_in(source)
+        assert names <= set(RUNS), f"{path.name} names unknown runs: {names - set(RUNS)}"
+        used |= names | (_names_in(ast.parse(source)) & set(RUNS))
+    # every run of the registry is used by some notebook: named, or a member of a sweep it uses
+    sweep_members = {n for members in SWEEPS.values() for n in members}
+    assert set(RUNS) - used - sweep_members == set()
+
+
+def test_notebook_06_scores_the_runs_the_others_train():
+    """06 lists run names; each must be a run that its own notebook (02-05) trains, or its own."""
+    source = _notebook_source(next(p for p in NOTEBOOKS if p.name.startswith("06")))
+    block = source[source.index("SCORED = {"):source.index("\n}\n", source.index("SCORED = {"))]
+    literal = set(re.findall(r'": "([a-z0-9.-]+)"', block))
+    patterned = {f"gaussian-sigma-{s}" for s in (0.03, 0.1, 0.3, 1.0)}
+    assert "gaussian-sigma-{s}" in block and patterned <= set(RUNS)
+    for name in literal | patterned:
+        nb = get_run(name).notebook
+        trainer = next(p for p in NOTEBOOKS if p.name.startswith(nb))
+        assert nb == "06" or name in _names_in(ast.parse(_notebook_source(trainer))), (name, nb)
+
+
+def test_changing_a_registry_entry_changes_what_every_notebook_gets(monkeypatch):
+    """Edit gaussian-sigma-0.1 in the registry: notebook 03's and 06's helper calls now get the new
+    configuration (and a new cache key), with no second definition to forget."""
+    before = Mode(test=False, device=torch.device("cpu")).configs("gaussian-sigma-0.1")
+    changed = vruns.Run("gaussian-sigma-0.1", "gaussian-vae", "03", {"sigma": "fixed", "sigma_value": 0.2}, test_epochs=3)
+    monkeypatch.setitem(vruns.RUNS, "gaussian-sigma-0.1", changed)
+    after = Mode(test=False, device=torch.device("cpu")).configs("gaussian-sigma-0.1")
+    assert after[0].sigma_value == 0.2 != before[0].sigma_value
+    assert config_key(*after) != config_key(*before)
+
+
+def test_the_cache_key_is_the_configuration_alone(tmp_path):
+    """A finished folder of the same configuration is found whatever its name; a new one is named
+    after the run."""
+    m, t = get_run("pytorch-example").configs(test=True)
+    fresh = cache_folder(m, t, "pytorch-example", tmp_path)
+    assert fresh.name == f"pytorch-example-{config_key(m, t)}" and not fresh.exists()
+    other = tmp_path / f"an-old-name-{config_key(m, t)}"
+    other.mkdir()
+    (other / "model.pt").write_bytes(b"")
+    (other / "metrics.json").write_text("{}")
+    assert cache_folder(m, t, "pytorch-example", tmp_path) == other
+
+
+def test_runs_load_from_the_cache_the_second_time(tmp_path, monkeypatch, capsys):
+    import vaelib.cache as cache
+
+    monkeypatch.setattr(cache, "CACHE_ROOT", tmp_path)
+    monkeypatch.setitem(vruns.RUNS, "vae-std-z20", vruns.Run("vae-std-z20", "vae-std-z20", "07", test_subset=300))
+    mode = Mode(test=True, device=torch.device("cpu"), subset=300, progress=False)
+    first = mode.runs(["vae-std-z20"])["vae-std-z20"]
+    assert first.trained_now and not first.model.training
+    again = mode.run("vae-std-z20")
+    assert not again.trained_now and "from the cache" in capsys.readouterr().out
+    assert again.train_config == first.train_config == get_run("vae-std-z20").configs(test=True)[1]
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.allclose(first.model.reconstruct(x), again.model.reconstruct(x))
+    assert cached_run("vae-std-z20", test=True, progress=False).folder == first.folder
+
+
+def test_markdown_table_formats_numbers_and_marks_missing_values():
+    import pandas as pd
+
+    from vaelib.notebook import markdown_table
+
+    df = pd.DataFrame({"MSE": [0.0106, float("nan")], "rank": [1, 2]}, index=pd.Index(["a", "b"], name="model"))
+    assert markdown_table(df).splitlines() == [
+        "| model | MSE | rank |", "| --- | --- | --- |", "| a | 0.0106 | 1 |", "| b | – | 2 |"]

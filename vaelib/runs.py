@@ -1,0 +1,210 @@
+"""The run registry: every model the series trains, by name, defined once.
+
+    from vaelib.runs import get_run
+    run = get_run("gaussian-sigma-0.1")
+    model_cfg, train_cfg = run.configs()            # full mode
+    model_cfg, train_cfg = run.configs(test=True)   # the notebooks' fast test mode
+
+A **preset** is an experiment of the seed documents: a model and how to train it. A **run** is a
+preset plus named changes (a σ-sweep member, a β-sweep member, two epochs instead of ten) and
+its test-mode size (epochs, images). Every preset is also a run of the same name. Notebooks,
+the cache (`vaelib.cache.cached_run`), the command line (`vaelib train --run NAME`) and the
+notebook helper (`mode.run(NAME)`) ask for runs by name, so a run's definition lives here and
+nowhere else: change it here and every notebook that uses it trains the new one. `SWEEPS` names
+the runs that differ in one setting (the σ, β, latent-size and λ sweeps).
+
+This module imports no torch: the command line checks names against it in a fraction of a second.
+The configs are built on demand (`Preset.model`, `Run.configs`).
+
+"Grey BCE" means a Bernoulli decoder scored against grey values in [0, 1] (what pytorch/examples
+and most seeds do: not a normalised likelihood, but the usual "BCE loss"). "Dynamic" means a
+fresh Bernoulli binarization per batch (a true Bernoulli likelihood; evaluated on a fixed
+binarization). "MSE" is a Gaussian likelihood with fixed σ² = 1/2: then -log p(x|z) equals
+Σ(x - x̂)² plus a constant, which is exactly `F.mse_loss(reduction="sum")`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vaelib.models import ModelConfig
+    from vaelib.train import TrainConfig
+
+__all__ = ["Preset", "Run", "PRESETS", "RUNS", "SWEEPS", "TEST_SUBSET", "TEST_SUBSET_CONV", "TEST_IWAE",
+           "MSE_SIGMA", "get_preset", "get_run"]
+
+MSE_SIGMA = math.sqrt(0.5)  # σ at which the Gaussian NLL is the summed squared error
+#: test mode: images per split, fewer for convolutional models (slow on a CPU), and a cheap IWAE
+TEST_SUBSET, TEST_SUBSET_CONV = 2000, 500
+TEST_IWAE = {"iwae_k": 10, "iwae_n": 200}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """An experiment of the seed documents: ModelConfig and TrainConfig settings, by name."""
+
+    name: str
+    description: str
+    source: str  # which seed document it reproduces
+    model_settings: dict[str, Any]
+    train_settings: dict[str, Any]
+
+    @property
+    def model(self) -> "ModelConfig":
+        from vaelib.models import ModelConfig  # noqa: PLC0415  (torch: only when asked)
+
+        return ModelConfig(**self.model_settings)
+
+    @property
+    def train(self) -> "TrainConfig":
+        from vaelib.train import TrainConfig  # noqa: PLC0415
+
+        return TrainConfig(**self.train_settings)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A preset with named changes and its test-mode size: one trained model of the series."""
+
+    name: str
+    preset: str
+    notebook: str  # the notebook that trains it first (others load it from the cache)
+    model_changes: dict[str, Any] = field(default_factory=dict)
+    train_changes: dict[str, Any] = field(default_factory=dict)
+    test_epochs: int = 1
+    test_subset: int | None = None  # None: TEST_SUBSET, or TEST_SUBSET_CONV for a convolutional model
+
+    @property
+    def description(self) -> str:
+        base = PRESETS[self.preset].description
+        changes = {**self.model_changes, **self.train_changes}
+        return base if not changes else f"{base}; " + ", ".join(f"{k} = {v}" for k, v in changes.items())
+
+    def configs(self, test: bool = False) -> tuple["ModelConfig", "TrainConfig"]:
+        """The (ModelConfig, TrainConfig) of this run, in full or in test mode."""
+        from vaelib.models import ModelConfig  # noqa: PLC0415
+        from vaelib.train import TrainConfig  # noqa: PLC0415
+
+        p = PRESETS[self.preset]
+        model = ModelConfig(**{**p.model_settings, **self.model_changes})
+        train = {**p.train_settings, **self.train_changes}
+        if test:
+            subset = self.test_subset or (TEST_SUBSET_CONV if model.arch == "conv" else TEST_SUBSET)
+            train.update(epochs=self.test_epochs, subset=subset, **TEST_IWAE)
+        return model, TrainConfig(**train)
+
+
+def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**base, **changes}
+
+
+def _p(name: str, description: str, source: str, model: dict[str, Any], train: dict[str, Any]) -> Preset:
+    return Preset(name, description, source, model, train)
+
+
+_FC400 = dict(arch="fc", hidden=(400,), decoder_hidden=(400,), latent_dim=20)  # the pytorch/examples VAE
+_SEED2 = dict(epochs=10, batch_size=256, lr=1e-3)  # "Experimental Results" protocol
+_VAEMNIST = dict(epochs=10, batch_size=128, lr=1e-3)
+_BG = dict(arch="fc", hidden=(400, 400), decoder_hidden=(400, 400), latent_dim=40)
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        # pytorch/examples trains on all 60,000 training images (no validation split): so do we,
+        # so that its test loss (~105.6 nats at epoch 10) is a like-for-like anchor.
+        _p("pytorch-example", "784-400-20, grey BCE, batch 128, Adam 1e-3, 10 epochs, all 60k images: "
+           "pytorch/examples' VAE", "pytorch/examples vae/main.py (parity anchor)", _FC400,
+           dict(epochs=10, batch_size=128, val_size=0)),
+        _p("bernoulli-vae", "784-400-400-40, Bernoulli likelihood on dynamically binarized digits",
+           "bernoulli_gaussian_vae", _BG, dict(epochs=20, batch_size=256, targets="dynamic")),
+        _p("gaussian-vae", "784-400-400-40, Gaussian likelihood with one learned σ, grey digits",
+           "bernoulli_gaussian_vae",
+           _with(_BG, likelihood="gaussian", sigma="learned", sigma_value=0.1),
+           dict(epochs=20, batch_size=256)),
+        _p("fnn-bce", "fully connected 784-400-20, grey BCE", "VAE-MNIST", _FC400, _VAEMNIST),
+        _p("fnn-mse", "fully connected 784-400-20, MSE (Gaussian, σ² = 1/2)", "VAE-MNIST",
+           _with(_FC400, likelihood="gaussian", sigma_value=MSE_SIGMA), _VAEMNIST),
+        _p("cnn-bce", "convolutional encoder/decoder, z = 20, grey BCE", "VAE-MNIST",
+           _with(_FC400, arch="conv"), _VAEMNIST),
+        _p("cnn-mse", "convolutional encoder/decoder, z = 20, MSE (Gaussian, σ² = 1/2)", "VAE-MNIST",
+           _with(_FC400, arch="conv", likelihood="gaussian", sigma_value=MSE_SIGMA), _VAEMNIST),
+        _p("vae-std-z20", "pytorch/examples VAE, z = 20", "Experimental Results: vae_std_z20", _FC400, _SEED2),
+        _p("vae-std-z20-res", "z = 20, a residual 400-400 block added to the encoder",
+           "Experimental Results: vae_std_z20_res",
+           _with(_FC400, hidden=(400, 400), residual=True, decoder_hidden=(400,)), _SEED2),
+        _p("vae-std-z40", "pytorch/examples VAE, z = 40", "Experimental Results: vae_std_z40",
+           _with(_FC400, latent_dim=40), _SEED2),
+        _p("vae-conv", "convolutional VAE, z = 20", "Experimental Results: vae_conv",
+           _with(_FC400, arch="conv"), _SEED2),
+        _p("beta-vae-4", "β = 4", "Experimental Results: beta_vae_4", _with(_FC400, beta=4.0), _SEED2),
+        _p("beta-vae-2", "β = 2", "Experimental Results: beta_vae_2", _with(_FC400, beta=2.0), _SEED2),
+        _p("beta-vae-0.5", "β = 0.5", "Experimental Results: beta_vae_0.5", _with(_FC400, beta=0.5), _SEED2),
+        # the other autoencoders of "Experimental Results", under the same protocol (notebook 08)
+        _p("wae", "Wasserstein autoencoder (MMD, inverse multiquadratic kernel, λ = 100), 784-400-20, "
+           "deterministic encoder", "Experimental Results: WAE",
+           _with(_FC400, kind="wae", extra={"mmd_lambda": 100.0}), _SEED2),
+        _p("gm-vae", "Gaussian-mixture VAE: 10 learned prior components, categorical q(y | x), 784-400-20",
+           "Experimental Results: GM-VAE", _with(_FC400, kind="gm-vae", extra={"components": 10}), _SEED2),
+        _p("vq-vae", "VQ-VAE: conv encoder to a 7 x 7 grid of 16-d vectors, 64 codes (EMA), causal "
+           "Transformer prior over the codes", "Experimental Results: VQ-VAE (not reported there)",
+           _with(_FC400, kind="vq-vae", arch="conv", latent_dim=16, extra={"codebook_size": 64}), _SEED2),
+        _p("latent2-bn-dropout",
+           "784-256-128-2 with batch norm and dropout, LR schedule and early stopping on validation",
+           "VariationalAutoencoders (2-D latent)",
+           dict(arch="fc", hidden=(256, 128), latent_dim=2, batch_norm=True, dropout=0.1),
+           dict(epochs=50, batch_size=128, scheduler="plateau", scheduler_patience=2,
+                       early_stopping=5)),
+        _p("activity-z2", "784-400-2, grey BCE, batch 128, 20 epochs: the VAE activity report",
+           "vae_activity report", _with(_FC400, latent_dim=2), dict(epochs=20, batch_size=128)),
+    ]
+}
+
+
+
+def _runs() -> list[Run]:
+    """Every preset as a run of its own name, then the sweeps' members."""
+    first = {"pytorch-example": "06", "bernoulli-vae": "03", "gaussian-vae": "03", "fnn-bce": "04",
+             "fnn-mse": "04", "activity-z2": "04", "latent2-bn-dropout": "04", "cnn-bce": "05", "cnn-mse": "05",
+             "wae": "08", "gm-vae": "08", "vq-vae": "08"}
+    test_epochs = {"bernoulli-vae": 3, "gaussian-vae": 3, "activity-z2": 2, "latent2-bn-dropout": 3}
+    runs = [Run(name, name, first.get(name, "07"), test_epochs=test_epochs.get(name, 1)) for name in PRESETS]
+    runs.append(Run("pytorch-example-2-epochs", "pytorch-example", "02", train_changes={"epochs": 2}))
+    runs += [Run(f"gaussian-sigma-{s}", "gaussian-vae", "03", {"sigma": "fixed", "sigma_value": s}, test_epochs=3)
+             for s in (0.03, 0.1, 0.3, 1.0)]
+    runs.append(Run("gaussian-per-pixel", "gaussian-vae", "03", {"sigma": "per-pixel", "sigma_value": 0.1},
+                    test_epochs=3))
+    runs += [Run(f"vae-std-z20-beta-{b:g}", "vae-std-z20", "07", {"beta": b}) for b in (0.25, 8.0)]
+    runs += [Run(f"vae-std-z{z}", "vae-std-z20", "07", {"latent_dim": z}) for z in (2, 5, 10)]
+    runs += [Run(f"wae-lambda-{lam:g}", "wae", "08", {"extra": {"mmd_lambda": lam}}) for lam in (10.0, 1000.0)]
+    return runs
+
+
+RUNS: dict[str, Run] = {r.name: r for r in _runs()}
+
+#: runs that differ from each other in one setting, in the order the notebooks show them
+SWEEPS: dict[str, tuple[str, ...]] = {
+    "sigma": ("gaussian-sigma-0.03", "gaussian-sigma-0.1", "gaussian-sigma-0.3", "gaussian-sigma-1.0"),
+    "beta": ("vae-std-z20-beta-0.25", "beta-vae-0.5", "vae-std-z20", "beta-vae-2", "beta-vae-4",
+             "vae-std-z20-beta-8"),
+    "latent_dim": ("vae-std-z2", "vae-std-z5", "vae-std-z10", "vae-std-z20", "vae-std-z40"),
+    "mmd_lambda": ("wae-lambda-10", "wae", "wae-lambda-1000"),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset of that name; KeyError listing the known names otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None
+
+
+def get_run(name: str) -> Run:
+    """The run of that name; KeyError listing the known names otherwise."""
+    try:
+        return RUNS[name]
+    except KeyError:
+        raise KeyError(f"unknown run {name!r}; known runs: {', '.join(RUNS)}") from None
