@@ -46,7 +46,7 @@ import torch
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib.data import binarize, fixed_binarization, load_mnist, load_test_split, to_unit
 from vaelib.losses import bernoulli_log_prob, gaussian_log_prob
-from vaelib.plots import show_grid
+from vaelib.eval.plots import show_grid
 
 mode = setup()
 
@@ -80,7 +80,7 @@ assert not train_pos & val_pos and len(train_pos | val_pos) == 60_000
 # ## What the digits look like
 #
 # `vaelib.data.to_unit` maps the grey values to $x/255 \in [0, 1]$ for plotting and for the
-# models; `vaelib.plots.show_grid` draws a batch as one image.
+# models; `vaelib.eval.plots.show_grid` draws a batch as one image.
 
 # %%
 first = splits.train.images[:64]

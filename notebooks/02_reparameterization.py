@@ -53,12 +53,10 @@ import torch
 from numpy.polynomial import Polynomial
 
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
-from vaelib.cache import cached_train
 from vaelib.data import load_mnist, to_unit
 from vaelib import losses  # vaelib's reference implementations: losses.reparameterize, ...
 from vaelib.losses import bernoulli_log_prob, gaussian_diag_log_prob, std_normal_log_prob
-from vaelib.plots import show_grid
-from vaelib.presets import get_preset
+from vaelib.eval.plots import show_grid
 
 mode = setup()
 
@@ -398,17 +396,16 @@ with exercise_check("elbo"):
 # We need a model. The `pytorch-example` preset is the VAE of pytorch/examples: a 784-400-20
 # encoder, a mirrored decoder with Bernoulli logits, trained like the original on all 60,000
 # training images (no validation split) and on **grey** targets, so its reconstruction term is
-# the "grey BCE" of notebook 01, not a log-probability. Two epochs are enough to show the terms;
-# `cached_train` trains it once and loads it afterwards, and in test mode trains one epoch on a
-# small subset. The history reports losses, minus the terms, per image: `train_recon` is
+# the "grey BCE" of notebook 01, not a log-probability. Two epochs are enough to show the terms:
+# the run `pytorch-example-2-epochs` of the registry (`vaelib.runs`). `mode.run` trains it once
+# and loads it from the cache afterwards; in test mode the registry makes it one epoch on a small
+# subset. The history reports losses, minus the terms, per image: `train_recon` is
 # $-\mathbb E_q[\log p(x \mid z)]$ and `train_kl` the KL, averaged over the epoch (the preset
 # keeps no validation split, so there is no validation loss: a `nan` in the training log).
 
 # %%
-run = cached_train(get_preset("pytorch-example"), device=mode.device, progress=mode.progress,
-                   **mode.overrides(epochs=2))
+run = mode.run("pytorch-example-2-epochs")
 model = run.model.eval().requires_grad_(False)  # we only evaluate it; gradients w.r.t. z still flow
-print(f"{'trained now' if run.trained_now else 'loaded from the cache'}: {run.folder.name}")
 run.history[["epoch", "train_loss", "train_recon", "train_kl"]].round(2)
 
 # %% [markdown]

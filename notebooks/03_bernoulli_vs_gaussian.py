@@ -42,7 +42,6 @@
 
 # %%
 import math
-from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -52,12 +51,11 @@ import torch.nn.functional as F
 
 from vaelib.notebook import setup
 from vaelib import data as vdata
-from vaelib.cache import cached_train
 from vaelib import losses  # vaelib's reference implementations: losses.bernoulli_log_prob, ...
 from vaelib.losses import elbo, kl_std_normal
 from vaelib.metrics import BernoulliReadout, evaluate, iwae_nll
-from vaelib.plots import plot_history, reconstruction_pairs, show_grid
-from vaelib.presets import get_preset
+from vaelib.eval.plots import plot_history, reconstruction_pairs, show_grid
+from vaelib.runs import SWEEPS
 
 mode = setup()
 
@@ -253,15 +251,13 @@ mode.save_figure(fig, "03_loss_functions.png");
 #   likelihood is a real probability, and scored on a fixed binarization of the test set;
 # - the **Gaussian** VAE (`gaussian-vae`) is trained on grey values with one *learned* σ.
 #
-# `vaelib.cache.cached_train` loads each model if this exact configuration was trained before,
-# else trains it and caches it.
+# `mode.run(name)` loads each model if this exact configuration was trained before, else trains
+# it and caches it. What a name means (the preset, its changes, its test-mode size: here 3 short
+# epochs on 2,000 images) is defined once, in `vaelib.runs`.
 
 # %%
-test_epochs = 3  # test mode: 3 short epochs on 2,000 images; full mode: each preset's own epochs
-run_kw = dict(progress=mode.progress, **mode.overrides(test_epochs=test_epochs))
-bern = cached_train(get_preset("bernoulli-vae"), **run_kw)
-gauss = cached_train(get_preset("gaussian-vae"), **run_kw)
-print("bernoulli-vae:", bern.folder.name, "| gaussian-vae:", gauss.folder.name)
+bern = mode.run("bernoulli-vae")
+gauss = mode.run("gaussian-vae")
 print(f"learned σ of gaussian-vae: {gauss.model.log_sigma().exp().item():.4f}")
 
 # %% [markdown]
@@ -273,14 +269,11 @@ print(f"learned σ of gaussian-vae: {gauss.model.log_sigma().exp().item():.4f}")
 # and the "likelihood" would grow without bound.)
 
 # %%
-base = get_preset("gaussian-vae")
-sigmas = [0.03, 0.1, 0.3, 1.0]
+sweep_runs = mode.runs([*SWEEPS["sigma"], "gaussian-per-pixel"])  # the runs gaussian-sigma-0.03, ...
+sigmas = [mode.configs(name)[0].sigma_value for name in SWEEPS["sigma"]]
 runs = {"Bernoulli": bern, "Gaussian, learned σ": gauss}
-for s in sigmas:
-    cfg = replace(base.model, sigma="fixed", sigma_value=s)
-    runs[f"Gaussian, σ = {s}"] = cached_train(cfg, base.train, name=f"gaussian-sigma-{s}", **run_kw)
-pix_cfg = replace(base.model, sigma="per-pixel", sigma_value=0.1)
-runs["Gaussian, per-pixel σ"] = cached_train(pix_cfg, base.train, name="gaussian-per-pixel", **run_kw)
+runs |= {f"Gaussian, σ = {s}": sweep_runs[name] for s, name in zip(sigmas, SWEEPS["sigma"])}
+runs["Gaussian, per-pixel σ"] = sweep_runs["gaussian-per-pixel"]
 print("trained now:", [k for k, r in runs.items() if r.trained_now] or "none (all from the cache)")
 
 # %% [markdown]
@@ -307,7 +300,7 @@ test_bin = vdata.fixed_binarization(splits.test.images[:n_test]).to(mode.device)
 rows = []
 for name, run in runs.items():
     m = run.model.to(mode.device).eval()
-    targets = "fixed" if name == "Bernoulli" else "grey"
+    targets = vdata.eval_targets_for(run.train_config.targets)  # "fixed" for the Bernoulli VAE
     ev = evaluate(m, splits.test, eval_targets=targets, iwae_k=0, device=mode.device)
     sigma_value = (m.log_sigma().exp().mean().item() if m.config.likelihood == "gaussian" else float("nan"))
     rows.append({

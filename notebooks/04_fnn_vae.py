@@ -51,12 +51,11 @@ import torch
 
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib import data as vdata
-from vaelib.cache import cached_train
-from vaelib.latent import latent_grid, lerp, slerp
+from vaelib.eval.latent import latent_grid, lerp, slerp
 from vaelib.metrics import latent_means
 from vaelib.models import FCDecoder, FCEncoder, ModelConfig, VAE, count_parameters
-from vaelib.plots import plot_history, reconstruction_pairs, scatter_latent, show_grid, show_manifold
-from vaelib.presets import get_preset
+from vaelib.eval.plots import plot_history, reconstruction_pairs, scatter_latent, show_grid, show_manifold
+from vaelib.runs import get_run
 
 mode = setup()
 
@@ -84,7 +83,7 @@ mode = setup()
 # and the encoder and decoder applied to a batch of five blank images, shape by shape:
 
 # %% tags=["nbval-check-output"]
-cfg = get_preset("fnn-bce").model
+cfg, _ = mode.configs("fnn-bce")  # the model of run fnn-bce (vaelib.runs)
 print(cfg)
 encoder = FCEncoder(cfg.latent_dim, cfg.hidden)
 decoder = FCDecoder(cfg.latent_dim, cfg.decoder_hidden)
@@ -119,7 +118,7 @@ by_hand = linear(784, 400) + 2 * linear(400, 20) + linear(20, 400) + linear(400,
 assert counts["total"] == by_hand == counts.drop("total").sum()
 assert counts["encoder hidden layer"] + counts["decoder output layer"] > 0.9 * counts["total"]
 
-param_counts = {name: count_parameters(VAE(get_preset(name).model))
+param_counts = {name: count_parameters(VAE(mode.configs(name)[0]))
                 for name in ("fnn-bce", "fnn-mse", "activity-z2", "latent2-bn-dropout")}
 print("\nparameters per preset:", param_counts)
 assert param_counts["activity-z2"] == linear(784, 400) + 2 * linear(400, 2) + linear(2, 400) + linear(400, 784)
@@ -145,15 +144,13 @@ assert 0.95 * param_counts["fnn-bce"] < param_counts["activity-z2"] and param_co
 #
 # Both use batch 128, Adam with learning rate 10⁻³ and 10 epochs on the 50,000 training images;
 # the 10,000 validation images (carved from the training file) are scored after each epoch.
-# `vaelib.cache.cached_train` trains a preset once and loads it afterwards.
+# `mode.run` trains a run once and loads it afterwards (in test mode: one epoch on 2,000 images;
+# notebook 05 reuses these runs).
 
 # %%
-fnn_test_epochs = 1  # test mode: one epoch on 2,000 images (notebook 05 reuses these runs)
-runs = {name: cached_train(get_preset(name), progress=mode.progress, **mode.overrides(test_epochs=fnn_test_epochs))
-        for name in ("fnn-bce", "fnn-mse")}
+runs = {name: mode.run(name) for name in ("fnn-bce", "fnn-mse")}
 for name, run in runs.items():
-    print(f"{name}: {get_preset(name).description}; {len(run.history)} epochs, "
-          f"{'trained now' if run.trained_now else 'loaded from ' + run.folder.name}")
+    print(f"{name}: {get_run(name).description}; {len(run.history)} epochs")
 
 # %% [markdown]
 # Each run carries its **history**, one row per epoch: the training loss averaged over the
@@ -264,10 +261,10 @@ for name, run in runs.items():
 #   validation epoch.
 
 # %%
-z2_test_epochs = {"activity-z2": 2, "latent2-bn-dropout": 3}  # test mode: a few short epochs
-for name, e in z2_test_epochs.items():
-    runs[name] = cached_train(get_preset(name), progress=mode.progress, **mode.overrides(test_epochs=e))
-    print(f"{name}: {get_preset(name).description}; {len(runs[name].history)} epochs")
+z2_runs = ("activity-z2", "latent2-bn-dropout")  # test mode: a few short epochs (vaelib.runs)
+for name in z2_runs:
+    runs[name] = mode.run(name)
+    print(f"{name}: {get_run(name).description}; {len(runs[name].history)} epochs")
 
 # %% [markdown]
 # ### The learning-rate schedule and early stopping
@@ -287,8 +284,8 @@ for name, e in z2_test_epochs.items():
 # %%
 bn = runs["latent2-bn-dropout"]
 h = bn.history.copy()
-tcfg = get_preset("latent2-bn-dropout").train
-budget = mode.overrides(test_epochs=z2_test_epochs["latent2-bn-dropout"]).get("epochs", tcfg.epochs)
+tcfg = bn.train_config
+budget = tcfg.epochs
 patience = tcfg.early_stopping
 h["epochs since best"] = [int(i - np.argmin(h["val_loss"].iloc[: i + 1])) for i in range(len(h))]
 cuts = h.loc[h["lr"].diff() < 0, "epoch"].tolist()  # epochs that ran with a smaller lr than the one before
@@ -350,7 +347,7 @@ if not mode.test:
     assert replays.loc[1, "nats given up"] > 0  # the noisy validation curve: patience 1 stops too early
     assert h["train_loss"].iloc[-1] > h["val_loss"].iloc[-1]  # dropout: the training loss is measured with it on
     assert runs["activity-z2"].history["train_loss"].iloc[-1] < runs["activity-z2"].history["val_loss"].iloc[-1]
-for name in z2_test_epochs:
+for name in z2_runs:
     last = runs[name].history.iloc[-1]
     print(f"{name}, last epoch: train −ELBO {last['train_loss']:.2f}, validation {last['val_loss']:.2f}")
 replays.round(3)
@@ -378,7 +375,7 @@ replays.round(3)
 # drawn at that point, coloured by its label, which the model never saw.
 
 # %%
-codes = {name: latent_means(runs[name].model, test_grey).cpu() for name in z2_test_epochs}
+codes = {name: latent_means(runs[name].model, test_grey).cpu() for name in z2_runs}
 fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
 for ax, (name, c) in zip(axes, codes.items()):
     scatter_latent(c, test_labels, ax=ax, s=1.5, title=f"{name}: μ(x) of {len(c):,} test digits")
@@ -399,7 +396,7 @@ mode.save_figure(fig, "04_latent_scatter.png");
 # %%
 val_grey = vdata.to_unit(splits.val.images).to(mode.device)
 sep = {}
-for name in z2_test_epochs:
+for name in z2_runs:
     val_codes = latent_means(runs[name].model, val_grey).cpu()
     centroids = torch.stack([val_codes[splits.val.labels == d].mean(0) for d in range(10)])  # [10, 2]
     nearest = torch.cdist(codes[name], centroids).argmin(1)
@@ -428,7 +425,7 @@ for name in z2_test_epochs:
 # ### The decoded manifold
 #
 # Instead of encoding images, we can decode a grid of latent points. The grid is placed at
-# Gaussian quantiles (`vaelib.latent.latent_grid`): each coordinate takes the values $\Phi^{-1}(p)$
+# Gaussian quantiles (`vaelib.eval.latent.latent_grid`): each coordinate takes the values $\Phi^{-1}(p)$
 # for $p$ evenly spaced from 5% to 95% ($\Phi^{-1}$ the standard normal quantile function), so
 # neighbouring points enclose equal prior mass, as in Kingma & Welling's figure 4.
 
@@ -437,7 +434,7 @@ n_grid = 21  # odd, so that the middle row and column sit at z = 0
 grid_z, grid_coords = latent_grid(n=n_grid, p_min=0.05, p_max=0.95)
 inside = {name: ((c.abs() <= grid_coords[-1]).all(1)).float().mean().item() for name, c in codes.items()}
 fig, axes = plt.subplots(1, 2, figsize=(13, 6.5))
-for ax, name in zip(axes, z2_test_epochs):
+for ax, name in zip(axes, z2_runs):
     m = runs[name].model
     with torch.no_grad():
         images = m.mean(m.decode(grid_z.to(mode.device)))
@@ -458,7 +455,7 @@ if not mode.test:
 # ### Interpolating between digits in 2-D
 #
 # Take two test digits, encode them, walk along the straight line between their codes,
-# $z(t) = (1-t)\,z_0 + t\,z_1$ (`vaelib.latent.lerp`), and decode each step. In two dimensions the
+# $z(t) = (1-t)\,z_0 + t\,z_1$ (`vaelib.eval.latent.lerp`), and decode each step. In two dimensions the
 # path is easy to see: it crosses the regions of the digits between its ends.
 
 # %%
@@ -489,7 +486,7 @@ fig.tight_layout();
 # prior mass lives in a thin shell near the sphere of radius $\sqrt D$, and almost none near the
 # origin, although the density is highest there. The midpoint of a straight line between two
 # typical codes, $(z_0 + z_1)/2$, has norm near $\sqrt{D/2}$: inside the shell, where the decoder
-# was rarely trained. Spherical interpolation (`vaelib.latent.slerp`),
+# was rarely trained. Spherical interpolation (`vaelib.eval.latent.slerp`),
 #
 # $$z(t) = \frac{\sin\big((1-t)\,\Omega\big)}{\sin\Omega}\, z_0 + \frac{\sin(t\,\Omega)}{\sin\Omega}\, z_1, \qquad \cos\Omega = \frac{z_0 \cdot z_1}{\lVert z_0\rVert\,\lVert z_1\rVert},$$
 #
@@ -650,7 +647,7 @@ print(f"the 20-D code is worth {z2_gap:.1f} nats of test ELBO over the 2-D one (
 for name in ("activity-z2", "latent2-bn-dropout"):
     print(f"{name}: test KL {table.loc[name, 'test_kl']:.1f} nats vs fnn-bce {table.loc['fnn-bce', 'test_kl']:.1f}")
 same_epoch = min(len(runs["activity-z2"].history), len(runs["latent2-bn-dropout"].history))
-val_at = {n: runs[n].history.loc[same_epoch - 1, "val_loss"] for n in z2_test_epochs}
+val_at = {n: runs[n].history.loc[same_epoch - 1, "val_loss"] for n in z2_runs}
 print(f"validation −ELBO at epoch {same_epoch}: " + ", ".join(f"{n} {v:.2f}" for n, v in val_at.items()))
 if not mode.test:
     assert val_at["latent2-bn-dropout"] < val_at["activity-z2"]

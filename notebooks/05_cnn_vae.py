@@ -61,8 +61,8 @@ from vaelib import losses
 from vaelib.metrics import BernoulliReadout, evaluate, iwae_nll
 from vaelib import models as vaelib_models
 from vaelib.models import ConvDecoder, ConvEncoder, VAE, count_parameters
-from vaelib.plots import reconstruction_pairs, show_grid
-from vaelib.presets import get_preset
+from vaelib.eval.plots import reconstruction_pairs, show_grid
+from vaelib.runs import get_run
 
 mode = setup()
 
@@ -83,7 +83,7 @@ mode = setup()
 # the layers of the `cnn-bce` preset.
 
 # %% tags=["nbval-check-output"]
-cfg = get_preset("cnn-bce").model
+cfg, _ = mode.configs("cnn-bce")  # the model of run cnn-bce (vaelib.runs)
 encoder = ConvEncoder(cfg.latent_dim, cfg.conv_channels, cfg.conv_hidden)
 decoder = ConvDecoder(cfg.latent_dim, cfg.conv_channels, cfg.conv_hidden)
 
@@ -135,9 +135,9 @@ assert layers["parameters"].sum() == count_parameters(encoder) + count_parameter
 
 # %% tags=["nbval-check-output"]
 names = {("FNN", "BCE"): "fnn-bce", ("FNN", "MSE"): "fnn-mse", ("CNN", "BCE"): "cnn-bce", ("CNN", "MSE"): "cnn-mse"}
-params = {name: count_parameters(VAE(get_preset(name).model)) for name in names.values()}
+params = {name: count_parameters(VAE(mode.configs(name)[0])) for name in names.values()}
 for name, n in params.items():
-    print(f"{name:8} {n:>10,} parameters   {get_preset(name).description}")
+    print(f"{name:8} {n:>10,} parameters   {get_run(name).description}")
 print(f"CNN / FNN parameters: {params['cnn-bce'] / params['fnn-bce']:.2f}")
 assert params["cnn-bce"] == params["cnn-mse"] > params["fnn-bce"] == params["fnn-mse"]
 
@@ -210,9 +210,9 @@ with exercise_check("ConvDecoder"):
 # error plus a constant). The two FNN models come from notebook 04's cache.
 
 # %%
-# test mode: one epoch on 2,000 images as in notebook 04 (so its cached runs are reused), and only
-# 500 images for the convolutional models (convolutions are slow on a CPU)
-runs = mode.train_presets({name: get_preset(name) for name in names.values()})
+# test mode (vaelib.runs): one epoch on 2,000 images as in notebook 04 (so its cached runs are
+# reused), and only 500 images for the convolutional models (convolutions are slow on a CPU)
+runs = mode.runs(names.values())
 for name, run in runs.items():
     print(f"{name}: {len(run.history)} epochs")
 

@@ -56,63 +56,50 @@ import torch
 
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib import data as vdata
-from vaelib.anomaly import elbo_scores, flipped_digits, noise_images, reconstruction_scores, roc_auc
-from vaelib.cache import cached_train
-from vaelib.classifier import class_histogram, classifier_metrics
-from vaelib.frechet import extract_features, frechet_distance, frechet_distance_of, gaussian_stats
+from vaelib.eval.anomaly import elbo_scores, flipped_digits, noise_images, reconstruction_scores, roc_auc
+from vaelib.eval.classifier import class_histogram, classifier_metrics
+from vaelib.eval.frechet import extract_features, frechet_distance, frechet_distance_of, gaussian_stats
 from vaelib.losses import iwae_bound
-from vaelib.metrics import BernoulliReadout, elbo_parts, eval_inputs, evaluate, iwae_nll, kl_per_dimension
-from vaelib.presets import Preset, get_preset
-from vaelib.probe import linear_probe
+from vaelib.data import eval_inputs
+from vaelib.metrics import BernoulliReadout, evaluate, iwae_nll, kl_per_dimension, mean_terms
+from vaelib.runs import get_run
+from vaelib.eval.probe import linear_probe
 
 mode = setup()
 
 # %% [markdown]
 # ## 1 · Every model trained so far, from the cache
 #
-# `vaelib.cache.cached_train` keys a model by the hash of its configuration, so asking for a
-# model with *exactly the arguments an earlier notebook used* loads that notebook's model (the
-# folder name is the preset name and the hash). The list below repeats those calls: notebook 02
-# trains `pytorch-example` for 2 epochs, notebook 03 the Bernoulli and Gaussian VAEs and the σ
-# sweep, notebooks 04 and 05 the 2 × 2 of FNN/CNN × BCE/MSE and the two 2-D models. In full mode
-# the overrides are empty (each preset's own epochs) except for notebook 02's 2 epochs; in test
-# mode they are the short runs those notebooks use. One model is new here: `pytorch-example` at
-# its full 10 epochs, the protocol of pytorch/examples, so that its test loss can be set beside
-# theirs.
+# Every model of notebooks 02–05 is a named run of the registry (`vaelib.runs`), and the cache
+# keys a model by the hash of its configuration alone, so asking for the same *name* loads the
+# model the earlier notebook trained (the folder name is the run name and the hash). The list
+# below names them: notebook 02 trains `pytorch-example` for 2 epochs, notebook 03 the Bernoulli
+# and Gaussian VAEs and the σ sweep, notebooks 04 and 05 the 2 × 2 of FNN/CNN × BCE/MSE and the
+# two 2-D models. A run's full and test-mode settings live in the registry only, so this notebook
+# cannot score a near-copy of what another notebook trained. One model is new here:
+# `pytorch-example` at its full 10 epochs, the protocol of pytorch/examples, so that its test
+# loss can be set beside theirs.
 
 # %%
-gauss_base = get_preset("gaussian-vae")
-
-
-def sigma_preset(name, **model_changes):
-    """The σ-sweep models of notebook 03: gaussian-vae with another σ, under their own cache name."""
-    from dataclasses import replace
-
-    return Preset(name, f"gaussian-vae with {model_changes}", "notebook 03",
-                  replace(gauss_base.model, **model_changes), gauss_base.train)
-
-
-# (label, notebook, preset, train overrides): the same calls as the notebooks that trained them
-CALLS = [
-    ("pytorch-example", "06", get_preset("pytorch-example"), mode.overrides(test_epochs=1)),
-    ("pytorch-example, 2 epochs", "02", get_preset("pytorch-example"), mode.overrides(epochs=2)),
-    ("bernoulli-vae", "03", get_preset("bernoulli-vae"), mode.overrides(test_epochs=3)),
-    ("gaussian-vae", "03", gauss_base, mode.overrides(test_epochs=3)),
-    *[(f"gaussian σ = {s}", "03", sigma_preset(f"gaussian-sigma-{s}", sigma="fixed", sigma_value=s),
-       mode.overrides(test_epochs=3)) for s in (0.03, 0.1, 0.3, 1.0)],
-    ("gaussian per-pixel σ", "03", sigma_preset("gaussian-per-pixel", sigma="per-pixel", sigma_value=0.1),
-     mode.overrides(test_epochs=3)),
-    ("fnn-bce", "04", get_preset("fnn-bce"), mode.overrides(test_epochs=1)),
-    ("fnn-mse", "04", get_preset("fnn-mse"), mode.overrides(test_epochs=1)),
-    ("activity-z2", "04", get_preset("activity-z2"), mode.overrides(test_epochs=2)),
-    ("latent2-bn-dropout", "04", get_preset("latent2-bn-dropout"), mode.overrides(test_epochs=3)),
-    ("cnn-bce", "05", get_preset("cnn-bce"), mode.preset_overrides(get_preset("cnn-bce"))),
-    ("cnn-mse", "05", get_preset("cnn-mse"), mode.preset_overrides(get_preset("cnn-mse"))),
-]
+# label -> run name (vaelib.runs); `get_run(name).notebook` is the notebook that trains it
+SCORED = {
+    "pytorch-example": "pytorch-example",
+    "pytorch-example, 2 epochs": "pytorch-example-2-epochs",
+    "bernoulli-vae": "bernoulli-vae",
+    "gaussian-vae": "gaussian-vae",
+    **{f"gaussian σ = {s}": f"gaussian-sigma-{s}" for s in (0.03, 0.1, 0.3, 1.0)},
+    "gaussian per-pixel σ": "gaussian-per-pixel",
+    "fnn-bce": "fnn-bce",
+    "fnn-mse": "fnn-mse",
+    "activity-z2": "activity-z2",
+    "latent2-bn-dropout": "latent2-bn-dropout",
+    "cnn-bce": "cnn-bce",
+    "cnn-mse": "cnn-mse",
+}
 
 runs, notebook_of, seen = {}, {}, {}
-for label, nb, preset, overrides in CALLS:
-    run = cached_train(preset, progress=mode.progress, **overrides)
+for label, name in SCORED.items():
+    run, nb = mode.run(name, quiet=True), get_run(name).notebook
     if run.folder in seen:  # test mode: notebook 02's 1-epoch run *is* the test-mode pytorch-example
         print(f"{label}: the same configuration as {seen[run.folder]}, skipped")
         continue
@@ -179,7 +166,7 @@ n_iwae = mode.n(full=200, test=50)
 x_iwae = test_bin[:n_iwae]
 sweep_models = ["bernoulli-vae", "pytorch-example"]
 bounds = {name: {k: iwae_per_image(runs[name].model, x_iwae, k) for k in ks} for name in sweep_models}
-test_elbo_bin = {name: elbo_parts(runs[name].model, test_bin)["elbo"] for name in sweep_models}
+test_elbo_bin = {name: mean_terms(runs[name].model, test_bin)["elbo"] for name in sweep_models}
 
 curve = pd.DataFrame({name: [bounds[name][k].mean().item() for k in ks] for name in sweep_models}, index=ks)
 curve.index.name = "k"
@@ -305,7 +292,7 @@ for name, v in kl_views.items():
 # ## 4 · Sample quality: a Fréchet distance on classifier features
 #
 # The Fréchet distance fits a Gaussian to the features of two image sets, real and generated,
-# and measures the distance between the two Gaussians (`vaelib.frechet.frechet_distance`):
+# and measures the distance between the two Gaussians (`vaelib.eval.frechet.frechet_distance`):
 #
 # $$\mathrm{FD} = \lVert \mu_1 - \mu_2 \rVert^2 + \mathrm{Tr}\big(C_1 + C_2 - 2\,(C_1^{1/2} C_2 C_1^{1/2})^{1/2}\big).$$
 #
@@ -313,7 +300,7 @@ for name, v in kl_views.items():
 # *Experimental Results*, uses Inception-v3 trained on ImageNet: RGB photographs at 299 × 299.
 # MNIST digits would be upsampled tenfold and copied into three colour channels, and the features
 # would describe textures and objects, not which digit a stroke draws. The weights would also have
-# to be downloaded, and this project runs offline. Instead `vaelib.classifier` trains a small CNN
+# to be downloaded, and this project runs offline. Instead `vaelib.eval.classifier` trains a small CNN
 # on the MNIST training split once (a few CPU minutes) and caches it; the Fréchet distance uses
 # its 128-dimensional penultimate layer. The price: these values are on another scale than any
 # published FID, so compare **rankings** of models with the seed's, never the values.
@@ -399,7 +386,7 @@ if not mode.test:
 # ## 5 · Which digits do the samples show?
 #
 # A generator can have low error everywhere and still draw some digits far more often than
-# others. `vaelib.classifier.class_histogram` labels the samples with the classifier and counts
+# others. `vaelib.eval.classifier.class_histogram` labels the samples with the classifier and counts
 # each digit; a faithful generator gives about the test set's own frequencies, about 10 % each.
 # We show a few contrasting models and, as references, the label frequencies of the test set and
 # the classifier's histogram of the real test images.
@@ -444,7 +431,7 @@ if not mode.test:
 # ## 6 · A linear probe on the latent means
 #
 # The VAE never saw a label. How much of the digit identity is nonetheless laid out *linearly* in
-# its code? `vaelib.probe.linear_probe` fits multinomial logistic regression on standardized
+# its code? `vaelib.eval.probe.linear_probe` fits multinomial logistic regression on standardized
 # features of training images and reports test accuracy:
 # $p(y = c \mid f) = \mathrm{softmax}(W \tilde f + b)_c$, fitted by L-BFGS with a small L2
 # penalty. The features are the latent means $\mu(x)$ of each model (on its own input targets);
@@ -615,7 +602,7 @@ if not mode.test:
 #
 # The seed *VariationalAutoencoders* names anomaly detection as the use of a trained VAE: an
 # image the model finds unlikely is suspicious. Two scores, higher = more anomalous
-# (`vaelib.anomaly`): **−ELBO(x)** in nats (`elbo_scores`, a bound on $-\log p(x)$) and the
+# (`vaelib.eval.anomaly`): **−ELBO(x)** in nats (`elbo_scores`, a bound on $-\log p(x)$) and the
 # **reconstruction error** (`reconstruction_scores`, MSE per pixel at $z = \mu(x)$). One number
 # per pair of sets, the **ROC AUC** (`roc_auc`): the probability that a random anomalous image
 # scores higher than a random normal one (1 = perfect, 0.5 = chance).

@@ -57,11 +57,11 @@ import torch
 
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib import data as vdata
-from vaelib.frechet import frechet_scorer
-from vaelib.latent import traverse as vaelib_traverse
+from vaelib.eval.frechet import frechet_scorer
+from vaelib.eval.latent import traverse as vaelib_traverse
 from vaelib.metrics import active_units, evaluate, kl_per_dimension
-from vaelib.plots import show_grid
-from vaelib.presets import get_preset, variant
+from vaelib.eval.plots import show_grid
+from vaelib.runs import get_run
 
 mode = setup()
 
@@ -71,7 +71,7 @@ mode = setup()
 # The seed's protocol: **batch 256, learning rate 10⁻³ (Adam), 10 epochs, $z = 20$ unless the
 # name says otherwise**, the pytorch/examples architecture (784-400-$z$, ReLU) and its loss, the
 # "BCE" of a Bernoulli decoder against grey pixel values. The seed's seven VAE rows are presets of
-# `vaelib.presets`; their one-line descriptions below say what each changes. `vae-std-z20-res` adds
+# `vaelib.runs`; the table below shows what each changes. `vae-std-z20-res` adds
 # a residual 400-400 block to the encoder (the seed says "residual connections added to the
 # encoder"; it does not say where, so this is our reading); `vae-conv` is the convolutional VAE of
 # notebook 05 under this protocol. We carve 10,000 validation images from the training set, as
@@ -90,24 +90,22 @@ SEED_ROWS = {  # the seed's table, typed from the seed document (its numbers, no
     "beta-vae-2": (0.0189, 64.51),
     "beta-vae-0.5": (0.0116, 71.99),
 }
-presets = {name: get_preset(name) for name in SEED_ROWS}
-presets |= {f"vae-std-z20-beta-{b:g}": variant("vae-std-z20", f"vae-std-z20-beta-{b:g}", beta=b) for b in (0.25, 8.0)}
-presets |= {f"vae-std-z{z}": variant("vae-std-z20", f"vae-std-z{z}", latent_dim=z) for z in (2, 5, 10)}
+NAMES = [*SEED_ROWS, "vae-std-z20-beta-0.25", "vae-std-z20-beta-8", "vae-std-z2", "vae-std-z5", "vae-std-z10"]
+configs = {name: get_run(name).configs() for name in NAMES}  # the full-mode protocol of each run
 
 rows = []
-for name, p in presets.items():
-    rows.append({"model": name, "in the seed": name in SEED_ROWS, "z": p.model.latent_dim, "β": p.model.beta,
-                 "arch": p.model.arch + (" + residual" if p.model.residual else ""),
-                 "batch": p.train.batch_size, "lr": p.train.lr, "epochs": p.train.epochs})
+for name, (m, t) in configs.items():
+    rows.append({"model": name, "in the seed": name in SEED_ROWS, "z": m.latent_dim, "β": m.beta,
+                 "arch": m.arch + (" + residual" if m.residual else ""),
+                 "batch": t.batch_size, "lr": t.lr, "epochs": t.epochs})
 print(pd.DataFrame(rows).set_index("model").to_string())
-assert all(p.train.batch_size == 256 and p.train.lr == 1e-3 and p.train.epochs == 10 for p in presets.values())
+assert all(t.batch_size == 256 and t.lr == 1e-3 and t.epochs == 10 for _, t in configs.values())
 
 # %% [markdown]
-# `mode.train_presets` calls `vaelib.cache.cached_train` for each: it loads the model from the
-# cache, or trains it (one summary line per epoch).
+# `mode.runs` loads each run from the cache, or trains it (one summary line per epoch).
 
 # %%
-runs = mode.train_presets(presets)  # in test mode: one short epoch (the conv model on 500 images)
+runs = mode.runs(NAMES)  # in test mode: one short epoch (the conv model on 500 images)
 
 # %% [markdown]
 # ## 2 · The seed's table, measured again
@@ -118,7 +116,7 @@ runs = mode.train_presets(presets)  # in test mode: one short epoch (the conv mo
 #   $z = \mu(x)$ (`vaelib.metrics.reconstruction_mse`).
 # - **FD**: the Fréchet distance between 10,000 samples ($z \sim \mathcal N(0, I)$, decoded to
 #   the mean) and the 10,000 test images, in the 128-dimensional feature space of the MNIST
-#   classifier of notebook 06 (`vaelib.frechet`). The floor, real training images against the
+#   classifier of notebook 06 (`vaelib.eval.frechet`). The floor, real training images against the
 #   test images, is printed with it. Lower is better, as for FID, but the values are on another
 #   scale: **compare rankings with the seed's FID, not values**.
 # - the **test ELBO** (β = 1, one sampled $z$ per image), the **rate** (KL) and the
@@ -233,14 +231,14 @@ if not mode.test:
 # %%
 beta_curve = ["vae-std-z20-beta-0.25", "beta-vae-0.5", "vae-std-z20", "beta-vae-2", "beta-vae-4", "vae-std-z20-beta-8"]
 z_curve = ["vae-std-z2", "vae-std-z5", "vae-std-z10", "vae-std-z20", "vae-std-z40"]
-betas = [presets[n].model.beta for n in beta_curve]
+betas = [configs[n][0].beta for n in beta_curve]
 fig, ax = plt.subplots(figsize=(7.5, 5.5))
 ax.plot(r.loc[beta_curve, "rate (KL)"], r.loc[beta_curve, "distortion"], "o-", label="β sweep (z = 20)")
 for n, b in zip(beta_curve, betas):
     ax.annotate(f"β={b:g}", (r.loc[n, "rate (KL)"], r.loc[n, "distortion"]), textcoords="offset points", xytext=(6, 4))
 ax.plot(r.loc[z_curve, "rate (KL)"], r.loc[z_curve, "distortion"], "s--", label="latent size (β = 1)")
 for n in z_curve:
-    ax.annotate(f"z={presets[n].model.latent_dim}", (r.loc[n, "rate (KL)"], r.loc[n, "distortion"]),
+    ax.annotate(f"z={configs[n][0].latent_dim}", (r.loc[n, "rate (KL)"], r.loc[n, "distortion"]),
                 textcoords="offset points", xytext=(-10, -14))
 for n, marker in (("vae-std-z20-res", "^"), ("vae-conv", "D")):
     ax.plot(r.loc[n, "rate (KL)"], r.loc[n, "distortion"], marker, ms=9, label=n)
@@ -288,7 +286,7 @@ if not mode.test:
 # Higgins et al. (2017) proposed β > 1 to make each latent dimension capture one factor of
 # variation ("disentanglement"). A **latent traversal** shows what one dimension does: take the
 # code $\mu(x)$ of one image, sweep coordinate $d$ from −3 to 3 while the others stay fixed, and
-# decode (`vaelib.latent.traverse`).
+# decode (`vaelib.eval.latent.traverse`).
 #
 # **Exercise (`traverse`).** Return the $n$ codes of a traversal: row $i$ equal to `z0` except
 # that coordinate `dim` is `values[i]`. Do not modify `z0`.
@@ -334,7 +332,7 @@ for ax, name in zip(axes, ["beta-vae-4", "vae-std-z20"]):
         z0 = model.encode(x0)[0][0]
         images = torch.cat([model.mean(model.decode(vaelib_traverse(z0, int(d), values.to(z0)))) for d in top])
     show_grid(images.cpu(), ax=ax, nrow=len(values),
-              title=f"{name} (β = {presets[name].model.beta:g}): dims {top.tolist()}, −3 … 3")
+              title=f"{name} (β = {configs[name][0].beta:g}): dims {top.tolist()}, −3 … 3")
     views[name] = dict(kl_d=kl_d, top=top, active=active_units(mu))
 fig.tight_layout()
 mode.save_figure(fig, "07_traversals_beta4.png");

@@ -60,11 +60,11 @@ import torch
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib import data as vdata
 from vaelib import losses
-from vaelib.frechet import frechet_distance, frechet_scorer, gaussian_stats
+from vaelib.eval.frechet import frechet_distance, frechet_scorer, gaussian_stats
 from vaelib.metrics import evaluate, reconstruction_mse
-from vaelib.plots import plot_history, reconstruction_pairs, show_grid
-from vaelib.presets import get_preset, variant
-from vaelib.probe import cluster_accuracy
+from vaelib.eval.plots import plot_history, reconstruction_pairs, show_grid
+from vaelib.runs import SWEEPS, get_run
+from vaelib.eval.probe import cluster_accuracy
 
 mode = setup()
 
@@ -74,17 +74,14 @@ mode = setup()
 # Batch 256, Adam with learning rate 10⁻³, 10 epochs, the grey-BCE reconstruction term of
 # notebook 07, 10,000 validation images carved from the training set. The WAE and the GM-VAE use
 # the 784-400-20 networks of `vae-std-z20`; the VQ-VAE is convolutional (its code is a 7 × 7 grid).
-# The presets' descriptions say the rest.
+# The runs' descriptions (`vaelib.runs`) say the rest.
 
 # %%
 NAMES = ["vae-std-z20", "wae", "gm-vae", "vq-vae"]
-presets = {name: get_preset(name) for name in NAMES}
-
-
-runs = mode.train_presets(presets)  # cached_train for each, with the test mode's overrides
+runs = mode.runs(NAMES)  # from the cache, or trained (in test mode: the registry's short runs)
 models = {name: run.model for name, run in runs.items()}
-for name, p in presets.items():
-    print(f"{name}: {p.description}")
+for name in NAMES:
+    print(f"{name}: {get_run(name).description}")
 
 # %% [markdown]
 # **Stable training.** The seed found its VQ-VAE unstable. Every model here finished its epochs
@@ -94,7 +91,7 @@ for name, p in presets.items():
 # %%
 fig, axes = plt.subplots(1, 4, figsize=(16, 3.2))
 for ax, (name, run) in zip(axes, runs.items()):
-    plot_history(run.history, ax=ax, title=name)
+    plot_history(run.history, ax=ax, title=name, loss_label=run.model.loss_label)  # a WAE's loss is no −ELBO
 fig.tight_layout()
 for name, run in runs.items():
     h = run.history
@@ -271,10 +268,11 @@ for claim, holds in wae_vs_vae.items():
 # the codes match the prior, and with it the quality of prior samples.
 
 # %%
-lambda_runs = {100.0: runs["wae"]}
-for lam in (10.0, 1000.0):
-    preset = variant("wae", f"wae-lambda-{lam:g}", extra={"mmd_lambda": lam})
-    lambda_runs[lam] = mode.train_presets({preset.name: preset})[preset.name]
+lambda_runs = {runs["wae"].model.mmd_lambda: runs["wae"]}  # the sweep's middle member is the preset
+for name in SWEEPS["mmd_lambda"]:
+    if name != "wae":
+        run = mode.run(name)
+        lambda_runs[run.model.mmd_lambda] = run
 lambda_table = {}
 for lam in sorted(lambda_runs):
     m = lambda_runs[lam].model
@@ -339,7 +337,7 @@ mode.save_figure(fig, "08_gmvae_components.png");
 # %% [markdown]
 # **Clustering accuracy.** Name each component by the most frequent digit among the training
 # images assigned to it, then count the test images whose component's name is their label
-# (`vaelib.probe.cluster_accuracy`). Ten components that each found one digit would score near
+# (`vaelib.eval.probe.cluster_accuracy`). Ten components that each found one digit would score near
 # the classifier's accuracy; one component for everything scores the share of the most common
 # digit, about 11 %. The table crosses labels with components.
 #

@@ -55,6 +55,8 @@ def test_every_preset_is_a_run_and_every_run_a_known_preset():
     for name, run in RUNS.items():
         assert run.name == name and run.preset in PRESETS
         assert re.fullmatch(r"0[1-8]", run.notebook)
+        if run.model_changes or run.train_changes:  # says what it is, not its preset's description
+            assert run.about and run.description == run.about
     for members in SWEEPS.values():
         assert set(members) <= set(RUNS) and len(set(members)) == len(members)
 

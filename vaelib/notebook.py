@@ -55,7 +55,7 @@ class Mode:
         """The (ModelConfig, TrainConfig) of run `name` in this mode (vaelib.runs)."""
         return get_run(name).configs(test=self.test)
 
-    def run(self, name: str, quiet: bool = False):
+    def run(self, name: str, quiet: bool = False, width: int = 0):
         """Load run `name` (vaelib.runs) from the cache or train it, in this mode; the model on
         the device in eval mode. Prints one line (unless quiet): parameters and where it came from."""
         from vaelib.cache import cached_run  # noqa: PLC0415  (keeps this module light to import)
@@ -64,22 +64,15 @@ class Mode:
         run = cached_run(name, test=self.test, device=self.device, progress=self.progress)
         run.model.to(self.device).eval()
         if not quiet:
-            print(f"{name}  {count_parameters(run.model):>9,} parameters  "
+            print(f"{name:{width}}  {count_parameters(run.model):>9,} parameters  "
                   f"{'trained now' if run.trained_now else 'from the cache'}: {run.folder.name}")
         return run
 
     def runs(self, names: Iterable[str]) -> dict[str, Any]:
         """`run` for each name, one aligned line each: name -> CachedRun."""
-        from vaelib.models import count_parameters  # noqa: PLC0415
-
         names = list(names)
         width = max(len(name) for name in names)
-        out = {}
-        for name in names:
-            run = out[name] = self.run(name, quiet=True)
-            print(f"{name:{width}}  {count_parameters(run.model):>9,} parameters  "
-                  f"{'trained now' if run.trained_now else 'from the cache'}: {run.folder.name}")
-        return out
+        return {name: self.run(name, width=width) for name in names}
 
     def classifier(self):
         """The MNIST classifier of vaelib.eval.classifier (cached): vaelib's settings in full mode, one

@@ -76,12 +76,11 @@ class Run:
     train_changes: dict[str, Any] = field(default_factory=dict)
     test_epochs: int = 1
     test_subset: int | None = None  # None: TEST_SUBSET, or TEST_SUBSET_CONV for a convolutional model
+    about: str = ""  # what this run is, where it differs from its preset (else the preset's description)
 
     @property
     def description(self) -> str:
-        base = PRESETS[self.preset].description
-        changes = {**self.model_changes, **self.train_changes}
-        return base if not changes else f"{base}; " + ", ".join(f"{k} = {v}" for k, v in changes.items())
+        return self.about or PRESETS[self.preset].description
 
     def configs(self, test: bool = False) -> tuple["ModelConfig", "TrainConfig"]:
         """The (ModelConfig, TrainConfig) of this run, in full or in test mode."""
@@ -171,14 +170,20 @@ def _runs() -> list[Run]:
              "wae": "08", "gm-vae": "08", "vq-vae": "08"}
     test_epochs = {"bernoulli-vae": 3, "gaussian-vae": 3, "activity-z2": 2, "latent2-bn-dropout": 3}
     runs = [Run(name, name, first.get(name, "07"), test_epochs=test_epochs.get(name, 1)) for name in PRESETS]
-    runs.append(Run("pytorch-example-2-epochs", "pytorch-example", "02", train_changes={"epochs": 2}))
-    runs += [Run(f"gaussian-sigma-{s}", "gaussian-vae", "03", {"sigma": "fixed", "sigma_value": s}, test_epochs=3)
-             for s in (0.03, 0.1, 0.3, 1.0)]
+    runs.append(Run("pytorch-example-2-epochs", "pytorch-example", "02", train_changes={"epochs": 2},
+                    about="pytorch/examples' VAE (784-400-20, grey BCE, batch 128, all 60k images) for 2 epochs"))
+    gaussian = "784-400-400-40, Gaussian likelihood with {}, grey digits"
+    runs += [Run(f"gaussian-sigma-{s}", "gaussian-vae", "03", {"sigma": "fixed", "sigma_value": s}, test_epochs=3,
+                 about=gaussian.format(f"a fixed σ = {s}")) for s in (0.03, 0.1, 0.3, 1.0)]
     runs.append(Run("gaussian-per-pixel", "gaussian-vae", "03", {"sigma": "per-pixel", "sigma_value": 0.1},
-                    test_epochs=3))
-    runs += [Run(f"vae-std-z20-beta-{b:g}", "vae-std-z20", "07", {"beta": b}) for b in (0.25, 8.0)]
-    runs += [Run(f"vae-std-z{z}", "vae-std-z20", "07", {"latent_dim": z}) for z in (2, 5, 10)]
-    runs += [Run(f"wae-lambda-{lam:g}", "wae", "08", {"extra": {"mmd_lambda": lam}}) for lam in (10.0, 1000.0)]
+                    test_epochs=3, about=gaussian.format("a learned σ per pixel (from 0.1)")))
+    runs += [Run(f"vae-std-z20-beta-{b:g}", "vae-std-z20", "07", {"beta": b}, about=f"pytorch/examples VAE, z = 20, β = {b:g}")
+             for b in (0.25, 8.0)]
+    runs += [Run(f"vae-std-z{z}", "vae-std-z20", "07", {"latent_dim": z}, about=f"pytorch/examples VAE, z = {z}")
+             for z in (2, 5, 10)]
+    runs += [Run(f"wae-lambda-{lam:g}", "wae", "08", {"extra": {"mmd_lambda": lam}},
+                 about=f"Wasserstein autoencoder (MMD, inverse multiquadratic kernel, λ = {lam:g}), 784-400-20, "
+                       "deterministic encoder") for lam in (10.0, 1000.0)]
     return runs
 
 
