@@ -166,9 +166,13 @@ assert torch.allclose(logvar_.grad, (z_ - mu_).detach() / 2)
 # Both are unbiased; they differ in variance. For a single sample both estimators are
 # polynomials in $\varepsilon$, so their exact variance follows from the Gaussian moments
 # $\mathbb E[\varepsilon^k] = (k-1)!!$ for even $k$ (0 for odd $k$). The cell below computes it
-# for $\mu = \sigma = 1$; it also includes the score function with the best constant baseline,
-# $b = \mathbb E[f]$, the usual variance-reduction trick (it needs the answer, so it is an ideal
-# case).
+# for $\mu = \sigma = 1$; it also includes the score function with a constant baseline $b$
+# subtracted from $f$ (the usual variance-reduction trick; any constant keeps the estimator
+# unbiased, because $\mathbb E[s] = 0$ for the score $s = (z - \mu)/\sigma^2$). Two baselines:
+# the common choice $b = \mathbb E[f]$, and the one that minimises the variance. The variance
+# $\mathbb E[(f - b)^2 s^2] - (dJ/d\mu)^2$ is a parabola in $b$ with its minimum at
+# $b^\ast = \mathbb E[f s^2] / \mathbb E[s^2]$, which is not $\mathbb E[f]$ unless $f$ and $s^2$ are
+# uncorrelated. Both need expectations we would not know in practice, so they are ideal cases.
 
 # %% tags=["nbval-check-output"]
 MU, SIGMA = 1.0, 1.0
@@ -192,6 +196,9 @@ one_sample = {  # each estimator of dJ/dmu from one sample, as a polynomial in e
     "score function: f(z)(z-mu)/sigma^2": f_poly * eps / SIGMA,
     "score function, baseline E[f]": (f_poly - expect(f_poly)) * eps / SIGMA,
 }
+score = eps / SIGMA  # s = (z - mu) / sigma^2
+b_best = expect(f_poly * score * score) / expect(score * score)  # E[f s^2] / E[s^2]
+one_sample["score function, best baseline E[f s²]/E[s²]"] = (f_poly - b_best) * score
 exact = pd.DataFrame(
     {
         "mean": [expect(p) for p in one_sample.values()],
@@ -203,14 +210,20 @@ print(f"true gradient dJ/dmu = 2 mu = {2 * MU}\n")
 print(exact.to_string())
 assert np.allclose(exact["mean"], 2 * MU)  # all unbiased
 var_path, var_score = exact["variance of one sample"].iloc[:2]
-var_baseline = exact["variance of one sample"].iloc[2]
+var_baseline, var_best = exact["variance of one sample"].iloc[2:4]
+print(f"\nbaselines: E[f] = {expect(f_poly):g}, best b* = E[f s²]/E[s²] = {b_best:g}")
 assert var_path == 4 * SIGMA**2 and var_score > 7 * var_path
-assert var_path < var_baseline < var_score  # a baseline helps, but not enough
+assert var_path < var_best < var_baseline < var_score  # the best constant beats E[f], but not the pathwise estimator
+for b in np.linspace(b_best - 2, b_best + 2, 9):  # b* is the minimum over constants
+    p = (f_poly - b) * score
+    assert expect(p * p) - expect(p) ** 2 >= var_best - 1e-12
 
 # %% [markdown]
-# All three have mean $2\mu$, the true gradient. Per sample, the pathwise estimator's variance is
-# $\operatorname{Var}[2z] = 4\sigma^2$, while the score function's is several times larger, and
-# even the ideal baseline only closes part of the gap. With $n$ samples each variance shrinks as
+# All four have mean $2\mu$, the true gradient. Per sample, the pathwise estimator's variance is
+# $\operatorname{Var}[2z] = 4\sigma^2$, while the score function's is several times larger. The
+# baseline $\mathbb E[f]$ removes part of the excess, the variance-minimising $b^\ast$ (printed
+# above, twice $\mathbb E[f]$ here) a little more, and even it stays above the pathwise estimator:
+# no constant can remove the part of the variance that comes from $f$ varying with $z$. With $n$ samples each variance shrinks as
 # $1/n$; the constant in front is what differs.
 #
 # Let's measure that. For each $n$ we repeat the estimate $R$ times with autograd, exactly as a
@@ -346,6 +359,73 @@ assert losses.kl_std_normal(torch.zeros(1, D), torch.zeros(1, D)).item() == 0.0 
 # $\sqrt{10}$ with each tenfold increase in samples. The closed form is exact and free, so vaelib
 # uses it whenever $q$ and $p$ are Gaussians; a sampled KL is needed only where no closed form
 # exists (other priors, the importance-weighted bound of a later notebook).
+#
+# ## Where the ELBO comes from, and what it misses
+#
+# A VAE's likelihood $p(x) = \int p(x \mid z)\, p(z)\, dz$ has no closed form: the decoder is a
+# neural network. Any density $q(z \mid x)$ that is positive wherever the posterior is turns the
+# integral into an expectation, and Jensen's inequality ($\log \mathbb E[Y] \ge \mathbb E[\log Y]$,
+# $\log$ being concave) bounds its logarithm:
+#
+# $$\log p(x) = \log \mathbb E_{q(z\mid x)}\Big[\frac{p(x \mid z)\, p(z)}{q(z \mid x)}\Big]
+#   \;\ge\; \mathbb E_{q(z\mid x)}\Big[\log \frac{p(x \mid z)\, p(z)}{q(z \mid x)}\Big]
+#   = \mathbb E_q\big[\log p(x \mid z)\big] - \mathrm{KL}\big(q(z \mid x) \,\|\, p(z)\big) = \mathrm{ELBO}(x).$$
+#
+# How much does it miss? Write $p(x, z) = p(z \mid x)\, p(x)$ inside the expectation:
+#
+# $$\mathrm{ELBO}(x) = \mathbb E_q\Big[\log \frac{p(z \mid x)\, p(x)}{q(z \mid x)}\Big]
+#   = \log p(x) - \mathrm{KL}\big(q(z \mid x) \,\|\, p(z \mid x)\big),
+#   \qquad\text{so}\qquad \log p(x) = \mathrm{ELBO}(x) + \mathrm{KL}\big(q(z \mid x) \,\|\, p(z \mid x)\big).$$
+#
+# The gap is exactly the KL divergence from $q$ to the **true posterior**: zero when the encoder
+# finds $p(z \mid x)$, positive otherwise. Maximising the ELBO over the encoder therefore pulls
+# $q$ towards the posterior, and over the decoder raises $\log p(x)$ (or shrinks the gap: the
+# objective cannot tell which). Notebook 06 measures the gap of trained models and splits it.
+#
+# A VAE's posterior is intractable, so the identity cannot be checked on it directly. A
+# **linear-Gaussian** model has everything in closed form: $p(z) = \mathcal N(0, I)$,
+# $p(x \mid z) = \mathcal N(Wz + b, s^2 I)$ gives $p(x) = \mathcal N(b, WW^\top + s^2 I)$ and a
+# Gaussian posterior with covariance $S = (I + W^\top W / s^2)^{-1}$ and mean
+# $S W^\top (x - b)/s^2$. The cell below takes a deliberately wrong diagonal $q$, computes the
+# ELBO in closed form, and checks both sides of the identity to float64 precision.
+
+# %%
+gen = torch.Generator().manual_seed(0)
+D_Z, D_X, S_NOISE = 3, 6, 0.5
+W = torch.randn(D_X, D_Z, generator=gen, dtype=torch.float64)
+b_lin = torch.randn(D_X, generator=gen, dtype=torch.float64)
+x_lin = torch.randn(D_X, generator=gen, dtype=torch.float64)
+marginal = torch.distributions.MultivariateNormal(b_lin, W @ W.T + S_NOISE**2 * torch.eye(D_X, dtype=torch.float64))
+post_cov = torch.linalg.inv(torch.eye(D_Z, dtype=torch.float64) + W.T @ W / S_NOISE**2)
+posterior = torch.distributions.MultivariateNormal(post_cov @ W.T @ (x_lin - b_lin) / S_NOISE**2, post_cov)
+
+
+def linear_gaussian_elbo(q_mu: torch.Tensor, q_logvar: torch.Tensor) -> torch.Tensor:
+    """ELBO of x_lin under a diagonal q, in closed form: E_q log N(x; Wz + b, s²I) - KL(q || N(0, I))."""
+    resid = x_lin - W @ q_mu - b_lin
+    expected_sq = resid @ resid + (W**2 @ q_logvar.exp()).sum()  # E_q ||x - Wz - b||²
+    recon = -0.5 * D_X * math.log(2 * math.pi * S_NOISE**2) - expected_sq / (2 * S_NOISE**2)
+    return recon - losses.kl_std_normal(q_mu[None], q_logvar[None])[0]
+
+
+q_mu, q_logvar = posterior.mean + 0.7, torch.full((D_Z,), -3.0, dtype=torch.float64)  # a wrong q
+q = torch.distributions.MultivariateNormal(q_mu, torch.diag(q_logvar.exp()))
+log_px, bound = marginal.log_prob(x_lin).item(), linear_gaussian_elbo(q_mu, q_logvar).item()
+kl_to_posterior = torch.distributions.kl_divergence(q, posterior).item()
+print(f"log p(x) = {log_px:.6f}   ELBO = {bound:.6f}   KL(q || p(z|x)) = {kl_to_posterior:.6f}")
+print(f"ELBO + KL(q || p(z|x)) - log p(x) = {bound + kl_to_posterior - log_px:.2e}")
+assert bound < log_px and math.isclose(bound + kl_to_posterior, log_px, abs_tol=1e-9)
+# the best diagonal q is as close as a diagonal Gaussian gets; only a full-covariance q closes the gap
+best_diag = (posterior.mean, -torch.log(torch.diagonal(torch.linalg.inv(post_cov))))  # q's precision = posterior's diagonal
+print(f"best diagonal q: gap {log_px - linear_gaussian_elbo(*best_diag).item():.4f} nats; "
+      f"posterior correlation |ρ| up to {(post_cov / post_cov.diagonal().sqrt().outer(post_cov.diagonal().sqrt())).abs().fill_diagonal_(0).max():.2f}")
+assert 0 < log_px - linear_gaussian_elbo(*best_diag).item() < log_px - bound
+
+# %% [markdown]
+# The identity holds to rounding: the ELBO plus the KL divergence to the posterior is
+# $\log p(x)$. Even the best *diagonal* $q$ leaves a gap here, because this posterior's
+# dimensions are correlated and a diagonal Gaussian cannot express that: the price of the
+# mean-field encoder every VAE of this series uses.
 #
 # ## The ELBO of a real model, term by term
 #
@@ -574,10 +654,13 @@ assert v_score / v_path > 10 * var_score / var_path  # a far larger gap than in 
 # Salakhutdinov (2016) tighten it with $k$ samples $z_1, \dots, z_k \sim q(z \mid x)$ and their
 # importance weights $w_i = p(x \mid z_i)\, p(z_i) / q(z_i \mid x)$:
 #
-# $$\mathcal L_k(x) = \log \frac1k \sum_{i=1}^k w_i \;\le\; \log p(x).$$
+# $$\mathcal L_k(x) = \mathbb E_{z_1, \dots, z_k \sim q}\Big[\log \frac1k \sum_{i=1}^k w_i\Big] \;\le\; \log p(x).$$
 #
-# $\mathcal L_1$ is the ELBO, and $\mathcal L_k$ rises towards $\log p(x)$ as $k$ grows, which
-# makes it the series' log-likelihood estimate. `vaelib.losses.iwae_bound(model, x, k)` computes
+# The inequality is Jensen's again, and it holds **in expectation**: $\mathbb E[w_i] = p(x)$, so the
+# average weight is an unbiased estimate of $p(x)$ and its logarithm is biased low on average,
+# but one draw of $\log \frac1k \sum_i w_i$ can land above $\log p(x)$. $\mathcal L_1$ is the ELBO,
+# and $\mathcal L_k$ rises towards $\log p(x)$ as $k$ grows, which makes it the series'
+# log-likelihood estimate (an average over images and draws, whose mean is the bound). `vaelib.losses.iwae_bound(model, x, k)` computes
 # it with a log-sum-exp (the weights themselves under- or overflow), in chunks so that $k = 5000$
 # fits in memory. The model provides `encode` ($\mu$, $\log\sigma^2$ of $q$), `decode`,
 # `log_likelihood` ($\log p(x \mid z)$ from the decoder's output) and `log_prior` ($\log p(z)$).
@@ -593,8 +676,41 @@ print(iwae_table.round(2).to_string())
 assert iwae_table.is_monotonic_increasing
 
 # %% [markdown]
-# The bound rises with $k$: the ELBO ($k = 1$) understates $\log p(x)$ by at least the gap to
-# $\mathcal L_{100}$ printed above. Evaluation notebooks report $\mathcal L_k$ with a large $k$
+# On the linear-Gaussian model above, where $\log p(x)$ is exact, the two statements can be seen
+# apart. With the best diagonal $q$ as the proposal, the mean over many draws stays below
+# $\log p(x)$, while single draws cross it.
+
+# %%
+def linear_gaussian_log_w(k: int, draws: int, gen: torch.Generator, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log (1/k) Σ w_i for `draws` independent sets of k samples from the diagonal q = N(mu, exp(logvar)), [draws]."""
+    z = mu + (0.5 * logvar).exp() * torch.randn(draws, k, D_Z, generator=gen, dtype=torch.float64)
+    lik = torch.distributions.Normal(z @ W.T + b_lin, S_NOISE).log_prob(x_lin).sum(-1)
+    prior = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+    log_q = torch.distributions.Normal(mu, (0.5 * logvar).exp()).log_prob(z).sum(-1)
+    return torch.logsumexp(lik + prior - log_q, dim=1) - math.log(k)
+
+
+gen = torch.Generator().manual_seed(1)
+rows = []
+for k_lin in (1, 10, 100, 1000):
+    draws = linear_gaussian_log_w(k_lin, 4000, gen, *best_diag)  # the best diagonal q: an ELBO gap of 0.11 nats
+    rows.append({"k": k_lin, "mean of L_k draws - log p(x)": (draws.mean() - log_px).item(),
+                 "SE": (draws.std() / math.sqrt(len(draws))).item(),
+                 "draws above log p(x)": (draws > log_px).double().mean().item()})
+crossing = pd.DataFrame(rows).set_index("k")
+print(f"{len(draws)} independent draws per k\n" + crossing.round(4).to_string())
+assert (crossing["mean of L_k draws - log p(x)"] < 3 * crossing["SE"]).all()  # below log p(x) on average
+assert crossing["mean of L_k draws - log p(x)"].is_monotonic_increasing  # tighter with k
+assert (crossing["draws above log p(x)"] > 0.05).all()  # yet single draws exceed log p(x)
+
+# %% [markdown]
+# Every mean sits below $\log p(x)$ (within its standard error) and rises with $k$, while a
+# growing share of single draws lands above it (last column): with many samples the estimate
+# scatters around a value just below $\log p(x)$. That is why the series reports
+# $\mathcal L_k$ averaged over many test images, never a single image's draw.
+#
+# Back on the VAE: the bound rises with $k$, and the ELBO ($k = 1$) understates $\log p(x)$ by at
+# least the gap to $\mathcal L_{100}$ printed above. Evaluation notebooks report $\mathcal L_k$ with a large $k$
 # (`vaelib.metrics.iwae_nll`) and say which $k$.
 #
 # **Exercise (`iwae_bound`).** Write it, without the chunks. The check below compares your
@@ -671,12 +787,18 @@ print(f"\nthis run took {mode.elapsed():.0f} s")
 #   falls as $1/n$, but the pathwise estimator's is lower at every $n$, by the factor of the
 #   first summary line; on a trained decoder the factor is far larger (second line). That is why
 #   VAEs use the pathwise estimator.
+#   A constant baseline lowers the score function's variance, least at $b = \mathbb E[f]$ of the
+#   two, most at $b^\ast = \mathbb E[f s^2]/\mathbb E[s^2]$, and never to the pathwise level.
 # * The closed-form KL (`kl_std_normal`) agrees with its Monte-Carlo estimate within the standard
 #   error and with `torch.distributions`; it is exact and free, so it is what the loss uses.
 # * The ELBO of a trained model, assembled by hand from `bernoulli_log_prob`, `kl_std_normal`
 #   and `elbo`, is exactly what `model(x)` returns. One sample of $z$ is noisy per image but
 #   steady over a batch, and decoding at $z = \mu$ overstates the bound.
+# * Jensen's inequality gives the ELBO, and $\log p(x) = \mathrm{ELBO}(x) + \mathrm{KL}(q(z \mid x) \,\|\, p(z \mid x))$:
+#   the gap is the divergence from the encoder to the true posterior (checked exactly on a
+#   linear-Gaussian model, where even the best diagonal $q$ leaves a gap).
 # * The importance-weighted bound $\mathcal L_k$ (`iwae_bound`) starts at the ELBO for $k = 1$ and
-#   rises with $k$ (last summary line).
+#   rises with $k$ (last summary line). It bounds $\log p(x)$ in expectation; a single draw can
+#   exceed it, so it is reported as an average over many images.
 #
 # Next: training a VAE and reading its curves (notebook 03).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from vaelib import data as vdata
@@ -80,3 +81,52 @@ def test_kl_per_dimension_adds_up_to_the_kl_and_matches_torch_distributions():
     ref = D.kl_divergence(D.Normal(m, (0.5 * logvar).exp()), D.Normal(0.0, 1.0)).mean(0)
     assert kl_d.shape == (3,) and torch.allclose(kl_d, ref.detach(), atol=1e-5)
     assert torch.allclose(mu, m.detach())
+
+
+class _FixedEncoder(torch.nn.Module):
+    """q(z | x) = N(x, s² I): the 'images' are the posterior means; p(z) = N(0, I)."""
+
+    METRICS = ("elbo", "iwae", "active_units")
+
+    def __init__(self, s: float) -> None:
+        super().__init__()
+        self.log_s2 = 2 * math.log(s)
+
+    def encode(self, x):
+        return x, torch.full_like(x, self.log_s2)
+
+    def log_prior(self, z):
+        from vaelib.losses import std_normal_log_prob
+
+        return std_normal_log_prob(z)
+
+
+def test_rate_decomposition_matches_the_closed_form_of_a_gaussian_population():
+    """μ ~ N(0, t² I), q(z|x) = N(μ, s² I): q(z) = N(0, (t² + s²) I), so per dimension
+    I = ½ log((t² + s²)/s²), KL(q(z) || p) = ½ (t² + s² - 1 - log(t² + s²)), rate = their sum."""
+    from vaelib.metrics import rate_decomposition
+
+    d, t, s, n = 2, 1.0, 0.5, 4000
+    mu = t * torch.randn(n, d, generator=torch.Generator().manual_seed(123))  # not the estimator's seed 0
+    out = rate_decomposition(_FixedEncoder(s), mu, samples=2)
+    v = t**2 + s**2
+    exact_i, exact_kl = d * 0.5 * math.log(v / s**2), d * 0.5 * (v - 1 - math.log(v))
+    assert out["mutual_information"] == pytest.approx(exact_i, abs=0.06)
+    assert out["marginal_kl"] == pytest.approx(exact_kl, abs=0.04)
+    assert out["rate"] == pytest.approx(exact_i + exact_kl, abs=0.06)
+    assert out["rate"] == pytest.approx(out["mutual_information"] + out["marginal_kl"], abs=1e-4)
+    assert out["n"] == n and out["mutual_information_se"] > 0
+
+
+def test_rate_decomposition_information_is_capped_by_log_n_and_zero_without_codes():
+    from vaelib.metrics import rate_decomposition
+
+    mu = torch.randn(500, 3, generator=torch.Generator().manual_seed(124))
+    sharp = rate_decomposition(_FixedEncoder(1e-3), mu)  # every code tells its image apart: I = log N
+    assert sharp["mutual_information"] == pytest.approx(math.log(500), abs=1e-3)
+    assert sharp["mutual_information"] <= sharp["log_n"] + 1e-4
+    same = rate_decomposition(_FixedEncoder(0.7), torch.zeros(500, 3))  # codes carry nothing
+    assert abs(same["mutual_information"]) < 1e-5 and same["marginal_kl"] > 0
+    with pytest.raises(ValueError, match="Gaussian q"):
+        wae = build_model(ModelConfig(kind="wae", hidden=(8,), latent_dim=2))
+        rate_decomposition(wae, torch.rand(4, 1, 28, 28))

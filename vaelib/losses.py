@@ -14,6 +14,7 @@ Grep map (equation -> function):
     log N(x; mean, σ²)                            gaussian_log_prob
     ELBO with β                                   elbo
     log (1/k) Σ p(x, z_i) / q(z_i | x)            iwae_bound
+    log q(z) = log (1/N) Σ_n q(z | x_n)           aggregate_log_prob      (Hoffman & Johnson 2016)
 
 The other autoencoders of notebook 08:
 
@@ -37,7 +38,7 @@ import torch.nn.functional as F
 __all__ = [
     "LOG_2PI", "reparameterize", "kl_std_normal_terms", "kl_std_normal", "gaussian_diag_log_prob",
     "std_normal_log_prob", "bernoulli_log_prob", "gaussian_log_prob", "ELBOTerms", "elbo",
-    "LatentVariableModel", "iwae_bound", "kl_gaussians", "mixture_log_prob", "kl_mixture_prior",
+    "LatentVariableModel", "iwae_bound", "aggregate_log_prob", "kl_gaussians", "mixture_log_prob", "kl_mixture_prior",
     "imq_kernel", "mmd_unbiased", "commitment_loss",
 ]
 
@@ -198,6 +199,17 @@ def iwae_bound(
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
         done += s
     return total - math.log(k)
+
+
+def aggregate_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """log q(z) of the aggregate posterior q(z) = (1/N) Σ_n N(z; μ_n, diag σ_n²) of N images.
+
+    z: [M, D] points, mu, logvar: [N, D] the encoder's outputs -> [M] nats. Exact for the mixture
+    of these N components (a log-sum-exp over all of them, `chunk` points at a time).
+    """
+    out = [torch.logsumexp(gaussian_diag_log_prob(z[i : i + chunk, None, :], mu[None], logvar[None]), dim=1)
+           for i in range(0, z.shape[0], chunk)]
+    return torch.cat(out) - math.log(mu.shape[0])
 
 
 # ----------------------------------------------------------------------------- GM-VAE

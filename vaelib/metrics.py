@@ -6,6 +6,9 @@
   the seed documents report).
 - active units: latent dimensions whose E_q[z | x] varies over the data, Var_x(μ(x)) > 0.01
   (Burda et al. 2016).
+- the rate split (Hoffman & Johnson 2016): E_x KL(q(z|x) || p(z)) = I_q(x; z) + KL(q(z) || p(z)),
+  the information the codes carry about the images plus the mismatch between the aggregate
+  posterior and the prior (`rate_decomposition`).
 
 Which metrics apply is the model's to say (`VAE.METRICS`, `TERMS`, `RATE`): every family reports
 the test mean of each of its loss terms (`test_kl`, a WAE's `test_penalty`, a VQ-VAE's
@@ -29,9 +32,10 @@ import torch
 from torch import nn
 
 from vaelib import data as vdata
-from vaelib.losses import bernoulli_log_prob, iwae_bound, kl_std_normal_terms
+from vaelib.losses import (aggregate_log_prob, bernoulli_log_prob, gaussian_diag_log_prob, iwae_bound,
+                           kl_std_normal_terms)
 
-__all__ = ["mean_terms", "reconstruction_mse", "latent_means", "kl_per_dimension", "active_units",
+__all__ = ["mean_terms", "reconstruction_mse", "latent_means", "kl_per_dimension", "active_units", "rate_decomposition",
            "BernoulliReadout", "iwae_nll", "cheap_metrics", "evaluate"]
 
 
@@ -88,6 +92,40 @@ def kl_per_dimension(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) 
 def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
     """Number of dimensions d with Var_x(μ_d(x)) > threshold. mu: [N, D]."""
     return int((mu.var(dim=0) > threshold).sum().item())
+
+
+@torch.no_grad()
+def rate_decomposition(model: nn.Module, x: torch.Tensor, samples: int = 1, seed: int = 0,
+                       batch_size: int = 1000) -> dict[str, float]:
+    """E_x KL(q(z|x) || p(z)) = I_q(x; z) + KL(q(z) || p(z)) on the N images x (Hoffman & Johnson 2016).
+
+    q(z) is the aggregate posterior of these N images, (1/N) Σ_n q(z | x_n), whose density is
+    exact (vaelib.losses.aggregate_log_prob); z is drawn `samples` times from each q(z | x_m).
+    Monte Carlo estimates, in nats per image, with standard errors over the draws (as if independent):
+    rate = mean[log q(z|x_m) - log p(z)], mutual_information = mean[log q(z|x_m) - log q(z)],
+    marginal_kl = mean[log q(z) - log p(z)]; rate = mutual_information + marginal_kl exactly.
+
+    Bias: the information estimate is the InfoNCE lower bound with q(z | x) as the critic, so it
+    never exceeds log N (a code can tell at most N images apart) and understates a large I_q;
+    the marginal KL (rate minus it) is then an upper bound. Use thousands of images, and read the
+    split only where the rate is well below `log_n` (returned to compare with).
+    Needs a Gaussian q(z | x) (models whose METRICS include "iwae"); log p(z) is the model's prior.
+    """
+    if "iwae" not in model.METRICS:
+        raise ValueError(f"{model.config.kind}: rate_decomposition needs a Gaussian q(z | x)")
+    model.eval()
+    mus, logvars = zip(*(model.encode(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)))
+    mu, logvar = torch.cat(mus), torch.cat(logvars)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    eps = torch.randn(samples, *mu.shape, generator=gen).to(mu.device)
+    z = (mu + (0.5 * logvar).exp() * eps).reshape(-1, mu.shape[1])  # [samples · N, D]
+    log_cond = gaussian_diag_log_prob(z, mu.repeat(samples, 1), logvar.repeat(samples, 1))
+    log_agg, log_prior = aggregate_log_prob(z, mu, logvar), model.log_prior(z)
+    parts = {"rate": log_cond - log_prior, "mutual_information": log_cond - log_agg,
+             "marginal_kl": log_agg - log_prior}
+    out = {k: v.mean().item() for k, v in parts.items()}
+    out.update({f"{k}_se": (v.std() / math.sqrt(v.numel())).item() for k, v in parts.items()})
+    return {**out, "n": int(mu.shape[0]), "samples": int(samples), "log_n": math.log(mu.shape[0])}
 
 
 class BernoulliReadout(nn.Module):
