@@ -218,7 +218,7 @@ x8 = test_grey[:8]
 fig, axes = plt.subplots(2, 2, figsize=(11, 3.2))
 for row, (name, run) in zip(axes, runs.items()):
     m = run.model.eval()
-    show_grid(reconstruction_pairs(x8, m.reconstruct(x8)), ax=row[0], nrow=8, title=f"{name}: test digits / reconstructions")
+    show_grid(reconstruction_pairs(x8, m.reconstruct(x8)), ax=row[0], nrow=8, title=f"{name}: test digits (top), reconstructions (bottom)")
     show_grid(m.sample(16, generator=torch.Generator().manual_seed(0)), ax=row[1], nrow=8, title=f"{name}: samples")
 fig.tight_layout();
 

@@ -235,7 +235,7 @@ for (arch, loss), name in names.items():
     axes = sub.subplots(2, 1)
     m = runs[name].model.eval()
     with torch.no_grad():
-        show_grid(reconstruction_pairs(x8, m.reconstruct(x8)), ax=axes[0], nrow=8, title="test digits / reconstructions")
+        show_grid(reconstruction_pairs(x8, m.reconstruct(x8)), ax=axes[0], nrow=8, title="test digits (top), reconstructions (bottom)")
         show_grid(m.mean(m.decode(z16)), ax=axes[1], nrow=8, title="generated from z ~ N(0, I)")
 mode.save_figure(fig, "05_fnn_cnn_bce_mse.png");
 

@@ -132,7 +132,7 @@ fig, axes = plt.subplots(2, 4, figsize=(16, 8.5))
 for j, name in enumerate(NAMES):
     with torch.no_grad():
         pairs = reconstruction_pairs(test_grey[:16], models[name].reconstruct(test_grey[:16]), n=16)
-    show_grid(pairs.cpu(), ax=axes[0, j], nrow=8, title=f"{name}: test images / reconstructions")
+    show_grid(pairs.cpu(), ax=axes[0, j], nrow=8, title=f"{name}: test images (rows 1–2), reconstructions (rows 3–4)")
     show_grid(samples[name][:64].cpu(), ax=axes[1, j], nrow=8, title=f"{name}: samples")
 fig.tight_layout()
 mode.save_figure(fig, "08_samples_reconstructions.png");
