@@ -801,4 +801,5 @@ print(f"\nthis run took {mode.elapsed():.0f} s")
 #   rises with $k$ (last summary line). It bounds $\log p(x)$ in expectation; a single draw can
 #   exceed it, so it is reported as an average over many images.
 #
-# Next: training a VAE and reading its curves (notebook 03).
+# Next: [03 · Bernoulli vs Gaussian](03_bernoulli_vs_gaussian.ipynb): what the likelihood does to a
+# VAE, with two likelihoods on one network, a σ sweep, and one scale to compare them on.

@@ -503,3 +503,7 @@ print(f"\nlearned σ {sigma_learned:.4f} vs RMS residual {sigma_mle:.4f}")
 if not mode.test:  # a few test-mode steps barely move σ from its starting value
     assert abs(math.log(sigma_learned / sigma_mle)) < math.log(1.15)
 print(f"this notebook ran in {mode.elapsed():.0f} s ({'test' if mode.test else 'full'} mode)")
+
+# %% [markdown]
+# Next: [04 · a fully connected VAE, and a latent space you can see](04_fnn_vae.ipynb): one VAE built
+# layer by layer, its training curves, a learning-rate schedule with early stopping, and 2-D codes.

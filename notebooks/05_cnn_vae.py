@@ -443,3 +443,7 @@ with pd.option_context("display.width", 200):
 print("\n" + "\n".join(f"{'yes' if v else 'NO '}  {c}" for c, v in verdicts.items()))
 print("training time from the histories: " + ", ".join(f"{n} {s / 60:.1f} min" for n, s in train_seconds.items()))
 print(f"this notebook ran in {mode.elapsed():.0f} s ({'test' if mode.test else 'full'} mode)")
+
+# %% [markdown]
+# Next: [06 · how to judge a VAE](06_evaluation.ipynb): every model trained so far, scored on
+# likelihood, its gaps, reconstructions, samples, a linear probe and anomaly detection.

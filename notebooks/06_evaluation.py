@@ -35,9 +35,10 @@
 # nothing new except the 10-epoch `pytorch-example` and the classifier: it loads the models of
 # those notebooks from the `checkpoints/` cache (and trains the ones that are missing).
 #
-# **Run time.** With every model and the classifier in the cache: about 5 minutes on this
-# project's 2-core CPU (measured on the last full run), most of it the importance-weighted bounds
-# and the classifier features of 160,000 images. If they are missing, training the 10-epoch
+# **Run time.** With every model and the classifier in the cache: about 9 minutes on this
+# project's CPU with one thread (the last cell of the last full run prints its own time), most of
+# it the importance-weighted bounds, the per-image optimisation of the gaps section and the
+# classifier features of 160,000 images. If they are missing, training the 10-epoch
 # `pytorch-example` adds about 3 minutes and the classifier about 5; the models of notebooks
 # 03–05 take what those notebooks say. On a GPU: not measured yet. The last cell prints this
 # run's own time. The test mode (`VAE_NOTEBOOKS_TEST=1`) uses the test-mode models of notebooks 02–05 and
@@ -865,3 +866,7 @@ print(f"classifier test accuracy {clf_acc:.4f}; FD floor {floor:.2f}")
 print(f"ours − reference: pytorch-example {gap_pe:+.2f} nats, bernoulli-vae {gap_burda:+.2f} nats")
 print(auc.round(3).to_string())
 print(f"this notebook ran in {mode.elapsed():.0f} s ({'test' if mode.test else 'full'} mode)")
+
+# %% [markdown]
+# Next: [07 · β, latent size, residual and convolutional encoders](07_beta_and_latent_size.ipynb):
+# the *Experimental Results* VAE table measured again, and rate against distortion.

@@ -460,3 +460,7 @@ print(side_by_side.to_string(float_format=lambda v: f"{v:.4f}" if v < 1 else f"{
 train_minutes = sum(run.history["seconds"].sum() for run in runs.values()) / 60
 print(f"training time from the histories: {train_minutes:.1f} min for {len(runs)} models")
 print(f"this notebook ran in {mode.elapsed():.0f} s ({'test' if mode.test else 'full'} mode)")
+
+# %% [markdown]
+# Next: [08 · beyond the VAE](08_other_autoencoders.ipynb): Wasserstein, Gaussian-mixture and
+# vector-quantised autoencoders under the same protocol.

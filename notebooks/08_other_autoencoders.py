@@ -555,3 +555,7 @@ if not mode.test:  # the summary's statements
 train_minutes = {n: run.history["seconds"].sum() / 60 for n, run in runs.items()}
 print("training time from the histories: " + ", ".join(f"{n} {m:.1f} min" for n, m in train_minutes.items()))
 print(f"this notebook ran in {mode.elapsed():.0f} s ({'test' if mode.test else 'full'} mode)")
+
+# %% [markdown]
+# This is the last notebook of the series. The README collects the result tables of 06, 07 and
+# 08, and `vaelib` (the README's library section) holds every model and metric used here.
