@@ -51,6 +51,7 @@
 import math
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 import torch
@@ -341,6 +342,7 @@ for ax, name in zip(axes, sweep_models):
         ax.set_yscale("log")
     ax.set_title(f"{name}: {int(active.sum())} active units of {len(kl_d)} (blue: Var μ_d > 0.01)")
     ax.set_xlabel("latent dimension, sorted by its KL")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # dimensions are whole numbers
     ax.set_ylabel("mean KL_d over test images (nats)")
     kl_views[name] = dict(kl_d=kl_d, var_mu=var_mu, mu=mu, active=active)
 fig.tight_layout()

@@ -239,12 +239,17 @@ z_curve = ["vae-std-z2", "vae-std-z5", "vae-std-z10", "vae-std-z20", "vae-std-z4
 betas = [configs[n][0].beta for n in beta_curve]
 fig, ax = plt.subplots(figsize=(7.5, 5.5))
 ax.plot(r.loc[beta_curve, "rate (KL)"], r.loc[beta_curve, "distortion"], "o-", label="β sweep (z = 20)")
-for n, b in zip(beta_curve, betas):
-    ax.annotate(f"β={b:g}", (r.loc[n, "rate (KL)"], r.loc[n, "distortion"]), textcoords="offset points", xytext=(6, 4))
+for n, b in zip(beta_curve, betas):  # β labels below and left of their points, z labels above and right
+    text = f"β={b:g}" + (" (z=20)" if n == "vae-std-z20" else "")
+    right = n == "vae-std-z20"  # vae-conv's marker sits below and left of this one
+    ax.annotate(text, (r.loc[n, "rate (KL)"], r.loc[n, "distortion"]), textcoords="offset points",
+                xytext=(6, -16) if right else (-8, -14), ha="left" if right else "right", fontsize=9, color="C0")
 ax.plot(r.loc[z_curve, "rate (KL)"], r.loc[z_curve, "distortion"], "s--", label="latent size (β = 1)")
 for n in z_curve:
+    if n == "vae-std-z20":
+        continue  # the β = 1 point, labelled above
     ax.annotate(f"z={configs[n][0].latent_dim}", (r.loc[n, "rate (KL)"], r.loc[n, "distortion"]),
-                textcoords="offset points", xytext=(-10, -14))
+                textcoords="offset points", xytext=(8, 6), fontsize=9, color="C1")
 for n, marker in (("vae-std-z20-res", "^"), ("vae-conv", "D")):
     ax.plot(r.loc[n, "rate (KL)"], r.loc[n, "distortion"], marker, ms=9, label=n)
 lo, hi = ax.get_xlim()
