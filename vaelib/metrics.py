@@ -35,7 +35,7 @@ from vaelib import data as vdata
 from vaelib.losses import (aggregate_log_prob, bernoulli_log_prob, gaussian_diag_log_prob, iwae_bound,
                            kl_std_normal_terms)
 
-__all__ = ["mean_terms", "reconstruction_mse", "latent_means", "kl_per_dimension", "active_units", "rate_decomposition",
+__all__ = ["mean_terms", "reconstruction_mse", "latent_means", "kl_per_dimension", "active_units", "rate_decomposition", "posterior_params",
            "BernoulliReadout", "iwae_nll", "cheap_metrics", "evaluate"]
 
 
@@ -80,12 +80,18 @@ def latent_means(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> t
 
 
 @torch.no_grad()
+def posterior_params(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """μ(x) and log σ²(x) of a Gaussian q(z | x) for every image, [N, D] each, `batch_size` at a time."""
+    model.eval()
+    mus, logvars = zip(*(model.encode(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)))
+    return torch.cat(mus), torch.cat(logvars)
+
+
+@torch.no_grad()
 def kl_per_dimension(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean over x of KL_d(x) = ½(μ_d² + σ_d² - 1 - log σ_d²) for each latent dimension d
     (vaelib.losses.kl_std_normal_terms), [D] nats, and the means μ(x), [N, D]; both on the CPU."""
-    model.eval()
-    mus, logvars = zip(*(model.encode(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)))
-    mu, logvar = torch.cat(mus), torch.cat(logvars)
+    mu, logvar = posterior_params(model, x, batch_size)
     return kl_std_normal_terms(mu, logvar).mean(0).cpu(), mu.cpu()
 
 
@@ -113,9 +119,7 @@ def rate_decomposition(model: nn.Module, x: torch.Tensor, samples: int = 1, seed
     """
     if "iwae" not in model.METRICS:
         raise ValueError(f"{model.config.kind}: rate_decomposition needs a Gaussian q(z | x)")
-    model.eval()
-    mus, logvars = zip(*(model.encode(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)))
-    mu, logvar = torch.cat(mus), torch.cat(logvars)
+    mu, logvar = posterior_params(model, x, batch_size)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     eps = torch.randn(samples, *mu.shape, generator=gen).to(mu.device)
     z = (mu + (0.5 * logvar).exp() * eps).reshape(-1, mu.shape[1])  # [samples · N, D]

@@ -27,31 +27,30 @@ from vaelib.losses import gaussian_diag_log_prob
 __all__ = ["elbo_estimate", "importance_bound", "optimal_gaussian_elbo", "inference_gaps"]
 
 
-def elbo_estimate(model: nn.Module, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-                  eps: torch.Tensor) -> torch.Tensor:
-    """ELBO(x) under q = N(μ, diag σ²) from the draws eps [S, B, D]: the mean over s of
-    log p(x | z_s) + log p(z_s) - log q(z_s), z_s = μ + σ ε_s. x: [B, ...], mu, logvar: [B, D] -> [B]."""
+def _log_weights(model: nn.Module, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+                 eps: torch.Tensor) -> torch.Tensor:
+    """log p(x, z_s) - log q(z_s) for z_s = μ + σ ε_s, ε: [S, B, D] -> [S, B]."""
     s, b = eps.shape[:2]
     z = mu + (0.5 * logvar).exp() * eps  # [S, B, D]
     flat = z.reshape(s * b, -1)
     x_rep = x.unsqueeze(0).expand(s, *x.shape).reshape(s * b, *x.shape[1:])
     log_joint = model.log_likelihood(x_rep, model.decode(flat)) + model.log_prior(flat)
-    return (log_joint.reshape(s, b) - gaussian_diag_log_prob(z, mu, logvar)).mean(0)
+    return log_joint.reshape(s, b) - gaussian_diag_log_prob(z, mu, logvar)
+
+
+def elbo_estimate(model: nn.Module, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+                  eps: torch.Tensor) -> torch.Tensor:
+    """ELBO(x) under q = N(μ, diag σ²) from the draws eps [S, B, D]: the mean over s of
+    log p(x | z_s) + log p(z_s) - log q(z_s), z_s = μ + σ ε_s. x: [B, ...], mu, logvar: [B, D] -> [B]."""
+    return _log_weights(model, x, mu, logvar, eps).mean(0)
 
 
 @torch.no_grad()
 def importance_bound(model: nn.Module, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, k: int,
                      gen: torch.Generator, chunk: int = 100) -> torch.Tensor:
     """L_k(x) = log (1/k) Σ_i p(x, z_i) / q(z_i) with the proposal q = N(μ, diag σ²), `chunk` draws at a time, [B]."""
-    parts = []
-    for i in range(0, k, chunk):
-        eps = torch.randn(min(chunk, k - i), *mu.shape, generator=gen).to(mu.device)
-        s, b = eps.shape[:2]
-        z = mu + (0.5 * logvar).exp() * eps
-        flat = z.reshape(s * b, -1)
-        x_rep = x.unsqueeze(0).expand(s, *x.shape).reshape(s * b, *x.shape[1:])
-        log_joint = model.log_likelihood(x_rep, model.decode(flat)) + model.log_prior(flat)
-        parts.append(log_joint.reshape(s, b) - gaussian_diag_log_prob(z, mu, logvar))
+    parts = [_log_weights(model, x, mu, logvar, torch.randn(min(chunk, k - i), *mu.shape, generator=gen).to(mu.device))
+             for i in range(0, k, chunk)]
     return torch.logsumexp(torch.cat(parts), dim=0) - torch.log(torch.tensor(float(k)))
 
 
