@@ -439,28 +439,35 @@ for claim, holds in vq_claims.items():
 
 # %%
 with torch.no_grad():
-    def unsure(images):
+    def per_image(images):
+        """Per image: is the classifier unsure (top probability < 0.9), and its mean 4p(1-p)."""
         probs = torch.cat([torch.softmax(clf(images[i : i + 1000].to(mode.device)), 1) for i in range(0, len(images), 1000)])
-        return (probs.max(1).values < 0.9).float().mean().item()
+        return (probs.max(1).values < 0.9).float().cpu(), (4 * images * (1 - images)).flatten(1).mean(1).cpu()
 
-    def greyness(images):
-        return (4 * images * (1 - images)).mean().item()
-
-    look = pd.DataFrame({name: {"greyness": greyness(samples[name]), "classifier unsure": unsure(samples[name])}
-                         for name in NAMES}).T
-    look.loc["test digits"] = [greyness(test_grey[:n_fd]), unsure(test_grey[:n_fd])]
-print(f"{n_fd} samples per model\n" + look.round(3).to_string())
+    look = {}
+    for name, images in {**{n: samples[n] for n in NAMES}, "test digits": test_grey[:n_fd]}.items():
+        unsure_i, grey_i = per_image(images)
+        look[name] = {"greyness": grey_i.mean().item(), "± SE": grey_i.std().item() / math.sqrt(len(grey_i)),
+                      "classifier unsure": unsure_i.mean().item(), "± SE ": unsure_i.std().item() / math.sqrt(len(unsure_i))}
+    look = pd.DataFrame(look).T
+print(f"{n_fd} samples per model (one training run each); ± one standard error over the samples\n"
+      + look.round(4).to_string())
 models_look = look.drop(index="test digits")
 sharpest, surest = models_look["greyness"].idxmin(), models_look["classifier unsure"].idxmin()
 print(f"sharpest samples: {sharpest}; fewest unsure: {surest}")
 if not mode.test:
     assert sharpest == "vq-vae" == surest
+    others = models_look.drop(index="vq-vae")  # each margin over 4 standard errors of both
+    assert (others["greyness"] - models_look.loc["vq-vae", "greyness"] > 4 * (others["± SE"] + look.loc["vq-vae", "± SE"])).all()
+    assert (others["classifier unsure"] - models_look.loc["vq-vae", "classifier unsure"]
+            > 4 * (others["± SE "] + look.loc["vq-vae", "± SE "])).all()
     assert look.loc["vq-vae", "classifier unsure"] > max(0.3, 10 * look.loc["test digits", "classifier unsure"])
 
 # %% [markdown]
 # The VQ-VAE's samples are the sharpest of the four, nearest the test digits' greyness, and the
-# classifier is unsure about fewer of them than of any other model's; but it is unsure about
-# roughly half of them, against a few per cent of real digits (the table). Many VQ-VAE samples
+# classifier is unsure about fewer of them than of any other model's (each margin over four
+# standard errors; one training run per model, so a single-run observation); but it is unsure
+# about roughly half of them, against a few per cent of real digits (the table). Many VQ-VAE samples
 # are crisp shapes that are not clearly any digit, and the other models' blurrier samples fare
 # worse still.
 
