@@ -32,6 +32,28 @@
 # prints this run's own time, from the setup cell on); on a GPU: not measured yet. Everything here is cheap, so the test mode
 # (`VAE_NOTEBOOKS_TEST=1`) runs the same computations on the full splits; it only skips saving
 # the figures.
+#
+# **The source documents.** The series retrains, and checks the claims of, five write-ups of VAEs
+# on MNIST. Later notebooks refer to them by these names, and name the document wherever they
+# set our numbers beside its claims:
+#
+# - the ***Bernoulli vs Gaussian* project** (`bernoulli_gaussian_vae`, "VAE Comparison: Bernoulli
+#   vs Gaussian"): a 784-400-400-40 VAE with a Bernoulli and with a Gaussian decoder, and a sweep
+#   of the Gaussian's σ (notebook 03);
+# - the ***VAE-MNIST* project**: fully connected and convolutional VAEs, each trained with a BCE
+#   and with an MSE loss, the 2 × 2 table of notebooks 04 and 05;
+# - the ***Experimental Results* report** ("Variational Autoencoders on MNIST: Experimental
+#   Results"): seven VAE variants (β, latent size, residual and convolutional encoders), a WAE and
+#   a GM-VAE under one protocol, scored by reconstruction MSE and FID, and a VQ-VAE it found too
+#   unstable to report (notebooks 06–08);
+# - the ***VAE Implementation* tutorial** ("Variational Autoencoders (VAE) Implementation", the
+#   *VariationalAutoencoders* repository): a 784-256-128-2 VAE with batch norm, dropout, a
+#   learning-rate schedule and early stopping, with anomaly detection as an application
+#   (notebooks 04 and 06);
+# - the ***VAE activity* report** ("Variational Autoencoder on MNIST", written from a
+#   `vae_activity` notebook): a 784-400-2 VAE whose 2-D latent space is drawn (notebook 04).
+#
+# `vaelib.runs.PRESETS` holds each of their models as a preset whose `source` names the document.
 
 # %% [markdown]
 # ## Setup

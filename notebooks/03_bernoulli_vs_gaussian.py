@@ -244,9 +244,9 @@ mode.save_figure(fig, "03_loss_functions.png");
 # %% [markdown]
 # ## 2 · Training the two presets
 #
-# The seed project `bernoulli_gaussian_vae` compares the two on a 784-400-400-40 network (batch
-# 256, Adam 10⁻³, 20 epochs). We keep the architecture and fix what made its comparison hard to
-# read:
+# The *Bernoulli vs Gaussian* project (`bernoulli_gaussian_vae`) compares the two on a
+# 784-400-400-40 network (batch 256, Adam 10⁻³, 20 epochs). We keep the architecture and fix what
+# made its comparison hard to read:
 #
 # - the **Bernoulli** VAE (`bernoulli-vae`) is trained on *dynamically binarized* digits, so its
 #   likelihood is a real probability, and scored on a fixed binarization of the test set;
@@ -283,7 +283,7 @@ print("trained now:", [k for k, r in runs.items() if r.trained_now] or "none (al
 # Every model is scored on the same test images (the first `n_test` of the official test set):
 #
 # - **reconstruction MSE** per pixel: grey test image against the decoder mean at $z = \mu(x)$
-#   (`vaelib.metrics.reconstruction_mse`, the metric the seed documents report);
+#   (`vaelib.metrics.reconstruction_mse`, the metric the source documents report);
 # - **KL** in nats: how much information the code carries about each image, from the model's own
 #   test ELBO (`vaelib.metrics.evaluate`: Bernoulli on the fixed binarization, Gaussian on grey);
 # - **active units**: latent dimensions whose posterior mean varies over the data, $\mathrm{Var}_x\,\mu_d(x) > 0.01$;

@@ -19,13 +19,14 @@
 #
 # **What this notebook teaches.** We assemble the classic fully connected VAE (784-400-20, the
 # pytorch/examples model) from `vaelib`'s parts and count its parameters, train it with the two
-# losses of the seed project *VAE-MNIST* (BCE and MSE), and look at its reconstructions, its
-# samples and its training curves. Then we shrink the code to **two** dimensions, as two of the
-# seed documents do (a 784-400-2 model, and a 784-256-128-2 model with batch norm, dropout, a
-# learning-rate schedule and early stopping), so that the latent space can be drawn: the test set
-# encoded and coloured by digit, the decoded manifold on a grid of latent points, interpolations
-# between digits (and why, in 20 dimensions, one should interpolate along a great circle rather
-# than a straight line), and the loss split into its reconstruction and KL terms.
+# losses of the *VAE-MNIST* project (BCE and MSE), and look at its reconstructions, its samples
+# and its training curves. Then we shrink the code to **two** dimensions, as the *VAE activity*
+# report (a 784-400-2 model) and the *VAE Implementation* tutorial (a 784-256-128-2 model with
+# batch norm, dropout, a learning-rate schedule and early stopping) do, so that the latent space
+# can be drawn: the test set encoded and coloured by digit, the decoded manifold on a grid of
+# latent points, interpolations between digits (and why, in 20 dimensions, one should interpolate
+# along a great circle rather than a straight line), and the loss split into its reconstruction
+# and KL terms.
 #
 # **Prerequisites.** [02 · reparameterization](02_reparameterization.ipynb) (the ELBO term by
 # term) and [03 · Bernoulli vs Gaussian](03_bernoulli_vs_gaussian.ipynb) ("MSE loss" as a
@@ -133,7 +134,7 @@ assert 0.95 * param_counts["fnn-bce"] < param_counts["activity-z2"] and param_co
 #
 # ## 2 · Training with BCE and with MSE
 #
-# The seed project *VAE-MNIST* trains this network with two losses. In `vaelib` both are
+# The *VAE-MNIST* project trains this network with two losses. In `vaelib` both are
 # likelihoods (notebook 03):
 #
 # - **`fnn-bce`**: a Bernoulli decoder scored on the *grey* values, the "BCE loss" of most VAE
@@ -251,11 +252,11 @@ for name, run in runs.items():
 # %% [markdown]
 # ## 5 · Two latent dimensions
 #
-# With $z \in \mathbb R^2$ the latent space can be drawn. Two seed documents do this:
+# With $z \in \mathbb R^2$ the latent space can be drawn. Two of the source documents do this:
 #
-# - **`activity-z2`** (the *vae_activity* report): the same 784-400 network with a 2-D code, grey
+# - **`activity-z2`** (the *VAE activity* report): the same 784-400 network with a 2-D code, grey
 #   BCE, batch 128, 20 epochs;
-# - **`latent2-bn-dropout`** (*VariationalAutoencoders*): 784-256-128-2 with batch norm and
+# - **`latent2-bn-dropout`** (the *VAE Implementation* tutorial): 784-256-128-2 with batch norm and
 #   dropout 0.1 after every hidden layer, a learning rate halved whenever the validation loss has
 #   not improved for more than 2 epochs (`ReduceLROnPlateau`), and **early stopping** after 5
 #   epochs without improvement, out of a budget of 50. Both decisions look at the validation
@@ -693,10 +694,10 @@ table
 #   than with **BCE** (smaller KL, fewer active units) and reconstructs test digits with a
 #   **larger** per-pixel MSE: next to a summed squared error several times smaller than the BCE
 #   reconstruction term, each nat of KL is expensive.
-# - With a **2-D** code both seed models score a clearly **worse** test ELBO than the 20-D model
-#   (a smaller KL, a larger reconstruction error), but the code can be drawn: the digits form
-#   regions, a nearest-class-mean rule on the codes is far above chance, and the decoded quantile
-#   grid morphs smoothly from digit to digit.
+# - With a **2-D** code both models from the source documents score a clearly **worse** test
+#   ELBO than the 20-D model (a smaller KL, a larger reconstruction error), but the code can be
+#   drawn: the digits form regions, a nearest-class-mean rule on the codes is far above chance,
+#   and the decoded quantile grid morphs smoothly from digit to digit.
 # - The **batch norm + dropout** model's validation loss is still creeping down at the end of its
 #   50-epoch budget, so slowly that whether the plateau schedule cuts in the last epochs depends
 #   on the machine (the cell prints what happened here). Replaying both rules on the recorded

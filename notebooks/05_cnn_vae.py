@@ -20,11 +20,11 @@
 # **What this notebook teaches.** We replace the fully connected encoder and decoder of notebook
 # 04 by convolutional ones, follow an image through them layer by layer (shapes and parameter
 # counts, checked against the formulas), and train the convolutional VAE with the two losses of
-# the seed project *VAE-MNIST*, BCE and MSE. Together with the two fully connected models of
-# notebook 04 this gives the seed's 2 × 2 table, here with a reconstruction and a generation
-# example in every cell and, beside the pictures, numbers: parameters, seconds per epoch, and
-# test metrics that can be compared honestly. The seed claims that CNN-VAEs outperform FNN-VAEs
-# and that BCE yields better reconstructions than MSE; we check both.
+# the *VAE-MNIST* project, BCE and MSE. Together with the two fully connected models of
+# notebook 04 this gives the *VAE-MNIST* project's 2 × 2 table, here with a reconstruction and a
+# generation example in every cell and, beside the pictures, numbers: parameters, seconds per
+# epoch, and test metrics that can be compared honestly. The *VAE-MNIST* project claims that
+# CNN-VAEs outperform FNN-VAEs and that BCE yields better reconstructions than MSE; we check both.
 #
 # **Exercise.** You write the convolutional decoder yourself at the end of section 1; the cell
 # after it checks it by training it for a few steps. The rest of the notebook uses vaelib's.
@@ -240,8 +240,8 @@ for (arch, loss), name in names.items():
 mode.save_figure(fig, "05_fnn_cnn_bce_mse.png");
 
 # %% [markdown]
-# Pictures alone make a weak argument (the seed's table had nothing else), so the next section
-# measures what the eye compares.
+# Pictures alone make a weak argument (the *VAE-MNIST* project's table had nothing else), so the
+# next section measures what the eye compares.
 #
 # ## 4 · The 2 × 2 table in numbers
 #
@@ -260,9 +260,9 @@ mode.save_figure(fig, "05_fnn_cnn_bce_mse.png");
 #   Beside it, its two terms: the **reconstruction term** $-\mathbb E_q[\log p(x\mid z)]$ ($z$
 #   sampled from $q$, own units) and the **KL**;
 # - **reconstruction MSE** per pixel: grey test image against the decoder mean at $z = \mu(x)$
-#   (`vaelib.metrics.reconstruction_mse`, the seed's notion of reconstruction quality); the KL and
-#   the number of active units (latent dimensions whose $\mu_d(x)$ varies, variance above 0.01)
-#   say how much the code carries;
+#   (`vaelib.metrics.reconstruction_mse`, the *VAE-MNIST* project's notion of reconstruction
+#   quality); the KL and the number of active units (latent dimensions whose $\mu_d(x)$ varies,
+#   variance above 0.01) say how much the code carries;
 # - **NLL on binarized digits**, one scale for all four: every decoder's mean is read as Bernoulli
 #   pixel probabilities (`vaelib.metrics.BernoulliReadout`), and $-\log p(x)$ of the fixed
 #   binarization of the first `n_nll` test images is estimated with the importance-weighted bound
@@ -366,11 +366,11 @@ if not mode.test:  # the claims of the summary, from a full run
 # convolutional one wins for both losses: a higher test ELBO and a lower NLL of binarized digits,
 # while paying a *smaller* KL (fewer active units); with BCE its reconstruction term with $z$
 # sampled from $q$ is lower too, with MSE the two are level (the "level" line above). On the
-# seed's own yardstick, the reconstruction MSE at $z = \mu(x)$, there is no CNN win: with BCE
-# the two are level (within a few per cent, too close to call from one run), with MSE the FNN is
-# clearly better. The CNN-MSE model reaches its better ELBO through a smaller KL at a level
-# reconstruction term, yet is worse at the single point $z = \mu(x)$: its decoder does well on
-# average over the posterior, and the deterministic reconstruction is not what the ELBO
+# *VAE-MNIST* project's own yardstick, the reconstruction MSE at $z = \mu(x)$, there is no CNN
+# win: with BCE the two are level (within a few per cent, too close to call from one run), with
+# MSE the FNN is clearly better. The CNN-MSE model reaches its better ELBO through a smaller KL
+# at a level reconstruction term, yet is worse at the single point $z = \mu(x)$: its decoder does
+# well on average over the posterior, and the deterministic reconstruction is not what the ELBO
 # optimises. So "CNN-VAEs outperform FNN-VAEs" holds here as a statement about likelihoods, not
 # about reconstructions. All of this is one training run per model: the seed-to-seed spread is
 # not measured here.
@@ -379,7 +379,7 @@ if not mode.test:  # the claims of the summary, from a full run
 # $z = \mu$), stores more in its code (a larger KL) and wins on the common NLL scale. This is the
 # mechanism of notebook 03: with σ² = ½ the MSE models' squared-error term is small next to a
 # BCE reconstruction term, so every nat of KL is relatively expensive and they keep less about
-# each digit. The seed's second claim holds.
+# each digit. The *VAE-MNIST* project's second claim holds.
 #
 # ### Training curves
 #
@@ -400,7 +400,7 @@ for ax, loss in zip(axes, ("BCE", "MSE")):
 fig.tight_layout();
 
 # %% [markdown] tags=["question"]
-# **Question.** The seed *VAE-MNIST* says CNN-VAEs outperform FNN-VAEs. On which of this
+# **Question.** The *VAE-MNIST* project says CNN-VAEs outperform FNN-VAEs. On which of this
 # notebook's metrics does its own 2×2 table support that claim, and where does it not?
 
 # %% [markdown] tags=["answer"]
@@ -424,11 +424,12 @@ fig.tight_layout();
 #   latent size, same data, same epochs; the CNN has more parameters (the fully connected layers
 #   next to the 64 × 7 × 7 feature map), and a training step costs several times as long on this
 #   CPU (the ratio is printed above).
-# - On **reconstruction MSE** at $z = \mu(x)$, the seed's measure, the CNN is level with the FNN
-#   with BCE and **worse with MSE**: the seed's "CNN > FNN" holds for likelihoods, not for
-#   reconstructions.
+# - On **reconstruction MSE** at $z = \mu(x)$, the *VAE-MNIST* project's measure, the CNN is
+#   level with the FNN with BCE and **worse with MSE**: that project's "CNN > FNN" holds for
+#   likelihoods, not for reconstructions.
 # - **BCE reconstructs better than MSE** for both architectures, carries more information in its
-#   code, and wins on the NLL scale: the seed's second claim holds, for the reason of notebook 03
+#   code, and wins on the NLL scale: the *VAE-MNIST* project's second claim holds, for the
+#   reason of notebook 03
 #   (with σ² = ½ each nat of KL is expensive next to a squared error).
 # - The lowest NLL is the **CNN with BCE**'s; on reconstruction MSE the two BCE models are level,
 #   and both are ahead of both MSE models.

@@ -25,8 +25,8 @@
 # samples by a Fréchet distance in the feature space of an MNIST classifier; which digits its
 # samples show; and how well a linear classifier reads the digit off its latent means. One table
 # puts every cached model side by side, with the published numbers beside ours. Finally we use a
-# VAE for what the seed project *VariationalAutoencoders* names as an application: anomaly
-# detection, scoring images by their ELBO or their reconstruction error.
+# VAE for what the *VAE Implementation* tutorial (the *VariationalAutoencoders* repository) names as
+# an application: anomaly detection, scoring images by their ELBO or their reconstruction error.
 #
 # **Prerequisites.** Notebooks [01](01_data.ipynb) (grey, dynamically and fixed binarized
 # targets), [02](02_reparameterization.ipynb) (the ELBO), [03](03_bernoulli_vs_gaussian.ipynb)
@@ -375,14 +375,14 @@ for name, v in kl_views.items():
 #
 # $$\mathrm{FD} = \lVert \mu_1 - \mu_2 \rVert^2 + \mathrm{Tr}\big(C_1 + C_2 - 2\,(C_1^{1/2} C_2 C_1^{1/2})^{1/2}\big).$$
 #
-# **Why not Inception features (the "I" of FID)?** The FID of the papers, and of the seed
-# *Experimental Results*, uses Inception-v3 trained on ImageNet: RGB photographs at 299 × 299.
-# MNIST digits would be upsampled tenfold and copied into three colour channels, and the features
-# would describe textures and objects, not which digit a stroke draws. The weights would also have
-# to be downloaded, and this project runs offline. Instead `vaelib.eval.classifier` trains a small CNN
-# on the MNIST training split once (a few CPU minutes) and caches it; the Fréchet distance uses
-# its 128-dimensional penultimate layer. The price: these values are on another scale than any
-# published FID, so compare **rankings** of models with the seed's, never the values.
+# **Why not Inception features (the "I" of FID)?** The FID of the papers, and of the
+# *Experimental Results* report, uses Inception-v3 trained on ImageNet: RGB photographs at
+# 299 × 299. MNIST digits would be upsampled tenfold and copied into three colour channels, and the
+# features would describe textures and objects, not which digit a stroke draws. The weights would
+# also have to be downloaded, and this project runs offline. Instead `vaelib.eval.classifier`
+# trains a small CNN on the MNIST training split once (a few CPU minutes) and caches it; the
+# Fréchet distance uses its 128-dimensional penultimate layer. The price: these values are on another scale than any
+# published FID, so compare **rankings** of models with the report's, never the values.
 #
 # The classifier must be good for its features to mean something: we check its test accuracy
 # (≥ 99 % in full mode; the test mode trains a 1-epoch classifier on 2,000 images).
@@ -458,7 +458,8 @@ print(f"best samples (classifier FD): {best_fd} ({models_only.loc[best_fd, 'clas
 assert (models_only["classifier"] > floor).all(), "no model is closer to the test images than real images are"
 if not mode.test:
     assert rank_corr.loc["classifier", "pixels"] > 0.8
-    # the seed's Inception-FID ranks its vae_conv above vae_std_z20: compare rankings, not values
+    # the Experimental Results report's Inception-FID ranks its vae_conv above vae_std_z20:
+    # compare rankings, not values
     assert models_only.loc["cnn-bce", "classifier"] < models_only.loc["pytorch-example", "classifier"]
 
 # %% [markdown]
@@ -692,9 +693,9 @@ if not mode.test:
 # comparable between models with the same likelihood and targets. Three things stand out:
 #
 # - The **sharpest reconstructions and the best samples are different models**: the lowest
-#   MSE belongs to a model whose samples rank in the worse half by FD, the pattern the seed
-#   *Experimental Results* reported for its WAE and GM-VAE (best MSE, worst FID). A reconstruction
-#   metric says nothing about what the decoder makes of $z \sim p(z)$.
+#   MSE belongs to a model whose samples rank in the worse half by FD, the pattern the
+#   *Experimental Results* report shows for its WAE and GM-VAE (best MSE, worst FID). A
+#   reconstruction metric says nothing about what the decoder makes of $z \sim p(z)$.
 # - On the common log-likelihood scale a **Bernoulli decoder is best**, but not the one trained
 #   on binary digits (the paired comparison above). The IWAE column compares the Bernoulli
 #   decoders fairly; the Gaussian decoders enter it only through their means read as pixel
@@ -702,14 +703,14 @@ if not mode.test:
 # - **Training longer helps** the same network on every scale: compare the two `pytorch-example`
 #   rows.
 #
-# The FD ranks `cnn-bce` above `pytorch-example`, the same order in which the seed's
-# Inception-FID ranks its `vae_conv` and `vae_std_z20` (checked in section 4); the values
-# themselves are on different scales and must not be compared.
+# The FD ranks `cnn-bce` above `pytorch-example`, the same order in which the *Experimental
+# Results* report's Inception-FID ranks its `vae_conv` and `vae_std_z20` (checked in section 4);
+# the values themselves are on different scales and must not be compared.
 
 # %% [markdown]
 # ## 8 · Anomaly detection
 #
-# The seed *VariationalAutoencoders* names anomaly detection as the use of a trained VAE: an
+# The *VAE Implementation* tutorial names anomaly detection as the use of a trained VAE: an
 # image the model finds unlikely is suspicious. Two scores, higher = more anomalous
 # (`vaelib.eval.anomaly`): **−ELBO(x)** in nats (`elbo_scores`, a bound on $-\log p(x)$) and the
 # **reconstruction error** (`reconstruction_scores`, MSE per pixel at $z = \mu(x)$). One number
@@ -841,8 +842,9 @@ if not mode.test:
 # - **Sample quality** by a Fréchet distance on the features of a ≥ 99 % MNIST classifier: no
 #   model reaches the real-vs-real floor; two feature-free extractors (raw pixels, a random
 #   projection) rank the models similarly (rank correlation above 0.8), and the classifier
-#   features order `cnn-bce` before `pytorch-example`, as the seed's Inception-FID does. The class
-#   histograms show that some generators favour some digits far more than the test set does.
+#   features order `cnn-bce` before `pytorch-example`, as the *Experimental Results* report's
+#   Inception-FID does. The class histograms show that some generators favour some digits far
+#   more than the test set does.
 # - **Linear probe**: latent means of 20- or 40-dimensional VAEs are linearly far more
 #   informative about the digit than 2-dimensional ones.
 # - **References**: `pytorch-example` at 10 epochs reproduces the test loss of pytorch/examples

@@ -15,17 +15,18 @@
 # ---
 
 # %% [markdown]
-# # 07 · β, latent size, residual and convolutional encoders: the seed's VAE table, measured again
+# # 07 · β, latent size, residual and convolutional encoders: the *Experimental Results* table, measured again
 #
-# **What this notebook teaches.** The seed *Variational Autoencoders on MNIST: Experimental
-# Results* trains seven VAEs under one protocol and scores each by reconstruction MSE and FID.
+# **What this notebook teaches.** The *Experimental Results* report (*Variational Autoencoders on
+# MNIST: Experimental Results*, one of the source documents) trains seven VAEs under one protocol
+# and scores each by reconstruction MSE and FID.
 # We rerun that protocol for every one of its VAE rows and read the results through one idea:
 # the ELBO is a sum of two costs, the **distortion** $D = -\mathbb E_q[\log p(x\mid z)]$ and the
 # **rate** $R = \mathrm{KL}(q(z\mid x)\,\|\,p(z))$, and every knob in the table (β, the latent
 # size, the encoder) moves a model along or across the curve of the best trade-offs between them
 # (Alemi et al. 2018, *Fixing a broken ELBO*). We plot that curve, look inside a β = 4 model with
-# latent traversals, and set our table beside the seed's, comparing **rankings** (our Fréchet
-# distance uses MNIST-classifier features, not Inception's, so its scale differs from the seed's
+# latent traversals, and set our table beside the report's, comparing **rankings** (our Fréchet
+# distance uses MNIST-classifier features, not Inception's, so its scale differs from the report's
 # FID).
 #
 # **Exercise.** You write `traverse`, the codes of a latent traversal, in section 4; the cell after
@@ -36,7 +37,7 @@
 # Fréchet distance and the classifier it uses; this notebook loads that classifier from the
 # cache or trains it).
 #
-# **Run time.** Training the twelve models (the seed's seven and five more points for the
+# **Run time.** Training the twelve models (the report's seven and five more points for the
 # rate–distortion curve) took about 12 minutes on this project's 2-core CPU (the last cell adds up
 # the histories): 20–70 s for each fully connected model and 6 minutes for the convolutional one. With every model in the
 # `checkpoints/` cache the notebook takes a few minutes, most of it drawing and scoring 10,000
@@ -68,11 +69,11 @@ mode = setup()
 # %% [markdown]
 # ## 1 · The protocol and the models
 #
-# The seed's protocol: **batch 256, learning rate 10⁻³ (Adam), 10 epochs, $z = 20$ unless the
-# name says otherwise**, the pytorch/examples architecture (784-400-$z$, ReLU) and its loss, the
-# "BCE" of a Bernoulli decoder against grey pixel values. The seed's seven VAE rows are presets of
-# `vaelib.runs`; the table below shows what each changes. `vae-std-z20-res` adds
-# a residual 400-400 block to the encoder (the seed says "residual connections added to the
+# The *Experimental Results* protocol: **batch 256, learning rate 10⁻³ (Adam), 10 epochs,
+# $z = 20$ unless the name says otherwise**, the pytorch/examples architecture (784-400-$z$, ReLU)
+# and its loss, the "BCE" of a Bernoulli decoder against grey pixel values. The report's seven VAE
+# rows are presets of `vaelib.runs`; the table below shows what each changes. `vae-std-z20-res` adds
+# a residual 400-400 block to the encoder (the report says "residual connections added to the
 # encoder"; it does not say where, so this is our reading); `vae-conv` is the convolutional VAE of
 # notebook 05 under this protocol. We carve 10,000 validation images from the training set, as
 # for every preset except `pytorch-example`; the test set is the official 10,000.
@@ -81,7 +82,7 @@ mode = setup()
 # plot of section 3: β = 0.25 and 8, and $z$ = 2, 5 and 10.
 
 # %% tags=["nbval-check-output"]
-SEED_ROWS = {  # the seed's table, typed from the seed document (its numbers, not ours): MSE, FID
+SEED_ROWS = {  # the Experimental Results table, typed from that report (its numbers, not ours): MSE, FID
     "vae-std-z20": (0.0144, 64.45),
     "vae-std-z20-res": (0.0169, 41.26),
     "vae-std-z40": (0.0139, 63.33),
@@ -108,17 +109,17 @@ assert all(t.batch_size == 256 and t.lr == 1e-3 and t.epochs == 10 for _, t in c
 runs = mode.runs(NAMES)  # in test mode: one short epoch (the conv model on 500 images)
 
 # %% [markdown]
-# ## 2 · The seed's table, measured again
+# ## 2 · The *Experimental Results* table, measured again
 #
 # For every model, on the official test set (the first 2,000 images in test mode):
 #
-# - **MSE**: the seed's metric. Per pixel, between the grey test image and the decoder mean at
+# - **MSE**: the report's metric. Per pixel, between the grey test image and the decoder mean at
 #   $z = \mu(x)$ (`vaelib.metrics.reconstruction_mse`).
 # - **FD**: the Fréchet distance between 10,000 samples ($z \sim \mathcal N(0, I)$, decoded to
 #   the mean) and the 10,000 test images, in the 128-dimensional feature space of the MNIST
 #   classifier of notebook 06 (`vaelib.eval.frechet`). The floor, real training images against the
 #   test images, is printed with it. Lower is better, as for FID, but the values are on another
-#   scale: **compare rankings with the seed's FID, not values**.
+#   scale: **compare rankings with the report's FID, not values**.
 # - the **test ELBO** (β = 1, one sampled $z$ per image), the **rate** (KL) and the
 #   **distortion** ($-\log p(x\mid z)$) it is made of, in nats per image, and the number of
 #   **active units** (`vaelib.metrics.evaluate`).
@@ -145,9 +146,9 @@ print(f"Fréchet distance floor (real training images vs test images, {n_fd} eac
 print(results.to_string(float_format=lambda v: f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}"))
 
 # %% [markdown]
-# Now the seven rows of the seed beside ours. The rank columns order the models within each
-# metric (1 = best); Spearman's ρ measures how well the two rankings agree (1: the same order,
-# 0: unrelated, −1: reversed), computed as the correlation of the ranks.
+# Now the seven rows of the *Experimental Results* report beside ours. The rank columns order the
+# models within each metric (1 = best); Spearman's ρ measures how well the two rankings agree
+# (1: the same order, 0: unrelated, −1: reversed), computed as the correlation of the ranks.
 
 # %%
 seed = pd.DataFrame(SEED_ROWS, index=["seed MSE", "seed FID"]).T
@@ -189,8 +190,8 @@ noise = max(np.std(v, ddof=1) for v in fd_seeds.values())
 print(f"difference of the means {gap:.2f}; largest seed-to-seed standard deviation {noise:.2f}")
 
 # %% [markdown]
-# Every MSE of ours is lower than the seed's for the same model, and the FD values are on their
-# own scale; what can agree is the order. The cell below checks the seed's claims one by one
+# Every MSE of ours is lower than the report's for the same model, and the FD values are on their
+# own scale; what can agree is the order. The cell below checks the report's claims one by one
 # against our numbers; the summary says which hold.
 
 # %%
@@ -205,7 +206,7 @@ claims = {
         abs(r.loc["vae-std-z40", "ELBO"] - r.loc["vae-std-z20", "ELBO"]) < 2.0,
     "the residual encoder generates best (lowest FD of the seven)":
         r.loc["vae-std-z20-res", "FD"] == r.loc[list(SEED_ROWS), "FD"].min(),
-    # the seed's conv MSE is 64 % above its vae-std-z20; ours are within a few per cent (level)
+    # the report's conv MSE is 64 % above its vae-std-z20; ours are within a few per cent (level)
     "the convolutional VAE has a clearly higher MSE than vae-std-z20 (by over 10 %)":
         r.loc["vae-conv", "MSE"] > 1.1 * r.loc["vae-std-z20", "MSE"],
     "the convolutional VAE generates better than vae-std-z20 (FD)": r.loc["vae-conv", "FD"] < r.loc["vae-std-z20", "FD"],
@@ -410,9 +411,9 @@ if not mode.test:
     assert views["beta-vae-4"]["share"] > views["vae-std-z20"]["share"]
 
 # %% [markdown] tags=["question"]
-# **Question.** The seed reads its β rows as "higher β: worse MSE but potentially better
-# disentanglement". Which half of that sentence does this notebook measure, and what does the
-# rate–distortion plot say about why β = 4 reconstructs worse?
+# **Question.** The *Experimental Results* report reads its β rows as "higher β: worse MSE but
+# potentially better disentanglement". Which half of that sentence does this notebook measure,
+# and what does the rate–distortion plot say about why β = 4 reconstructs worse?
 
 # %% [markdown] tags=["answer"]
 # **Answer.**
@@ -430,22 +431,22 @@ if not mode.test:
 # The table of section 2 and the claims cell print the numbers this summary rests on; the full run
 # asserts the rate–distortion and traversal claims.
 #
-# - **Our MSEs are lower than the seed's for every row**, under the same protocol, and the
-#   rankings agree: the Spearman ρ of our MSE against the seed's and of our FD against the seed's
-#   FID are both clearly positive (printed in section 2), and β = 4 is last on all four columns.
-#   Our classifier-feature FD orders the seven models much as the seed's Inception FID does,
-#   although its values are on another scale; neighbouring models can swap places from run to
-#   run.
-# - **β orders reconstruction exactly as the seed says**: MSE rises with β, and β = 0.5
+# - **Our MSEs are lower than the *Experimental Results* report's for every row**, under the same
+#   protocol, and the rankings agree: the Spearman ρ of our MSE against the report's and of our FD
+#   against the report's FID are both clearly positive (printed in section 2), and β = 4 is last on
+#   all four columns. Our classifier-feature FD orders the seven models much as the report's
+#   Inception FID does, although its values are on another scale; neighbouring models can swap
+#   places from run to run.
+# - **β orders reconstruction exactly as the report says**: MSE rises with β, and β = 0.5
 #   reconstructs best of the fully connected z = 20 models but does not generate better than β = 1.
-#   z = 40 gains almost nothing over z = 20 (ELBO within 2 nats): the seed's "minimal
+#   z = 40 gains almost nothing over z = 20 (ELBO within 2 nats): the report's "minimal
 #   improvement".
-# - **Two of the seed's claims do not hold here.** The residual encoder does *not* generate best:
+# - **Two of the report's claims do not hold here.** The residual encoder does *not* generate best:
 #   the convolutional VAE has by far the lowest FD, and the residual one is indistinguishable from
 #   `vae-std-z20` (their FD gap is within the seed-to-seed noise measured above). And the
 #   convolutional VAE does *not* pay for its better samples with a higher MSE: trained under the
 #   same protocol, its MSE is level with `vae-std-z20`'s (within a few per cent, too close to call
-#   from one run; the seed's is 64 % higher). The seed's reading ("10 epochs
+#   from one run; the report's is 64 % higher). The report's reading ("10 epochs
 #   may not be enough for the conv VAE") may explain its own number, not ours.
 # - **β moves a model along the rate–distortion curve.** Every step up in β lowers the rate and
 #   raises the distortion; β = 1 has the best ELBO of the β sweep (one run per β: the only objective

@@ -23,14 +23,15 @@
 # Gaussian prior by a learned mixture with a categorical latent that picks a component, so that
 # the model could find the ten digits by itself. The **VQ-VAE** (van den Oord et al. 2017) makes
 # the code discrete: 49 integers per image, a codebook learned by moving averages, and a separate
-# prior over the codes that makes generation possible. The seed *Experimental Results* trained the
-# first two under its protocol and concluded that both "excel in reconstruction but fail in
+# prior over the codes that makes generation possible. The *Experimental Results* report trained
+# the first two under its protocol and concluded that both "excel in reconstruction but fail in
 # generation"; it found the VQ-VAE too unstable to report. We train all three under the same
 # protocol, measure them as in notebook 07, and for each failure ask *why*, with a number.
 #
 # **Exercise.** You write `mmd_unbiased`, the WAE's penalty, in section 2; the cell after it checks
 # yours against vaelib's, and the rest of the notebook uses vaelib's. One open question asks you to
-# judge the seed's verdict on the WAE and the GM-VAE from this notebook's numbers.
+# judge the *Experimental Results* report's verdict on the WAE and the GM-VAE from this notebook's
+# numbers.
 #
 # **Prerequisites.** [02](02_reparameterization.ipynb) (the ELBO), [06](06_evaluation.ipynb) (the
 # Fréchet distance on classifier features; this notebook loads that classifier from the cache or
@@ -69,7 +70,7 @@ from vaelib.eval.probe import cluster_accuracy
 mode = setup()
 
 # %% [markdown]
-# ## 1 · The models, under the seed's protocol
+# ## 1 · The models, under the *Experimental Results* protocol
 #
 # Batch 256, Adam with learning rate 10⁻³, 10 epochs, the grey-BCE reconstruction term of
 # notebook 07, 10,000 validation images carved from the training set. The WAE and the GM-VAE use
@@ -84,9 +85,10 @@ for name in NAMES:
     print(f"{name}: {get_run(name).description}")
 
 # %% [markdown]
-# **Stable training.** The seed found its VQ-VAE unstable. Every model here finished its epochs
-# with a finite loss: the trainer would have stopped with `NonFiniteLossError` otherwise. The
-# histories (one row per epoch) show the validation loss falling.
+# **Stable training.** The *Experimental Results* report found its VQ-VAE unstable. Every model
+# here finished its epochs with a finite loss: the trainer would have stopped with
+# `NonFiniteLossError` otherwise. The histories (one row per epoch) show the validation loss
+# falling.
 
 # %%
 fig, axes = plt.subplots(1, 4, figsize=(16, 3.2))
@@ -102,9 +104,10 @@ for name, run in runs.items():
 
 # %% [markdown]
 # The common measurements, as in notebook 07: reconstruction MSE per pixel against the grey test
-# images (the seed's metric), and the Fréchet distance (FD) of 10,000 samples to the test images in
-# the classifier's feature space (lower is better; the scale is not the seed's FID). `fd_of`
-# scores any set of images, so we can also score samples drawn in other ways.
+# images (the *Experimental Results* report's metric), and the Fréchet distance (FD) of 10,000
+# samples to the test images in the classifier's feature space (lower is better; the scale is not
+# the report's FID). `fd_of` scores any set of images, so we can also score samples drawn in other
+# ways.
 
 # %%
 splits = vdata.load_mnist(subset=mode.subset)
@@ -372,7 +375,8 @@ for claim, holds in gm_claims.items():
 # start, the codes sit near the origin and the components that happen to lie nearest win them;
 # once a component holds the codes of many digits, moving some of them to another component gains
 # nothing the ELBO can see. Dilokthanakul et al. (2016) report this "over-regularisation" and fight
-# it with a minimum information constraint; the seed's "overfitting" is not what the numbers show.
+# it with a minimum information constraint; the *Experimental Results* report's "overfitting" is
+# not what the numbers show.
 
 # %% [markdown]
 # ## 4 · The VQ-VAE
@@ -387,7 +391,7 @@ for claim, holds in gm_claims.items():
 #   encoder's outputs near their codes (`vaelib.losses.commitment_loss`);
 # - **EMA codebook updates**: each code moves to the moving average of the vectors assigned to it
 #   (decay 0.99, bias-corrected), and a code nobody chose is restarted on an encoder output. This
-#   is what the seed found stabilising.
+#   is what the *Experimental Results* report found stabilising.
 #
 # Since $q$ picks one code grid $c(x)$ with certainty, $\mathrm{KL}(q\,\|\,p) = -\log p(c(x))$, and
 # the ELBO is the reconstruction log-likelihood minus the nats the **prior over codes** needs:
@@ -472,9 +476,9 @@ if not mode.test:
 # worse still.
 
 # %% [markdown]
-# ## 5 · The table, beside the seed's
+# ## 5 · The table, beside the *Experimental Results* report's
 #
-# MSE and FD as in notebook 07 (our FD on classifier features: compare rankings with the seed's
+# MSE and FD as in notebook 07 (our FD on classifier features: compare rankings with the report's
 # FID, not values). "FD, better sampling" is each model's FD when its latent is sampled from what
 # the model learned rather than from the prior it was trained towards: a Gaussian fitted to the
 # codes for the VAE and the WAE, $y$ drawn by use for the GM-VAE (the VQ-VAE's prior is already
@@ -497,9 +501,10 @@ print(table.to_string(float_format=lambda v: f"{v:.4f}" if abs(v) < 1 else f"{v:
 mode.save_table(table.round(4), "08_results.md")
 
 # %% [markdown] tags=["question"]
-# **Question.** The seed concludes that WAE and GM-VAE "excel in reconstruction but fail in
-# generation". Using this notebook's numbers, say for each of the two models whether that holds
-# here, and what the diagnostic cells point to as the cause where generation is poor.
+# **Question.** The *Experimental Results* report concludes that WAE and GM-VAE "excel in
+# reconstruction but fail in generation". Using this notebook's numbers, say for each of the two
+# models whether that holds here, and what the diagnostic cells point to as the cause where
+# generation is poor.
 
 # %% [markdown] tags=["answer"]
 # **Answer.**
@@ -524,7 +529,7 @@ mode.save_table(table.round(4), "08_results.md")
 #   prior samples have a lower FD; its codes are closer to the prior than the VAE's aggregate
 #   posterior (MMD², latent FD). The weight λ matters: at λ = 10, the paper's value for a
 #   squared-error cost, the codes stay furthest from the prior and the WAE generates *worse* than the
-#   VAE, a plausible reading of the seed's 176 FID, whose λ the seed does not give. Raising λ to
+#   VAE, a plausible reading of the report's 176 FID, whose λ the report does not give. Raising λ to
 #   1000 buys no closer match, only a higher MSE (λ = 10 and 100 are level on MSE). For both the WAE and the VAE, decoding draws from
 #   a Gaussian fitted to the codes beats drawing from the prior: part of any model's sample
 #   quality is lost to the mismatch between what the decoder saw and what it is fed.
@@ -545,9 +550,9 @@ mode.save_table(table.round(4), "08_results.md")
 #   distance and about being the least bad of four, not a verdict that its samples look like digits. Its ELBO is the lowest, though: the prior
 #   spends more nats on the 49 codes than the VAE's KL spends on its 20 dimensions, which the
 #   sharper reconstructions do not make up for.
-# - **Against the seed's table**, our MSEs for the WAE and the GM-VAE are close to the seed's
-#   (within 30 %), while our verdict on generation differs for the WAE and agrees for the
-#   GM-VAE, with a measured cause in both cases.
+# - **Against the *Experimental Results* table**, our MSEs for the WAE and the GM-VAE are close to
+#   the report's (within 30 %), while our verdict on generation differs for the WAE and agrees for
+#   the GM-VAE, with a measured cause in both cases.
 
 # %%
 all_claims = {**wae_vs_vae, **gm_claims, **vq_claims}

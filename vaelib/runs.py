@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vaelib.models import ModelConfig
     from vaelib.train import TrainConfig
 
-__all__ = ["Preset", "Run", "PRESETS", "RUNS", "SWEEPS", "TEST_SUBSET", "TEST_SUBSET_CONV", "TEST_IWAE",
+__all__ = ["Preset", "Run", "PRESETS", "RUNS", "SWEEPS", "REPLICAS", "REPLICA_SEEDS", "TEST_SUBSET", "TEST_SUBSET_CONV", "TEST_IWAE",
            "MSE_SIGMA", "get_preset", "get_run"]
 
 MSE_SIGMA = math.sqrt(0.5)  # σ at which the Gaussian NLL is the summed squared error
@@ -184,8 +184,19 @@ def _runs() -> list[Run]:
     runs += [Run(f"wae-lambda-{lam:g}", "wae", "08", {"extra": {"mmd_lambda": lam}},
                  about=f"Wasserstein autoencoder (MMD, inverse multiquadratic kernel, λ = {lam:g}), 784-400-20, "
                        "deterministic encoder") for lam in (10.0, 1000.0)]
+    for name in _REPLICATED:  # the same run trained from other seeds (initialisation, data order, binarization)
+        base = next(r for r in runs if r.name == name)
+        runs += [Run(f"{name}-seed-{s}", base.preset, base.notebook, base.model_changes, {**base.train_changes, "seed": s},
+                     base.test_epochs, base.test_subset, f"{base.description}; training seed {s}")
+                 for s in REPLICA_SEEDS[1:]]
     return runs
 
+
+#: training seeds of the replicated runs: seed 0 is the run itself, the others its replicas
+REPLICA_SEEDS = (0, 1, 2)
+#: the runs whose verdicts the notebooks check over several training seeds (05's 2 x 2 table,
+#: 07's convolutional against fully connected model, 08's GM-VAE)
+_REPLICATED = ("fnn-bce", "fnn-mse", "cnn-bce", "cnn-mse", "vae-std-z20", "vae-conv", "gm-vae")
 
 RUNS: dict[str, Run] = {r.name: r for r in _runs()}
 
@@ -197,6 +208,11 @@ SWEEPS: dict[str, tuple[str, ...]] = {
     "latent_dim": ("vae-std-z2", "vae-std-z5", "vae-std-z10", "vae-std-z20", "vae-std-z40"),
     "mmd_lambda": ("wae-lambda-10", "wae", "wae-lambda-1000"),
 }
+
+#: each replicated run and its replicas, seed 0 first: `REPLICAS["cnn-bce"]` is
+#: ("cnn-bce", "cnn-bce-seed-1", "cnn-bce-seed-2")
+REPLICAS: dict[str, tuple[str, ...]] = {
+    name: (name, *(f"{name}-seed-{s}" for s in REPLICA_SEEDS[1:])) for name in _REPLICATED}
 
 
 def get_preset(name: str) -> Preset:

@@ -1,0 +1,169 @@
+"""Per-image scores, and one canonical negative log-likelihood per model of the series.
+
+Every model is scored under **its own likelihood, on the data it models**:
+
+- a Bernoulli decoder (trained on grey values or on binarized digits) is a model of *binary*
+  images: it is scored on the fixed binarization of the test set (`vaelib.data.fixed_binarization`),
+  in nats per image;
+- a Gaussian decoder is a density of grey values, which is not a probability; integrated over the
+  bins of the stored 8-bit pixels (`vaelib.losses.discretized_gaussian_log_prob`) it gives the
+  probability of the 8-bit test image, in nats per image, or in bits per dimension.
+
+The two scales are on different data (binary against 8-bit images), so a Bernoulli and a
+Gaussian model cannot be ranked by likelihood; `vaelib.metrics.BernoulliReadout` puts a Gaussian
+decoder's mean on the binary scale only as a readout (it changes the model), kept as a footnote.
+
+`canonical_nll(run)` is *the* NLL of a cached run that every notebook prints: -L_k with k = 100
+importance samples on all 10,000 test images (test mode: k and n of `vaelib.runs.TEST_IWAE`),
+computed once and stored in the run's cache folder with its per-image values, so that any two
+models can be compared image by image (`vaelib.eval.stats.paired_bootstrap`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vaelib import data as vdata
+from vaelib.losses import discretized_gaussian_log_prob, iwae_bound
+from vaelib.runs import TEST_IWAE
+from vaelib.runtime import atomic_path
+
+__all__ = ["DiscretizedGaussian", "NLL", "per_image_nll", "per_image_elbo", "per_image_mse", "nll_scale",
+           "scored_images", "canonical_nll", "HEADLINE_K", "NLL_BATCH"]
+
+#: importance samples of the headline NLL (all 10,000 test images), and images per batch
+HEADLINE_K, NLL_BATCH = 100, 100
+
+
+class DiscretizedGaussian(nn.Module):
+    """A Gaussian VAE scored as a model of 8-bit images: same encoder, decoder and σ, with
+    log p(x | z) the probability of x's grey-level bins (`discretized_gaussian_log_prob`)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        if model.config.likelihood != "gaussian":
+            raise ValueError("DiscretizedGaussian needs a Gaussian decoder")
+        self.model = model
+
+    def encode(self, x: torch.Tensor):
+        return self.model.encode(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(z)
+
+    def log_likelihood(self, x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        return discretized_gaussian_log_prob(x, mean, self.model.log_sigma())
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model.log_prior(z)
+
+
+@torch.no_grad()
+def per_image_nll(model: nn.Module, x: torch.Tensor, k: int, seed: int = 0, batch_size: int = 100) -> torch.Tensor:
+    """-L_k(x) for each image, [N] nats on the CPU (vaelib.losses.iwae_bound, seeded, without
+    disturbing the caller's random state)."""
+    model.eval()
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        return -torch.cat([iwae_bound(model, x[i : i + batch_size], k).cpu() for i in range(0, x.shape[0], batch_size)])
+
+
+@torch.no_grad()
+def per_image_elbo(model: nn.Module, x: torch.Tensor, seed: int = 0, batch_size: int = 1000) -> dict[str, torch.Tensor]:
+    """The ELBO (β = 1) and its two terms for each image, one sampled z each, [N] nats on the CPU:
+    "elbo", "log_px" (E_q log p(x | z)) and "kl"."""
+    model.eval()
+    parts: dict[str, list[torch.Tensor]] = {"elbo": [], "log_px": [], "kl": []}
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for i in range(0, x.shape[0], batch_size):
+            t = model(x[i : i + batch_size])
+            for name, v in (("elbo", t.elbo), ("log_px", t.reconstruction), ("kl", t.kl)):
+                parts[name].append(v.cpu())
+    return {name: torch.cat(v) for name, v in parts.items()}
+
+
+@torch.no_grad()
+def per_image_mse(model: nn.Module, grey: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Mean over pixels of (x - E[x | z = μ(x)])² for each grey image, [N] on the CPU (its mean
+    over images is `vaelib.metrics.reconstruction_mse`)."""
+    model.eval()
+    out = [(model.reconstruct(x) - x).pow(2).flatten(1).mean(1).cpu()
+           for x in (grey[i : i + batch_size] for i in range(0, grey.shape[0], batch_size))]
+    return torch.cat(out)
+
+
+def nll_scale(model: nn.Module) -> str:
+    """"binarized" for a Bernoulli decoder, "8-bit" for a Gaussian one: the data it is a model of."""
+    return "binarized" if model.config.likelihood == "bernoulli" else "8-bit"
+
+
+def scored_images(model: nn.Module, images: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
+    """(scorer, x): the model under its own likelihood and the uint8 images as the data it models
+    (the fixed binarization for a Bernoulli decoder, the grey levels v/255 for a Gaussian one)."""
+    if nll_scale(model) == "binarized":
+        return model, vdata.fixed_binarization(images)
+    return DiscretizedGaussian(model), vdata.to_unit(images)
+
+
+@dataclass(frozen=True)
+class NLL:
+    """A canonical NLL: per-image values and how they were computed."""
+
+    per_image: torch.Tensor  # [n] nats
+    k: int
+    scale: str  # "binarized" or "8-bit"
+
+    @property
+    def n(self) -> int:
+        return int(self.per_image.numel())
+
+    @property
+    def mean(self) -> float:
+        return self.per_image.double().mean().item()
+
+    @property
+    def se(self) -> float:
+        return (self.per_image.double().std() / math.sqrt(self.n)).item()
+
+    @property
+    def bits_per_dim(self) -> float:
+        return self.mean / (784 * math.log(2))
+
+    def __str__(self) -> str:
+        return f"{self.mean:.2f} ± {self.se:.2f} nats ({self.scale}, n = {self.n:,}, k = {self.k})"
+
+
+def canonical_nll(run: Any, test: bool = False, n: int | None = None) -> NLL:
+    """The run's headline NLL (a `vaelib.cache.CachedRun`): k = HEADLINE_K on all test images
+    (test mode: TEST_IWAE's k and n), under its own likelihood, on the model's device; cached in
+    the run's folder, so every notebook prints the same number.
+
+    n: only the first n test images, a multiple of NLL_BATCH. The images are scored batch after
+    batch from one seeded stream, so these are the first n values of the all-images estimate
+    (taken from it when it is cached).
+    """
+    if n is not None and n % NLL_BATCH:
+        raise ValueError(f"n must be a multiple of {NLL_BATCH} (whole batches of one seeded stream), got {n}")
+    k, n_all = (TEST_IWAE["iwae_k"], TEST_IWAE["iwae_n"]) if test else (HEADLINE_K, None)
+    n = n if n_all is None or (n is not None and n < n_all) else n_all
+    scale = nll_scale(run.model)
+    folder = Path(run.folder)
+    for m in (n_all, n):  # the largest cached estimate that contains the first n images
+        path = folder / f"nll-{scale}-k{k}-n{m or 'all'}.pt"
+        if path.exists():
+            return NLL(torch.load(path)[:n], k, scale)
+    images = vdata.load_test_split(dataset=run.train_config.dataset).images
+    scorer, x = scored_images(run.model, images[:n] if n else images)
+    values = per_image_nll(scorer, x.to(next(run.model.parameters()).device), k, batch_size=NLL_BATCH)
+    with atomic_path(path, suffix=".tmp.pt") as tmp:
+        torch.save(values, tmp)
+    return NLL(values, k, scale)
