@@ -10,10 +10,10 @@
   verified files are remembered per (path, mtime, size), so an edited file is checked again.
 * Restore hints: a missing, truncated or corrupt file raises :class:`DataError` naming every bad
   file, what was expected and found, and how to restore it (``git checkout -- data/...``).
-* Fashion-MNIST (:func:`ensure_fashion_mnist`): the committed test split (``data/FashionMNIST/raw/``)
-  is checked the same way (:data:`FASHION_MNIST_FILES`); the training split is read from
-  ``<root>/FashionMNIST/raw/`` when placed there, else from Debian's ``dataset-fashion-mnist``
-  package (:data:`FASHION_MNIST_SYSTEM_DIR`, read in place), with header and size checks only.
+* Fashion-MNIST (:func:`ensure_fashion_mnist`): the four files committed to
+  ``data/FashionMNIST/raw/`` are checked the same way (:data:`FASHION_MNIST_FILES`); where they
+  are missing, Debian's ``dataset-fashion-mnist`` package (:data:`FASHION_MNIST_SYSTEM_DIR`, read
+  in place, checked by sha256 too) serves instead.
 """
 
 from __future__ import annotations
@@ -45,9 +45,11 @@ MNIST_FILES: dict[str, tuple[int, str]] = {
     "t10k-labels-idx1-ubyte": (10_008, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
 }
 
-# The same for the Fashion-MNIST test split committed to data/FashionMNIST/raw/ (its README says
-# where it comes from). The training files have no entry: they get header and size checks only.
+# The same for the four Fashion-MNIST files committed to data/FashionMNIST/raw/ (its README says
+# where they come from). A file without an entry would get header and size checks only.
 FASHION_MNIST_FILES: dict[str, tuple[int, str]] = {
+    "train-images-idx3-ubyte": (47_040_016, "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    "train-labels-idx1-ubyte": (60_008, "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
     "t10k-images-idx3-ubyte": (7_840_016, "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
     "t10k-labels-idx1-ubyte": (10_008, "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
 }
@@ -326,9 +328,9 @@ def ensure_fashion_mnist(root: Path | str | None = None, splits: tuple[str, ...]
     Looks in ``<root>/FashionMNIST/raw/`` (torchvision layout; the repository commits the test
     split there), then in the Debian package's :data:`FASHION_MNIST_SYSTEM_DIR`; the first folder
     holding every file the splits need (uncompressed or ``.gz``) wins, so the committed test split
-    is preferred. Files listed in :data:`FASHION_MNIST_FILES` (the test split) are checked by size
+    is preferred. Files listed in :data:`FASHION_MNIST_FILES` (all four) are checked by size
     and sha256: in ``<root>`` decompressed once next to their ``.gz`` as :func:`ensure_mnist` does,
-    in the system folder read in place. The training files get header and size checks. Never
+    in the system folder read in place. Never
     downloads. Raises DataError saying how to get the data when no folder holds all the files, or
     naming each bad file.
     """
@@ -381,19 +383,13 @@ def _fashion_not_found(splits: tuple[str, ...], names: list[str], missing: dict[
         f"{' and '.join(s for s in SPLIT_FILES if s in splits)} split ({', '.join(names)}, "
         f"uncompressed or .gz; {looked})."
     )
-    if "test" in splits and any(n in missing[local] for n in SPLIT_FILES["test"]):
+    if any(n in missing[local] for n in names):
         msg += (
-            " The test split is committed to the repository: restore it with "
-            "`git checkout -- data/FashionMNIST/raw/` (and copy it to <VAELIB_DATA>/FashionMNIST/raw/ "
-            "if VAELIB_DATA points elsewhere)."
-        )
-    if "train" in splits:
-        msg += (
-            " The training split is not committed (the test split alone loads with "
-            "`load_test_split(dataset=\"fashion-mnist\")`). To get it offline-ready: "
-            "`apt-get install dataset-fashion-mnist` (Debian/Ubuntu, installs "
-            "/usr/share/datasets/fashion-mnist/), or place the torchvision-layout files "
-            "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz) under data/FashionMNIST/raw/ "
+            " All four files are committed to the repository: restore them with "
+            "`git checkout -- data/FashionMNIST/raw/` (and copy them to <VAELIB_DATA>/FashionMNIST/raw/ "
+            "if VAELIB_DATA points elsewhere), or `apt-get install dataset-fashion-mnist` (Debian/Ubuntu, "
+            "installs /usr/share/datasets/fashion-mnist/), or place the torchvision-layout files "
+            "under data/FashionMNIST/raw/ "
             "(or <VAELIB_DATA>/FashionMNIST/raw/)."
         )
     return msg
