@@ -15,6 +15,7 @@ from vaelib.eval.anomaly import (
     noise_images,
     reconstruction_scores,
     roc_auc,
+    roc_auc_interval,
 )
 from vaelib.losses import elbo
 from vaelib.models import ModelConfig, build_model
@@ -54,6 +55,18 @@ def test_roc_auc_of_two_gaussians_matches_the_closed_form():
         sn, sa = torch.randn(4000, generator=g), torch.randn(3000, generator=g) + d
         expected = 0.5 * (1 + math.erf(d / 2))  # Φ(d/√2) = ½(1 + erf(d/2))
         assert abs(roc_auc(sn, sa) - expected) < 0.02  # sd of the estimate ≈ 0.007
+
+
+def test_roc_auc_interval_covers_the_closed_form_and_is_seeded():
+    g = torch.Generator().manual_seed(2)
+    sn, sa = torch.randn(1500, generator=g), torch.randn(1000, generator=g) + 1.0
+    iv = roc_auc_interval(sn, sa, resamples=300)
+    expected = 0.5 * (1 + math.erf(1 / 2))
+    assert iv.lo < iv.mean < iv.hi and iv.lo < expected < iv.hi and iv.n == 1000
+    assert iv.mean == roc_auc(sn, sa) and 0.02 < iv.hi - iv.lo < 0.08  # ≈ 4 · 0.011
+    assert roc_auc_interval(sn, sa, resamples=300) == iv
+    separate = roc_auc_interval(torch.zeros(20), torch.ones(30), resamples=50)
+    assert (separate.mean, separate.lo, separate.hi) == (1.0, 1.0, 1.0)
 
 
 class FixedELBO(torch.nn.Module):

@@ -12,7 +12,7 @@ import torch
 from vaelib import data as vdata
 from vaelib.eval.likelihood import (NLL, DiscretizedGaussian, canonical_nll, per_image_elbo, per_image_mse,
                                     per_image_nll, scored_images)
-from vaelib.eval.stats import Interval, mean_se, paired_bootstrap, seed_verdict
+from vaelib.eval.stats import Interval, mean_se, paired_bootstrap, seed_intervals, seed_verdict
 from vaelib.losses import discretized_gaussian_log_prob, gaussian_log_prob
 from vaelib.metrics import iwae_nll, mean_terms, reconstruction_mse
 from vaelib.models import ModelConfig, build_model
@@ -120,3 +120,13 @@ def test_seed_verdict_needs_every_seed_on_one_side():
     assert seed_verdict([below, above, below]) == "unclear"
     assert seed_verdict([]) == "unclear"
     assert str(below) == "-1 [-2, -0.5]"
+
+
+def test_seed_intervals_pair_seed_with_seed():
+    g = torch.Generator().manual_seed(3)
+    a = [torch.randn(500, generator=g) for _ in range(3)]
+    b = [x + 1.0 for x in a]
+    intervals = seed_intervals(b, a, resamples=200)
+    assert [iv.mean for iv in intervals] == pytest.approx([1.0] * 3) and seed_verdict(intervals) == "higher"
+    with pytest.raises(ValueError):
+        seed_intervals(a, b[:2])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ import torch
 import vaelib.runs as vruns
 from vaelib.cache import cache_folder, cached_run, config_key
 from vaelib.notebook import Mode
-from vaelib.runs import PRESETS, RUNS, SWEEPS, TEST_IWAE, TEST_SUBSET, TEST_SUBSET_CONV, get_run
+from vaelib.runs import PRESETS, REPLICAS, RUNS, SWEEPS, TEST_IWAE, TEST_SUBSET, TEST_SUBSET_CONV, get_run
 from vaelib.runtime import series
 
 NOTEBOOKS = series()
@@ -36,15 +37,25 @@ def _names_in(node: ast.AST) -> set[str]:
     return set().union(*(_names_in(child) for child in ast.iter_child_nodes(node)))
 
 
+def _run_names_in_calls(source: str) -> set[str]:
+    """SWEEPS members named anywhere in the source (SWEEPS["sigma"] stands for its runs)."""
+    return {n for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name) and node.value.id == "SWEEPS" for n in _names_in(node)}
+
+
 def _run_names_in(source: str) -> set[str]:
     """Every run a notebook names: string literals (or SWEEPS members) in mode.run(...),
-    mode.runs([...]), mode.configs(...), get_run(...), and in a `for name in SWEEPS[...]` loop."""
+    mode.runs([...]), mode.configs(...), get_run(...), and in a `for name in SWEEPS[...]` loop;
+    a notebook that calls mode.replicas(...) also names the seed replicas of every replicated run it names."""
     names = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)):
             fn = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
             if fn in ("run", "runs", "configs", "get_run") and node.args:
                 names |= _names_in(node.args[0])
+            if fn == "replicas":  # mode.replicas(...): the seed replicas of each replicated run it names
+                named = _names_in(ast.parse(source)) | _run_names_in_calls(source)
+                names |= {r for name in named & set(REPLICAS) for r in REPLICAS[name]}
         if isinstance(node, ast.For) and isinstance(node.iter, ast.Subscript):
             names |= _names_in(node.iter)
     return names
@@ -74,6 +85,18 @@ def test_test_mode_shrinks_only_in_test_mode_and_conv_models_see_fewer_images():
     full, test = Mode(test=False, device=torch.device("cpu")), Mode(test=True, device=torch.device("cpu"))
     assert full.n(full=10, test=1) == 10 and test.n(full=10, test=1) == 1
     assert test.configs("wae") == get_run("wae").configs(test=True)
+
+
+def test_a_replica_is_its_run_with_another_training_seed_and_nothing_else():
+    for name, members in REPLICAS.items():
+        assert members[0] == name and len(members) == len(set(members)) >= 3
+        base_model, base_train = get_run(name).configs()
+        for seed, replica in enumerate(members):
+            model, train = get_run(replica).configs()
+            assert model == base_model and train.seed == seed
+            assert replace(train, seed=0) == replace(base_train, seed=0)
+            assert get_run(replica).configs(test=True)[1] == replace(get_run(name).configs(test=True)[1], seed=seed)
+            assert get_run(replica).notebook == get_run(name).notebook
 
 
 def test_unknown_names_list_the_known_ones():
@@ -160,3 +183,18 @@ def test_markdown_table_formats_numbers_and_marks_missing_values():
     df = pd.DataFrame({"MSE": [0.0106, float("nan")], "rank": [1, 2]}, index=pd.Index(["a", "b"], name="model"))
     assert markdown_table(df).splitlines() == [
         "| model | MSE | rank |", "| --- | --- | --- |", "| a | 0.0106 | 1 |", "| b | – | 2 |"]
+
+
+def test_mode_claims_raise_after_a_full_run_and_are_reported_in_test_mode(capsys):
+    full, test = Mode(test=False, device=torch.device("cpu")), Mode(test=True, device=torch.device("cpu"))
+    with full.claims():
+        assert True
+    with pytest.raises(AssertionError):
+        with full.claims():
+            assert 1 == 2
+    with test.claims():
+        assert 1 == 2
+    assert "not checked" in capsys.readouterr().out
+    with pytest.raises(KeyError):  # only a failed claim is forgiven, never a broken cell
+        with test.claims():
+            {}["missing"]

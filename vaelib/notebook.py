@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import torch
 
@@ -73,6 +74,31 @@ class Mode:
         names = list(names)
         width = max(len(name) for name in names)
         return {name: self.run(name, width=width) for name in names}
+
+    def replicas(self, names: Iterable[str]) -> dict[str, list[Any]]:
+        """Each run and its seed replicas (vaelib.runs.REPLICAS: the same run trained from other
+        seeds), loaded or trained in this mode: name -> [CachedRun of seed 0, 1, ...]. One line each."""
+        from vaelib.runs import REPLICA_SEEDS, REPLICAS  # noqa: PLC0415
+
+        out = {}
+        for name in names:
+            out[name] = [self.run(r, quiet=True) for r in REPLICAS[name]]
+            trained = sum(r.trained_now for r in out[name])
+            print(f"{name}: training seeds {', '.join(map(str, REPLICA_SEEDS))}, "
+                  f"{f'{trained} trained now' if trained else 'all from the cache'}")
+        return out
+
+    @contextmanager
+    def claims(self) -> Iterator[None]:
+        """The claims of a notebook's prose, as asserts in a `with mode.claims():` block. After a
+        full run a claim that fails is an error; in test mode, where every model has trained for
+        one short epoch, the claims are not expected to hold, and a failed one is only reported."""
+        try:
+            yield
+        except AssertionError:
+            if not self.test:
+                raise
+            print("(test mode: the full-run claims of this cell are not checked)")
 
     def classifier(self):
         """The MNIST classifier of vaelib.eval.classifier (cached): vaelib's settings in full mode, one

@@ -25,7 +25,7 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["Interval", "paired_bootstrap", "mean_se", "seed_verdict"]
+__all__ = ["Interval", "paired_bootstrap", "mean_se", "seed_verdict", "seed_intervals"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,11 @@ def seed_verdict(intervals: Sequence[Interval]) -> str:
     if len(intervals) == 0 or len(signs) != 1 or 0 in signs:
         return "unclear"
     return "lower" if signs == {-1} else "higher"
+
+
+def seed_intervals(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor], resamples: int = 2000) -> list[Interval]:
+    """One `paired_bootstrap` interval of a - b per training seed: a[s] and b[s] are the per-image
+    scores of seed s's two models on the same images."""
+    if len(a) != len(b):
+        raise ValueError(f"need the same number of seeds on both sides, got {len(a)} and {len(b)}")
+    return [paired_bootstrap(x, y, resamples) for x, y in zip(a, b)]
