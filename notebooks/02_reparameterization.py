@@ -802,4 +802,4 @@ print(f"\nthis run took {mode.elapsed():.0f} s")
 #   exceed it, so it is reported as an average over many images.
 #
 # Next: [03 · Bernoulli vs Gaussian](03_bernoulli_vs_gaussian.ipynb): what the likelihood does to a
-# VAE, with two likelihoods on one network, a σ sweep, and one scale to compare them on.
+# VAE, with two likelihoods on one network, a σ sweep, and each model scored on the data it models.

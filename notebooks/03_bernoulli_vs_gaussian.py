@@ -22,7 +22,8 @@
 # Bernoulli log-likelihood is minus the binary cross-entropy, that "MSE loss" is a Gaussian
 # likelihood with a fixed σ in disguise, and that this σ is a hidden β = 2σ² weighting the KL
 # term. Then we train both kinds of VAE, sweep σ from "sharp but over-coded" to "posterior
-# collapse", let σ be learned (one value, then one per pixel), and compare them on one scale.
+# collapse", let σ be learned (one value, then one per pixel), and score each model's likelihood
+# on the data it models: binary images for the Bernoulli decoder, 8-bit images for the Gaussians.
 #
 # **Prerequisites.** [01 · data](01_data.ipynb) (grey vs binarized targets) and
 # [02 · reparameterization](02_reparameterization.ipynb) (the ELBO as reconstruction minus KL).
@@ -401,8 +402,8 @@ calls = step_table["every seed"].to_dict()
 collapsed = {"units": max(units["Gaussian, σ = 1.0"]), "KL": max(s["KL"].mean().item() for s in scores["Gaussian, σ = 1.0"])}
 assert np.isfinite(table[["recon MSE", "KL (nats)", "NLL (nats)", "bits/dim"]].to_numpy()).all()
 assert table.loc["Bernoulli", "NLL scale"] == "binarized" and (table.drop("Bernoulli")["NLL scale"] == "8-bit").all()
-assert (table["bits/dim"] < 8).all(), "every model beats a uniform guess of the grey level"
 with mode.claims():  # the summary's claims, after a full run
+    assert (table["bits/dim"] < 8).all(), "every model beats a uniform guess of the grey level"
     assert calls == SWEEP_CALLS, calls
     assert collapsed["units"] <= 40 // 5 and collapsed["KL"] < 10, collapsed
     assert set(likeliest) == {LIKELIEST} and all(iv.lo > 0 for iv in best_vs_next), (likeliest, best_vs_next)
@@ -414,10 +415,10 @@ with mode.claims():  # the summary's claims, after a full run
 
 # %% [markdown] tags=["answer"]
 # **Answer.**
-# The cell above prints the KL and the number of active units of the σ = 1 model ("σ = 1: KL ...
-# nats, ... active units of 40") and asserts that they are small (at most a fifth of the units
-# active, a KL under 10 nats); the KL and active-units columns of the table show how much more of
-# the code the smaller σ's use. Section 1 showed why: with a fixed σ the Gaussian loss is
+# The checks cell above prints the KL and the number of active units of every model in each of
+# its three training seeds ("KL (nats) per seed", "active units per seed") and asserts that the
+# σ = 1 model's are small in all three (at most a fifth of the units active, a KL under 10 nats);
+# the KL and active-units columns of the table show how much more of the code the smaller σ's use. Section 1 showed why: with a fixed σ the Gaussian loss is
 # SSE + β·KL with a hidden β = 2σ² (the table's β column), and the per-pixel loss curves show how
 # flat the Gaussian penalty is at σ = 1. A nat spent on the code then buys less reconstruction
 # than it costs in KL, so the model keeps only the few latent directions that pay for themselves
@@ -538,18 +539,17 @@ assert centre.median() > border.median()
 #
 # - The Bernoulli log-likelihood is exactly minus BCE, and a Gaussian likelihood with fixed σ is
 #   "SSE + β·KL" with a hidden **β = 2σ²** (gradients equal, checked).
-# - Sweeping a fixed σ trades **rate for distortion**: the KL falls at every step from σ = 0.03
-#   to σ = 1, and the reconstruction MSE rises at every step from σ = 0.1 on (σ = 0.03 and 0.1 are
-#   level on MSE, within a few per cent). At σ = 1 the posterior **largely collapses** (at
-#   most a fifth of the latent units active, a KL below 10 nats): blurry reconstructions, but the
-#   smoothest samples. At σ = 0.03 it is the reverse: sharp reconstructions, scribbled samples.
-# - On one common scale, the log-probability of binarized test digits, the **Bernoulli VAE is
-#   best or level with the best** (the hand-tuned σ = 0.3 comes within a nat or two; every other
-#   Gaussian is more than 10 nats behind). It is the only model here whose likelihood describes
-#   binary pixels; the Gaussians describe grey values, and their decoder means are read as pixel
-#   probabilities only for this table. That a likelihood of binary images is what wins is a
-#   reading, not a test: notebook 06 scores Bernoulli decoders trained on *grey* targets (a model
-#   of random binarizations, notebook 01) on the same scale. One training run per model.
+# - Sweeping a fixed σ trades **rate for distortion**, in each of three training seeds: SWEEP_SENTENCE
+#   At σ = 1 the posterior **largely collapses** in every seed (at most a fifth of the latent
+#   units active, a KL below 10 nats): blurry reconstructions, but the smoothest samples. At
+#   σ = 0.03 it is the reverse: sharp reconstructions, scribbled samples.
+# - **No likelihood ranks the Bernoulli VAE against the Gaussians.** Each model's NLL is on the
+#   data it models, binarized digits for the Bernoulli VAE, 8-bit images for the Gaussians, and
+#   those are different data. An earlier version of this notebook put every model on "one common
+#   scale" by reading the Gaussian decoders' means as Bernoulli probabilities and found the
+#   Bernoulli VAE best; that readout is a post-hoc model, not the Gaussians' likelihood, and the
+#   claim is withdrawn (the readout is kept as a footnote). Among the Gaussians, on the 8-bit
+#   scale, LIKELIEST_SENTENCE
 # - A learned single σ settles at the root-mean-square residual, as the maximum-likelihood
 #   argument predicts (within 15%, checked in full mode). A learned per-pixel σ is smallest on the
 #   always-black border and largest in the middle of the image, where the strokes vary.
@@ -557,7 +557,7 @@ assert centre.median() > border.median()
 # %%
 print(table.round(4).to_string())
 print(f"\nlearned σ {sigma_learned:.4f} vs RMS residual {sigma_mle:.4f}")
-if not mode.test:  # a few test-mode steps barely move σ from its starting value
+with mode.claims():  # a few test-mode steps barely move σ from its starting value
     assert abs(math.log(sigma_learned / sigma_mle)) < math.log(1.15)
 print(f"this notebook ran in {mode.elapsed():.0f} s ({'test' if mode.test else 'full'} mode)")
 

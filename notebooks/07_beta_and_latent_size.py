@@ -37,13 +37,14 @@
 # Fréchet distance and the classifier it uses; this notebook loads that classifier from the
 # cache or trains it).
 #
-# **Run time.** Training the twelve models (the report's seven and five more points for the
-# rate–distortion curve) took about 12 minutes on this project's 2-core CPU (the last cell adds up
-# the histories): 20–70 s for each fully connected model and 6 minutes for the convolutional one. With every model in the
-# `checkpoints/` cache the notebook takes a few minutes, most of it drawing and scoring 10,000
-# samples per model. On a GPU: not measured yet. The last cell prints this run's own time. The
-# test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one short epoch on 2,000 images (500 for
-# the convolutional one) and checks only the claims that do not need trained models.
+# **Run time.** Twelve models (the report's seven and five more points for the rate–distortion
+# curve), each trained from three seeds: 36 trainings, about 20–30 s for each fully connected one
+# and 3 minutes for each convolutional one on this project's 2-core CPU when nothing else runs
+# (about 25 minutes in all; the last cell adds up the seed-0 histories). With every model in the
+# `checkpoints/` cache the notebook takes about RUNTIME_CACHED, most of it drawing and scoring
+# 10,000 samples per model. On a GPU: not measured yet. The last cell prints this run's own time.
+# The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one short epoch on 2,000 images
+# (500 for the convolutional one) and only reports the claims that need trained models.
 
 # %% [markdown]
 # ## Setup
@@ -85,7 +86,7 @@ mode = setup()
 # plot of section 3: β = 0.25 and 8, and $z$ = 2, 5 and 10.
 
 # %% tags=["nbval-check-output"]
-SEED_ROWS = {  # the Experimental Results table, typed from that report (its numbers, not ours): MSE, FID
+REPORT_ROWS = {  # the Experimental Results table, typed from that report (its numbers, not ours): MSE, FID
     "vae-std-z20": (0.0144, 64.45),
     "vae-std-z20-res": (0.0169, 41.26),
     "vae-std-z40": (0.0139, 63.33),
@@ -94,12 +95,12 @@ SEED_ROWS = {  # the Experimental Results table, typed from that report (its num
     "beta-vae-2": (0.0189, 64.51),
     "beta-vae-0.5": (0.0116, 71.99),
 }
-NAMES = [*SEED_ROWS, "vae-std-z20-beta-0.25", "vae-std-z20-beta-8", "vae-std-z2", "vae-std-z5", "vae-std-z10"]
+NAMES = [*REPORT_ROWS, "vae-std-z20-beta-0.25", "vae-std-z20-beta-8", "vae-std-z2", "vae-std-z5", "vae-std-z10"]
 configs = {name: get_run(name).configs() for name in NAMES}  # the full-mode protocol of each run
 
 rows = []
 for name, (m, t) in configs.items():
-    rows.append({"model": name, "in the seed": name in SEED_ROWS, "z": m.latent_dim, "β": m.beta,
+    rows.append({"model": name, "in the report": name in REPORT_ROWS, "z": m.latent_dim, "β": m.beta,
                  "arch": m.arch + (" + residual" if m.residual else ""),
                  "batch": t.batch_size, "lr": t.lr, "epochs": t.epochs})
 print(pd.DataFrame(rows).set_index("model").to_string())
@@ -154,9 +155,9 @@ print(results.to_string(float_format=lambda v: f"{v:.4f}" if abs(v) < 1 else f"{
 # (1: the same order, 0: unrelated, −1: reversed), computed as the correlation of the ranks.
 
 # %%
-seed = pd.DataFrame(SEED_ROWS, index=["seed MSE", "seed FID"]).T
-side = pd.concat([results.loc[list(SEED_ROWS), ["MSE", "FD"]].astype(float), seed], axis=1)
-side = side[["MSE", "seed MSE", "FD", "seed FID"]]
+report = pd.DataFrame(REPORT_ROWS, index=["report MSE", "report FID"]).T
+side = pd.concat([results.loc[list(REPORT_ROWS), ["MSE", "FD"]].astype(float), report], axis=1)
+side = side[["MSE", "report MSE", "FD", "report FID"]]
 ranks = side.rank().astype(int).add_prefix("rank ")
 side_by_side = pd.concat([side, ranks], axis=1)
 side_by_side.index.name = "model"
@@ -166,21 +167,22 @@ def spearman(a, b):
     return float(np.corrcoef(a.rank(), b.rank())[0, 1])
 
 
-rho_mse, rho_fd = spearman(side["MSE"], side["seed MSE"]), spearman(side["FD"], side["seed FID"])
+rho_mse, rho_fd = spearman(side["MSE"], side["report MSE"]), spearman(side["FD"], side["report FID"])
 print(side_by_side.to_string(float_format=lambda v: f"{v:.4f}" if v < 1 else f"{v:.2f}"))
-print(f"\nSpearman ρ, our MSE vs the seed's MSE: {rho_mse:+.2f};  our FD vs the seed's FID: {rho_fd:+.2f}")
+print(f"\nSpearman ρ, our MSE vs the report's MSE: {rho_mse:+.2f};  our FD vs the report's FID: {rho_fd:+.2f}")
 mode.save_table(side_by_side.round(4), "07_results.md")
-if not mode.test:  # what the text below and the summary say of this table
-    assert (side["MSE"] < side["seed MSE"]).all()
+with mode.claims():  # what the text below and the summary say of this table
+    assert (side["MSE"] < side["report MSE"]).all()
     # the orders agree, with room for the swaps that run-to-run noise allows (MSE within ~5 %,
     # FD within a few units) between neighbouring models; β = 4 is last on every column
     assert rho_mse > 0.35 and rho_fd > 0.7
-    assert all(side[c].idxmax() == "beta-vae-4" for c in ("MSE", "seed MSE", "FD", "seed FID"))
+    assert all(side[c].idxmax() == "beta-vae-4" for c in ("MSE", "report MSE", "FD", "report FID"))
 
 # %% [markdown]
-# **How much of an FD difference is noise?** The FD of a model changes with the draw of its
-# 10,000 samples. We redraw the samples with three more seeds for the two models whose FDs are
-# closest, `vae-std-z20` and `vae-std-z20-res`, and print each model's spread.
+# **How much of an FD difference is noise?** The FD of a trained model changes with the draw of its
+# 10,000 samples. We redraw the samples three more times (sample seeds 1 to 3, the same trained
+# models) for the two models whose FDs are closest, `vae-std-z20` and `vae-std-z20-res`, and print
+# each model's spread: the yardstick for the FD comparisons over training seeds below.
 
 # %%
 fd_seeds = {name: [results.loc[name, "FD"]] + [fd_of(runs[name].model.sample(n_fd, generator=torch.Generator().manual_seed(s)))
@@ -190,7 +192,7 @@ for name, vals in fd_seeds.items():
     print(f"{name:16} FD over 4 sample seeds: {np.round(vals, 2)}  mean {np.mean(vals):.2f} ± {np.std(vals, ddof=1):.2f}")
 gap = abs(np.mean(fd_seeds["vae-std-z20"]) - np.mean(fd_seeds["vae-std-z20-res"]))
 noise = max(np.std(v, ddof=1) for v in fd_seeds.values())
-print(f"difference of the means {gap:.2f}; largest seed-to-seed standard deviation {noise:.2f}")
+print(f"difference of the means {gap:.2f}; largest sample-to-sample standard deviation {noise:.2f}")
 
 # %% [markdown]
 # Every MSE of ours is lower than the report's for the same model, and the FD values are on their
@@ -250,7 +252,7 @@ holds = {  # claim -> per seed: does it hold?
     "β = 0.5 does not generate better than β = 1 (FD)": [fds["beta-vae-0.5"][s] >= fds["vae-std-z20"][s] for s in seeds],
     "z = 40 gains little over z = 20 (ELBO within 2 nats)": [-2 < z40[s].lo and z40[s].hi < 2 for s in seeds],
     "the residual encoder generates best (lowest FD of the seven)":
-        [min(SEED_ROWS, key=lambda n: fds[n][s]) == "vae-std-z20-res" for s in seeds],
+        [min(REPORT_ROWS, key=lambda n: fds[n][s]) == "vae-std-z20-res" for s in seeds],
     "the convolutional VAE has a clearly higher MSE than vae-std-z20 (by over 10 %)":
         [conv_mse[s].lo > 0.1 * scores["vae-std-z20"][s]["MSE"].mean().item() for s in seeds],
     "the convolutional VAE generates better than vae-std-z20 (FD)": [fds["vae-conv"][s] < fds["vae-std-z20"][s] for s in seeds],
@@ -260,8 +262,23 @@ print("vae-std-z40 − vae-std-z20, ELBO per seed (nats): " + "; ".join(iv.forma
 for claim, h in holds.items():
     print(f"{sum(h)}/{len(h)} seeds  {claim}")
 # the verdicts the summary states (full run): in how many of the three seeds each claim holds
+SUMMARY_VERDICTS = [3, 3, 3, 3, 0, 1, 3]
 with mode.claims():
     assert [sum(h) for h in holds.values()] == SUMMARY_VERDICTS, {c: sum(h) for c, h in holds.items()}
+
+# %% [markdown]
+# Five of the report's claims hold in all three seeds: MSE rises with β, β = 0.5 reconstructs
+# best of the fully connected $z = 20$ models without generating better than β = 1, $z = 40$ gains
+# a fraction of a nat of ELBO over $z = 20$, and the convolutional VAE generates better than
+# `vae-std-z20`. The residual encoder generates best in no seed: the convolutional VAE's FD is far
+# lower in every one. The convolutional VAE's MSE is the interesting case. Its three training runs
+# spread widely (the per-seed table: seed 0 below `vae-std-z20`, seed 1 just above, seed 2 about
+# 15 % above, each difference with an interval that excludes zero), so the report's "clearly higher
+# MSE" holds in one seed of three, and our earlier reading of one run, "level with
+# `vae-std-z20`", does not hold either. What the numbers show is that 10 epochs leave the
+# convolutional model's reconstruction error at the mercy of its initialisation, while the fully
+# connected models agree across seeds to the third decimal. None of our seeds comes near the
+# report's 64 %.
 
 # %% [markdown]
 # ## 3 · Rate and distortion
@@ -357,6 +374,7 @@ rd_holds = {
 }
 for claim, h in rd_holds.items():
     print(f"{sum(h)}/{len(h)} seeds  {claim}")
+RD_VERDICTS = [3, 3, 3, 3, 3, 3, 3]  # every check of the picture, in every seed
 with mode.claims():
     assert [sum(h) for h in rd_holds.values()] == RD_VERDICTS, {c: sum(h) for c, h in rd_holds.items()}
 
@@ -386,7 +404,7 @@ print(f"N = {n_mi} test images, 2 draws of z per image; I_q <= log N = {math.log
 print(split.round(2).to_string())
 assert np.allclose(split["rate"], split["mutual_information"] + split["marginal_kl"], atol=1e-3)
 assert (split["mutual_information"] <= math.log(n_mi) + 1e-3).all()
-if not mode.test:
+with mode.claims():
     low = split.loc["vae-std-z2"]
     assert low["rate"] < math.log(n_mi) - 1  # well below the cap: its split is a measurement
     assert low["marginal_kl"] > 4 * low["marginal_kl_se"]  # the 2-D codes do not fill the prior as it expects
@@ -475,7 +493,7 @@ for name, v in views.items():
     print(f"{name:12} active units {v['active']:>2}/20; total KL {v['kl_d'].sum():.1f} nats; "
           f"the six largest dimensions carry {100 * share:.0f} % of it; "
           f"KL per dimension, largest first: {np.round(torch.sort(v['kl_d'], descending=True).values.numpy()[:8], 2)}")
-if not mode.test:
+with mode.claims():
     assert views["beta-vae-4"]["active"] < views["vae-std-z20"]["active"]
     assert views["beta-vae-4"]["share"] > views["vae-std-z20"]["share"]
 
@@ -502,30 +520,31 @@ if not mode.test:
 #
 # - **Our MSEs are lower than the *Experimental Results* report's for every row**, under the same
 #   protocol, and the rankings agree: the Spearman ρ of our MSE against the report's and of our FD
-#   against the report's FID are both clearly positive (printed in section 2), and β = 4 is last on
-#   all four columns. Our classifier-feature FD orders the seven models much as the report's
-#   Inception FID does, although its values are on another scale; neighbouring models can swap
-#   places from run to run.
-# - **β orders reconstruction exactly as the report says**: MSE rises with β, and β = 0.5
-#   reconstructs best of the fully connected z = 20 models but does not generate better than β = 1.
-#   z = 40 gains almost nothing over z = 20 (ELBO within 2 nats): the report's "minimal
-#   improvement".
-# - **Two of the report's claims do not hold here.** The residual encoder does *not* generate best:
-#   the convolutional VAE has by far the lowest FD, and the residual one is indistinguishable from
-#   `vae-std-z20` (their FD gap is within the seed-to-seed noise measured above). And the
-#   convolutional VAE does *not* pay for its better samples with a higher MSE: trained under the
-#   same protocol, its MSE is level with `vae-std-z20`'s (within a few per cent, too close to call
-#   from one run; the report's is 64 % higher). The report's reading ("10 epochs
-#   may not be enough for the conv VAE") may explain its own number, not ours.
-# - **β moves a model along the rate–distortion curve.** Every step up in β lowers the rate and
-#   raises the distortion; β = 1 has the best ELBO of the β sweep (one run per β: the only objective
-#   that is the ELBO reached the best one here, which a run need not do). Latent size does not cap
+#   against the report's FID are both clearly positive (printed in section 2; seed 0's models),
+#   and β = 4 is last on all four columns. Our classifier-feature FD orders the seven models much
+#   as the report's Inception FID does, although its values are on another scale; neighbouring
+#   models can swap places from run to run.
+# - **β orders reconstruction exactly as the report says**, in all three training seeds: MSE
+#   rises with β, and β = 0.5 reconstructs best of the fully connected z = 20 models but does not
+#   generate better than β = 1. z = 40 gains almost nothing over z = 20 (ELBO within 2 nats in every
+#   seed): the report's "minimal improvement".
+# - **Two of the report's claims do not hold here.** The residual encoder does *not* generate best
+#   in any seed: the convolutional VAE has by far the lowest FD of the seven in each. And the
+#   convolutional VAE's higher MSE is not a property of the architecture under this protocol: its
+#   three training runs range from below `vae-std-z20`'s MSE to 15 % above it, so "clearly higher"
+#   holds in one seed of three (the report's is 64 % higher). The report's reading ("10 epochs may
+#   not be enough for the conv VAE") fits the spread we see: after 10 epochs its reconstruction
+#   error still depends on the seed.
+# - **β moves a model along the rate–distortion curve.** In every training seed, every step up in
+#   β lowers the rate and raises the distortion, and β = 1 has the best ELBO of the β sweep (the
+#   only objective that is the ELBO reached the best one here, which a run need not do). Latent size does not cap
 #   the rate, but the smaller codes end up at lower rates and trade rate for distortion worse:
 #   z = 2 and 5 sit on a higher curve, while z = 40 adds almost nothing to z = 20. Rate is not
 #   information: for z = 2 most of its rate is (measured on 5,000 test images), for z ≥ 10 the
 #   information estimate hits its log N ceiling and the split cannot be read. The convolutional VAE lies *below*
 #   the fully connected curve: a better architecture moves the curve itself, which β cannot.
-# - **β = 4 switches dimensions off** (fewer active units) and puts a larger share of its KL into
+# - **β = 4 switches dimensions off** (fewer active units; seed 0's models, like the traversals and the
+#   rate split) and puts a larger share of its KL into
 #   its six strongest dimensions; their traversals change the slant, width and identity of the
 #   digit (a 7 turning into a 9 or a 0), which is not the one-factor-per-dimension picture that
 #   "disentanglement" promises.

@@ -267,7 +267,7 @@ def test_gmvae_elbo_prior_and_sampling():
 @pytest.mark.parametrize("name", ["wae", "gm-vae", "vq-vae"])
 def test_presets_train_finitely_reload_and_evaluate(name, splits, tmp_path):
     p = get_preset(name)
-    assert p.model.kind == name and p.train.batch_size == 256 and p.train.epochs == 10  # the seed's protocol
+    assert p.model.kind == name and p.train.batch_size == 256 and p.train.epochs == 10  # the Experimental Results protocol
     cfg = TrainConfig(epochs=2, batch_size=64, subset=600, iwae_k=5, iwae_n=50)
     r = train(p.model, cfg, tmp_path, progress=False, data=splits)
     h = r.history

@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_list(what: str) -> int:
-    """`vaelib presets` (name, description, seed document) or `vaelib runs` (name, notebook, description)."""
+    """`vaelib presets` (name, description, source document) or `vaelib runs` (name, notebook, description)."""
     rows = ([(n, f"{p.description}  [{p.source}]") for n, p in PRESETS.items()] if what == "presets"
             else [(n, f"notebook {r.notebook}  {r.description}") for n, r in RUNS.items()])
     width = max(len(n) for n, _ in rows)

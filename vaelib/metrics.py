@@ -3,7 +3,7 @@
 - test ELBO: one sampled z per image (the mean of q is not the ELBO), β = 1, nats per image.
 - IWAE NLL: -L_k with k importance samples (vaelib.losses.iwae_bound), the log-likelihood estimate.
 - reconstruction MSE per pixel: grey test images against the decoder mean at z = μ(x) (the metric
-  the seed documents report).
+  the source documents report).
 - active units: latent dimensions whose E_q[z | x] varies over the data, Var_x(μ(x)) > 0.01
   (Burda et al. 2016).
 - the rate split (Hoffman & Johnson 2016): E_x KL(q(z|x) || p(z)) = I_q(x; z) + KL(q(z) || p(z)),

@@ -5,7 +5,7 @@
     model_cfg, train_cfg = run.configs()            # full mode
     model_cfg, train_cfg = run.configs(test=True)   # the notebooks' fast test mode
 
-A **preset** is an experiment of the seed documents: a model and how to train it. A **run** is a
+A **preset** is an experiment of the source documents: a model and how to train it. A **run** is a
 preset plus named changes (a σ-sweep member, a β-sweep member, two epochs instead of ten) and
 its test-mode size (epochs, images). Every preset is also a run of the same name. Notebooks,
 the cache (`vaelib.cache.cached_run`), the command line (`vaelib train --run NAME`) and the
@@ -44,11 +44,11 @@ TEST_IWAE = {"iwae_k": 10, "iwae_n": 200}
 
 @dataclass(frozen=True)
 class Preset:
-    """An experiment of the seed documents: ModelConfig and TrainConfig settings, by name."""
+    """An experiment of the source documents: ModelConfig and TrainConfig settings, by name."""
 
     name: str
     description: str
-    source: str  # which seed document it reproduces
+    source: str  # which source document it reproduces
     model_settings: dict[str, Any]
     train_settings: dict[str, Any]
 
@@ -105,7 +105,7 @@ def _p(name: str, description: str, source: str, model: dict[str, Any], train: d
 
 
 _FC400 = dict(arch="fc", hidden=(400,), decoder_hidden=(400,), latent_dim=20)  # the pytorch/examples VAE
-_SEED2 = dict(epochs=10, batch_size=256, lr=1e-3)  # "Experimental Results" protocol
+_EXPERIMENTAL_RESULTS = dict(epochs=10, batch_size=256, lr=1e-3)  # "Experimental Results" protocol
 _VAEMNIST = dict(epochs=10, batch_size=128, lr=1e-3)
 _BG = dict(arch="fc", hidden=(400, 400), decoder_hidden=(400, 400), latent_dim=40)
 
@@ -130,26 +130,26 @@ PRESETS: dict[str, Preset] = {
            _with(_FC400, arch="conv"), _VAEMNIST),
         _p("cnn-mse", "convolutional encoder/decoder, z = 20, MSE (Gaussian, σ² = 1/2)", "VAE-MNIST",
            _with(_FC400, arch="conv", likelihood="gaussian", sigma_value=MSE_SIGMA), _VAEMNIST),
-        _p("vae-std-z20", "pytorch/examples VAE, z = 20", "Experimental Results: vae_std_z20", _FC400, _SEED2),
+        _p("vae-std-z20", "pytorch/examples VAE, z = 20", "Experimental Results: vae_std_z20", _FC400, _EXPERIMENTAL_RESULTS),
         _p("vae-std-z20-res", "z = 20, a residual 400-400 block added to the encoder",
            "Experimental Results: vae_std_z20_res",
-           _with(_FC400, hidden=(400, 400), residual=True, decoder_hidden=(400,)), _SEED2),
+           _with(_FC400, hidden=(400, 400), residual=True, decoder_hidden=(400,)), _EXPERIMENTAL_RESULTS),
         _p("vae-std-z40", "pytorch/examples VAE, z = 40", "Experimental Results: vae_std_z40",
-           _with(_FC400, latent_dim=40), _SEED2),
+           _with(_FC400, latent_dim=40), _EXPERIMENTAL_RESULTS),
         _p("vae-conv", "convolutional VAE, z = 20", "Experimental Results: vae_conv",
-           _with(_FC400, arch="conv"), _SEED2),
-        _p("beta-vae-4", "β = 4", "Experimental Results: beta_vae_4", _with(_FC400, beta=4.0), _SEED2),
-        _p("beta-vae-2", "β = 2", "Experimental Results: beta_vae_2", _with(_FC400, beta=2.0), _SEED2),
-        _p("beta-vae-0.5", "β = 0.5", "Experimental Results: beta_vae_0.5", _with(_FC400, beta=0.5), _SEED2),
+           _with(_FC400, arch="conv"), _EXPERIMENTAL_RESULTS),
+        _p("beta-vae-4", "β = 4", "Experimental Results: beta_vae_4", _with(_FC400, beta=4.0), _EXPERIMENTAL_RESULTS),
+        _p("beta-vae-2", "β = 2", "Experimental Results: beta_vae_2", _with(_FC400, beta=2.0), _EXPERIMENTAL_RESULTS),
+        _p("beta-vae-0.5", "β = 0.5", "Experimental Results: beta_vae_0.5", _with(_FC400, beta=0.5), _EXPERIMENTAL_RESULTS),
         # the other autoencoders of "Experimental Results", under the same protocol (notebook 08)
         _p("wae", "Wasserstein autoencoder (MMD, inverse multiquadratic kernel, λ = 100), 784-400-20, "
            "deterministic encoder", "Experimental Results: WAE",
-           _with(_FC400, kind="wae", extra={"mmd_lambda": 100.0}), _SEED2),
+           _with(_FC400, kind="wae", extra={"mmd_lambda": 100.0}), _EXPERIMENTAL_RESULTS),
         _p("gm-vae", "Gaussian-mixture VAE: 10 learned prior components, categorical q(y | x), 784-400-20",
-           "Experimental Results: GM-VAE", _with(_FC400, kind="gm-vae", extra={"components": 10}), _SEED2),
+           "Experimental Results: GM-VAE", _with(_FC400, kind="gm-vae", extra={"components": 10}), _EXPERIMENTAL_RESULTS),
         _p("vq-vae", "VQ-VAE: conv encoder to a 7 x 7 grid of 16-d vectors, 64 codes (EMA), causal "
            "Transformer prior over the codes", "Experimental Results: VQ-VAE (not reported there)",
-           _with(_FC400, kind="vq-vae", arch="conv", latent_dim=16, extra={"codebook_size": 64}), _SEED2),
+           _with(_FC400, kind="vq-vae", arch="conv", latent_dim=16, extra={"codebook_size": 64}), _EXPERIMENTAL_RESULTS),
         _p("latent2-bn-dropout",
            "784-256-128-2 with batch norm and dropout, LR schedule and early stopping on validation",
            "VariationalAutoencoders (2-D latent)",

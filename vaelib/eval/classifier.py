@@ -12,7 +12,7 @@ digit a stroke draws, so they weigh differences that do not matter here and miss
 It also needs its pretrained weights downloaded, and this project runs offline. A small CNN that
 reaches >= 99 % test accuracy on MNIST has features that encode digit identity and stroke style,
 which is what sample quality means for MNIST. The price: a Fréchet distance on these features is
-on another scale than the Inception FID in papers and seed documents, so compare *rankings* of
+on another scale than the Inception FID in papers and the source documents, so compare *rankings* of
 models with theirs, never the values. Any other extractor plugs in (`vaelib.eval.frechet`).
 
 The classifier is trained on the training split of `vaelib.data.load_mnist()` (50,000 images;
