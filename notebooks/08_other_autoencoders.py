@@ -42,7 +42,7 @@
 # GM-VAE and the two extra WAEs of the λ sweep, each trained from three seeds (the VAE's three
 # come from notebook 07), and 25 minutes for the VQ-VAE (its convolutions and its Transformer prior;
 # the last cell adds up the histories). With every model in the `checkpoints/` cache the notebook
-# takes about RUNTIME_CACHED, most of it drawing and scoring 10,000 samples per model (the VQ-VAE
+# takes about 4 minutes, most of it drawing and scoring 10,000 samples per model (the VQ-VAE
 # draws its 49 codes one at a time). On a GPU: not measured yet. The last cell prints this run's
 # own time. The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one short epoch on 2,000
 # images (500 for the VQ-VAE) and only reports the claims that need trained models.
