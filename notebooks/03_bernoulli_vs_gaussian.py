@@ -36,8 +36,9 @@
 # **Run time.** Full mode trains seven 784-400-400-40 VAEs for 20 epochs each, each from three
 # training seeds: 21 trainings of about 1.5 minutes on a 2-core laptop-class CPU when nothing else
 # runs (about half an hour; a GPU would take a few minutes, not measured yet). With every model in
-# the `checkpoints/` cache the notebook takes about 3 minutes, most of it the importance-weighted
-# bounds of the first run (cached too); the last cell prints this run's own time.
+# the `checkpoints/` cache the notebook takes under a minute; the first run also computes each
+# model's canonical NLL (the importance-weighted bounds, a few minutes, then cached with the
+# model). The last cell prints this run's own time.
 
 # %% [markdown]
 # ## Setup

@@ -38,10 +38,11 @@
 # the six convolutional ones take about three minutes each on this project's 2-core CPU when
 # nothing else runs (convolutions are slow on a CPU; the last cell adds up the epoch times of the
 # seed-0 models from their histories). With all twelve in the `checkpoints/` cache the notebook
-# takes about 4 minutes, most of it the importance-weighted bounds of the first run (they are
-# cached too). On a GPU: not measured yet. The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each
-# model for one short epoch on 2,000 images (500 for the convolutional ones) and only reports the
-# claims that need trained models.
+# takes about a minute; the first run also computes each model's canonical NLL (the
+# importance-weighted bounds, about five minutes for the twelve, then cached with the models). On
+# a GPU: not measured yet. The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one short
+# epoch on 2,000 images (500 for the convolutional ones) and only reports the claims that need
+# trained models.
 
 # %% [markdown]
 # ## Setup

@@ -35,7 +35,7 @@
 # nothing new except the 10-epoch `pytorch-example` and the classifier: it loads the models of
 # those notebooks from the `checkpoints/` cache (and trains the ones that are missing).
 #
-# **Run time.** With every model and the classifier in the cache: about 12 minutes on this
+# **Run time.** With every model and the classifier in the cache: about 5 minutes on this
 # project's 2-core CPU (the last cell of the last full run prints its own time), most of
 # it the importance-weighted bounds, the per-image optimisation of the gaps section and the
 # classifier features of 160,000 images; the canonical NLLs are cached with the models after
