@@ -65,6 +65,9 @@ def test_roc_auc_interval_covers_the_closed_form_and_is_seeded():
     assert iv.lo < iv.mean < iv.hi and iv.lo < expected < iv.hi and iv.n == 1000
     assert iv.mean == roc_auc(sn, sa) and 0.02 < iv.hi - iv.lo < 0.08  # ≈ 4 · 0.011
     assert roc_auc_interval(sn, sa, resamples=300) == iv
+    # both sets are resampled: with 30 anomalous images the interval is wide however many normal ones
+    few = roc_auc_interval(torch.randn(5000, generator=g), torch.randn(30, generator=g) + 1.0, resamples=300)
+    assert few.hi - few.lo > 0.15
     separate = roc_auc_interval(torch.zeros(20), torch.ones(30), resamples=50)
     assert (separate.mean, separate.lo, separate.hi) == (1.0, 1.0, 1.0)
 

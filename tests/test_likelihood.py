@@ -118,6 +118,7 @@ def test_seed_verdict_needs_every_seed_on_one_side():
     assert seed_verdict([above] * 3) == "higher"
     assert seed_verdict([below, below, across]) == "unclear"
     assert seed_verdict([below, above, below]) == "unclear"
+    assert seed_verdict([across] * 3) == "unclear"
     assert seed_verdict([]) == "unclear"
     assert str(below) == "-1 [-2, -0.5]"
 
