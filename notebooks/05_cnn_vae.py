@@ -472,7 +472,7 @@ fig.tight_layout();
 # - What this notebook withdraws from its earlier versions: that BCE "wins on a common NLL
 #   scale" (reading a Gaussian decoder as Bernoulli probabilities is not that model's likelihood;
 #   the two losses model different data), that the BCE CNN has the lower reconstruction term and
-#   is level with the FNN on MSE (both were one seed's accident), and that the MSE CNN uses fewer
+#   is level with the FNN on MSE (both depend on the seed), and that the MSE CNN uses fewer
 #   active units (not in every seed).
 # - The ELBOs and NLLs of a BCE and an MSE model are on different scales and are never compared
 #   directly; the history's seconds per epoch were recorded under a changing load and are not
