@@ -37,7 +37,7 @@ def _names_in(node: ast.AST) -> set[str]:
     return set().union(*(_names_in(child) for child in ast.iter_child_nodes(node)))
 
 
-def _run_names_in_calls(source: str) -> set[str]:
+def _sweep_members_in(source: str) -> set[str]:
     """SWEEPS members named anywhere in the source (SWEEPS["sigma"] stands for its runs)."""
     return {n for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Subscript)
             and isinstance(node.value, ast.Name) and node.value.id == "SWEEPS" for n in _names_in(node)}
@@ -54,7 +54,7 @@ def _run_names_in(source: str) -> set[str]:
             if fn in ("run", "runs", "configs", "get_run") and node.args:
                 names |= _names_in(node.args[0])
             if fn == "replicas":  # mode.replicas(...): the seed replicas of each replicated run it names
-                named = _names_in(ast.parse(source)) | _run_names_in_calls(source)
+                named = _names_in(ast.parse(source)) | _sweep_members_in(source)
                 names |= {r for name in named & set(REPLICAS) for r in REPLICAS[name]}
         if isinstance(node, ast.For) and isinstance(node.iter, ast.Subscript):
             names |= _names_in(node.iter)

@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from vaelib import data as vdata
-from vaelib.losses import discretized_gaussian_log_prob, iwae_bound
+from vaelib.losses import discretized_gaussian_log_prob
+from vaelib.metrics import per_image_nll  # the per-image IWAE estimate, re-exported here
 from vaelib.runs import TEST_IWAE
 from vaelib.runtime import atomic_path
 
@@ -62,17 +63,6 @@ class DiscretizedGaussian(nn.Module):
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
         return self.model.log_prior(z)
-
-
-@torch.no_grad()
-def per_image_nll(model: nn.Module, x: torch.Tensor, k: int, seed: int = 0, batch_size: int = 100) -> torch.Tensor:
-    """-L_k(x) for each image, [N] nats on the CPU (vaelib.losses.iwae_bound, seeded, without
-    disturbing the caller's random state)."""
-    model.eval()
-    devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        return -torch.cat([iwae_bound(model, x[i : i + batch_size], k).cpu() for i in range(0, x.shape[0], batch_size)])
 
 
 @torch.no_grad()
