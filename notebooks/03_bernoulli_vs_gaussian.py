@@ -58,7 +58,7 @@ from vaelib import losses  # vaelib's reference implementations: losses.bernoull
 from vaelib.losses import elbo, kl_std_normal
 from vaelib.metrics import BernoulliReadout, active_units, evaluate, iwae_nll, latent_means
 from vaelib.eval.likelihood import canonical_nll, per_image_elbo, per_image_mse
-from vaelib.eval.stats import paired_bootstrap, seed_verdict
+from vaelib.eval.stats import paired_bootstrap, seed_intervals, seed_verdict
 from vaelib.eval.plots import plot_history, reconstruction_pairs, show_grid
 from vaelib.runs import SWEEPS
 
@@ -379,7 +379,7 @@ steps = list(zip(sweep_labels[:-1], sweep_labels[1:]))
 step_rows = []
 for lo_sigma, hi_sigma in steps:
     for metric in ("KL", "recon MSE"):
-        intervals = [paired_bootstrap(b[metric], a[metric]) for a, b in zip(scores[lo_sigma], scores[hi_sigma])]
+        intervals = seed_intervals([s[metric] for s in scores[hi_sigma]], [s[metric] for s in scores[lo_sigma]])
         step_rows.append({"step": f"{lo_sigma} → {hi_sigma.split('= ')[-1]}", "metric": metric,
                           **{f"seed {s}": iv.format("+.3g") for s, iv in enumerate(intervals)},
                           "every seed": seed_verdict(intervals)})

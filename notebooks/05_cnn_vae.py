@@ -63,7 +63,7 @@ from vaelib import data as vdata
 from vaelib import losses
 from vaelib.metrics import active_units, evaluate, latent_means
 from vaelib.eval.likelihood import canonical_nll, per_image_elbo, per_image_mse
-from vaelib.eval.stats import paired_bootstrap, seed_verdict
+from vaelib.eval.stats import seed_intervals, seed_verdict
 from vaelib import models as vaelib_models
 from vaelib.models import ConvDecoder, ConvEncoder, VAE, count_parameters
 from vaelib.eval.plots import reconstruction_pairs, show_grid
@@ -356,7 +356,7 @@ checks += [(f"{arch}: BCE − MSE", names[(arch, "BCE")], names[(arch, "MSE")], 
            for arch in ("FNN", "CNN") for metric in ("recon MSE", "KL")]
 verdict_rows = []
 for comparison, a, b, metric in checks:
-    intervals = [paired_bootstrap(scores[a][s][metric], scores[b][s][metric]) for s in seeds]
+    intervals = seed_intervals([s[metric] for s in scores[a]], [s[metric] for s in scores[b]])
     verdict_rows.append({"comparison": comparison, "metric": metric,
                          **{f"seed {s}": iv.format("+.3g") for s, iv in zip(seeds, intervals)},
                          "every seed": seed_verdict(intervals)})

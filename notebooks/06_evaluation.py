@@ -66,7 +66,7 @@ from vaelib.eval.frechet import extract_features, frechet_distance, frechet_dist
 from vaelib.eval.gaps import inference_gaps
 from vaelib.data import eval_inputs
 from vaelib.eval.likelihood import HEADLINE_K, canonical_nll, per_image_nll
-from vaelib.eval.stats import paired_bootstrap, seed_verdict
+from vaelib.eval.stats import paired_bootstrap, seed_intervals, seed_verdict
 from vaelib.metrics import BernoulliReadout, evaluate, iwae_nll, kl_per_dimension, mean_terms
 from vaelib.runs import get_run
 from vaelib.eval.probe import linear_probe
@@ -704,7 +704,7 @@ n_pair = mode.n(full=2000, test=200)
 nll_img = {name: [canonical_nll(r, test=mode.test, n=n_pair).per_image for r in reps] for name, reps in replicas.items()}
 pair_calls = {}
 for other in ("cnn-bce", "fnn-bce"):
-    intervals = [paired_bootstrap(a, b) for a, b in zip(nll_img[other], nll_img["bernoulli-vae"])]
+    intervals = seed_intervals(nll_img[other], nll_img["bernoulli-vae"])
     pair_calls[other] = seed_verdict(intervals)
     print(f"NLL {other} − bernoulli-vae, per training seed (n = {n_pair:,}, k = {k_nll}): "
           + "; ".join(iv.format("+.2f") for iv in intervals) + f"  -> {pair_calls[other]} in every seed")
