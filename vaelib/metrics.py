@@ -74,8 +74,9 @@ def reconstruction_mse(model: nn.Module, grey: torch.Tensor, batch_size: int = 1
 
 @torch.no_grad()
 def latent_means(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """μ(x) for every image, [N, D]."""
-    return posterior_params(model, x, batch_size)[0]
+    """μ(x) for every image, [N, D] (also for a model without a log σ², such as the WAE)."""
+    model.eval()
+    return torch.cat([model.encode(x[i : i + batch_size])[0] for i in range(0, x.shape[0], batch_size)])
 
 
 @torch.no_grad()
