@@ -381,7 +381,7 @@ summary = pd.Series(
     }
 )
 print(summary.to_string())
-print(f"\nthis run took {mode.elapsed():.0f} s")
+mode.report_run_time()
 
 # %% [markdown]
 # * MNIST is nearly binary: most pixels are exactly 0 and the grey ones sit near the ends. That

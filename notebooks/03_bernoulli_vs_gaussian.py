@@ -57,7 +57,7 @@ from vaelib import data as vdata
 from vaelib import losses  # vaelib's reference implementations: losses.bernoulli_log_prob, ...
 from vaelib.losses import elbo, kl_std_normal
 from vaelib.metrics import BernoulliReadout, active_units, evaluate, iwae_nll, latent_means
-from vaelib.eval.likelihood import canonical_nll, per_image_elbo, per_image_mse
+from vaelib.eval.likelihood import per_image_elbo, per_image_mse
 from vaelib.eval.stats import paired_bootstrap, seed_intervals, seed_verdict
 from vaelib.eval.plots import plot_history, reconstruction_pairs, show_grid
 from vaelib.runs import SWEEPS
@@ -318,7 +318,7 @@ for name, run in runs.items():
     m = run.model.to(mode.device).eval()
     targets = vdata.eval_targets_for(run.train_config.targets)  # "fixed" for the Bernoulli VAE
     ev = evaluate(m, splits.test, eval_targets=targets, iwae_k=0, device=mode.device)
-    nll = canonical_nll(run, test=mode.test)
+    nll = mode.nll(run)
     sigma_value = (m.log_sigma().exp().mean().item() if m.config.likelihood == "gaussian" else float("nan"))
     rows.append({
         "model": name,
@@ -342,7 +342,7 @@ table.style.format(precision=4, na_rep="–")
 # described above.
 
 # %%
-n_ro, k_ro = mode.n(full=300, test=100), mode.n(full=100, test=10)
+n_ro, k_ro = mode.size("readout_images"), mode.size("readout_k")
 test_bin = vdata.fixed_binarization(splits.test.images[:n_ro]).to(mode.device)
 readout = pd.Series({name: iwae_nll(run.model if run.model.config.likelihood == "bernoulli" else BernoulliReadout(run.model),
                                     test_bin, k_ro) for name, run in runs.items()},
@@ -363,14 +363,14 @@ print(readout.round(2).to_string())
 # %%
 replicas = mode.replicas(NAMES.values())
 grey = vdata.to_unit(splits.test.images).to(mode.device)
-n_pair = mode.n(full=2000, test=200)
+n_pair = mode.size("paired_images")
 
 
 def per_image(run):
     """KL, recon MSE and canonical NLL (first n_pair images) per test image of one trained model."""
     x = grey if run.model.config.likelihood == "gaussian" else vdata.fixed_binarization(splits.test.images).to(mode.device)
     return {"KL": per_image_elbo(run.model, x)["kl"], "recon MSE": per_image_mse(run.model, grey),
-            "NLL": canonical_nll(run, test=mode.test, n=n_pair).per_image}
+            "NLL": mode.nll(run, n=n_pair).per_image}
 
 
 scores = {label: [per_image(r) for r in replicas[name]] for label, name in NAMES.items()}
@@ -523,7 +523,7 @@ def rms_residual(model, images):
     return (x - model.decode(z)).pow(2).mean().sqrt().item()
 
 
-val_imgs = splits.val.images[: mode.n(full=5000, test=1000)]
+val_imgs = splits.val.images[: mode.size("sigma_fit_images")]
 sigma_learned = gauss.model.log_sigma().exp().item()
 sigma_mle = rms_residual(gauss.model, val_imgs)
 print(f"learned σ = {sigma_learned:.4f}; RMS residual on validation = {sigma_mle:.4f}")
@@ -576,7 +576,7 @@ print(table.round(4).to_string())
 print(f"\nlearned σ {sigma_learned:.4f} vs RMS residual {sigma_mle:.4f}")
 with mode.claims():  # a few test-mode steps barely move σ from its starting value
     assert abs(math.log(sigma_learned / sigma_mle)) < math.log(1.15)
-print(f"this notebook ran in {mode.elapsed():.0f} s ({'test' if mode.test else 'full'} mode)")
+mode.report_run_time()
 
 # %% [markdown]
 # Next: [04 · a fully connected VAE, and a latent space you can see](04_fnn_vae.ipynb): one VAE built

@@ -62,7 +62,7 @@ from vaelib.notebook import setup  # first: it also sets up the notebook environ
 from vaelib import data as vdata
 from vaelib import losses
 from vaelib.metrics import active_units, evaluate, latent_means
-from vaelib.eval.likelihood import canonical_nll, per_image_elbo, per_image_mse
+from vaelib.eval.likelihood import per_image_elbo, per_image_mse
 from vaelib.eval.stats import seed_intervals, seed_verdict
 from vaelib import models as vaelib_models
 from vaelib.models import ConvDecoder, ConvEncoder, VAE, count_parameters
@@ -297,13 +297,13 @@ def step_times(models, x, rounds):
 
 
 step_s = step_times({n: runs[n].model for n in names.values()},
-                    vdata.to_unit(splits.train.images[:128]).to(mode.device), rounds=mode.n(full=20, test=2))
+                    vdata.to_unit(splits.train.images[:128]).to(mode.device), rounds=mode.size("timing_rounds"))
 grey = vdata.to_unit(splits.test.images).to(mode.device)
 rows = []
 for (arch, loss), name in names.items():
     run, m = runs[name], runs[name].model.eval()
     ev = evaluate(m, splits.test, eval_targets="grey", iwae_k=0, device=mode.device)
-    nll = canonical_nll(run, test=mode.test)
+    nll = mode.nll(run)
     rows.append({
         "arch": arch, "loss": loss, "model": name,
         "parameters": params[name],
@@ -337,14 +337,14 @@ table.style.format(precision=4)
 
 # %%
 replicas = mode.replicas(names.values())
-n_pair = mode.n(full=2000, test=200)
+n_pair = mode.size("paired_images")
 
 
 def per_image_scores(run):
     """One trained model's per-image test scores: ELBO terms (own units), recon MSE, canonical NLL."""
     parts = per_image_elbo(run.model, grey)
     return {"test ELBO": parts["elbo"], "recon term": -parts["log_px"], "KL": parts["kl"],
-            "recon MSE": per_image_mse(run.model, grey), "NLL": canonical_nll(run, mode.test, n=n_pair).per_image}
+            "recon MSE": per_image_mse(run.model, grey), "NLL": mode.nll(run, n=n_pair).per_image}
 
 
 scores = {name: [per_image_scores(r) for r in runs_] for name, runs_ in replicas.items()}
@@ -484,7 +484,7 @@ with pd.option_context("display.width", 200):
     print(table.round(4).to_string())
 print("\n" + verdicts["every seed"].to_string())
 print("training time from the histories: " + ", ".join(f"{n} {s / 60:.1f} min" for n, s in train_seconds.items()))
-print(f"this notebook ran in {mode.elapsed():.0f} s ({'test' if mode.test else 'full'} mode)")
+mode.report_run_time()
 
 # %% [markdown]
 # Next: [06 · how to judge a VAE](06_evaluation.ipynb): every model trained so far, scored on

@@ -133,7 +133,7 @@ splits = vdata.load_mnist(subset=mode.subset)
 test_grey = vdata.to_unit(splits.test.images).to(mode.device)
 
 clf = mode.classifier()  # notebook 06's classifier, from the cache
-n_fd = mode.n(full=10_000, test=500)
+n_fd = mode.size("fd_images")
 fd_of = frechet_scorer(test_grey[:n_fd], clf.features)  # images -> FD to the test images
 
 
@@ -396,7 +396,7 @@ with mode.claims():
 # above $\log N$ the split is capped, not measured: we read it only for the small latent sizes.
 
 # %%
-n_mi = mode.n(full=5000, test=500)
+n_mi = mode.size("mi_images")
 x_mi = test_grey[:n_mi]
 split = pd.DataFrame({n: rate_decomposition(runs[n].model, x_mi, samples=2) for n in z_curve}).T
 split = split[["rate", "mutual_information", "marginal_kl", "mutual_information_se", "marginal_kl_se"]].astype(float)
@@ -553,7 +553,7 @@ with mode.claims():
 print(side_by_side.to_string(float_format=lambda v: f"{v:.4f}" if v < 1 else f"{v:.2f}"))
 train_minutes = sum(run.history["seconds"].sum() for run in runs.values()) / 60
 print(f"training time from the histories: {train_minutes:.1f} min for {len(runs)} models")
-print(f"this notebook ran in {mode.elapsed():.0f} s ({'test' if mode.test else 'full'} mode)")
+mode.report_run_time()
 
 # %% [markdown]
 # Next: [08 · beyond the VAE](08_other_autoencoders.ipynb): Wasserstein, Gaussian-mixture and

@@ -116,7 +116,7 @@ splits = vdata.load_mnist(subset=mode.subset)
 test_grey = vdata.to_unit(splits.test.images).to(mode.device)
 train_grey = vdata.to_unit(splits.train.images).to(mode.device)
 clf = mode.classifier()  # notebook 06's classifier, from the cache
-n_fd = mode.n(full=10_000, test=500)
+n_fd = mode.size("fd_images")
 fd_of = frechet_scorer(test_grey[:n_fd], clf.features)  # images -> FD to the test images
 
 
@@ -229,7 +229,7 @@ def fitted_gaussian_samples(m, n):
     return m.mean(m.decode(draws))
 
 
-n_lat = mode.n(full=2000, test=500)
+n_lat = mode.size("latent_images")
 torch.manual_seed(0)
 prior_draws = torch.randn(n_lat, 20, device=mode.device)
 wae_scales = models["wae"].kernel_scales
@@ -645,7 +645,7 @@ with mode.claims():  # the summary's statements
     assert all(abs(evals[n]["recon_mse"] / report_mse - 1) < 0.3 for n, report_mse in (("wae", 0.0092), ("gm-vae", 0.0090)))
 train_minutes = {n: run.history["seconds"].sum() / 60 for n, run in runs.items()}
 print("training time from the histories: " + ", ".join(f"{n} {m:.1f} min" for n, m in train_minutes.items()))
-print(f"this notebook ran in {mode.elapsed():.0f} s ({'test' if mode.test else 'full'} mode)")
+mode.report_run_time()
 
 # %% [markdown]
 # This is the last notebook of the series. The README collects the result tables of 06, 07 and

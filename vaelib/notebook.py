@@ -4,11 +4,14 @@
     mode = setup()                       # reads VAE_NOTEBOOKS_TEST once, seeds, picks the device
     run = mode.run("bernoulli-vae")      # a run of vaelib.runs: trained once, then from the cache
     runs = mode.runs(["fnn-bce", "fnn-mse"])   # several, one line each
+    n = mode.size("paired_images")       # an evaluation size of vaelib.sizes, smaller in test mode
+    with mode.claims():                  # the prose's claims: asserted after a full run
+        assert ...
 
 JupyterLab users never set anything: full mode is the default. The tests set
 VAE_NOTEBOOKS_TEST=1, which switches every notebook to a fast mode: a tiny subset of each split,
 one short epoch, small IWAE estimates, no progress bars. What a run is in either mode is defined
-once, in vaelib.runs; a notebook only names it.
+once, in vaelib.runs, and how large each evaluation is, in vaelib.sizes; a notebook only names them.
 """
 
 from __future__ import annotations
@@ -48,9 +51,23 @@ class Mode:
         """`full` epochs normally, 1 in test mode."""
         return 1 if self.test else full
 
-    def n(self, full: int, test: int) -> int:
-        """A size that shrinks in test mode (samples, test images, k, ...)."""
-        return test if self.test else full
+    def size(self, name: str) -> int:
+        """How many images, samples or steps the evaluation `name` of vaelib.sizes uses in this
+        mode (e.g. "paired_images": 2000 test images after a full run, 200 in test mode)."""
+        from vaelib.sizes import size  # noqa: PLC0415
+
+        return size(name, test=self.test)
+
+    def nll(self, run, n: int | None = None):
+        """The canonical NLL of a run in this mode (vaelib.eval.likelihood.canonical_nll: −L_100
+        under the model's own likelihood, on all test images, or on the first n)."""
+        from vaelib.eval.likelihood import canonical_nll  # noqa: PLC0415
+
+        return canonical_nll(run, test=self.test, n=n)
+
+    def report_run_time(self) -> None:
+        """A notebook's last line: how long it ran, and in which mode."""
+        print(f"this notebook ran in {self.elapsed():.0f} s ({'test' if self.test else 'full'} mode)")
 
     def configs(self, name: str):
         """The (ModelConfig, TrainConfig) of run `name` in this mode (vaelib.runs)."""

@@ -1,0 +1,73 @@
+"""The evaluation sizes of vaelib.sizes: what the notebooks name, and nothing else, lives there.
+
+A teaching cell says `mode.size("paired_images")`; the two numbers behind it (full and test mode)
+are defined once. These tests read the notebook sources (nothing is executed).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from vaelib.notebook import Mode
+from vaelib.sizes import SIZES, Size, size
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+SOURCES = sorted(NOTEBOOKS.glob("[0-9]*.py"))
+SIZE_CALL = re.compile(r"""mode\.size\(\s*["']([^"']+)["']\s*\)""")
+
+
+def code_lines(path: Path) -> list[str]:
+    """The code of a jupytext percent notebook: every line outside its markdown cells."""
+    out, in_markdown = [], False
+    for line in path.read_text().splitlines():
+        if line.startswith("# %%"):
+            in_markdown = "[markdown]" in line
+            continue
+        if not in_markdown:
+            out.append(line)
+    return out
+
+
+def names_used() -> dict[str, list[str]]:
+    used: dict[str, list[str]] = {}
+    for path in SOURCES:
+        for name in SIZE_CALL.findall("\n".join(code_lines(path))):
+            used.setdefault(name, []).append(path.name)
+    return used
+
+
+def test_every_size_a_notebook_names_exists_and_every_size_is_named_somewhere() -> None:
+    used = names_used()
+    assert used, "the notebooks name their evaluation sizes through mode.size"
+    assert sorted(set(used) - set(SIZES)) == [], "a notebook names a size vaelib.sizes does not define"
+    assert sorted(set(SIZES) - set(used)) == [], "vaelib.sizes defines a size no notebook uses"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_no_teaching_cell_branches_on_the_mode(path: Path) -> None:
+    """Test mode is vaelib's business (runs, sizes, claims), not the reader's."""
+    offending = [line.strip() for line in code_lines(path)
+                 if re.search(r"mode\.test\b|mode\.n\(|if not mode\b", line)]
+    assert offending == []
+
+
+def test_a_size_is_full_after_a_full_run_and_small_in_test_mode() -> None:
+    full, test = Mode(test=False, device=torch.device("cpu")), Mode(test=True, device=torch.device("cpu"))
+    for name, entry in SIZES.items():
+        assert full.size(name) == entry.full == size(name, test=False)
+        assert test.size(name) == entry.test == size(name, test=True)
+        assert 0 < entry.test <= entry.full and entry.what
+    assert full.size("paired_images") == 2000 and test.size("paired_images") == 200
+
+
+def test_an_unknown_size_names_the_known_ones_and_a_size_cannot_grow_in_test_mode() -> None:
+    with pytest.raises(KeyError, match="paired_images"):
+        size("paired_imagse", test=False)
+    with pytest.raises(ValueError):
+        Size(full=10, test=20, what="a test mode that is larger than the full run")
+    with pytest.raises(ValueError):
+        Size(full=10, test=0, what="nothing in test mode")

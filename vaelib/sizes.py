@@ -1,0 +1,71 @@
+"""How many images, samples and steps each evaluation of the notebooks uses: full and test mode.
+
+A notebook cell names the quantity and prints what it used:
+
+    n_pair = mode.size("paired_images")      # 2000 test images after a full run, 200 in test mode
+
+so the teaching cells carry no test-mode plumbing, and the full-mode numbers, like the runs of
+vaelib.runs, are defined once, here. Test mode (VAE_NOTEBOOKS_TEST=1) only has to execute every
+cell quickly; the claims a notebook asserts are checked on the full sizes (vaelib.notebook's
+`Mode.claims`). In test mode each data split holds its first vaelib.runs.TEST_SUBSET images, so a
+size larger than that simply means "all of them".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vaelib.eval.likelihood import HEADLINE_K
+
+__all__ = ["Size", "SIZES", "size"]
+
+
+@dataclass(frozen=True)
+class Size:
+    full: int
+    test: int
+    what: str  # what is counted, and where it is used
+
+    def __post_init__(self) -> None:
+        if not 0 < self.test <= self.full:
+            raise ValueError(f"a size needs 0 < test <= full, got {self}")
+
+
+SIZES: dict[str, Size] = {
+    # scoring the same test images under several models, paired
+    "paired_images": Size(2000, 200, "test images behind a paired bootstrap over training seeds (03, 05, 06)"),
+    "readout_images": Size(300, 100, "test images scored by the Bernoulli readout footnote (03, 06)"),
+    "readout_k": Size(100, 10, "importance samples of the readout footnote (03, 06)"),
+    # 03: the learned σ against the maximum-likelihood σ
+    "sigma_fit_images": Size(5000, 1000, "validation images behind the RMS residual (03)"),
+    # 04: latent paths
+    "path_pairs": Size(2000, 500, "random pairs of test codes whose path midpoints are decoded (04)"),
+    # 05: speed of one training step
+    "timing_rounds": Size(20, 2, "timed training steps per model; the median is reported (05)"),
+    # 06: the importance-weighted bound and the inference gaps
+    "iwae_images": Size(200, 50, "fixed-binarized test images of the L_k-against-k curve and the gaps (06)"),
+    "iwae_k_max": Size(5000, 50, "largest k of the L_k-against-k curve (06)"),
+    "gap_steps": Size(300, 20, "Adam steps fitting one Gaussian q per image (06)"),
+    "gap_samples": Size(8, 2, "reparameterised draws per step of that fit (06)"),
+    "gap_eval_samples": Size(200, 10, "draws behind each image's encoder and optimal ELBO (06)"),
+    # 06, 07, 08: sample quality
+    "fd_images": Size(10_000, 500, "samples per model and real images behind a Fréchet distance (06, 07, 08)"),
+    "shown_samples": Size(2000, 500, "samples per model kept for the figures (06)"),
+    # 06: what the codes know, anomalies
+    "probe_images": Size(10_000, 1000, "training images that fit the linear probe (06)"),
+    "anomaly_images": Size(10_000, 1000, "test images per set in the anomaly-detection AUCs (06)"),
+    "reverse_images": Size(2000, 200, "images per set in the Fashion-MNIST -> MNIST test (06)"),
+    "reverse_k": Size(HEADLINE_K, 10, "importance samples of the Fashion-MNIST -> MNIST test (06)"),
+    # 07, 08: the codes themselves
+    "mi_images": Size(5000, 500, "test images behind the rate decomposition I_q(x; z) + KL(q(z) || p(z)) (07)"),
+    "latent_images": Size(2000, 500, "test images and prior draws compared in code space (08)"),
+}
+
+
+def size(name: str, test: bool) -> int:
+    """SIZES[name] in full or in test mode (a KeyError names the sizes there are)."""
+    try:
+        entry = SIZES[name]
+    except KeyError:
+        raise KeyError(f"no size {name!r} in vaelib.sizes; there are: {', '.join(SIZES)}") from None
+    return entry.test if test else entry.full
