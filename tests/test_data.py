@@ -346,6 +346,8 @@ def test_fixed_binarization(splits: data.MNISTSplits) -> None:
     assert set(f1.unique().tolist()) == {0.0, 1.0}
     assert abs(f1.mean().item() - to_unit(images).mean().item()) < 0.01
     assert not torch.equal(f1, fixed_binarization(images, seed=1))
+    # an empty split (a binarized model trained with val_size=0 has no validation images)
+    assert fixed_binarization(images[:0]).shape == (0, *images.shape[1:])
 
     indexed = Split(images, torch.arange(len(images)))
     it = BatchIterator(indexed, 1000, shuffle=True, targets="fixed", labels=True,

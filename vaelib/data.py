@@ -230,7 +230,7 @@ def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
 def _fixed_binary_u8(images: torch.Tensor, seed: int) -> torch.Tensor:
     """uint8 {0, 1} of the fixed binarization (drawn on the CPU in chunks, then moved)."""
     g = torch.Generator().manual_seed(seed)
-    flat = images.reshape(images.shape[0], -1)
+    flat = images.flatten(1) if images.dim() > 1 else images.reshape(-1, 1)  # [N, pixels], also for N = 0
     out = torch.empty(flat.shape, dtype=torch.uint8)
     step = 4096
     for i in range(0, flat.shape[0], step):
