@@ -12,7 +12,7 @@ PY     := $(VENV)/bin/python
 # a fresh cache per test run, so the tests always train what they check
 TEST_CACHE ?= $(shell mktemp -d 2>/dev/null || echo /tmp/vaelib-test-cache)
 
-.PHONY: all install run test unit notebooks bench student grade clean kernel lab-settings lab
+.PHONY: all install run test unit notebooks bench profile student grade clean kernel lab-settings lab
 
 all: test
 
@@ -27,9 +27,10 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 install: $(VENV)/.installed
 
 # every notebooks/NN_topic.py, in order, executed into its NN_topic.ipynb (full mode); trained
-# models are cached in checkpoints/, figures for the README go to images/
+# models are cached in checkpoints/, figures for the README go to images/; then the profile
 run: install
 	$(PY) scripts/run_notebooks.py
+	$(PY) benchmarks/profile_series.py --readme
 
 test: install unit notebooks
 
@@ -44,7 +45,12 @@ notebooks: install
 		-p no:cacheprovider -q
 
 bench: install
-	$(PY) benchmarks/bench_epoch.py
+	$(PY) benchmarks/bench_epoch.py --readme
+
+# where the time of `make run` went: per run and per notebook, against the machine's matmul limit
+# (benchmarks/results/profile.md, and the README's profile table)
+profile: install
+	$(PY) benchmarks/profile_series.py --readme
 
 # course assignments (README "For instructors"): student versions of every notebook into student/
 # (solutions replaced by stubs, outputs cleared), and the autograder for one student's notebook:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import os
 import re
 import sys
@@ -41,6 +42,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from traitlets.config import Config
 
 from vaelib.runtime import REPO_ROOT as REPO
+from vaelib.perf import notebook_phases
 from vaelib.runtime import NOTEBOOKS, TEST_MODE_VAR, is_test_mode, series
 
 TEST_OUTPUT_DIR = REPO / "runs" / "test-notebooks"
@@ -117,8 +119,9 @@ def kernel_config() -> Config:
     return config
 
 
-def run_one(py: Path, out: Path, timeout: int, kernel_name: str | None) -> tuple[bool, float]:
-    """Execute one notebook; write it (complete or partial) to out. Returns (ok, seconds)."""
+def run_one(py: Path, out: Path, timeout: int, kernel_name: str | None) -> tuple[bool, float, dict[str, float]]:
+    """Execute one notebook; write it (complete or partial) to out. Returns (ok, seconds, and the
+    seconds spent training, evaluating and plotting: vaelib.perf.notebook_phases)."""
     nb = inputs_from_source(py, py.with_suffix(".ipynb"))
     client = NotebookClient(
         nb,
@@ -129,12 +132,17 @@ def run_one(py: Path, out: Path, timeout: int, kernel_name: str | None) -> tuple
         coalesce_streams=True,  # one stream per cell, progress-bar redraws (\r) collapsed
         config=kernel_config(),
     )
-    current = {"index": -1}
+    current = {"index": -1, "t0": 0.0}
+    cell_seconds: dict[int, float] = {}
 
     def on_cell_start(cell, cell_index):  # remember where we are, to report a failure
-        current["index"] = cell_index
+        current.update(index=cell_index, t0=time.perf_counter())
+
+    def on_cell_executed(cell, cell_index, execute_reply):  # each cell's run time, for the profile
+        cell_seconds[cell_index] = time.perf_counter() - current["t0"]
 
     client.on_cell_start = on_cell_start
+    client.on_cell_executed = on_cell_executed
     t0 = time.perf_counter()
     ok = True
     try:
@@ -155,7 +163,7 @@ def run_one(py: Path, out: Path, timeout: int, kernel_name: str | None) -> tuple
     tidy(nb)
     out.parent.mkdir(parents=True, exist_ok=True)
     jupytext.write(nb, out, fmt="ipynb")
-    return ok, seconds
+    return ok, seconds, notebook_phases(nb.cells, cell_seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,12 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     for py in sources:
         out = py.with_suffix(".ipynb") if out_dir is None else out_dir / f"{py.stem}.ipynb"
         print(f"{py.name:<{width}}", end="  ", flush=True)
-        ok, seconds = run_one(py, out, args.timeout, args.kernel)
+        ok, seconds, phases = run_one(py, out, args.timeout, args.kernel)
         times.append((py.stem, seconds))
         if not ok:
             print(f"partial outputs saved to {out}", file=sys.stderr)
             return 1
-        print(f"{seconds:5.0f} s", flush=True)
+        print(f"{seconds:5.0f} s  (" + ", ".join(f"{k} {v:.0f} s" for k, v in phases.items()) + ")", flush=True)
+        if not test and out_dir is None:
+            record_notebook_time(py.stem, seconds, phases)
     total = sum(s for _, s in times)
     print(f"{'total, ' + str(len(times)) + ' notebook(s)':<{width}}  {total:5.0f} s")
     if not test and out_dir is None:
@@ -203,6 +213,18 @@ def main(argv: list[str] | None = None) -> int:
 
 README = REPO / "README.md"
 IMAGES = REPO / "images"
+NOTEBOOK_TIMES = REPO / "benchmarks" / "results" / "notebook_times.json"
+
+
+def record_notebook_time(stem: str, seconds: float, phases: dict[str, float]) -> None:
+    """Keep the latest full run's time of each notebook in benchmarks/results/notebook_times.json
+    (what `make profile` summarises): wall seconds, split into training, evaluation and plotting,
+    and whether anything trained (a run from the cache only evaluates and plots)."""
+    times = json.loads(NOTEBOOK_TIMES.read_text()) if NOTEBOOK_TIMES.exists() else {}
+    times[stem] = {"seconds": round(seconds, 1), **{k: round(v, 1) for k, v in phases.items()},
+                   "when": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count()}
+    NOTEBOOK_TIMES.parent.mkdir(parents=True, exist_ok=True)
+    NOTEBOOK_TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
 
 
 def markers(number: str) -> tuple[str, str]:

@@ -1,0 +1,175 @@
+"""Where the series' time goes: every run of the registry and every notebook, against this machine.
+
+    make profile                          # after `make run`: writes benchmarks/results/profile.{json,md}
+    python benchmarks/profile_series.py --readme    # also refresh the README's profile table
+
+Per run (vaelib.runs, full mode, read from its cache folder in checkpoints/): epochs trained, the
+median seconds of a training epoch (history.csv's `train_seconds`, as recorded when the run
+trained: a machine busy with other work at that time shows up here), images per second, the
+matmul and convolution FLOPs of one training step per image (vaelib.perf.training_flops_per_image,
+counted on a batch of the run's own size), and the fraction of this machine's fp32 matmul
+throughput that rate reaches (vaelib.perf.matmul_limit, measured in this process).
+
+Per notebook: the wall time of the last full run and its split into training, evaluation and
+plotting (scripts/run_notebooks.py records them in benchmarks/results/notebook_times.json; a
+notebook run from the cache trains nothing). A run that is not in the cache is listed as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vaelib import data as vdata  # noqa: E402
+from vaelib.cache import cache_folder  # noqa: E402
+from vaelib.models import build_model  # noqa: E402
+from vaelib.notebook import markdown_table  # noqa: E402
+from vaelib.perf import matmul_limit, training_flops_per_image, training_rate  # noqa: E402
+from vaelib.runs import RUNS  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+NOTEBOOK_TIMES = RESULTS / "notebook_times.json"
+README = REPO / "README.md"
+BEGIN, END = "<!-- profile:begin (written by benchmarks/profile_series.py) -->", "<!-- profile:end -->"
+
+
+def train_images(tcfg) -> int:
+    """Images in one training epoch of this TrainConfig."""
+    n = vdata.N_TRAIN_OFFICIAL - tcfg.val_size
+    return min(n, tcfg.subset) if tcfg.subset is not None else n
+
+
+def run_rows(limit_gflops: float, measure: int = 0) -> pd.DataFrame:
+    """One row per run of the registry (full mode); with `measure`, each architecture's training
+    rate is also timed now on that many steps (vaelib.perf.training_rate), and the run's epochs at
+    that rate are its estimated training time on this machine as it is now."""
+    images = vdata.load_mnist(val_size=0).train.images[:256]
+    flops_of: dict[str, float] = {}
+    rate_of: dict[str, float] = {}
+    rows = {}
+    for name, run in RUNS.items():
+        mcfg, tcfg = run.configs()
+        key = json.dumps([mcfg.to_dict(), tcfg.batch_size, tcfg.targets], sort_keys=True)
+        if key not in flops_of:  # replicas and sweep members share an architecture: count it once
+            torch.manual_seed(0)
+            x = vdata.to_unit(images[: tcfg.batch_size])
+            if tcfg.targets == "dynamic":
+                x = torch.bernoulli(x)
+            flops_of[key] = training_flops_per_image(build_model(mcfg), x)
+        flops = flops_of[key]
+        history = cache_folder(mcfg, tcfg, name) / "history.csv"
+        row = {"notebook": run.notebook, "arch": f"{mcfg.kind}/{mcfg.arch}", "MFLOP/image": flops / 1e6}
+        if measure:
+            if key not in rate_of:
+                rate_of[key] = training_rate(mcfg, tcfg, steps=measure)
+                print(f"measured {name} (and every run of its architecture): {rate_of[key]:.0f} images/s", flush=True)
+            row.update({"images/s now": rate_of[key], "fraction now": flops * rate_of[key] / (limit_gflops * 1e9),
+                        "estimated s": tcfg.epochs * train_images(tcfg) / rate_of[key]})
+        if history.exists():
+            h = pd.read_csv(history)
+            s_epoch = float(h["train_seconds"].median())
+            rate = train_images(tcfg) / s_epoch
+            row.update({"epochs": len(h), "s/epoch": s_epoch, "images/s": rate,
+                        "matmul fraction": flops * rate / (limit_gflops * 1e9),
+                        "training s": float(h["seconds"].sum())})
+        row["floor s"] = tcfg.epochs * train_images(tcfg) * flops / (limit_gflops * 1e9)  # at the matmul limit
+        rows[name] = row
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "run"
+    return frame
+
+
+def notebook_rows() -> pd.DataFrame:
+    if not NOTEBOOK_TIMES.exists():
+        return pd.DataFrame()
+    times = json.loads(NOTEBOOK_TIMES.read_text())
+    frame = pd.DataFrame({stem[:2]: {k: v[k] for k in ("seconds", "training", "evaluation", "plotting", "when")}
+                          for stem, v in times.items()}).T
+    frame.index.name = "notebook"
+    return frame
+
+
+def summary_markdown(runs: pd.DataFrame, notebooks: pd.DataFrame, machine: str, limit: float) -> str:
+    """The README's profile section: per notebook, then the runs grouped by architecture."""
+    lines = [f"Measured on {machine}; fp32 matmul limit {limit:.0f} GFLOP/s (measured by the profile, "
+             f"`vaelib.perf.matmul_limit`).", ""]
+    if len(notebooks):
+        nb = notebooks.copy()
+        nb.loc["total"] = [nb[c].astype(float).sum() if c != "when" else "" for c in nb.columns]
+        lines += ["Notebooks (the last full run of each; seconds):", "", markdown_table(nb, "{:.0f}")]
+    trained = runs.dropna(subset=["s/epoch"]) if "s/epoch" in runs else runs.iloc[:0]
+    if len(trained):
+        agg = {"runs": "sum", "epochs": "sum", "training s": "sum", "floor s": "sum", "MFLOP/image": "median",
+               "s/epoch": "median", "images/s": "median", "matmul fraction": "median"}
+        measured = "estimated s" in trained
+        if measured:
+            agg.update({"estimated s": "sum", "images/s now": "median", "fraction now": "median"})
+        g = trained.assign(runs=1).groupby("arch").agg(agg)
+        g.index.name = "model family (medians over runs)"
+        g["training min"] = (g.pop("training s") / 60).round(1)
+        g["floor min"] = (g.pop("floor s").astype(float) / 60).round(1)
+        for col in ("images/s", "images/s now"):
+            if col in g:
+                g[col] = g[col].astype(float).round().astype(int)
+        for col in ("matmul fraction", "fraction now"):
+            if col in g:
+                g[col] = (100 * g[col].astype(float)).round().astype(int).astype(str) + " %"
+        cols = ["runs", "epochs", "training min", "MFLOP/image", "s/epoch", "images/s", "matmul fraction", "floor min"]
+        if measured:
+            g["estimated min now"] = (g.pop("estimated s").astype(float) / 60).round(1)
+            cols += ["images/s now", "fraction now", "estimated min now"]
+        g = g[cols]
+        lines += [f"Training from an empty cache, as recorded when each of the {len(trained)} cached runs trained "
+                  f"({trained['training s'].astype(float).sum() / 60:.0f} minutes in all, including validation; "
+                  "runs trained while the machine did other work are slower here than they need be)"
+                  + (f", and each family's training rate measured now (training steps only: "
+                     f"{trained['estimated s'].astype(float).sum() / 60:.0f} minutes for all the runs' epochs "
+                     "at today's rates)" if measured else "")
+                  + f". The floor is the runs' training FLOPs at the matmul limit: "
+                  f"{trained['floor s'].astype(float).sum() / 60:.0f} minutes for the whole series on this machine, "
+                  "whatever the implementation:", "",
+                  markdown_table(g, "{:.3g}")]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--readme", action="store_true", help="also copy the summary into README.md between its markers")
+    ap.add_argument("--measure", type=int, default=0, metavar="STEPS",
+                    help="also time each architecture's training now, on STEPS steps (0: only read the histories)")
+    args = ap.parse_args(argv)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    limit = matmul_limit()
+    runs = run_rows(limit, args.measure)
+    notebooks = notebook_rows()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "profile.json").write_text(json.dumps({
+        "machine": machine, "matmul_limit_gflops": limit,
+        "runs": json.loads(runs.to_json(orient="index")),
+        "notebooks": json.loads(notebooks.to_json(orient="index")) if len(notebooks) else {},
+    }, indent=2) + "\n")
+    summary = summary_markdown(runs, notebooks, machine, limit)
+    (RESULTS / "profile.md").write_text(summary + "\n\nPer run:\n\n" + markdown_table(runs, "{:.3g}"))
+    print(summary)
+    print(f"\nwritten: {(RESULTS / 'profile.json').relative_to(REPO)}, {(RESULTS / 'profile.md').relative_to(REPO)}")
+    if args.readme:
+        text = README.read_text()
+        if BEGIN in text and END in text:
+            head, rest = text.split(BEGIN, 1)
+            README.write_text(f"{head}{BEGIN}\n{summary}\n{END}{rest.split(END, 1)[1]}")
+            print("README.md: profile table refreshed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""How fast a model trains, against how fast this machine can multiply matrices.
+
+    limit = matmul_limit()                          # GFLOP/s of fp32 matmul here, measured now
+    flops = training_flops_per_image(model, x)      # one forward + backward of the training loss
+    fraction = flops * images_per_second / (limit * 1e9)
+
+A VAE's training step is almost all matrix products (linear layers; convolutions are lowered to
+them), so the matmul throughput measured in the same process bounds how many images a second any
+implementation can train on this machine. `training_flops_per_image` counts those products with
+`torch.utils.flop_counter.FlopCounterMode` (matmuls, convolutions, attention, forward and
+backward); elementwise work (activations, the loss, Adam) is not counted, so a model dominated by
+it shows a low fraction even when nothing is wasted. `make bench` and `make profile` report it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Iterable
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+__all__ = ["MATMUL_SHAPES", "PHASES", "matmul_gflops", "matmul_limit", "training_flops_per_image", "training_rate",
+           "cell_phase", "notebook_phases"]
+
+#: (m, k, n) products of the series' training steps: batch 128 through 784-400 layers, forward
+#: and the two backward products (grad input, grad weight)
+MATMUL_SHAPES: tuple[tuple[int, int, int], ...] = ((128, 784, 400), (128, 400, 784), (784, 128, 400))
+
+
+def matmul_gflops(m: int, k: int, n: int, seconds: float = 0.2, device: str | torch.device = "cpu") -> float:
+    """The best GFLOP/s of an fp32 [m, k] @ [k, n] product over repeated timings (2·m·k·n FLOP)."""
+    device = torch.device(device)
+    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+    out = torch.empty(m, n, device=device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(3):  # warm-up
+        torch.mm(a, b, out=out)
+    sync()
+    reps, best, deadline = 10, 0.0, time.perf_counter() + seconds
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            torch.mm(a, b, out=out)
+        sync()
+        dt = time.perf_counter() - t0
+        best = max(best, 2.0 * m * k * n * reps / dt / 1e9)
+        if time.perf_counter() > deadline:
+            return best
+
+
+def matmul_limit(shapes: Iterable[tuple[int, int, int]] = MATMUL_SHAPES, seconds: float = 0.2,
+                 device: str | torch.device = "cpu") -> float:
+    """This machine's fp32 matmul throughput at the series' shapes, GFLOP/s: the best over `shapes`
+    (so a fraction of it is never flattering), measured now, in this process and thread setting."""
+    return max(matmul_gflops(*s, seconds=seconds, device=device) for s in shapes)
+
+
+def training_flops_per_image(model: nn.Module, x: torch.Tensor) -> float:
+    """Matmul and convolution FLOPs of one training step per image: the forward pass of the mean
+    training loss (`model(x).loss`) and its backward, on the batch x. Nothing is updated: the
+    model's state (batch-norm statistics, a VQ codebook) is restored afterwards."""
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    was_training = model.training
+    rng = torch.get_rng_state()
+    model.train()
+    try:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            loss = model(x).loss.mean()
+            loss.backward()
+        return counter.get_total_flops() / x.shape[0]
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.load_state_dict(state)
+        model.train(was_training)
+        torch.set_rng_state(rng)
+
+
+# ----------------------------------------------------------------------------- notebooks
+
+PHASES = ("training", "evaluation", "plotting")
+_EPOCH_LINE = re.compile(r"^epoch +\d+/\d+ ", re.M)  # vaelib.train's one line per epoch
+
+
+def cell_phase(cell: dict) -> str:
+    """What an executed code cell spent its time on, read from its outputs: "training" when a
+    model trained in it (vaelib.train's epoch lines, or a run reported as "trained now"),
+    "plotting" when it drew a figure, else "evaluation" (loading, scoring, tables)."""
+    outputs = cell.get("outputs", [])
+    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    text += "".join(o.get("data", {}).get("text/plain", "") for o in outputs
+                    if o.get("output_type") in ("execute_result", "display_data"))
+    if _EPOCH_LINE.search(text) or "trained now" in text:
+        return "training"
+    if any("image/png" in o.get("data", {}) for o in outputs):
+        return "plotting"
+    return "evaluation"
+
+
+def notebook_phases(cells: list[dict], seconds: dict[int, float]) -> dict[str, float]:
+    """Seconds per phase of one executed notebook: `seconds` maps a cell's index to its run time."""
+    out = dict.fromkeys(PHASES, 0.0)
+    for index, s in seconds.items():
+        out[cell_phase(cells[index])] += s
+    return out
+
+
+def training_rate(model_config, train_config, steps: int = 40, device: str | torch.device = "cpu") -> float:
+    """Training images per second of this (ModelConfig, TrainConfig), measured now: two epochs of
+    `steps` batches each (vaelib.train.train on a subset, no validation, no schedule), the second
+    one timed, so that the first absorbs the warm-up."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from vaelib.train import train  # noqa: PLC0415  (vaelib.perf is imported by the trainer's callers)
+
+    tcfg = replace(train_config, epochs=2, val_size=0, subset=steps * train_config.batch_size,
+                   early_stopping=None, scheduler=None)
+    result = train(model_config, tcfg, None, device=device, progress=False, final_metrics=False)
+    return steps * tcfg.batch_size / float(result.history["train_seconds"].iloc[-1])
