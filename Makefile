@@ -9,8 +9,11 @@ TOOLS  := .tools
 UV     := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# a fresh cache per test run, so the tests always train what they check
-TEST_CACHE ?= $(shell mktemp -d 2>/dev/null || echo /tmp/vaelib-test-cache)
+# a fresh cache per test run, so the tests always train what they check; the unit tests and nbval
+# share it (made once, `:=`), so nbval loads the test-mode models the unit tests' notebooks trained
+ifndef TEST_CACHE
+TEST_CACHE := $(shell mktemp -d 2>/dev/null || echo /tmp/vaelib-test-cache)
+endif
 
 .PHONY: all install run test unit notebooks bench profile student grade clean kernel lab-settings lab
 

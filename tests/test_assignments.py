@@ -132,13 +132,13 @@ def test_the_marker_convention_is_enforced() -> None:
 
 @pytest.mark.parametrize("src", WITH_EXERCISES, ids=[p.stem for p in WITH_EXERCISES])
 def test_a_student_version_runs_every_cell_before_its_first_exercise(src: Path, student_dir: Path,
-                                                                     tmp_path: Path, monkeypatch) -> None:
+                                                                     test_mode_cache: Path, monkeypatch) -> None:
     """Test mode, with nbclient: every cell up to the first (stubbed) exercise runs, and the check
     cell right after it reports the unsolved exercise instead of stopping the notebook."""
     from nbclient import NotebookClient
 
     monkeypatch.setenv("VAE_NOTEBOOKS_TEST", "1")
-    monkeypatch.setenv("VAELIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VAELIB_CACHE", str(test_mode_cache))
     nb = nbformat.read(student_dir / f"{src.stem}.ipynb", as_version=4)
     first = next(i for i, c in enumerate(nb.cells) if EXERCISE_TAG in c.metadata.get("tags", []))
     check = next(i for i in range(first + 1, len(nb.cells)) if nb.cells[i].cell_type == "code")

@@ -55,12 +55,12 @@ def _source(stem: str) -> Path:
     return next(p for p in SOURCES if p.stem.startswith(stem))
 
 
-def _execute(nb, tmp_path: Path, monkeypatch):
+def _execute(nb, tmp_path: Path, monkeypatch, cache: Path):
     """Run every cell in test mode, as JupyterLab's Run All would (errors recorded, not raised)."""
     from nbclient import NotebookClient
 
     monkeypatch.setenv("VAE_NOTEBOOKS_TEST", "1")
-    monkeypatch.setenv("VAELIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VAELIB_CACHE", str(cache))
     NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     return nb
@@ -169,12 +169,13 @@ def test_importing_the_helper_costs_no_torch_nor_nbformat() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("src", EXECUTED, ids=[p.stem for p in EXECUTED])
-def test_run_all_goes_through_an_untouched_student_notebook(src: Path, tmp_path: Path, monkeypatch) -> None:
+def test_run_all_goes_through_an_untouched_student_notebook(src: Path, tmp_path: Path, monkeypatch,
+                                                           test_mode_cache: Path) -> None:
     """Every cell runs without an error; each check cell says its exercise is not solved yet, and
     the cells after it run on vaelib's versions."""
     solution = read_notebook(src)
     checks = check_cells(solution)
-    nb = _execute(make_student(src), tmp_path, monkeypatch)
+    nb = _execute(make_student(src), tmp_path, monkeypatch, test_mode_cache)
     assert _errors(nb) == []
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
     for ex, i in checks.items():
@@ -185,7 +186,7 @@ def test_run_all_goes_through_an_untouched_student_notebook(src: Path, tmp_path:
 
 @pytest.mark.slow
 def test_a_broken_exercise_fails_its_check_in_the_solution_notebook_and_is_reported_in_the_student_s(
-        tmp_path: Path, monkeypatch) -> None:
+        tmp_path: Path, monkeypatch, test_mode_cache: Path) -> None:
     """The first exercise of 02 with sigma^2 where sigma belongs: nbval must still see the solution
     notebook's check cell fail; the student version reports it and runs on."""
     src = _source("02")
@@ -197,14 +198,14 @@ def test_a_broken_exercise_fails_its_check_in_the_solution_notebook_and_is_repor
     solution.cells = solution.cells[: check + 1]
     ex = next(i for i, c in enumerate(solution.cells) if EXERCISE_TAG in c.metadata.get("tags", []))
     solution.cells[ex].source = broken
-    _execute(solution, tmp_path, monkeypatch)
+    _execute(solution, tmp_path, monkeypatch, test_mode_cache)
     assert [(i, name) for i, name, _ in _errors(solution)] == [(check, "AssertionError")]
 
     student = make_student(src)
     student.cells = student.cells[: check + 2]
     student.cells[ex].source = broken  # what the student wrote
     student.cells[-1] = new_code_cell("print('the next cell ran')")
-    _execute(student, tmp_path, monkeypatch)
+    _execute(student, tmp_path, monkeypatch, test_mode_cache)
     assert _errors(student) == []
     assert "✗ reparameterize: the check failed with AssertionError: from the same seed, the same z" in _stderr(
         student.cells[check])

@@ -30,7 +30,7 @@ from vaelib.runs import get_run
 from vaelib.runtime import REPO_ROOT, load_model
 from vaelib.train import TrainConfig, train, upgrade_history
 
-__all__ = ["CACHE_ROOT", "CachedRun", "config_key", "cache_folder", "cached_train", "cached_run"]
+__all__ = ["CACHE_ROOT", "CachedRun", "config_key", "cache_folder", "cached_train", "cached_run", "cached_runs"]
 
 #: where trained models live; VAELIB_CACHE overrides (the tests point it at a temporary folder)
 CACHE_ROOT = Path(os.environ.get("VAELIB_CACHE", REPO_ROOT / "checkpoints"))
@@ -95,3 +95,43 @@ def cached_run(
     """Train (or load) the run of that name (vaelib.runs.RUNS), in full or in test mode."""
     model_cfg, train_cfg = get_run(name).configs(test=test)
     return cached_train(model_cfg, train_cfg, name=name, cache_root=cache_root, device=device, progress=progress)
+
+
+def cached_runs(
+    names: list[str],
+    test: bool = False,
+    *,
+    cache_root: str | Path | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    groups: bool | None = None,
+) -> dict[str, CachedRun]:
+    """`cached_run` for several runs: name -> CachedRun. The runs that are not in the cache yet and
+    can share a group (vaelib.group.group_key: seed replicas, the β and σ sweeps) train together,
+    one pass for all of them, when `groups` is True (None: vaelib.group.use_groups, i.e. on a GPU);
+    the rest train one by one. Each run gets its own folder either way."""
+    from vaelib.group import group_key, train_group, use_groups  # noqa: PLC0415
+    from vaelib.runtime import pick_device  # noqa: PLC0415
+
+    dev = pick_device(device)
+    if groups is None:
+        groups = use_groups(dev)
+    todo: dict[str, list[str]] = {}
+    for name in names:
+        model_cfg, train_cfg = get_run(name).configs(test=test)
+        folder = cache_folder(model_cfg, train_cfg, name, cache_root)
+        key = group_key(model_cfg, train_cfg)
+        if groups and key is not None and not (folder / "model.pt").exists():
+            todo.setdefault(key, []).append(name)
+    for members in todo.values():
+        if len(members) > 1:
+            cfgs = [get_run(n).configs(test=test) for n in members]
+            train_group([(m, t, cache_folder(m, t, n, cache_root)) for n, (m, t) in zip(members, cfgs)],
+                        device=dev, progress=progress)
+    trained = {n for members in todo.values() if len(members) > 1 for n in members}
+    out = {}
+    for name in names:
+        run = cached_run(name, test, cache_root=cache_root, device=dev, progress=progress)
+        run.trained_now = run.trained_now or name in trained
+        out[name] = run
+    return out

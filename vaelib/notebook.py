@@ -76,34 +76,45 @@ class Mode:
     def run(self, name: str, quiet: bool = False, width: int = 0):
         """Load run `name` (vaelib.runs) from the cache or train it, in this mode; the model on
         the device in eval mode. Prints one line (unless quiet): parameters and where it came from."""
-        from vaelib.cache import cached_run  # noqa: PLC0415  (keeps this module light to import)
+        return self._ready(name, self._cached([name])[name], quiet, width)
+
+    def runs(self, names: Iterable[str]) -> dict[str, Any]:
+        """`run` for each name, one aligned line each: name -> CachedRun. Runs that can share a
+        group (a sweep, vaelib.group) train together where groups pay (on a GPU)."""
+        names = list(names)
+        width = max(len(name) for name in names)
+        cached = self._cached(names)
+        return {name: self._ready(name, cached[name], False, width) for name in names}
+
+    def replicas(self, names: Iterable[str]) -> dict[str, list[Any]]:
+        """Each run and its seed replicas (vaelib.runs.REPLICAS: the same run trained from other
+        seeds), loaded or trained in this mode: name -> [CachedRun of seed 0, 1, ...]. One line each.
+        All of them are asked for at once, so that on a GPU the replicas of a sweep train in one group."""
+        from vaelib.runs import REPLICA_SEEDS, REPLICAS  # noqa: PLC0415
+
+        names = list(names)
+        cached = self._cached([r for name in names for r in REPLICAS[name]])
+        out = {}
+        for name in names:
+            out[name] = [self._ready(r, cached[r], quiet=True) for r in REPLICAS[name]]
+            trained = sum(r.trained_now for r in out[name])
+            print(f"{name}: training seeds {', '.join(map(str, REPLICA_SEEDS))}, "
+                  f"{f'{trained} trained now' if trained else 'all from the cache'}")
+        return out
+
+    def _cached(self, names: list[str]) -> dict[str, Any]:
+        from vaelib.cache import cached_runs  # noqa: PLC0415  (keeps this module light to import)
+
+        return cached_runs(names, test=self.test, device=self.device, progress=self.progress)
+
+    def _ready(self, name: str, run, quiet: bool = False, width: int = 0):
         from vaelib.models import count_parameters  # noqa: PLC0415
 
-        run = cached_run(name, test=self.test, device=self.device, progress=self.progress)
         run.model.to(self.device).eval()
         if not quiet:
             print(f"{name:{width}}  {count_parameters(run.model):>9,} parameters  "
                   f"{'trained now' if run.trained_now else 'from the cache'}: {run.folder.name}")
         return run
-
-    def runs(self, names: Iterable[str]) -> dict[str, Any]:
-        """`run` for each name, one aligned line each: name -> CachedRun."""
-        names = list(names)
-        width = max(len(name) for name in names)
-        return {name: self.run(name, width=width) for name in names}
-
-    def replicas(self, names: Iterable[str]) -> dict[str, list[Any]]:
-        """Each run and its seed replicas (vaelib.runs.REPLICAS: the same run trained from other
-        seeds), loaded or trained in this mode: name -> [CachedRun of seed 0, 1, ...]. One line each."""
-        from vaelib.runs import REPLICA_SEEDS, REPLICAS  # noqa: PLC0415
-
-        out = {}
-        for name in names:
-            out[name] = [self.run(r, quiet=True) for r in REPLICAS[name]]
-            trained = sum(r.trained_now for r in out[name])
-            print(f"{name}: training seeds {', '.join(map(str, REPLICA_SEEDS))}, "
-                  f"{f'{trained} trained now' if trained else 'all from the cache'}")
-        return out
 
     @contextmanager
     def claims(self) -> Iterator[None]:
