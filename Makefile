@@ -33,7 +33,7 @@ install: $(VENV)/.installed
 # models are cached in checkpoints/, figures for the README go to images/; then the profile
 run: install
 	$(PY) scripts/run_notebooks.py
-	$(PY) benchmarks/profile_series.py --readme
+	$(PY) benchmarks/profile_series.py --measure 30 --readme
 
 test: install unit notebooks
 
@@ -53,7 +53,7 @@ bench: install
 # where the time of `make run` went: per run and per notebook, against the machine's matmul limit
 # (benchmarks/results/profile.md, and the README's profile table)
 profile: install
-	$(PY) benchmarks/profile_series.py --readme
+	$(PY) benchmarks/profile_series.py --measure 30 --readme
 
 # course assignments (README "For instructors"): student versions of every notebook into student/
 # (solutions replaced by stubs, outputs cleared), and the autograder for one student's notebook:
