@@ -42,7 +42,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from traitlets.config import Config
 
 from vaelib.runtime import REPO_ROOT as REPO
-from vaelib.perf import notebook_phases
+from vaelib.perf import PHASES, notebook_phases
 from vaelib.runtime import NOTEBOOKS, TEST_MODE_VAR, is_test_mode, series
 
 TEST_OUTPUT_DIR = REPO / "runs" / "test-notebooks"
@@ -163,7 +163,11 @@ def run_one(py: Path, out: Path, timeout: int, kernel_name: str | None) -> tuple
     tidy(nb)
     out.parent.mkdir(parents=True, exist_ok=True)
     jupytext.write(nb, out, fmt="ipynb")
-    return ok, seconds, notebook_phases(nb.cells, cell_seconds)
+    phases = notebook_phases(nb.cells, cell_seconds)
+    slowest = sorted(cell_seconds.items(), key=lambda kv: -kv[1])[:5]  # where to look first
+    phases["slowest cells"] = [[i, round(s, 1), nb.cells[i].source.strip().splitlines()[0][:80]] for i, s in slowest
+                               if nb.cells[i].source.strip()]
+    return ok, seconds, phases
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         if not ok:
             print(f"partial outputs saved to {out}", file=sys.stderr)
             return 1
-        print(f"{seconds:5.0f} s  (" + ", ".join(f"{k} {v:.0f} s" for k, v in phases.items()) + ")", flush=True)
+        print(f"{seconds:5.0f} s  (" + ", ".join(f"{k} {phases[k]:.0f} s" for k in PHASES) + ")", flush=True)
         if not test and out_dir is None:
             record_notebook_time(py.stem, seconds, phases)
     total = sum(s for _, s in times)
@@ -221,7 +225,8 @@ def record_notebook_time(stem: str, seconds: float, phases: dict[str, float]) ->
     (what `make profile` summarises): wall seconds, split into training, evaluation and plotting,
     and whether anything trained (a run from the cache only evaluates and plots)."""
     times = json.loads(NOTEBOOK_TIMES.read_text()) if NOTEBOOK_TIMES.exists() else {}
-    times[stem] = {"seconds": round(seconds, 1), **{k: round(v, 1) for k, v in phases.items()},
+    times[stem] = {"seconds": round(seconds, 1), **{k: round(phases[k], 1) for k in PHASES},
+                   "slowest cells": phases.get("slowest cells", []),
                    "when": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count()}
     NOTEBOOK_TIMES.parent.mkdir(parents=True, exist_ok=True)
     NOTEBOOK_TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")

@@ -41,12 +41,16 @@ from vaelib import data as vdata
 from vaelib.runtime import atomic_save, atomic_write_text, pick_device
 
 __all__ = [
-    "NUM_CLASSES", "WEIGHTS", "METRICS", "LR_SCHEDULES", "ClassifierConfig", "MNISTClassifier",
+    "NUM_CLASSES", "FEATURE_BATCH", "WEIGHTS", "METRICS", "LR_SCHEDULES", "ClassifierConfig", "MNISTClassifier",
     "train_classifier", "predict", "accuracy", "class_histogram", "classifier_folder",
     "load_or_train_classifier", "classifier_metrics",
 ]
 
 NUM_CLASSES = 10
+#: images per forward pass when the classifier scores or describes images: small enough that its
+#: 32 × 28 × 28 activations stay in a CPU's cache (on the 2-core machine 128 measured 2.4× faster
+#: than 1000, with the same outputs bit for bit: each image is computed on its own either way)
+FEATURE_BATCH = 128
 WEIGHTS = "classifier.pt"
 METRICS = "metrics.json"
 LR_SCHEDULES = ("cosine", "constant")
@@ -219,7 +223,7 @@ def _train(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = FEATURE_BATCH) -> torch.Tensor:
     """Predicted digits, int64 [N], of images [N, 1, 28, 28] (uint8, or float in [0, 1])."""
     model.eval()
     dev = _device_of(model)
@@ -230,12 +234,12 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> t
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 
 
-def accuracy(model: nn.Module, split: vdata.Split, batch_size: int = 1000) -> float:
+def accuracy(model: nn.Module, split: vdata.Split, batch_size: int = FEATURE_BATCH) -> float:
     """Fraction of split.images whose predicted digit equals split.labels."""
     return (predict(model, split.images, batch_size) == split.labels.cpu()).float().mean().item()
 
 
-def class_histogram(images: torch.Tensor, classifier: nn.Module, batch_size: int = 1000) -> torch.Tensor:
+def class_histogram(images: torch.Tensor, classifier: nn.Module, batch_size: int = FEATURE_BATCH) -> torch.Tensor:
     """Fraction of images the classifier calls 0, 1, ..., 9: float [10], sums to 1.
 
     images: [N, 1, 28, 28] (e.g. generated samples, decoder means in [0, 1]). A generator that

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from vaelib import data as vdata
+from vaelib.eval.classifier import FEATURE_BATCH  # images per forward pass of a feature extractor
 
 __all__ = [
     "Extractor", "gaussian_stats", "sqrtm_psd", "frechet_distance", "default_extractor",
@@ -97,7 +98,7 @@ def _module_device(extractor: Extractor) -> torch.device | None:
 
 @torch.no_grad()
 def extract_features(
-    images: torch.Tensor, extractor: Extractor | None = None, batch_size: int = 1000
+    images: torch.Tensor, extractor: Extractor | None = None, batch_size: int = FEATURE_BATCH
 ) -> torch.Tensor:
     """Features of images [N, 1, 28, 28] (uint8 grey values, or float in [0, 1]): [N, F] float64, CPU.
 
@@ -115,7 +116,7 @@ def extract_features(
 
 
 def feature_stats(
-    images: torch.Tensor, extractor: Extractor | None = None, batch_size: int = 1000
+    images: torch.Tensor, extractor: Extractor | None = None, batch_size: int = FEATURE_BATCH
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(μ [F], C [F, F]) of the features of images: `gaussian_stats(extract_features(...))`."""
     return gaussian_stats(extract_features(images, extractor, batch_size))
@@ -125,7 +126,7 @@ def frechet_distance_of(
     images_a: torch.Tensor,
     images_b: torch.Tensor,
     extractor: Extractor | None = None,
-    batch_size: int = 1000,
+    batch_size: int = FEATURE_BATCH,
 ) -> float:
     """Fréchet distance between two image sets [N, 1, 28, 28] (uint8, or float in [0, 1]) in the
     feature space of extractor (default: the cached MNIST classifier's 128-d penultimate layer)."""
@@ -135,7 +136,7 @@ def frechet_distance_of(
 
 
 def frechet_scorer(reference: torch.Tensor, extractor: Extractor | None = None,
-                   batch_size: int = 1000) -> Callable[[torch.Tensor], float]:
+                   batch_size: int = FEATURE_BATCH) -> Callable[[torch.Tensor], float]:
     """A function images -> Fréchet distance to `reference` [N, 1, 28, 28], with the reference's
     feature statistics computed once (scoring many models against the same test images)."""
     extractor = default_extractor() if extractor is None else extractor
