@@ -6,6 +6,7 @@
 #
 # 1. make bench on the GPU: the pytorch-example epoch, vaelib against the reference loop on the same
 #    GPU (goal >= 20x), and the matmul fractions of the pytorch-example, conv and VQ-VAE epochs;
+#    then the same with the training step compiled (VAELIB_COMPILE=1: torch.compile, inductor);
 # 2. the series' training from an empty cache, every run of the registry in full mode
 #    (benchmarks/train_all.py; goal: the whole series <= 5 minutes), stopped from starting new runs
 #    when its time budget is spent;
@@ -23,14 +24,18 @@ trap 'rm -rf "$CACHE"' EXIT
 
 if [ "${1:-}" = "--tiny" ]; then
     DEVICE=cpu; BENCH=(--epochs 1 --subset 1280 --steps 2); TRAIN=(--test --only "pytorch-example*" --only wae)
-    BUDGET=60; NOTEBOOKS=(01)
+    BUDGET=60; NOTEBOOKS=(01); COMPILE=eager  # dynamo without code generation: checks the switch quickly
 else
-    DEVICE=cuda; BENCH=(--epochs 2); TRAIN=(); BUDGET=240; NOTEBOOKS=()
+    DEVICE=cuda; BENCH=(--epochs 2); TRAIN=(); BUDGET=240; NOTEBOOKS=(); COMPILE=1
 fi
 "$PY" -c "import torch; print('torch', torch.__version__, '| cuda:', torch.cuda.is_available() and torch.cuda.get_device_name(0))"
 
 echo "== 1. bench ($DEVICE)"
 "$PY" benchmarks/bench_epoch.py --device "$DEVICE" --out "$OUT" "${BENCH[@]}" 2>&1 | tee "$OUT/bench.log"
+echo "== 1b. bench with the training step compiled (VAELIB_COMPILE=$COMPILE)"
+mkdir -p "$OUT/compiled"
+VAELIB_COMPILE=$COMPILE "$PY" benchmarks/bench_epoch.py --device "$DEVICE" --out "$OUT/compiled" "${BENCH[@]}" 2>&1 \
+    | grep -v "^epoch " | tee "$OUT/bench_compiled.log"
 
 echo "== 2. training every run from an empty cache ($DEVICE, budget ${BUDGET} s)"
 "$PY" benchmarks/train_all.py --device "$DEVICE" --cache "$CACHE" --out "$OUT" --budget "$BUDGET" "${TRAIN[@]}" \

@@ -173,3 +173,24 @@ def test_a_checkpoint_this_vaelib_cannot_rebuild_says_how_to_retrain(tmp_path):
     with pytest.raises(CheckpointError, match="cannot be rebuilt by this version of vaelib .*beta = 2 would be "
                                               "ignored.*train it again"):
         load_model(tmp_path / "model.pt")
+
+
+def test_the_compile_switch_trains_the_same_model_and_writes_plain_checkpoints(splits, tmp_path, monkeypatch):
+    """VAELIB_COMPILE compiles the forward (here with dynamo's "eager" backend: the captured graph
+    run op by op, so the numbers are the eager run's); the files are those of an uncompiled run."""
+    eager = train(SMALL, _cfg(epochs=1), None, progress=False, data=splits, final_metrics=False)
+    monkeypatch.setenv("VAELIB_COMPILE", "eager")
+    compiled = train(SMALL, _cfg(epochs=1), tmp_path, progress=False, data=splits, final_metrics=False)
+    assert compiled.model._compiled_call_impl is not None, "the switch must compile the forward"
+    assert compiled.history["train_loss"].tolist() == pytest.approx(eager.history["train_loss"].tolist(), rel=1e-6)
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt["model"].keys() == eager.model.state_dict().keys()  # no "_orig_mod." prefixes
+    plain = load_model(tmp_path / "model.pt", "cpu")
+    assert all(torch.equal(plain.state_dict()[k], v) for k, v in compiled.model.state_dict().items())
+
+
+def test_a_compile_backend_that_does_not_exist_trains_eagerly_and_says_so(splits, monkeypatch):
+    monkeypatch.setenv("VAELIB_COMPILE", "no-such-backend")
+    with pytest.warns(UserWarning, match="training eagerly"):
+        r = train(SMALL, _cfg(epochs=1), None, progress=False, data=splits, final_metrics=False)
+    assert r.model._compiled_call_impl is None and len(r.history) == 1

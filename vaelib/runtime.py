@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "REPO_ROOT", "NOTEBOOKS", "IMAGES", "TEST_MODE_VAR", "CHECKPOINT", "RUN_FILES", "CheckpointError",
-    "pick_device", "seed_everything", "is_test_mode", "series",
+    "COMPILE_VAR", "pick_device", "seed_everything", "maybe_compile", "is_test_mode", "series",
     "atomic_path", "atomic_save", "atomic_write_text", "atomic_write_csv", "clean_stale_tmp",
     "load_checkpoint", "save_checkpoint", "check_same_run", "load_model", "config_from_dict", "brief",
 ]
@@ -83,6 +83,32 @@ def seed_everything(seed: int) -> None:
     import torch  # noqa: PLC0415
 
     torch.manual_seed(seed)
+
+
+COMPILE_VAR = "VAELIB_COMPILE"
+
+
+def maybe_compile(model):
+    """The model with its forward compiled by torch.compile when VAELIB_COMPILE asks for it: 1
+    (inductor, the default backend) or a backend's name ("eager", "aot_eager", "cudagraphs"); off
+    when unset or 0. In place (nn.Module.compile), so state_dict keys and checkpoints are those of
+    the plain model. A graph that fails to compile runs eagerly instead (dynamo's suppress_errors):
+    the switch can speed a GPU run up, never stop one. Inductor's fused kernels round differently
+    from eager ones, so a compiled run matches an eager one to float rounding, not bit for bit."""
+    choice = os.environ.get(COMPILE_VAR, "").strip()
+    if choice in ("", "0"):
+        return model
+    import torch._dynamo  # noqa: PLC0415
+
+    torch._dynamo.config.suppress_errors = True
+    try:
+        model.compile(backend="inductor" if choice == "1" else choice, dynamic=False)
+    except Exception as e:  # an unknown backend, a torch without compile: run eagerly, and say so
+        import warnings  # noqa: PLC0415
+
+        warnings.warn(f"{COMPILE_VAR}={choice!r}: torch.compile is not available ({brief(e)}); training eagerly",
+                      stacklevel=2)
+    return model
 
 
 def is_test_mode() -> bool:

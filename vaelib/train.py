@@ -38,7 +38,7 @@ from vaelib.metrics import cheap_metrics, mean_terms
 from vaelib.models import MODELS, ModelConfig, build_model
 from vaelib.runtime import (
     CHECKPOINT, RUN_FILES, CheckpointError, atomic_save, atomic_write_csv, atomic_write_text, brief,
-    check_same_run, clean_stale_tmp, config_from_dict, load_checkpoint, pick_device, save_checkpoint,
+    check_same_run, clean_stale_tmp, config_from_dict, load_checkpoint, maybe_compile, pick_device, save_checkpoint,
     seed_everything,
 )
 
@@ -212,7 +212,7 @@ def train(
 def _start(mcfg: ModelConfig, tcfg: TrainConfig, dev: torch.device) -> _Training:
     """Seed, then build the model, Adam and the schedule: epoch 0 of a fresh run."""
     seed_everything(tcfg.seed)
-    model = build_model(mcfg).to(dev)
+    model = maybe_compile(build_model(mcfg).to(dev))  # VAELIB_COMPILE=1: torch.compile (off by default)
     optimizer = make_adam(model, tcfg, dev)
     scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, factor=tcfg.scheduler_factor, patience=tcfg.scheduler_patience)
