@@ -159,7 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         "notebooks": json.loads(notebooks.to_json(orient="index")) if len(notebooks) else {},
     }, indent=2) + "\n")
     summary = summary_markdown(runs, notebooks, machine, limit)
-    (RESULTS / "profile.md").write_text(summary + "\n\nPer run:\n\n" + markdown_table(runs, "{:.3g}"))
+    slow = ""
+    if NOTEBOOK_TIMES.exists():
+        slow = "\n\nThe slowest cells of each notebook (cell index, seconds, first line):\n\n" + "\n".join(
+            f"- {stem}: " + "; ".join(f"cell {i} {sec:.0f} s `{line}`" for i, sec, line in v.get("slowest cells", []))
+            for stem, v in json.loads(NOTEBOOK_TIMES.read_text()).items())
+    (RESULTS / "profile.md").write_text(summary + slow + "\n\nPer run:\n\n" + markdown_table(runs, "{:.3g}"))
     print(summary)
     print(f"\nwritten: {(RESULTS / 'profile.json').relative_to(REPO)}, {(RESULTS / 'profile.md').relative_to(REPO)}")
     if args.readme:
