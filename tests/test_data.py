@@ -519,3 +519,20 @@ def test_fashion_mnist_system_dir_checked_in_place(tmp_path: Path, monkeypatch) 
         f.write(content[:-1] + bytes([(content[-1] + 1) % 10]))
     with pytest.raises(DataError, match=r"(?s)t10k-labels-idx1-ubyte.*wrong content.*sha256"):
         ensure_fashion_mnist(root=tmp_path / "empty", splits=("test",))
+
+
+@pytest.mark.parametrize("batch_size", [128, 7])
+def test_predrawn_binarization_gives_the_batches_of_one_draw_per_batch(splits: data.MNISTSplits, batch_size) -> None:
+    """On a GPU fed by a CPU generator, an epoch's uniforms are drawn at once (one copy, no
+    per-step transfer); the batches must be those of one draw per batch, bit for bit."""
+    images = splits.test.images[:1000]
+    per_batch = BatchIterator(images, batch_size, shuffle=True, targets="dynamic",
+                              generator=torch.Generator().manual_seed(3), predraw=False)
+    at_once = BatchIterator(images, batch_size, shuffle=True, targets="dynamic",
+                            generator=torch.Generator().manual_seed(3), predraw=True)
+    assert not per_batch.predraw and at_once.predraw
+    for _ in range(2):  # two epochs: the generators must stay in step too
+        a, b = list(per_batch), list(at_once)
+        assert len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
+    auto = BatchIterator(images, batch_size, shuffle=True, targets="dynamic", generator=torch.Generator())
+    assert not auto.predraw  # on the CPU, nothing to save

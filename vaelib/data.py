@@ -217,6 +217,15 @@ def _uniform(shape: torch.Size, generator: torch.Generator | None, device: torch
     return torch.rand(shape, generator=generator, device=generator.device).to(device)
 
 
+def _epoch_uniforms(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """U[0, 1) for every image of an epoch, drawn with generator in one call, copied to the images'
+    device in one (asynchronous, from pinned memory on a GPU) transfer."""
+    u = torch.rand(images.shape, generator=generator, device=generator.device)
+    if images.device.type == "cuda" and u.device.type == "cpu":
+        return u.pin_memory().to(images.device, non_blocking=True)
+    return u.to(images.device)
+
+
 def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Dynamic binarization: Bernoulli(x) draws for x in [0, 1] -> float {0, 1}, same shape.
 
@@ -294,6 +303,7 @@ class BatchIterator:
         drop_last: bool = False,
         labels: bool = False,
         fixed_seed: int = 0,
+        predraw: bool | None = None,
     ) -> None:
         if targets not in BATCH_TARGETS:
             raise ValueError(f"targets must be one of {BATCH_TARGETS}, got {targets!r}")
@@ -319,6 +329,9 @@ class BatchIterator:
         self.drop_last = drop_last
         self.labels = labels
         self._fixed = _fixed_binary_u8(images, fixed_seed) if targets == "fixed" else None
+        # a CPU generator feeding a GPU: draw an epoch's binarization uniforms at once, copy them once
+        g = generator
+        self.predraw = (g is not None and g.device.type == "cpu" and images.device.type == "cuda") if predraw is None else predraw
 
     def __len__(self) -> int:
         n = self.images.shape[0]
@@ -337,6 +350,8 @@ class BatchIterator:
         n = self.images.shape[0]
         order = self._order()
         source = self._fixed if self._fixed is not None else self.images
+        # the same numbers, in the same order, as one draw per batch: no step waits for a host copy
+        u = _epoch_uniforms(self.images, self.generator) if self.targets == "dynamic" and self.predraw else None
         for b in range(len(self)):
             lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, n)
             if order is None:
@@ -351,7 +366,7 @@ class BatchIterator:
             else:
                 x = to_unit(raw)
                 if self.targets == "dynamic":
-                    x = binarize(x, self.generator)
+                    x = binarize(x, self.generator) if u is None else (u[lo:hi] < x).to(x.dtype)
             yield (x, y) if self.labels else x
 
 
