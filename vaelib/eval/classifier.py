@@ -49,7 +49,7 @@ __all__ = [
 NUM_CLASSES = 10
 #: images per forward pass when the classifier scores or describes images: small enough that its
 #: 32 × 28 × 28 activations stay in a CPU's cache (on the 2-core machine 128 measured 2.4× faster
-#: than 1000, with the same outputs bit for bit: each image is computed on its own either way)
+#: than 1000, and gave the same features bit for bit; another batch size may round differently)
 FEATURE_BATCH = 128
 WEIGHTS = "classifier.pt"
 METRICS = "metrics.json"

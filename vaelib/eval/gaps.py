@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vaelib.losses import gaussian_diag_log_prob
+from vaelib.losses import decoded_log_likelihood, gaussian_diag_log_prob
 
 __all__ = ["elbo_estimate", "importance_bound", "optimal_gaussian_elbo", "inference_gaps"]
 
@@ -34,7 +34,7 @@ def _log_weights(model: nn.Module, x: torch.Tensor, mu: torch.Tensor, logvar: to
     z = mu + (0.5 * logvar).exp() * eps  # [S, B, D]
     flat = z.reshape(s * b, -1)
     x_rep = x.unsqueeze(0).expand(s, *x.shape).reshape(s * b, *x.shape[1:])
-    log_joint = model.log_likelihood(x_rep, model.decode(flat)) + model.log_prior(flat)
+    log_joint = decoded_log_likelihood(model, x_rep, flat) + model.log_prior(flat)
     return log_joint.reshape(s, b) - gaussian_diag_log_prob(z, mu, logvar)
 
 
