@@ -40,10 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelib import data as vdata
 from vaelib import datafiles
-from vaelib.models import build_model
-from vaelib.perf import matmul_limit, training_flops_per_image, training_rate
+from vaelib.notebook import between_markers
+from vaelib.perf import epoch_images, matmul_limit, run_flops_per_image, training_rate
 from vaelib.runs import get_run
 from vaelib.runtime import pick_device
 from vaelib.train import train
@@ -123,26 +122,17 @@ def bench_vaelib(device: torch.device, epochs: int, subset: int | None = None) -
     return r.history["train_seconds"].tolist()[1:]
 
 
-def flops_per_image(name: str) -> float:
-    """Matmul and convolution FLOPs of one training step of run `name`, per image."""
-    mcfg, tcfg = get_run(name).configs()
-    torch.manual_seed(0)
-    x = vdata.to_unit(vdata.load_mnist(val_size=0, subset=tcfg.batch_size).train.images)
-    return training_flops_per_image(build_model(mcfg), torch.bernoulli(x) if tcfg.targets == "dynamic" else x)
-
-
 def model_fractions(device: torch.device, epoch_s: float, steps: int, limit: float) -> dict[str, dict[str, float]]:
     """images/s, seconds per full epoch and matmul fraction of pytorch-example (from the epoch
     timed above), cnn-bce and vq-vae (from `steps` timed steps)."""
     out = {}
     for name in ("pytorch-example", "cnn-bce", "vq-vae"):
-        flops = flops_per_image(name)
-        _, tcfg = get_run(name).configs()
-        epoch_images = vdata.N_TRAIN_OFFICIAL - tcfg.val_size
-        rate = epoch_images / epoch_s if name == "pytorch-example" else training_rate(*get_run(name).configs(), steps=steps, device=device)
-        out[name] = {"mflop_per_image": flops / 1e6, "images_per_s": rate, "s_per_epoch": epoch_images / rate,
+        mcfg, tcfg = get_run(name).configs()
+        flops, images = run_flops_per_image(mcfg, tcfg), epoch_images(tcfg)
+        rate = images / epoch_s if name == "pytorch-example" else training_rate(mcfg, tcfg, steps=steps, device=device)
+        out[name] = {"mflop_per_image": flops / 1e6, "images_per_s": rate, "s_per_epoch": images / rate,
                      "matmul_fraction": flops * rate / (limit * 1e9)}
-        print(f"{name:16} {flops / 1e6:7.2f} MFLOP/image  {rate:8.0f} images/s  {epoch_images / rate:6.1f} s/epoch  "
+        print(f"{name:16} {flops / 1e6:7.2f} MFLOP/image  {rate:8.0f} images/s  {images / rate:6.1f} s/epoch  "
               f"{out[name]['matmul_fraction']:5.1%} of the matmul limit")
     return out
 
@@ -180,10 +170,9 @@ def main() -> None:
                "reference_s": ref, "vaelib_s": lib, "speedup": ratio, "images_per_epoch": args.subset or 60_000,
                "matmul_limit_gflops": limit, "models": fractions}
         (args.out / f"bench_epoch_{device.type}.json").write_text(json.dumps(out, indent=2) + "\n")
-        text = README.read_text()
-        if args.readme and device.type == "cpu" and args.subset is None and BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            README.write_text(f"{head}{BEGIN}\n{summary_markdown(out)}{END}{rest.split(END, 1)[1]}")
+        text = between_markers(README.read_text(), BEGIN, END, summary_markdown(out))
+        if args.readme and device.type == "cpu" and args.subset is None and text is not None:
+            README.write_text(text)
             print("README.md: benchmark figures refreshed")
 
 

@@ -30,11 +30,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vaelib import data as vdata  # noqa: E402
 from vaelib.cache import cache_folder  # noqa: E402
-from vaelib.models import build_model  # noqa: E402
-from vaelib.notebook import markdown_table  # noqa: E402
-from vaelib.perf import matmul_limit, training_flops_per_image, training_rate  # noqa: E402
+from vaelib.notebook import between_markers, markdown_table  # noqa: E402
+from vaelib.perf import epoch_images, matmul_limit, run_flops_per_image, training_rate  # noqa: E402
 from vaelib.runs import RUNS  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -43,17 +41,10 @@ README = REPO / "README.md"
 BEGIN, END = "<!-- profile:begin (written by benchmarks/profile_series.py) -->", "<!-- profile:end -->"
 
 
-def train_images(tcfg) -> int:
-    """Images in one training epoch of this TrainConfig."""
-    n = vdata.N_TRAIN_OFFICIAL - tcfg.val_size
-    return min(n, tcfg.subset) if tcfg.subset is not None else n
-
-
 def run_rows(limit_gflops: float, measure: int = 0) -> pd.DataFrame:
     """One row per run of the registry (full mode); with `measure`, each architecture's training
     rate is also timed now on that many steps (vaelib.perf.training_rate), and the run's epochs at
     that rate are its estimated training time on this machine as it is now."""
-    images = vdata.load_mnist(val_size=0).train.images[:256]
     flops_of: dict[str, float] = {}
     rate_of: dict[str, float] = {}
     rows = {}
@@ -61,11 +52,7 @@ def run_rows(limit_gflops: float, measure: int = 0) -> pd.DataFrame:
         mcfg, tcfg = run.configs()
         key = json.dumps([mcfg.to_dict(), tcfg.batch_size, tcfg.targets], sort_keys=True)
         if key not in flops_of:  # replicas and sweep members share an architecture: count it once
-            torch.manual_seed(0)
-            x = vdata.to_unit(images[: tcfg.batch_size])
-            if tcfg.targets == "dynamic":
-                x = torch.bernoulli(x)
-            flops_of[key] = training_flops_per_image(build_model(mcfg), x)
+            flops_of[key] = run_flops_per_image(mcfg, tcfg)
         flops = flops_of[key]
         history = cache_folder(mcfg, tcfg, name) / "history.csv"
         row = {"notebook": run.notebook, "arch": f"{mcfg.kind}/{mcfg.arch}", "MFLOP/image": flops / 1e6}
@@ -74,15 +61,15 @@ def run_rows(limit_gflops: float, measure: int = 0) -> pd.DataFrame:
                 rate_of[key] = training_rate(mcfg, tcfg, steps=measure)
                 print(f"measured {name} (and every run of its architecture): {rate_of[key]:.0f} images/s", flush=True)
             row.update({"images/s now": rate_of[key], "fraction now": flops * rate_of[key] / (limit_gflops * 1e9),
-                        "estimated s": tcfg.epochs * train_images(tcfg) / rate_of[key]})
+                        "estimated s": tcfg.epochs * epoch_images(tcfg) / rate_of[key]})
         if history.exists():
             h = pd.read_csv(history)
             s_epoch = float(h["train_seconds"].median())
-            rate = train_images(tcfg) / s_epoch
+            rate = epoch_images(tcfg) / s_epoch
             row.update({"epochs": len(h), "s/epoch": s_epoch, "images/s": rate,
                         "matmul fraction": flops * rate / (limit_gflops * 1e9),
                         "training s": float(h["seconds"].sum())})
-        row["floor s"] = tcfg.epochs * train_images(tcfg) * flops / (limit_gflops * 1e9)  # at the matmul limit
+        row["floor s"] = tcfg.epochs * epoch_images(tcfg) * flops / (limit_gflops * 1e9)  # at the matmul limit
         rows[name] = row
     frame = pd.DataFrame(rows).T
     frame.index.name = "run"
@@ -168,10 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     print(summary)
     print(f"\nwritten: {(RESULTS / 'profile.json').relative_to(REPO)}, {(RESULTS / 'profile.md').relative_to(REPO)}")
     if args.readme:
-        text = README.read_text()
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            README.write_text(f"{head}{BEGIN}\n{summary}\n{END}{rest.split(END, 1)[1]}")
+        text = between_markers(README.read_text(), BEGIN, END, summary + "\n")
+        if text is not None:
+            README.write_text(text)
             print("README.md: profile table refreshed")
     return 0
 

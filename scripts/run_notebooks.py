@@ -42,7 +42,8 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from traitlets.config import Config
 
 from vaelib.runtime import REPO_ROOT as REPO
-from vaelib.perf import PHASES, notebook_phases
+from vaelib.notebook import between_markers
+from vaelib.perf import notebook_phases
 from vaelib.runtime import NOTEBOOKS, TEST_MODE_VAR, is_test_mode, series
 
 TEST_OUTPUT_DIR = REPO / "runs" / "test-notebooks"
@@ -163,11 +164,10 @@ def run_one(py: Path, out: Path, timeout: int, kernel_name: str | None) -> tuple
     tidy(nb)
     out.parent.mkdir(parents=True, exist_ok=True)
     jupytext.write(nb, out, fmt="ipynb")
-    phases = notebook_phases(nb.cells, cell_seconds)
     slowest = sorted(cell_seconds.items(), key=lambda kv: -kv[1])[:5]  # where to look first
-    phases["slowest cells"] = [[i, round(s, 1), nb.cells[i].source.strip().splitlines()[0][:80]] for i, s in slowest
-                               if nb.cells[i].source.strip()]
-    return ok, seconds, phases
+    slowest_cells = [[i, round(s, 1), nb.cells[i].source.strip().splitlines()[0][:80]] for i, s in slowest
+                     if nb.cells[i].source.strip()]
+    return ok, seconds, notebook_phases(nb.cells, cell_seconds), slowest_cells
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,14 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     for py in sources:
         out = py.with_suffix(".ipynb") if out_dir is None else out_dir / f"{py.stem}.ipynb"
         print(f"{py.name:<{width}}", end="  ", flush=True)
-        ok, seconds, phases = run_one(py, out, args.timeout, args.kernel)
+        ok, seconds, phases, slowest = run_one(py, out, args.timeout, args.kernel)
         times.append((py.stem, seconds))
         if not ok:
             print(f"partial outputs saved to {out}", file=sys.stderr)
             return 1
-        print(f"{seconds:5.0f} s  (" + ", ".join(f"{k} {phases[k]:.0f} s" for k in PHASES) + ")", flush=True)
+        print(f"{seconds:5.0f} s  (" + ", ".join(f"{k} {v:.0f} s" for k, v in phases.items()) + ")", flush=True)
         if not test and out_dir is None:
-            record_notebook_time(py.stem, seconds, phases)
+            record_notebook_time(py.stem, seconds, phases, slowest)
     total = sum(s for _, s in times)
     print(f"{'total, ' + str(len(times)) + ' notebook(s)':<{width}}  {total:5.0f} s")
     if not test and out_dir is None:
@@ -220,13 +220,13 @@ IMAGES = REPO / "images"
 NOTEBOOK_TIMES = REPO / "benchmarks" / "results" / "notebook_times.json"
 
 
-def record_notebook_time(stem: str, seconds: float, phases: dict[str, float]) -> None:
+def record_notebook_time(stem: str, seconds: float, phases: dict[str, float], slowest: list) -> None:
     """Keep the latest full run's time of each notebook in benchmarks/results/notebook_times.json
     (what `make profile` summarises): wall seconds, split into training, evaluation and plotting,
     and whether anything trained (a run from the cache only evaluates and plots)."""
     times = json.loads(NOTEBOOK_TIMES.read_text()) if NOTEBOOK_TIMES.exists() else {}
-    times[stem] = {"seconds": round(seconds, 1), **{k: round(phases[k], 1) for k in PHASES},
-                   "slowest cells": phases.get("slowest cells", []),
+    times[stem] = {"seconds": round(seconds, 1), **{k: round(v, 1) for k, v in phases.items()},
+                   "slowest cells": slowest,
                    "when": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count()}
     NOTEBOOK_TIMES.parent.mkdir(parents=True, exist_ok=True)
     NOTEBOOK_TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
@@ -246,13 +246,10 @@ def update_readme() -> list[str]:
     text = original = README.read_text()
     copied = []
     for table in sorted(IMAGES.glob("[0-9][0-9]_results.md")):
-        begin, end = markers(table.name[:2])
-        if begin not in text or end not in text:
-            continue
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        text = f"{head}{begin}\n{table.read_text()}{end}{tail}"
-        copied.append(table.name)
+        new = between_markers(text, *markers(table.name[:2]), table.read_text())
+        if new is not None:
+            text = new
+            copied.append(table.name)
     if text != original:
         README.write_text(text)
     return copied

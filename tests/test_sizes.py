@@ -1,42 +1,39 @@
 """The evaluation sizes of vaelib.sizes: what the notebooks name, and nothing else, lives there.
 
 A teaching cell says `mode.size("paired_images")`; the two numbers behind it (full and test mode)
-are defined once. These tests read the notebook sources (nothing is executed).
+are defined once. These tests parse the notebook sources, as tests/test_runs.py does (nothing is
+executed).
 """
 
 from __future__ import annotations
 
-import re
+import ast
 from pathlib import Path
 
 import pytest
 import torch
 
 from vaelib.notebook import Mode
+from vaelib.runtime import series
 from vaelib.sizes import SIZES, Size, size
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-SOURCES = sorted(NOTEBOOKS.glob("[0-9]*.py"))
-SIZE_CALL = re.compile(r"""mode\.size\(\s*["']([^"']+)["']\s*\)""")
+SOURCES = series()
 
 
-def code_lines(path: Path) -> list[str]:
-    """The code of a jupytext percent notebook: every line outside its markdown cells."""
-    out, in_markdown = [], False
-    for line in path.read_text().splitlines():
-        if line.startswith("# %%"):
-            in_markdown = "[markdown]" in line
-            continue
-        if not in_markdown:
-            out.append(line)
-    return out
+def _mode_attributes(path: Path) -> list[ast.Attribute]:
+    """Every `mode.<something>` in the notebook's code (the .py's markdown cells are comments)."""
+    return [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name) and node.value.id == "mode"]
 
 
 def names_used() -> dict[str, list[str]]:
+    """The sizes the notebooks ask for, `mode.size("name")`: name -> the notebooks."""
     used: dict[str, list[str]] = {}
     for path in SOURCES:
-        for name in SIZE_CALL.findall("\n".join(code_lines(path))):
-            used.setdefault(name, []).append(path.name)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "size"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "mode"):
+                used.setdefault(node.args[0].value, []).append(path.name)
     return used
 
 
@@ -50,8 +47,7 @@ def test_every_size_a_notebook_names_exists_and_every_size_is_named_somewhere() 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
 def test_no_teaching_cell_branches_on_the_mode(path: Path) -> None:
     """Test mode is vaelib's business (runs, sizes, claims), not the reader's."""
-    offending = [line.strip() for line in code_lines(path)
-                 if re.search(r"mode\.test\b|mode\.n\(|if not mode\b", line)]
+    offending = [f"line {node.lineno}: mode.{node.attr}" for node in _mode_attributes(path) if node.attr in ("test", "n")]
     assert offending == []
 
 

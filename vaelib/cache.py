@@ -116,19 +116,17 @@ def cached_runs(
     dev = pick_device(device)
     if groups is None:
         groups = use_groups(dev)
-    todo: dict[str, list[str]] = {}
+    todo: dict[str, list[tuple[str, Any, Any, Path]]] = {}  # group key -> its missing members
     for name in names:
         model_cfg, train_cfg = get_run(name).configs(test=test)
         folder = cache_folder(model_cfg, train_cfg, name, cache_root)
         key = group_key(model_cfg, train_cfg)
         if groups and key is not None and not (folder / "model.pt").exists():
-            todo.setdefault(key, []).append(name)
-    for members in todo.values():
-        if len(members) > 1:
-            cfgs = [get_run(n).configs(test=test) for n in members]
-            train_group([(m, t, cache_folder(m, t, n, cache_root)) for n, (m, t) in zip(members, cfgs)],
-                        device=dev, progress=progress)
-    trained = {n for members in todo.values() if len(members) > 1 for n in members}
+            todo.setdefault(key, []).append((name, model_cfg, train_cfg, folder))
+    trained = set()
+    for members in (m for m in todo.values() if len(m) > 1):  # a lone member trains as usual below
+        train_group([(m, t, folder) for _, m, t, folder in members], device=dev, progress=progress)
+        trained |= {name for name, *_ in members}
     out = {}
     for name in names:
         run = cached_run(name, test, cache_root=cache_root, device=dev, progress=progress)

@@ -210,20 +210,16 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
     return images.to(torch.float32).div_(255.0)
 
 
-def _uniform(shape: torch.Size, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """U[0, 1) of shape on device, drawn with generator on the generator's own device."""
+def _uniform(shape: torch.Size, generator: torch.Generator | None, device: torch.device,
+             pinned: bool = False) -> torch.Tensor:
+    """U[0, 1) of shape on device, drawn with generator on the generator's own device; `pinned`:
+    a CPU draw for a GPU goes through pinned memory, copied without making the host wait."""
     if generator is None:
         return torch.rand(shape, device=device)
-    return torch.rand(shape, generator=generator, device=generator.device).to(device)
-
-
-def _epoch_uniforms(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """U[0, 1) for every image of an epoch, drawn with generator in one call, copied to the images'
-    device in one (asynchronous, from pinned memory on a GPU) transfer."""
-    u = torch.rand(images.shape, generator=generator, device=generator.device)
-    if images.device.type == "cuda" and u.device.type == "cpu":
-        return u.pin_memory().to(images.device, non_blocking=True)
-    return u.to(images.device)
+    u = torch.rand(shape, generator=generator, device=generator.device)
+    if pinned and u.device.type == "cpu" and torch.device(device).type == "cuda":
+        return u.pin_memory().to(device, non_blocking=True)
+    return u.to(device)
 
 
 def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -351,7 +347,8 @@ class BatchIterator:
         order = self._order()
         source = self._fixed if self._fixed is not None else self.images
         # the same numbers, in the same order, as one draw per batch: no step waits for a host copy
-        u = _epoch_uniforms(self.images, self.generator) if self.targets == "dynamic" and self.predraw else None
+        u = (_uniform(self.images.shape, self.generator, self.images.device, pinned=True)
+             if self.targets == "dynamic" and self.predraw else None)
         for b in range(len(self)):
             lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, n)
             if order is None:

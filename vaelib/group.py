@@ -153,6 +153,7 @@ class _Group:
 
     def __init__(self, runs: list, members: list, dev: torch.device) -> None:
         self.runs, self.dev = runs, dev
+        self.member_params = [list(r.model.parameters()) for r in runs]  # in stack_module_state's order
         params, self.buffers = stack_module_state([_Step(r.model) for r in runs])
         self.params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
         self.base = copy.deepcopy(_Step(runs[0].model)).to("meta")
@@ -164,14 +165,11 @@ class _Group:
         self._load_optimizer_state()
         self.loss = vmap(lambda p, b, x, e, beta: functional_call(self.base, (p, b), (x, e, beta)))
 
-    def _member_params(self, i: int) -> list[nn.Parameter]:
-        return list(self.runs[i].model.parameters())
-
     def _load_optimizer_state(self) -> None:
         """The members' Adam states (a resumed run's moments and step count), stacked."""
         states = [r.optimizer.state for r in self.runs]
         for idx, stacked in enumerate(self.params.values()):
-            per = [states[i].get(self._member_params(i)[idx]) for i in range(len(self.runs))]
+            per = [states[i].get(params[idx]) for i, params in enumerate(self.member_params)]
             if all(per):
                 self.optimizer.state[stacked] = {"step": per[0]["step"].clone(),
                                                  "exp_avg": torch.stack([s["exp_avg"] for s in per]),
@@ -209,8 +207,7 @@ class _Group:
     def unstack(self) -> None:
         """Copy each member's slice of the stacked weights and Adam state into its own model and
         optimizer (what validation, the checkpoint and model.pt read)."""
-        for i, run in enumerate(self.runs):
-            mine = self._member_params(i)
+        for i, (run, mine) in enumerate(zip(self.runs, self.member_params)):
             for idx, stacked in enumerate(self.params.values()):
                 mine[idx].copy_(stacked[i])
                 st = self.optimizer.state.get(stacked)

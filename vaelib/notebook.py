@@ -31,7 +31,7 @@ warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
 from vaelib.runs import TEST_SUBSET, get_run  # noqa: E402  (after the filter)
 from vaelib.runtime import IMAGES, is_test_mode, pick_device, seed_everything  # noqa: E402
 
-__all__ = ["Mode", "setup", "markdown_table", "is_test_mode"]
+__all__ = ["Mode", "setup", "markdown_table", "between_markers", "is_test_mode"]
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,6 @@ class Mode:
     def elapsed(self) -> float:
         """Seconds since setup() (a notebook's last cell prints its own run time)."""
         return time.perf_counter() - self.started
-
-    def epochs(self, full: int) -> int:
-        """`full` epochs normally, 1 in test mode."""
-        return 1 if self.test else full
 
     def size(self, name: str) -> int:
         """How many images, samples or steps the evaluation `name` of vaelib.sizes uses in this
@@ -158,6 +154,15 @@ class Mode:
         path = IMAGES / name
         fig.savefig(path, dpi=100, bbox_inches="tight")
         return path
+
+
+def between_markers(text: str, begin: str, end: str, body: str) -> str | None:
+    """text with what stands between the lines `begin` and `end` replaced by body (the README's
+    computed sections: results tables, the profile, the bench); None when a marker is missing."""
+    if begin not in text or end not in text:
+        return None
+    head, rest = text.split(begin, 1)
+    return f"{head}{begin}\n{body}{end}{rest.split(end, 1)[1]}"
 
 
 def markdown_table(df, floatfmt: str = "{:.4g}") -> str:

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["MATMUL_SHAPES", "PHASES", "matmul_gflops", "matmul_limit", "training_flops_per_image", "training_rate",
+__all__ = ["MATMUL_SHAPES", "PHASES", "matmul_gflops", "matmul_limit", "training_flops_per_image", "epoch_images",
+           "run_flops_per_image", "training_rate",
            "cell_phase", "notebook_phases"]
 
 #: (m, k, n) products of the series' training steps: batch 128 through 784-400 layers, forward
@@ -110,6 +111,27 @@ def notebook_phases(cells: list[dict], seconds: dict[int, float]) -> dict[str, f
     for index, s in seconds.items():
         out[cell_phase(cells[index])] += s
     return out
+
+
+def epoch_images(train_config) -> int:
+    """Images in one training epoch of a TrainConfig (the official 60,000 less validation, or the subset)."""
+    from vaelib.data import N_TRAIN_OFFICIAL  # noqa: PLC0415
+
+    n = N_TRAIN_OFFICIAL - train_config.val_size
+    return min(n, train_config.subset) if train_config.subset is not None else n
+
+
+def run_flops_per_image(model_config, train_config) -> float:
+    """`training_flops_per_image` of a freshly built model of this configuration, on one batch of
+    real training images in its own targets (grey, or a seeded binarization)."""
+    from vaelib import data as vdata  # noqa: PLC0415
+    from vaelib.models import build_model  # noqa: PLC0415
+
+    torch.manual_seed(0)
+    x = vdata.to_unit(vdata.load_mnist(val_size=0, subset=train_config.batch_size).train.images)
+    if train_config.targets == "dynamic":
+        x = torch.bernoulli(x)
+    return training_flops_per_image(build_model(model_config), x)
 
 
 def training_rate(model_config, train_config, steps: int = 40, device: str | torch.device = "cpu") -> float:
