@@ -80,7 +80,10 @@ def notebook_rows() -> pd.DataFrame:
     if not NOTEBOOK_TIMES.exists():
         return pd.DataFrame()
     times = json.loads(NOTEBOOK_TIMES.read_text())
-    frame = pd.DataFrame({stem[:2]: {k: v[k] for k in ("seconds", "training", "evaluation", "plotting", "when")}
+    cols = ("seconds", "training", "evaluation", "plotting", "when")
+    frame = pd.DataFrame({stem[:2]: {k: v[k] for k in cols}
+                          | {f"{k}, from an empty cache": v.get("from an empty cache", {}).get(k, "")
+                             for k in ("seconds", "training", "when")}
                           for stem, v in times.items()}).T
     frame.index.name = "notebook"
     return frame
@@ -92,8 +95,11 @@ def summary_markdown(runs: pd.DataFrame, notebooks: pd.DataFrame, machine: str, 
              f"`vaelib.perf.matmul_limit`).", ""]
     if len(notebooks):
         nb = notebooks.copy()
-        nb.loc["total"] = [nb[c].astype(float).sum() if c != "when" else "" for c in nb.columns]
-        lines += ["Notebooks (the last full run of each; seconds):", "", markdown_table(nb, "{:.0f}")]
+        nb.loc["total"] = [pd.to_numeric(nb[c], errors="coerce").sum() if not c.startswith("when") else ""
+                           for c in nb.columns]
+        lines += ["Notebooks (seconds): the last full run of each, and the last run of the series that started "
+                  "from an empty cache (`make run` on a fresh clone: each notebook trains what the ones "
+                  "before it have not):", "", markdown_table(nb, "{:.0f}")]
     trained = runs.dropna(subset=["s/epoch"]) if "s/epoch" in runs else runs.iloc[:0]
     if len(trained):
         agg = {"runs": "sum", "epochs": "sum", "training s": "sum", "floor s": "sum", "MFLOP/image": "median",

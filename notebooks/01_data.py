@@ -28,8 +28,10 @@
 #
 # **Exercise.** One open question (marked *Question*) asks you to read the notebook's numbers.
 #
-# **Run time.** About 30 s on a 2-core laptop-class CPU, kernel start included (the last cell
-# prints this run's own time, from the setup cell on); on a GPU: not measured yet. Everything here is cheap, so the test mode
+# **Run time.** Everything here is cheap. How long it takes on this project's 2-core CPU, from an empty cache and from the
+# `checkpoints/` cache, is in the README's run-time table (written by `make run`, never typed);
+# the last cell prints this run's own time. On a GPU: not measured yet.
+# Because it is cheap, the test mode
 # (`VAE_NOTEBOOKS_TEST=1`) runs the same computations on the full splits; it only skips saving
 # the figures.
 #

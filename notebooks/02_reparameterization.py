@@ -36,9 +36,10 @@
 # **Prerequisites.** [01 · MNIST as tensors](01_data.ipynb) (the targets, and why grey-target
 # "BCE" is not a log-probability). Expectations, gradients, a little autograd.
 #
-# **Run time.** About 2.5 minutes on a 2-core laptop-class CPU the first time (most of it trains
-# a small VAE for two epochs, cached afterwards), under a minute when the model comes from the
-# cache; the last cell prints this run's own time. On a GPU: not measured yet.
+# **Run time.** Most of a first run trains a small VAE for two epochs (cached afterwards).
+# How long it takes on this project's 2-core CPU, from an empty cache and from the
+# `checkpoints/` cache, is in the README's run-time table (written by `make run`, never typed);
+# the last cell prints this run's own time. On a GPU: not measured yet.
 
 # %% [markdown]
 # ## Setup

@@ -33,10 +33,11 @@
 # Gaussian likelihood with σ² = ½, and why grey-target BCE is not a log-probability).
 #
 # **Run time.** Full mode trains four small models (10 + 10 + 20 epochs, and up to 50 for the
-# early-stopping one). On this project's 2-core CPU, shared with other jobs, the training took
-# about 28 minutes (the last cell adds up the epoch times from the training histories); a second
-# run loads every model from the `checkpoints/` cache and takes under a minute. On a GPU: not
-# measured yet. The test mode (`VAE_NOTEBOOKS_TEST=1`) trains on 2,000 images for one to three
+# early-stopping one; the last cell adds up the epoch times from the training histories).
+# How long it takes on this project's 2-core CPU, from an empty cache and from the
+# `checkpoints/` cache, is in the README's run-time table (written by `make run`, never typed);
+# the last cell prints this run's own time. On a GPU: not measured yet.
+# The test mode (`VAE_NOTEBOOKS_TEST=1`) trains on 2,000 images for one to three
 # short epochs and checks weaker claims.
 
 # %% [markdown]
@@ -648,8 +649,10 @@ fig.tight_layout();
 # %% [markdown]
 # A 2-D code can carry only a few nats about an image, so both 2-D models pay a much smaller KL
 # than the 20-D one and a much larger reconstruction term. The final table scores all four
-# models on the test set (`run.metrics`; grey targets, one sampled $z$ for the ELBO, IWAE with the
-# printed k on the first test images). The 2-D models trained longer than the 20-D one (20 and
+# models on the test set: the ELBO terms and MSE from `run.metrics` (grey targets, one sampled
+# $z$ for the ELBO), and each model's canonical NLL (its own likelihood on the data it models:
+# the fixed binarization for the BCE models, 8-bit images for `fnn-mse`; k and n printed in the
+# table). The 2-D models trained longer than the 20-D one (20 and
 # up to 50 epochs against 10), so to compare the two 2-D models with each other we also read
 # their validation losses at the same epoch, the last one both reached.
 

@@ -35,12 +35,13 @@
 # cache, or trains them if 04 has not run).
 #
 # **Run time.** Every model of the 2 × 2 table is trained from three seeds: twelve models, of which
-# the six convolutional ones take about three minutes each on this project's 2-core CPU when
-# nothing else runs (convolutions are slow on a CPU; the last cell adds up the epoch times of the
-# seed-0 models from their histories). With all twelve in the `checkpoints/` cache the notebook
-# takes about a minute; the first run also computes each model's canonical NLL (the
-# importance-weighted bounds, about five minutes for the twelve, then cached with the models). On
-# a GPU: not measured yet. The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one short
+# the six convolutional ones take most of the time (convolutions are slow on a CPU; the last cell
+# adds up the epoch times of the seed-0 models from their histories); the first run also computes
+# each model's canonical NLL (the importance-weighted bounds, cached with the models).
+# How long it takes on this project's 2-core CPU, from an empty cache and from the
+# `checkpoints/` cache, is in the README's run-time table (written by `make run`, never typed);
+# the last cell prints this run's own time. On a GPU: not measured yet.
+# The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one short
 # epoch on 2,000 images (500 for the convolutional ones) and only reports the claims that need
 # trained models.
 

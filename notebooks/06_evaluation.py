@@ -35,14 +35,14 @@
 # nothing new except the 10-epoch `pytorch-example` and the classifier: it loads the models of
 # those notebooks from the `checkpoints/` cache (and trains the ones that are missing).
 #
-# **Run time.** With every model and the classifier in the cache: about 5 minutes on this
-# project's 2-core CPU (the last cell of the last full run prints its own time), most of
-# it the importance-weighted bounds, the per-image optimisation of the gaps section and the
-# classifier features of 160,000 images; the canonical NLLs are cached with the models after
-# their first computation. If they are missing, training the 10-epoch `pytorch-example` and the
-# Fashion-MNIST model adds about 3 minutes each and the classifier about 5; the models of
-# notebooks 03–05 take what those notebooks say. On a GPU: not measured yet. The last cell prints this
-# run's own time. The test mode (`VAE_NOTEBOOKS_TEST=1`) uses the test-mode models of notebooks 02–05 and
+# **Run time.** From the cache, most of it goes to the importance-weighted bounds, the per-image
+# optimisation of the gaps section and the classifier features of 160,000 images; the canonical
+# NLLs are cached with the models after their first computation. From an empty cache it also
+# trains the 10-epoch `pytorch-example`, the Fashion-MNIST model and the classifier (the models
+# of notebooks 03–05 are trained there). How long it takes on this project's 2-core CPU, from an empty cache and from the
+# `checkpoints/` cache, is in the README's run-time table (written by `make run`, never typed);
+# the last cell prints this run's own time. On a GPU: not measured yet.
+# The test mode (`VAE_NOTEBOOKS_TEST=1`) uses the test-mode models of notebooks 02–05 and
 # small sample sizes, and checks only the claims that do not need trained models.
 
 # %% [markdown]
@@ -282,9 +282,26 @@ with mode.claims():
     assert (means["log_px_encoder_q"] < means["log_px"]).all()  # the encoder's q: the worse proposal
     assert means.loc["cnn-bce", "log_px_encoder_q"] < means.loc["cnn-bce", "optimal_elbo"]
 
+# %%
+fig, ax = plt.subplots(figsize=(8, 3.2))
+bottom = np.zeros(len(gaps))
+for part, color in (("approximation_gap", "C0"), ("amortization_gap", "C1")):
+    part_mean = np.array([g[part].mean().item() for g in gaps.values()])
+    part_se = np.array([g[part].std().item() / math.sqrt(len(x_iwae)) for g in gaps.values()])
+    ax.bar(range(len(gaps)), part_mean, bottom=bottom, yerr=2 * part_se, capsize=4, color=color,
+           label=part.replace("_", " ") + " (±2 SE)")
+    bottom += part_mean
+ax.set_xticks(range(len(gaps)), list(gaps))
+ax.set_ylabel("nats per image")
+ax.set_title(f"log p(x) − encoder ELBO, split per model ({len(x_iwae)} fixed-binarized test images, "
+             f"log p(x) ≈ L_{k_gap})", fontsize=9)
+ax.legend(fontsize=8)
+fig.tight_layout()
+mode.save_figure(fig, "06_inference_gaps.png");
+
 # %% [markdown]
-# In every model the encoder costs more than the Gaussian family: the amortization gap (4 to 6.5
-# nats per image) is larger than the approximation gap (1.4 to 2.2 nats). Training the same
+# In every model the encoder costs more than the Gaussian family: the amortization gap (3.9 to 6.3
+# nats per image in the table above) is larger than the approximation gap (1.4 to 2.2 nats). Training the same
 # network longer, from 2 to 10 epochs, **shrinks the amortization gap** and **widens the
 # approximation gap**, each by an interval that excludes zero (printed above): the encoder learns
 # to fit the posteriors better, while the posteriors of a better-trained decoder are further from
@@ -723,7 +740,9 @@ with mode.claims():
 # %% [markdown]
 # Reading the table. The numbers that share a scale are the NLLs *within* one scale (binarized
 # or 8-bit), the reconstruction MSE and the FD; the test-ELBO column is only comparable between
-# models with the same likelihood and targets. Three things stand out:
+# models with the same likelihood and targets. Three things stand out (the two likelihood verdicts
+# of the second point hold in each of three training seeds; the rest are single-run
+# observations, one training run per model):
 #
 # - The **sharpest reconstructions and the best samples are different models**: the lowest
 #   MSE belongs to a model whose samples rank in the worse half by FD and which is not the
@@ -738,8 +757,9 @@ with mode.claims():
 # - **Training longer helps** the same network on every scale: compare the two `pytorch-example`
 #   rows.
 #
-# The FD ranks `cnn-bce` above `pytorch-example`, the same order in which the *Experimental
-# Results* report's Inception-FID ranks its `vae_conv` and `vae_std_z20` (checked in section 4);
+# The FD ranks `cnn-bce` above `pytorch-example` (one training run and one set of samples each: a
+# single-run observation), the same order in which the *Experimental Results* report's
+# Inception-FID ranks its `vae_conv` and `vae_std_z20` (checked in section 4);
 # the values themselves are on different scales and must not be compared.
 
 # %% [markdown]
@@ -891,7 +911,8 @@ with mode.claims():  # the likelihood scores flag the wrong set, the reconstruct
 # them only partly. Leaving those five digits out (the set "flipped 2, 3, 4, 5, 7") raises every
 # flipped-digit AUC, for both models and both scores: part of what looked like a failure of the
 # detector was a rotated digit that is still a digit. Neither score is
-# better everywhere: on the flipped digits the reconstruction error wins clearly for
+# better everywhere (single-run observations: one training run per model, and these AUCs carry
+# no interval): on the flipped digits the reconstruction error wins clearly for
 # pytorch-example and is level with the −ELBO for bernoulli-vae (presumably because the encoder
 # maps a rotated digit to an upright one, whose reconstruction then misses the strokes), while on
 # Fashion-MNIST the two scores are level (their AUCs differ in the third decimal, inside the
@@ -909,8 +930,10 @@ with mode.claims():  # the likelihood scores flag the wrong set, the reconstruct
 # three training seeds there). Its
 # hidden β = 2σ² is tiny, so the KL term hardly constrains the code: it uses every
 # latent unit and by far the largest KL, which buys sharp reconstructions. But its aggregate
-# posterior then no longer resembles the N(0, I) prior, so decoding prior draws lands where no
-# training image was encoded: the samples are poor (a large Fréchet distance). And on the 8-bit
+# posterior then no longer resembles the N(0, I) prior (notebook 03 measures it, section 5: a
+# mismatch of tens of nats by the codes' moments alone, in each of three training seeds, against
+# under a nat for σ = 1), so decoding prior draws feeds the decoder codes unlike those it learned
+# from: the samples are poor (a large Fréchet distance). And on the 8-bit
 # scale it is the least likely of the Gaussian decoders (the NLL column): with σ = 0.03, a
 # decoder mean a little off a pixel's grey level puts almost no probability on that level's bin.
 # Reconstruction error alone does not measure a generative model.
@@ -937,7 +960,7 @@ with mode.claims():  # the likelihood scores flag the wrong set, the reconstruct
 # - **Sample quality** by a Fréchet distance on the features of a ≥ 99 % MNIST classifier: no
 #   model reaches the real-vs-real floor; two feature-free extractors (raw pixels, a random
 #   projection) rank the models similarly (rank correlation above 0.8), and the classifier
-#   features order `cnn-bce` before `pytorch-example`, as the *Experimental Results* report's
+#   features order `cnn-bce` before `pytorch-example` (one training run each), as the *Experimental Results* report's
 #   Inception-FID does. The class histograms show that some generators favour some digits far
 #   more than the test set does.
 # - **Linear probe**: latent means of 20- or 40-dimensional VAEs are linearly far more
@@ -956,8 +979,8 @@ with mode.claims():  # the likelihood scores flag the wrong set, the reconstruct
 #   rank in the worse half by FD.
 # - **Anomaly detection**: uniform noise and Fashion-MNIST are recognised almost perfectly
 #   (ROC AUC above 0.9 and 0.98) by both scores; flipped digits only partly (partly because a
-#   turned 0, 1, 6, 8 or 9 is still a digit: without them every AUC rises), and there the
-#   reconstruction error beats the −ELBO clearly for pytorch-example and is level with it for
+#   turned 0, 1, 6, 8 or 9 is still a digit: without them every AUC rises), and there, in one
+#   training run of each model, the reconstruction error beats the −ELBO clearly for pytorch-example and is level with it for
 #   bernoulli-vae. The **reverse test fails** as Nalisnick et al. (2019) found: a model trained on
 #   Fashion-MNIST gives MNIST digits a higher ELBO and likelihood than its own test images (AUC
 #   below ½), while its reconstruction error still separates them.

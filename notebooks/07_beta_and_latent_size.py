@@ -38,11 +38,11 @@
 # cache or trains it).
 #
 # **Run time.** Twelve models (the report's seven and five more points for the rate–distortion
-# curve), each trained from three seeds: 36 trainings, about 20–30 s for each fully connected one
-# and 3 minutes for each convolutional one on this project's 2-core CPU when nothing else runs
-# (about 25 minutes in all; the last cell adds up the seed-0 histories). With every model in the
-# `checkpoints/` cache the notebook takes about 4 minutes, most of it drawing and scoring
-# 10,000 samples per model. On a GPU: not measured yet. The last cell prints this run's own time.
+# curve), each trained from three seeds: 36 trainings, of which the three convolutional ones take
+# the longest (the last cell adds up the seed-0 histories). From the cache, most of the time goes
+# to drawing and scoring 10,000 samples per model. How long it takes on this project's 2-core CPU, from an empty cache and from the
+# `checkpoints/` cache, is in the README's run-time table (written by `make run`, never typed);
+# the last cell prints this run's own time. On a GPU: not measured yet.
 # The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one short epoch on 2,000 images
 # (500 for the convolutional one) and only reports the claims that need trained models.
 

@@ -38,13 +38,14 @@
 # trains it) and [07](07_beta_and_latent_size.ipynb) (the protocol, and `vae-std-z20`, the VAE
 # we compare against; loaded from the cache or trained).
 #
-# **Run time.** Training on this project's 2-core CPU: about half a minute each for the WAE, the
-# GM-VAE and the two extra WAEs of the λ sweep, each trained from three seeds (the VAE's three
-# come from notebook 07), and 25 minutes for the VQ-VAE (its convolutions and its Transformer prior;
-# the last cell adds up the histories). With every model in the `checkpoints/` cache the notebook
-# takes about 4 minutes, most of it drawing and scoring 10,000 samples per model (the VQ-VAE
-# draws its 49 codes one at a time). On a GPU: not measured yet. The last cell prints this run's
-# own time. The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one short epoch on 2,000
+# **Run time.** Training: the WAE, the GM-VAE and the two extra WAEs of the λ sweep, each from
+# three seeds (the VAE's three come from notebook 07), and the VQ-VAE, the slowest by far (its
+# convolutions and its Transformer prior; the last cell adds up the histories). From the cache,
+# most of the time goes to drawing and scoring 10,000 samples per model (the VQ-VAE draws its 49
+# codes one at a time). How long it takes on this project's 2-core CPU, from an empty cache and from the
+# `checkpoints/` cache, is in the README's run-time table (written by `make run`, never typed);
+# the last cell prints this run's own time. On a GPU: not measured yet.
+# The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one short epoch on 2,000
 # images (500 for the VQ-VAE) and only reports the claims that need trained models.
 
 # %% [markdown]
@@ -62,7 +63,7 @@ from vaelib.notebook import setup  # first: it also sets up the notebook environ
 from vaelib import data as vdata
 from vaelib import losses
 from vaelib.eval.frechet import frechet_distance, frechet_scorer, gaussian_stats
-from vaelib.metrics import evaluate, reconstruction_mse
+from vaelib.metrics import evaluate, moment_kl, rate_decomposition, reconstruction_mse
 from vaelib.eval.likelihood import per_image_mse
 from vaelib.eval.stats import paired_bootstrap
 from vaelib.eval.plots import plot_history, reconstruction_pairs, show_grid
@@ -229,6 +230,13 @@ def fitted_gaussian_samples(m, n):
     return m.mean(m.decode(draws))
 
 
+@torch.no_grad()
+def code_moment_kl(m, x):
+    """vaelib.metrics.moment_kl of a model's code cloud on x: the exact moments of the posterior
+    mixture for a VAE (μ and log σ²), of the codes themselves for a WAE (log σ² is None)."""
+    return moment_kl(*m.encode(x))
+
+
 n_lat = mode.size("latent_images")
 torch.manual_seed(0)
 prior_draws = torch.randn(n_lat, 20, device=mode.device)
@@ -242,14 +250,26 @@ for name in ("vae-std-z20", "wae"):
         "mean ‖z‖ (prior: ≈ √20 = 4.47)": z.norm(dim=1).mean().item(),
         "FD of prior samples": fd[name],
         "FD of fitted-Gaussian samples": fd_of(fitted_gaussian_samples(models[name], n_fd)),
+        "KL(q(z)||p) ≥ (moments)": code_moment_kl(models[name], test_grey[:n_lat]),
     }
 latent = pd.DataFrame(latent)
+vae_split = rate_decomposition(models["vae-std-z20"], test_grey[:n_lat])  # a WAE has no q(z | x) density
+latent.loc["rate E KL(q(z|x)||p)"] = [vae_split["rate"], math.nan]
+latent.loc["KL(q(z)||p) ≤ (rate − I_q estimate)"] = [vae_split["marginal_kl"], math.nan]
 print(latent.round(4).to_string())
 torch.manual_seed(1)
 mmd_noise = losses.mmd_unbiased(torch.randn(n_lat, 20, device=mode.device), prior_draws, wae_scales).item()
 print(f"MMD² between two independent sets of {n_lat} prior draws (zero in expectation; its noise): {mmd_noise:.4f}")
 
 # %% [markdown]
+# The last three rows bracket how far each code cloud is from the prior, as notebook 03 does for
+# the σ sweep: from below by the cloud's mean and covariance alone (`vaelib.metrics.moment_kl`),
+# and, for the VAE, from above by its rate minus the information estimate
+# (`rate_decomposition`, loose here: the VAE's rate is far above $\log N$). The WAE has no rate
+# to split: its encoder is deterministic, so $q(z\mid x)$ has no density and $I_q$ is not finite.
+# By the moment bound, too, the WAE's codes sit closer to the prior than the VAE's (checked below,
+# in three training seeds).
+#
 # The checks below compare the two models; the summary at the end interprets them.
 
 # %%
@@ -259,6 +279,8 @@ wae_vs_vae = {
     "WAE prior samples are better than the VAE's (FD)": fd["wae"] < fd["vae-std-z20"],
     "WAE codes are closer to the prior than the VAE's (MMD²)":
         latent.loc["MMD² to the prior", "wae"] < latent.loc["MMD² to the prior", "vae-std-z20"],
+    "WAE codes are closer to the prior than the VAE's (moment bound on KL(q(z)||p))":
+        latent.loc["KL(q(z)||p) ≥ (moments)", "wae"] < latent.loc["KL(q(z)||p) ≥ (moments)", "vae-std-z20"],
     "a fitted Gaussian improves the WAE's samples":
         latent.loc["FD of fitted-Gaussian samples", "wae"] < latent.loc["FD of prior samples", "wae"],
 }
@@ -323,6 +345,7 @@ def wae_checks(vae, wae, lam):
         wae_mse.hi < 0.03 * mse["vae"].mean().item(),
         fd_s["λ100"] < fd_s["vae"],
         mmd["λ100"] < mmd["vae"],
+        code_moment_kl(wae, test_grey[:n_lat]) < code_moment_kl(vae, test_grey[:n_lat]),
         fd_of(fitted_gaussian_samples(wae, n_fd)) < fd_s["λ100"],
         all(d.lo > 0.1 * mse[n].mean().item() for d, n in zip(mse_1000, ("λ10", "λ100"))),
         max(mmd, key=lambda n: mmd[n] if n != "vae" else -1) == "λ10",
@@ -542,7 +565,9 @@ with mode.claims():
 # standard errors; one training run per model, so a single-run observation); but it is unsure
 # about roughly half of them, against a few per cent of real digits (the table). Many VQ-VAE samples
 # are crisp shapes that are not clearly any digit, and the other models' blurrier samples fare
-# worse still.
+# worse still. Read the FD verdicts of the next section with this in mind: the FD rewards
+# sharpness, so the VQ-VAE's lowest FD says that its samples' features are, as a cloud, the most
+# like the test digits', not that most of its samples are digits.
 
 # %% [markdown]
 # ## 5 · The table, beside the *Experimental Results* report's
@@ -599,7 +624,7 @@ mode.save_table(table.round(4), "08_results.md")
 # - **The WAE does not fail in generation here**, in any of three training seeds (every WAE
 #   verdict below holds in all three unless a seed count is given). It reconstructs at least as well as the VAE *and* its
 #   prior samples have a lower FD; its codes are closer to the prior than the VAE's aggregate
-#   posterior (MMD², latent FD). The weight λ matters: at λ = 10, the paper's value for a
+#   posterior (MMD², latent FD, and a lower bound on KL(q(z) ‖ p(z)) from the codes' moments). The weight λ matters: at λ = 10, the paper's value for a
 #   squared-error cost, the codes stay furthest from the prior and the WAE generates *worse* than the
 #   VAE, a plausible reading of the report's 176 FID, whose λ the report does not give. Raising λ to
 #   1000 costs reconstruction (an MSE over 10 % above λ = 10 and 100) and, in two of the three

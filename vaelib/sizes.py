@@ -57,7 +57,7 @@ SIZES: dict[str, Size] = {
     "reverse_images": Size(2000, 200, "images per set in the Fashion-MNIST -> MNIST test (06)"),
     "reverse_k": Size(HEADLINE_K, 10, "importance samples of the Fashion-MNIST -> MNIST test (06)"),
     # 07, 08: the codes themselves
-    "mi_images": Size(5000, 500, "test images behind the rate decomposition I_q(x; z) + KL(q(z) || p(z)) (07)"),
+    "mi_images": Size(5000, 500, "test images behind the rate decomposition I_q(x; z) + KL(q(z) || p(z)) and the bracket on the second term (03, 07)"),
     "latent_images": Size(2000, 500, "test images and prior draws compared in code space (08)"),
 }
 
