@@ -457,6 +457,21 @@ fig.tight_layout()
 mode.save_figure(fig, "03_samples_reconstructions.png");
 
 # %% [markdown]
+# To compare the fixed σ's one at a time, the buttons below (in JupyterLab, with the kernel
+# running) pick a model of the σ sweep and show its panel: the eight test digits, their
+# reconstructions and 16 samples, the same draws z for every σ
+# (`vaelib.eval.explore.model_picker`). The figure above the buttons is their static version:
+# every σ's panel, side by side.
+
+# %%
+from vaelib.eval.explore import model_picker, panels_figure
+
+sigma_models = {f"σ = {s}": runs[label].model for s, label in zip(sigmas, sweep_labels)}
+panels_figure(sigma_models, x8)
+plt.show()
+model_picker(sigma_models, x8)
+
+# %% [markdown]
 # Poor samples are usually blamed on "holes": the **aggregate posterior** $q(z) = \mathbb E_x\,q(z\mid x)$,
 # the cloud of all codes, no longer matching the prior the samples are drawn from. That is a claim
 # about a number, $\mathrm{KL}(q(z)\,\|\,p(z))$, and the rate splits into it plus information

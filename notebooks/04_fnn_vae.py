@@ -468,6 +468,23 @@ with mode.claims():
 # digits land; the digits whose codes lie further out, and the samples drawn from the prior's
 # tails, are not in it.
 #
+# ### Exploring the plane
+#
+# In JupyterLab, with the kernel running, the two sliders below move a point $z = (z_1, z_2)$
+# across the latent plane of `activity-z2`: the star marks it among the test codes, and the
+# panel beside it shows the digit decoded there and the labels of the five nearest test codes
+# (`vaelib.eval.explore.latent_plane_explorer`). Where nothing runs the widget (a stored notebook,
+# a plain viewer), the figure above the sliders is its static version: 25 fixed points of a
+# quantile grid, marked on the scatter and decoded.
+
+# %%
+from vaelib.eval.explore import latent_plane_explorer, latent_plane_figure
+
+latent_plane_figure(runs["activity-z2"].model, codes["activity-z2"], test_labels, n=5)
+plt.show()
+latent_plane_explorer(runs["activity-z2"].model, codes["activity-z2"], test_labels)
+
+# %% [markdown]
 # ### Interpolating between digits in 2-D
 #
 # Take two test digits, encode them, walk along the straight line between their codes,

@@ -497,6 +497,24 @@ with mode.claims():
     assert views["beta-vae-4"]["active"] < views["vae-std-z20"]["active"]
     assert views["beta-vae-4"]["share"] > views["vae-std-z20"]["share"]
 
+# %% [markdown]
+# The grid above moves one dimension at a time. The sliders below (in JupyterLab, with the kernel
+# running) move the six strongest dimensions of the β = 4 model together, starting from the code
+# of the same test image, and show the decoded digit beside the one decoded at the start
+# (`vaelib.eval.explore.traversal_explorer`). The figure above the sliders is their static
+# version: the two strongest dimensions swept together from −3 to 3, the others left at the start.
+
+# %%
+from vaelib.eval.explore import traversal_explorer, traversal_figure
+
+beta4 = runs["beta-vae-4"].model
+with torch.no_grad():
+    z0_beta4 = beta4.encode(x0)[0][0]
+strongest = views["beta-vae-4"]["top"].tolist()
+traversal_figure(beta4, z0_beta4, (strongest[0], strongest[1]))
+plt.show()
+traversal_explorer(beta4, z0_beta4, strongest)
+
 # %% [markdown] tags=["question"]
 # **Question.** The *Experimental Results* report reads its β rows as "higher β: worse MSE but
 # potentially better disentanglement". Which half of that sentence does this notebook measure,

@@ -673,5 +673,5 @@ print("training time from the histories: " + ", ".join(f"{n} {m:.1f} min" for n,
 mode.report_run_time()
 
 # %% [markdown]
-# This is the last notebook of the series. The README collects the result tables of 06, 07 and
-# 08, and `vaelib` (the README's library section) holds every model and metric used here.
+# Next: [09 · posterior collapse](09_posterior_collapse.ipynb): a decoder strong enough to do
+# without $z$, and three ways to make the model use it anyway.

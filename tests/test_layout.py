@@ -17,6 +17,9 @@ MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name not in ("__init__.py
 #: the core wing: what a student reads to learn the VAE, and what every other part builds on
 CORE = ("data", "datafiles", "losses", "models", "train", "group", "metrics", "runtime", "runs", "cache")
 MAX_FILE_LINES, MAX_FUNCTION_LINES = 400, 60
+#: the one module allowed to be longer: the autograder copies probes.py alone into its sandbox, so
+#: every exercise's probe must live in that one file (one short probe per exercise)
+LONGER_FILES = {"vaelib.course.probes": 440}
 
 
 def _name(path: Path) -> str:
@@ -67,7 +70,8 @@ def test_no_module_imports_helpers_from_the_trainer():
 @pytest.mark.parametrize("path", MODULES, ids=_name)
 def test_files_and_functions_are_short(path):
     source = path.read_text()
-    assert len(source.splitlines()) <= MAX_FILE_LINES, f"{_name(path)}: {len(source.splitlines())} lines"
+    limit = LONGER_FILES.get(_name(path), MAX_FILE_LINES)
+    assert len(source.splitlines()) <= limit, f"{_name(path)}: {len(source.splitlines())} lines"
     long = [(n.name, n.end_lineno - n.lineno + 1) for n in ast.walk(ast.parse(source))
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long, f"{_name(path)}: functions over {MAX_FUNCTION_LINES} lines: {long}"

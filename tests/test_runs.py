@@ -65,7 +65,12 @@ def test_every_preset_is_a_run_and_every_run_a_known_preset():
     assert set(PRESETS) <= set(RUNS)
     for name, run in RUNS.items():
         assert run.name == name and run.preset in PRESETS
-        assert re.fullmatch(r"0[1-8]", run.notebook)
+        assert run.notebook in {p.name[:2] for p in series()}, run
+        if run.continues is not None:  # the shorter run it starts from: the same configs but the epochs
+            shorter = [c.to_dict() for c in get_run(run.continues).configs()]
+            longer = [c.to_dict() for c in run.configs()]
+            assert shorter[0] == longer[0] and shorter[1]["epochs"] < longer[1]["epochs"]
+            assert {**shorter[1], "epochs": 0} == {**longer[1], "epochs": 0}
         if run.model_changes or run.train_changes:  # says what it is, not its preset's description
             assert run.about and run.description == run.about
     for members in SWEEPS.values():

@@ -8,7 +8,9 @@ The cache key is a hash of the run's (model config, train config) and nothing el
 is `<cache_root>/<run name>-<key>` and holds what `vaelib.train.train` writes. A folder of any
 name that ends in the same key is the same model, so asking for the configuration an earlier
 notebook trained loads that notebook's model in a second. An interrupted training resumes from
-its last checkpoint the next time it is asked for. A history written by an older vaelib (other
+its last checkpoint the next time it is asked for. A run that `continues` a shorter one
+(vaelib.runs.Run.continues) starts from a copy of that run's last checkpoint, so it trains only
+the epochs it adds, and ends as an uninterrupted run of its length would. A history written by an older vaelib (other
 column names) is read in today's columns (`vaelib.train.upgrade_history`).
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ from torch import nn
 
 from vaelib.models import ModelConfig
 from vaelib.runs import get_run
-from vaelib.runtime import REPO_ROOT, load_model
+from vaelib.runtime import CHECKPOINT, REPO_ROOT, load_model
 from vaelib.train import TrainConfig, train, upgrade_history
 
 __all__ = ["CACHE_ROOT", "CachedRun", "config_key", "cache_folder", "cached_train", "cached_run", "cached_runs"]
@@ -93,7 +96,14 @@ def cached_run(
     progress: bool = True,
 ) -> CachedRun:
     """Train (or load) the run of that name (vaelib.runs.RUNS), in full or in test mode."""
-    model_cfg, train_cfg = get_run(name).configs(test=test)
+    run = get_run(name)
+    model_cfg, train_cfg = run.configs(test=test)
+    folder = cache_folder(model_cfg, train_cfg, name, cache_root)
+    if run.continues is not None and not (folder / "model.pt").exists() and not (folder / CHECKPOINT).exists():
+        earlier = cached_run(run.continues, test, cache_root=cache_root, device=device, progress=progress)
+        if earlier.folder != folder:  # (in test mode both may be one short run)
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(earlier.folder / CHECKPOINT, folder / CHECKPOINT)  # train resumes from it
     return cached_train(model_cfg, train_cfg, name=name, cache_root=cache_root, device=device, progress=progress)
 
 

@@ -200,18 +200,24 @@ def iwae_bound(
     (Burda, Grosse & Salakhutdinov 2016.) L_1 is the ELBO; L_k rises with k towards log p(x).
     x: [B, ...] -> [B] nats. Samples are drawn in chunks of at most `chunk_size` per example
     (default: enough that chunk × B ≤ 2**16 decoder passes at a time), and combined with a
-    running log-sum-exp, so k = 5000 fits in memory.
+    running log-sum-exp, so k = 5000 fits in memory. A model with a `log_weights(x, s)` method
+    (vaelib.models.hvae: two stochastic layers) gives its own log w [s, B] for each chunk.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     b = x.shape[0]
     if chunk_size is None:
         chunk_size = max(1, min(k, 2**16 // max(b, 1)))
+    own = getattr(model, "log_weights", None)  # a model with several stochastic layers draws its own
     mu, logvar = model.encode(x)
     total = torch.full((b,), -math.inf, device=x.device, dtype=mu.dtype)
     done = 0
     while done < k:
         s = min(chunk_size, k - done)
+        if own is not None:
+            total = torch.logaddexp(total, torch.logsumexp(own(x, s)[0], dim=0))
+            done += s
+            continue
         z = mu.unsqueeze(0) + torch.exp(0.5 * logvar).unsqueeze(0) * torch.randn(
             (s, *mu.shape), device=mu.device, dtype=mu.dtype
         )  # [s, B, D]

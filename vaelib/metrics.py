@@ -42,17 +42,19 @@ __all__ = ["mean_terms", "reconstruction_mse", "latent_means", "kl_per_dimension
 
 
 @torch.no_grad()
-def mean_terms(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> dict[str, float]:
+def mean_terms(model: nn.Module, x: torch.Tensor, batch_size: int = 1000,
+               labels: torch.Tensor | None = None) -> dict[str, float]:
     """Means over x of what the model's forward returns (one sampled z each), nats: "loss" (the
     training loss, with the model's own β), "elbo" (the true bound, β = 1 whatever β trained it;
     NaN for a model without one), "log_px" (E_q[log p(x|z)]) and each of the model's TERMS.
-    The model is scored in eval mode and left in the mode it was in."""
+    The model is scored in eval mode and left in the mode it was in. `labels` [N]: a conditional
+    model's (LABELS) labels of x."""
     was_training = model.training
     model.eval()
     names = ("loss", "elbo", "log_px", *model.TERMS)
     sums = dict.fromkeys(names, 0.0)
     for i in range(0, x.shape[0], batch_size):
-        t = model(x[i : i + batch_size])
+        t = model(x[i : i + batch_size]) if labels is None else model(x[i : i + batch_size], labels[i : i + batch_size])
         sums["loss"] += t.loss.sum().item()
         sums["elbo"] += math.nan if t.elbo is None else t.elbo.sum().item()
         sums["log_px"] += t.reconstruction.sum().item()
@@ -119,8 +121,8 @@ def rate_decomposition(model: nn.Module, x: torch.Tensor, samples: int = 1, seed
     split only where the rate is well below `log_n` (returned to compare with).
     Needs a Gaussian q(z | x) (models whose METRICS include "iwae"); log p(z) is the model's prior.
     """
-    if "iwae" not in model.METRICS:
-        raise ValueError(f"{model.config.kind}: rate_decomposition needs a Gaussian q(z | x)")
+    if "iwae" not in model.METRICS or hasattr(model, "log_weights"):
+        raise ValueError(f"{model.config.kind}: rate_decomposition needs one Gaussian q(z | x) and p(z) = log_prior")
     mu, logvar = posterior_params(model, x, batch_size)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     eps = torch.randn(samples, *mu.shape, generator=gen).to(mu.device)
@@ -228,7 +230,7 @@ def evaluate(
     model = model.to(device).eval()
     images = test.images.to(device)
     x = vdata.eval_inputs(images, eval_targets)
-    parts = mean_terms(model, x)
+    parts = mean_terms(model, x, labels=test.labels.to(device) if model.LABELS else None)
     has_elbo = "elbo" in model.METRICS
     out: dict[str, Any] = {
         "model_kind": model.config.kind,
@@ -238,7 +240,7 @@ def evaluate(
         "test_log_px": parts["log_px"],
         "test_kl": parts[model.RATE] if has_elbo else math.nan,
         "test_loss": -parts["elbo"] if has_elbo else math.nan,
-        "recon_mse": reconstruction_mse(model, vdata.to_unit(images)),
+        "recon_mse": reconstruction_mse(model, vdata.to_unit(images)) if model.RECONSTRUCTS else math.nan,
     }
     out.update({f"test_{t}": parts[t] for t in model.TERMS if t != "kl"})
     out.update(_latent_metrics(model, x))
@@ -252,6 +254,8 @@ def evaluate(
 
 def _latent_metrics(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
     """Active units of a continuous code, or codebook use (codes used, perplexity) of a discrete one."""
+    if model.LABELS:  # its codes are q(z | x, y): not a code of x alone
+        return {"active_units": math.nan, "latent_dim": int(model.latent_dim)}
     if "codebook" in model.METRICS:
         from vaelib.models.vqvae import codebook_usage  # noqa: PLC0415
 

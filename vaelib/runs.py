@@ -77,6 +77,9 @@ class Run:
     test_epochs: int = 1
     test_subset: int | None = None  # None: TEST_SUBSET, or TEST_SUBSET_CONV for a convolutional model
     about: str = ""  # what this run is, where it differs from its preset (else the preset's description)
+    #: a run with fewer epochs and otherwise the same configs: this one starts from its last
+    #: checkpoint (vaelib.cache), so "the same model after 10 and after 20 epochs" trains 20 epochs
+    continues: str | None = None
 
     @property
     def description(self) -> str:
@@ -108,6 +111,13 @@ _FC400 = dict(arch="fc", hidden=(400,), decoder_hidden=(400,), latent_dim=20)  #
 _EXPERIMENTAL_RESULTS = dict(epochs=10, batch_size=256, lr=1e-3)  # "Experimental Results" protocol
 _VAEMNIST = dict(epochs=10, batch_size=128, lr=1e-3)
 _BG = dict(arch="fc", hidden=(400, 400), decoder_hidden=(400, 400), latent_dim=40)
+
+_AR = dict(kind="ar-vae", arch="fc", hidden=(400,), decoder_hidden=(400,), latent_dim=20)
+_AR_TRAIN = dict(epochs=10, batch_size=256, lr=3e-3, targets="dynamic")
+_BURDA_TRAIN = dict(epochs=10, batch_size=100, lr=1e-3, targets="dynamic")
+#: 09's KL warm-up: β from 0 to 1 over the first 5 of 10 epochs (196 steps of batch 256 per epoch)
+WARMUP_STEPS = 5 * 196
+M2_EPOCHS = 20
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -156,6 +166,24 @@ PRESETS: dict[str, Preset] = {
            dict(arch="fc", hidden=(256, 128), latent_dim=2, batch_norm=True, dropout=0.1),
            dict(epochs=50, batch_size=128, scheduler="plateau", scheduler_patience=2,
                        early_stopping=5)),
+        # notebook 09: a decoder strong enough to ignore z (vaelib.models.arvae), under one protocol
+        _p("ar-vae", "784-400-20 encoder, autoregressive (MADE, 500 hidden units) Bernoulli decoder given z, "
+           "dynamic binarization, batch 256, Adam 3e-3, 10 epochs", "posterior collapse (notebook 09)",
+           dict(_AR, extra={"decoder": "made", "made_hidden": 500}), _AR_TRAIN),
+        # notebook 10: labels in a VAE (vaelib.models.semisup)
+        _p("cvae", "conditional VAE: the label into encoder and decoder, 784+10-400-20, 20+10-400-784, dynamic "
+           "binarization, batch 128, Adam 1e-3, 10 epochs", "Sohn et al. 2015 (notebook 10)",
+           dict(kind="cvae", arch="fc", hidden=(400,), decoder_hidden=(400,), latent_dim=20),
+           dict(epochs=10, batch_size=128, targets="dynamic")),
+        _p("m2", "M2 with 100 labelled training images (10 per class) and the rest unlabelled: classifier "
+           "784-256-10, q(z | x, y) 784+10-256-50, p(x | y, z) 50+10-256-784, α = 0.1 N, dynamic binarization, "
+           "batch 256, Adam 1e-3", "Kingma et al. 2014, M2 (notebook 10)",
+           dict(kind="m2", arch="fc", hidden=(256,), decoder_hidden=(256,), latent_dim=50, extra={"labelled": 100}),
+           dict(epochs=M2_EPOCHS, batch_size=256, targets="dynamic")),
+        # notebook 11: Burda, Grosse & Salakhutdinov (2016)'s architectures (vaelib.models.hvae)
+        _p("burda-1l-vae", "one stochastic layer (784-200-200-50, tanh), ELBO, dynamic binarization, batch 100, "
+           "Adam 1e-3, 10 epochs", "Burda et al. 2016, Table 1 (notebook 11)",
+           dict(kind="hvae", latent_dim=50, extra={"layers": 1, "objective": "elbo", "k": 1}), _BURDA_TRAIN),
         _p("activity-z2", "784-400-2, grey BCE, batch 128, 20 epochs: the VAE activity report",
            "vae_activity report", _with(_FC400, latent_dim=2), dict(epochs=20, batch_size=128)),
     ]
@@ -167,7 +195,8 @@ def _runs() -> list[Run]:
     """Every preset as a run of its own name, then the sweeps' members."""
     first = {"pytorch-example": "06", "bernoulli-vae": "03", "gaussian-vae": "03", "fnn-bce": "04",
              "fnn-mse": "04", "activity-z2": "04", "latent2-bn-dropout": "04", "cnn-bce": "05", "cnn-mse": "05",
-             "wae": "08", "gm-vae": "08", "vq-vae": "08"}
+             "wae": "08", "gm-vae": "08", "vq-vae": "08",
+             "ar-vae": "09", "cvae": "10", "m2": "10", "burda-1l-vae": "11"}
     test_epochs = {"bernoulli-vae": 3, "gaussian-vae": 3, "activity-z2": 2, "latent2-bn-dropout": 3}
     runs = [Run(name, name, first.get(name, "07"), test_epochs=test_epochs.get(name, 1)) for name in PRESETS]
     runs.append(Run("pytorch-example-2-epochs", "pytorch-example", "02", train_changes={"epochs": 2},
@@ -187,6 +216,29 @@ def _runs() -> list[Run]:
     runs += [Run(f"wae-lambda-{lam:g}", "wae", "08", {"extra": {"mmd_lambda": lam}},
                  about=f"Wasserstein autoencoder (MMD, inverse multiquadratic kernel, λ = {lam:g}), 784-400-20, "
                        "deterministic encoder") for lam in (10.0, 1000.0)]
+    made = {"decoder": "made", "made_hidden": 500}
+    runs += [Run("ar-vae-warmup", "ar-vae", "09", {"extra": {**made, "warmup_steps": WARMUP_STEPS}},
+                 about="ar-vae with a KL warm-up: β rises linearly from 0 to 1 over the first 5 epochs"),
+             Run("ar-vae-free-bits", "ar-vae", "09", {"extra": {**made, "free_bits": 0.5}},
+                 about="ar-vae with free bits: KL floor of λ = 0.5 nats per latent dimension (Kingma et al. 2016)"),
+             Run("ar-vae-local", "ar-vae", "09", {"extra": {"decoder": "local", "window": 28}},
+                 about="the weakened decoder: each pixel sees z and only the 28 pixels before it (no MADE layer)"),
+             Run("factorised-vae", "ar-vae", "09", {"kind": "vae", "extra": {}},
+                 about="the same encoder and z-network with a factorised Bernoulli decoder (784-400-20-400-784), "
+                       "09's protocol")]
+    burda = {"1l": {"layers": 1}, "2l": {"layers": 2}}
+    for depth, layers in burda.items():
+        for objective, k in (("vae", 1), ("iwae", 5)):
+            name = f"burda-{depth}-{objective}"
+            if name != "burda-1l-vae":
+                runs.append(Run(name, "burda-1l-vae", "11",
+                                {"latent_dim": 50, "extra": {**layers, "objective": "elbo" if k == 1 else "iwae", "k": k}},
+                                about=f"Burda et al.'s {layers['layers']}-stochastic-layer model, trained with "
+                                      + ("the ELBO" if k == 1 else f"the IWAE bound, k = {k}")))
+            runs.append(Run(f"{name}-20-epochs", "burda-1l-vae", "11",
+                            {"extra": {**layers, "objective": "elbo" if k == 1 else "iwae", "k": k}},
+                            {"epochs": 20}, test_epochs=2, continues=name,
+                            about=f"{name}, trained on to 20 epochs (continues its 10-epoch checkpoint)"))
     for name in _REPLICATED:  # the same run trained from other seeds (initialisation, data order, binarization)
         base = next(r for r in runs if r.name == name)
         runs += [Run(f"{name}-seed-{s}", base.preset, base.notebook, base.model_changes, {**base.train_changes, "seed": s},
@@ -205,7 +257,9 @@ _REPLICATED = ("bernoulli-vae", "gaussian-vae", "gaussian-sigma-0.03", "gaussian
                "fnn-bce", "fnn-mse", "cnn-bce", "cnn-mse",
                "vae-std-z20", "vae-std-z20-res", "vae-std-z40", "vae-conv", "vae-std-z20-beta-0.25", "beta-vae-0.5", "beta-vae-2", "beta-vae-4",
                "vae-std-z20-beta-8", "vae-std-z2", "vae-std-z5", "vae-std-z10",
-               "wae-lambda-10", "wae", "wae-lambda-1000", "gm-vae")
+               "wae-lambda-10", "wae", "wae-lambda-1000", "gm-vae",
+               "factorised-vae", "ar-vae", "ar-vae-warmup", "ar-vae-free-bits", "ar-vae-local",
+               "burda-1l-vae", "burda-1l-iwae", "burda-2l-vae", "burda-2l-iwae")
 
 RUNS: dict[str, Run] = {r.name: r for r in _runs()}
 

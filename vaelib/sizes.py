@@ -59,6 +59,14 @@ SIZES: dict[str, Size] = {
     # 07, 08: the codes themselves
     "mi_images": Size(5000, 500, "test images behind the rate decomposition I_q(x; z) + KL(q(z) || p(z)) and the bracket on the second term (03, 07)"),
     "latent_images": Size(2000, 500, "test images and prior draws compared in code space (08)"),
+    # 09, 11: per-image likelihoods of the new chapters' models
+    # 10: conditional generation and the 100-label baselines
+    "cvae_samples": Size(1000, 20, "CVAE samples per requested class scored by the MNIST classifier (10)"),
+    "baseline_epochs": Size(100, 2, "epochs of the small CNN trained on the 100 labelled images alone (10)"),
+    # 11: Burda et al.'s evaluation, scaled down
+    "burda_images": Size(2000, 200, "test images behind 11's NLL table (its k is burda_k)"),
+    "burda_k": Size(1000, 10, "importance samples of 11's NLL table (Burda et al. used k = 5000 on all 10,000)"),
+    "nll_k": Size(100, 10, "importance samples behind the per-image NLLs of the paired comparisons (09, 11)"),
 }
 
 

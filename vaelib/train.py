@@ -190,9 +190,14 @@ def train(
     train_x = splits.train.images.to(dev)  # whole splits on the device, once
     val_x = vdata.eval_inputs(splits.val.images.to(dev), vdata.eval_targets_for(tcfg.targets))
     run = _start(mcfg, tcfg, dev)
+    if hasattr(run.model, "attach_training_data"):  # M2 keeps its few labelled images
+        run.model.attach_training_data(splits.train)
     if out is not None:
         _open_folder(out, run, mcfg, tcfg, dev, resume)
-    batches = vdata.BatchIterator(train_x, tcfg.batch_size, shuffle=True, targets=tcfg.targets, generator=run.gen)
+    labels = run.model.LABELS  # a conditional model trains on (x, y) batches
+    val_y = splits.val.labels.to(dev) if labels else None
+    batches = vdata.BatchIterator(vdata.Split(train_x, splits.train.labels.to(dev)) if labels else train_x,
+                                  tcfg.batch_size, shuffle=True, targets=tcfg.targets, generator=run.gen, labels=labels)
     bar = tqdm(total=tcfg.epochs * len(batches), initial=min(run.epoch, tcfg.epochs) * len(batches),
                disable=not progress, desc="train", unit="step", leave=False)
     ckpt_path = out / CHECKPOINT if out is not None else None
@@ -201,7 +206,7 @@ def train(
         t0 = time.perf_counter()
         row = _train_epoch(run, batches, tcfg, bar, ckpt_path, _fail_at_step)
         row["train_seconds"] = time.perf_counter() - t0
-        row.update(_validation_row(run.model, val_x, run.optimizer), seconds=time.perf_counter() - t0)
+        row.update(_validation_row(run.model, val_x, run.optimizer, val_y), seconds=time.perf_counter() - t0)
         _end_epoch(run, _ordered(row, run.model), tcfg, out, mcfg)
         if on_epoch_end is not None:
             on_epoch_end(run.epoch, run.history[-1])
@@ -258,7 +263,7 @@ def _resume(run: _Training, path: Path, mcfg: ModelConfig, tcfg: TrainConfig, de
 
 def _step(run: _Training, x: torch.Tensor, tcfg: TrainConfig, poison: bool = False):
     """One Adam step on the batch's mean loss; returns the model's terms and that mean."""
-    terms = run.model(x)
+    terms = run.model(*x) if isinstance(x, tuple) else run.model(x)  # (x, y) for a conditional model
     loss = terms.loss.mean()
     if poison:
         loss = loss * float("nan")
@@ -309,10 +314,11 @@ def _raise_if_bad(bad_step: int, epoch: int, steps: int, ckpt_path: Path | None,
     )
 
 
-def _validation_row(model: nn.Module, val_x: torch.Tensor, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+def _validation_row(model: nn.Module, val_x: torch.Tensor, optimizer: torch.optim.Optimizer,
+                    val_y: torch.Tensor | None = None) -> dict[str, float]:
     """Validation loss, ELBO (NaN where the model has none), reconstruction loss and terms; the lr used."""
     if val_x.shape[0]:
-        val = mean_terms(model, val_x)
+        val = mean_terms(model, val_x, labels=val_y)
     else:  # trained on every image: no validation split
         val = {k: math.nan for k in ("loss", "elbo", "log_px", *model.TERMS)}
     row = {"val_loss": val["loss"], "val_elbo": val["elbo"], "val_recon": -val["log_px"]}

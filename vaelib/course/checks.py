@@ -19,7 +19,7 @@ standard errors) and gradients, never one draw against another, so any correct w
 passes.
 
 The checks themselves live with their notebooks: `vaelib.course.checks_objective` (notebook 02)
-and `vaelib.course.checks_models` (notebooks 03-08), on the helpers of
+`vaelib.course.checks_models` (notebooks 03-08) and `vaelib.course.checks_chapters` (09-11), on the helpers of
 `vaelib.course.check_helpers`. This module gathers them into `CHECKS` and runs them.
 """
 
@@ -33,6 +33,7 @@ import torch
 
 from vaelib.course import probes
 from vaelib.course.check_helpers import Check, CheckFailed
+from vaelib.course.checks_chapters import CHAPTER_CHECKS
 from vaelib.course.checks_models import MODEL_CHECKS
 from vaelib.course.checks_objective import OBJECTIVE_CHECKS
 
@@ -42,7 +43,7 @@ __all__ = ["CHECKS", "Check", "CheckFailed", "DEFAULT_SEED", "check_exercise", "
 # ----------------------------------------------------------------------------- the registry
 
 
-CHECKS: dict[str, Check] = {c.id: c for c in (*OBJECTIVE_CHECKS, *MODEL_CHECKS)}
+CHECKS: dict[str, Check] = {c.id: c for c in (*OBJECTIVE_CHECKS, *MODEL_CHECKS, *CHAPTER_CHECKS)}
 assert set(CHECKS) == set(probes.PROBES), "every check needs a probe of the same id"
 
 DEFAULT_SEED = 918_273_645  # the notebooks never use it

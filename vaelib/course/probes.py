@@ -1,18 +1,17 @@
 """The student side of the autograder: call the student's code on the grader's inputs, return data.
 
-This file is copied into the grader's isolated student process (see `vaelib.course.sandbox`) and
-runs there with nothing of vaelib around it: it imports only the standard library and torch. It
-never judges anything. For each exercise a *probe* calls the student's function or class on the
-inputs the grader drew (`vaelib.course.checks`), exactly as a check would, and returns what came
-back as plain data (tensors, numbers, strings, lists, dicts); the grader's own process loads that
-data with `torch.load(weights_only=True)` (no code, no behaviour, no tensor subclasses) and decides.
+This file is copied into the grader's isolated student process (see `vaelib.course.sandbox`) and runs there with
+nothing of vaelib around it: it imports only the standard library and torch. It never judges anything. For each
+exercise a *probe* calls the student's function or class on the inputs the grader drew (`vaelib.course.checks`),
+exactly as a check would, and returns what came back as plain data (tensors, numbers, strings, lists, dicts); the
+grader's own process loads that data with `torch.load(weights_only=True)` (no code, no behaviour, no tensor
+subclasses) and decides.
 
-A student who rewrites a probe from inside the process can only change the data it returns; to
-pass a value check that data must still be the right answer on inputs drawn for this grading
-(which is solving the exercise). The class exercise (`ConvDecoder`) is checked on the outputs and
-losses its module produced in the student process; a student who forges those could fake a pass,
-which is why the grader also flags cells that reach for the grader's internals (see
-`checks.suspicious_lines`).
+A student who rewrites a probe from inside the process can only change the data it returns; to pass a value check
+that data must still be the right answer on inputs drawn for this grading (which is solving the exercise). The class
+exercise (`ConvDecoder`) is checked on the outputs and losses its module produced in the student process; a student
+who forges those could fake a pass, which is why the grader also flags cells that reach for the grader's internals
+(see `checks.suspicious_lines`).
 
     python -I -B probes.py PAYLOAD_DIR      # what the sandbox runs (the trusted preamble below)
 """
@@ -32,7 +31,8 @@ from typing import Any, Callable
 __all__ = ["PREAMBLE", "STUDENT_MODULE", "PROBES", "ProbeError", "ToyLinearGaussian", "TimeLimit", "export", "call",
            "describe", "defined_names", "without_magics", "set_limits", "main", "adam_step",
            "probe_reparameterize", "probe_kl_std_normal", "probe_bernoulli_log_prob", "probe_gaussian_log_prob",
-           "probe_elbo", "probe_iwae_bound", "probe_ConvDecoder", "probe_traverse", "probe_mmd_unbiased"]
+           "probe_elbo", "probe_iwae_bound", "probe_ConvDecoder", "probe_traverse", "probe_mmd_unbiased",
+           "probe_free_bits_kl", "probe_warmup_beta", "probe_m2_unlabelled_loss", "probe_iwae_loss"]
 
 PREAMBLE = "import math\nimport numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 STUDENT_MODULE = "student_notebook"  # __name__ of the namespace the exercise cells run in
@@ -267,6 +267,36 @@ def probe_traverse(f, p: dict) -> dict:
 
 def probe_mmd_unbiased(f, p: dict) -> dict:
     return {"out": call(f, p["q"].clone(), p["p"].clone(), tuple(float(s) for s in p["scales"]))}
+
+
+def _value_and_grad(f, x, *args) -> dict:
+    """f(x, *args) and the gradient of its sum with respect to x (None when it has none)."""
+    x = x.clone().requires_grad_(True)
+    try:
+        value = f(x, *args)
+        if getattr(value, "requires_grad", False):
+            value.sum().backward()
+    except NotImplementedError:
+        raise
+    except Exception as e:  # noqa: BLE001  (student code may raise anything)
+        return {"value": {"error": describe(e)}}
+    return {"value": export(value), "grad": export(x.grad)}
+
+
+def probe_free_bits_kl(f, p: dict) -> dict:
+    return _value_and_grad(f, p["kl_terms"], float(p["lam"]))
+
+
+def probe_warmup_beta(f, p: dict) -> dict:
+    return {"values": [call(f, int(s), int(w), float(b)) for s, w, b in p["cases"]]}
+
+
+def probe_m2_unlabelled_loss(f, p: dict) -> dict:
+    return {"value": call(f, p["log_q_y"].clone(), p["bounds"].clone())}
+
+
+def probe_iwae_loss(f, p: dict) -> dict:
+    return _value_and_grad(f, p["log_w"])
 
 
 PROBES: dict[str, Callable[[Any, dict], dict]] = {

@@ -11,19 +11,22 @@ from typing import Any
 from torch import nn
 
 from vaelib.models.networks import ConvDecoder, ConvEncoder, FCDecoder, FCEncoder, MLP
+from vaelib.models.arvae import ARVAE
 from vaelib.models.gmvae import GMVAE
+from vaelib.models.hvae import HVAE
+from vaelib.models.semisup import CVAE, M2
 from vaelib.models.vae import VAE, ModelConfig
 from vaelib.models.vqvae import VQVAE, VQTerms
 from vaelib.models.wae import WAE, WAETerms
 from vaelib.losses import ELBOTerms
 
 __all__ = [
-    "MODELS", "VAE", "WAE", "GMVAE", "VQVAE", "ModelConfig", "ELBOTerms", "WAETerms", "VQTerms",
+    "MODELS", "VAE", "ARVAE", "HVAE", "CVAE", "M2", "WAE", "GMVAE", "VQVAE", "ModelConfig", "ELBOTerms", "WAETerms", "VQTerms",
     "build_model", "count_parameters", "FCEncoder", "FCDecoder", "ConvEncoder", "ConvDecoder", "MLP",
 ]
 
 #: model family name (ModelConfig.kind) -> class taking a ModelConfig
-MODELS: dict[str, type[nn.Module]] = {"vae": VAE, "wae": WAE, "gm-vae": GMVAE, "vq-vae": VQVAE}
+MODELS: dict[str, type[nn.Module]] = {"vae": VAE, "wae": WAE, "gm-vae": GMVAE, "vq-vae": VQVAE, "ar-vae": ARVAE, "hvae": HVAE, "cvae": CVAE, "m2": M2}
 
 
 def build_model(config: ModelConfig | dict[str, Any]) -> nn.Module:

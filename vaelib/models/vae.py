@@ -95,7 +95,7 @@ class VAE(nn.Module):
     """Gaussian encoder, FC or conv decoder, Bernoulli or Gaussian likelihood, N(0, I) prior.
 
     The other model families (vaelib.models.wae, gmvae, vqvae) subclass it to share the networks
-    and the likelihood. Five class attributes say what a family is, so that the trainer, the
+    and the likelihood. Seven class attributes say what a family is, so that the trainer, the
     metrics and the plots ask the model instead of guessing from its name:
     """
 
@@ -111,6 +111,10 @@ class VAE(nn.Module):
     SETTINGS: dict[str, Any] = {}
     #: whether ModelConfig.beta weights a term of the loss (a family that ignores it rejects β ≠ 1)
     USES_BETA = True
+    #: whether reconstruct() is the decoder mean E[x | z = μ(x)] (the reconstruction MSE applies)
+    RECONSTRUCTS = True
+    #: whether forward takes the batch's labels, model(x, y) (a conditional VAE)
+    LABELS = False
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

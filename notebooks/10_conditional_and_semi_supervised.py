@@ -1,0 +1,285 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 10 · Labels in a VAE: conditional generation and semi-supervised learning
+#
+# **What this notebook teaches.** A label $y$ can enter a VAE in two ways. As an **input**: the
+# conditional VAE (CVAE, Sohn et al. 2015) gives $y$ to the encoder and the decoder, so you can ask
+# for a digit by name, and $z$ is left to carry everything else (its "style"). As a **latent
+# variable that is sometimes observed**: M2 (Kingma, Rezende, Mohamed & Welling 2014) has a
+# classifier $q(y\mid x)$ inside its inference network, and trains it from 100 labelled images and
+# 49,900 unlabelled ones, because every unlabelled image still has to be explained by *some* digit.
+# We check the CVAE's samples with the MNIST classifier of notebook 06, look at what $z$ encodes
+# when $y$ is given, and score M2's classifier on the test set beside two baselines that see the
+# same 100 labels and nothing else.
+#
+# **Exercise.** You write `m2_unlabelled_loss`, M2's loss on an unlabelled image (with the entropy of
+# $q(y\mid x)$), in section 3; the cell after it checks yours against vaelib's. One open question
+# asks where M2's advantage comes from.
+#
+# **Prerequisites.** [02](02_reparameterization.ipynb) (the ELBO), [04](04_fnn_vae.ipynb) (the
+# fully connected VAE) and [06](06_evaluation.ipynb) (the MNIST classifier, linear probes, intervals).
+#
+# **Run time.** Two models trained once (a CVAE for 10 epochs; M2 for 20 epochs, whose unlabelled
+# bound decodes every image under all ten labels), and two small baselines fitted on 100 images.
+# How long it takes on this project's 2-core CPU, from an empty cache and from the `checkpoints/`
+# cache, is in the README's run-time table (written by `make run`, never typed); the last cell
+# prints this run's own time. The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one
+# short epoch on 2,000 images and only reports the claims that need trained models.
+
+# %% [markdown]
+# ## Setup
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+from vaelib.notebook import setup  # first: it also sets up the notebook environment
+from vaelib import data as vdata
+from vaelib.eval.classifier import predict, train_classifier
+from vaelib.eval.plots import show_grid
+from vaelib.eval.probe import fit_linear_probe
+from vaelib.eval.stats import paired_bootstrap
+from vaelib.models import semisup
+from vaelib.runs import get_run
+
+mode = setup()
+
+# %% [markdown]
+# ## 1 · The conditional VAE
+#
+# The CVAE's bound is on $\log p(x\mid y)$:
+#
+# $$\log p(x\mid y) \ge \mathbb E_{q(z\mid x, y)}[\log p(x\mid z, y)] - \mathrm{KL}\big(q(z\mid x, y)\,\|\,p(z)\big),$$
+#
+# with the label one-hot into the encoder's and the decoder's hidden layer
+# (`vaelib.models.semisup.CVAE`). The decoder is told the digit, so $z$ need not carry it.
+# **Generation on request:** draw $z \sim \mathcal N(0, I)$ and ask for each class in turn; the
+# MNIST classifier of notebook 06 (cached) then says which digit it sees. We ask for
+# `cvae_samples` samples of each class and count how often the classifier agrees with the request.
+
+# %%
+cvae = mode.run("cvae").model
+clf = mode.classifier()
+n_per_class = mode.size("cvae_samples")
+gen = torch.Generator().manual_seed(0)
+requested = torch.arange(10).repeat_interleave(n_per_class).to(mode.device)
+drawn = torch.cat([cvae.sample_class(requested[i : i + 1000], generator=gen) for i in range(0, len(requested), 1000)])
+seen = predict(clf, drawn)
+agree = (seen == requested.cpu()).float()
+per_class = agree.reshape(10, n_per_class).mean(1)
+ci = paired_bootstrap(agree, torch.zeros_like(agree))
+print(f"{len(requested)} samples ({n_per_class} per class): the classifier agrees with the request for "
+      f"{100 * ci.mean:.2f} % [{100 * ci.lo:.2f}, {100 * ci.hi:.2f}]")
+print("per class (%): " + "  ".join(f"{c}: {100 * v:.1f}" for c, v in enumerate(per_class.tolist())))
+print(pd.crosstab(pd.Series(requested.cpu().numpy(), name="requested"), pd.Series(seen.numpy(), name="classifier sees")))
+with mode.claims():
+    assert ci.lo >= 0.97, ci  # the issue's goal: at least 97 % agreement
+cvae_agreement = ci
+
+# %% [markdown]
+# **Style transfer: one $z$, ten labels.** Each row below keeps one $z$ and changes only $y$. The
+# first column of each row is a test digit; its $z$ is the mean of $q(z\mid x, y)$ under its true
+# label, and the ten images to its right are that $z$ decoded as 0, 1, …, 9.
+
+# %%
+splits = vdata.load_mnist(subset=mode.subset)
+x_test = vdata.eval_inputs(splits.test.images, "fixed").to(mode.device)
+y_test = splits.test.labels.to(mode.device)
+with torch.no_grad():
+    rows = []
+    for i in range(6):
+        z = cvae.encode(x_test[i : i + 1], y_test[i : i + 1])[0]
+        rows += [vdata.to_unit(splits.test.images[i : i + 1]).to(mode.device),
+                 cvae.generate(z.repeat(10, 1), torch.arange(10, device=mode.device))]
+fig, ax = plt.subplots(figsize=(9, 5.5))
+show_grid(torch.cat(rows).cpu(), ax=ax, nrow=11, title="test digit | the same z decoded as 0 … 9")
+fig.tight_layout()
+mode.save_figure(fig, "10_style_transfer.png");
+
+# %% [markdown]
+# **What $z$ encodes when $y$ is given.** If the CVAE leaves the digit's identity to $y$, its codes
+# should tell the digits apart much worse than an unconditional VAE's codes do. A linear probe
+# (notebook 06's tool) on the codes $\mu(x, y)$, fitted on training images and scored on test
+# images, measures that, beside the same probe on the codes of 04's `fnn-bce` VAE (784-400-20, the
+# same encoder without the label).
+
+# %%
+n_probe = mode.size("probe_images")
+x_train = vdata.eval_inputs(splits.train.images[:n_probe], "fixed").to(mode.device)
+y_train = splits.train.labels[:n_probe].to(mode.device)
+fnn = mode.run("fnn-bce").model
+with torch.no_grad():
+    codes = {"CVAE: μ(x, y)": (cvae.encode(x_train, y_train)[0], cvae.encode(x_test, y_test)[0]),
+             "fnn-bce VAE: μ(x)": (fnn.encode(vdata.to_unit(splits.train.images[:n_probe]).to(mode.device))[0],
+                                   fnn.encode(vdata.to_unit(splits.test.images).to(mode.device))[0])}
+probe_acc = {}
+for name, (tr, te) in codes.items():
+    probe = fit_linear_probe(tr, y_train, 10)
+    probe_acc[name] = probe.accuracy(te, y_test)
+    print(f"{name:20} linear-probe test accuracy {100 * probe_acc[name]:.1f} %  ({tr.shape[0]} training codes)")
+with mode.claims():
+    assert probe_acc["CVAE: μ(x, y)"] < probe_acc["fnn-bce VAE: μ(x)"] - 0.2, probe_acc
+
+# %% [markdown]
+# So the rows of the style figure are what $z$ holds: slant, width and stroke thickness carry over
+# from the test digit to all ten labels, while the digit's identity comes from $y$. The probe
+# agrees: from the CVAE's codes a linear classifier recovers the digit far less well than from the
+# plain VAE's codes (one training run of each).
+#
+# ## 2 · M2: the label as a latent variable
+#
+# M2's generative model is $p(y)\,p(z)\,p(x\mid y, z)$ with $p(y)$ uniform over the ten digits; its
+# inference network is $q(y\mid x)\,q(z\mid x, y)$. A labelled pair has the CVAE's bound plus
+# $\log p(y)$,
+#
+# $$\mathcal L(x, y) = \mathbb E_{q(z\mid x,y)}[\log p(x\mid y, z)] + \log p(y) - \mathrm{KL}\big(q(z\mid x,y)\,\|\,p(z)\big) \le \log p(x, y),$$
+#
+# and an unlabelled image sums $y$ out under the classifier,
+#
+# $$\mathcal U(x) = \sum_y q(y\mid x)\,\mathcal L(x, y) + \mathcal H\big(q(y\mid x)\big) \le \log p(x).$$
+#
+# $\mathcal U$ is an ELBO on $\log p(x)$ whose latent variables are $(y, z)$: the entropy term is
+# the $-\mathbb E_q \log q(y\mid x)$ part of it. Nothing in $\mathcal U$ is supervised, so the
+# objective adds the classifier's log-likelihood on the labelled images, with weight α:
+#
+# $$J = \sum_{\text{unlabelled}} -\mathcal U(x) + \sum_{\text{labelled}} \big[-\mathcal L(x, y) - \alpha \log q(y\mid x)\big],\qquad \alpha = 0.1\,N.$$
+#
+# Our 100 labelled images are the first 10 of each class in a seeded permutation of the 50,000
+# training images (`semisup.pick_labelled`); the other 49,900 are used without their labels. Each
+# training step adds the whole labelled set's term to the batch's unlabelled one, scaled so that
+# an epoch estimates $J / N_u$ (`M2.labelled_loss`).
+
+# %%
+m2_run = mode.run("m2")
+m2 = m2_run.model
+print(get_run("m2").description)
+print(f"labelled images kept by the model: {m2.labelled_y.numel()}, per class: {m2.labelled_y.bincount(minlength=10).tolist()}")
+
+# %% [markdown]
+# ## 3 · The unlabelled loss, written by you
+#
+# Given the classifier's log-probabilities $\log q(y\mid x)$ and the bound $\mathcal L(x, y)$ of
+# each image under each of the ten labels, return $-\mathcal U(x)$ per image.
+
+# %% tags=["exercise"]
+import torch
+
+
+def m2_unlabelled_loss(log_q_y: torch.Tensor, labelled_bounds: torch.Tensor) -> torch.Tensor:
+    """-U(x) per image: log_q_y [B, K] (log q(y | x)), labelled_bounds [B, K] (L(x, y) for each y) -> [B]."""
+    # HINT: U = Σ_y q(y|x) L(x, y) + H(q(y|x)), with H = -Σ_y q log q; return -U
+    # BEGIN SOLUTION
+    q = log_q_y.exp()
+    return -((q * labelled_bounds).sum(dim=1) - (q * log_q_y).sum(dim=1))
+    # END SOLUTION
+
+
+# %%
+from vaelib.course.assignments import exercise_check
+
+with exercise_check("m2_unlabelled_loss"):
+    log_q = torch.log_softmax(torch.randn(32, 10), dim=1)
+    bounds = -100 - 10 * torch.rand(32, 10)
+    assert torch.allclose(m2_unlabelled_loss(log_q, bounds), semisup.m2_unlabelled_loss(log_q, bounds))
+    print("m2_unlabelled_loss agrees with vaelib's")
+
+# %% [markdown]
+# ## 4 · How well does M2 classify?
+#
+# M2's classifier $q(y\mid x)$ on all test images (fixed binarization), beside two baselines that
+# see the same 100 labelled images and nothing else: a **linear probe** on the pixels (multinomial
+# logistic regression, `vaelib.eval.probe`), and a **small CNN** (notebook 06's classifier
+# architecture, 100 images, `baseline_epochs` epochs). The intervals are 95 % bootstrap intervals
+# over the test images; the differences are paired (the same test images), for this one training
+# run of each model.
+
+# %%
+idx = semisup.pick_labelled(splits.train.labels, 10)
+few = vdata.Split(splits.train.images[idx], splits.train.labels[idx], idx)
+wrong = {"M2": (m2.classify(x_test).cpu() != splits.test.labels).float()}
+probe = fit_linear_probe(vdata.to_unit(few.images).reshape(len(few), -1), few.labels, 10)
+wrong["linear probe, 100 labels"] = (probe.predict(vdata.to_unit(splits.test.images).reshape(len(splits.test), -1)).cpu()
+                                     != splits.test.labels).float()
+small = train_classifier(epochs=mode.size("baseline_epochs"), progress=False, batch_size=20,
+                         data=vdata.MNISTSplits(few, splits.val, splits.test), device=mode.device)
+wrong["small CNN, 100 labels"] = (predict(small, splits.test.images) != splits.test.labels).float()
+errors = {name: paired_bootstrap(w, torch.zeros_like(w)) for name, w in wrong.items()}
+print(f"test error on {len(splits.test)} test images:")
+for name, e in errors.items():
+    print(f"  {name:26} {100 * e.mean:5.2f} % [{100 * e.lo:.2f}, {100 * e.hi:.2f}]")
+print("Kingma et al. 2014 (M2, 100 labels, their Table 1): 11.97 % (± 1.71 over their runs)")
+gaps = {name: paired_bootstrap(wrong["M2"], w) for name, w in wrong.items() if name != "M2"}
+for name, d in gaps.items():
+    print(f"M2 − {name}: {100 * d.mean:+.2f} points [{100 * d.lo:+.2f}, {100 * d.hi:+.2f}] (paired)")
+with mode.claims():
+    assert all(d.hi < 0 for d in gaps.values()), gaps  # M2 beats both baselines (this run)
+
+# %% [markdown]
+# **Reading the numbers.** M2 classifies far better than either baseline that sees only the 100
+# labels: the unlabelled images teach the model what the digits look like, and the classifier
+# inherits that through $\mathcal U$, which rewards a $q(y\mid x)$ under which the class-conditional
+# decoder explains $x$ well. How it stands against the 12 % goal and the paper's 11.97 % is printed
+# above and asserted in the summary cell. What would lower it: longer training (the paper trained
+# far longer), and Kingma et al.'s own best result, M1 + M2 (M2 on the codes of a separately
+# trained VAE: 3.33 % with 100 labels in their Table 1); later work (ladder networks, consistency
+# regularisation) goes below 1 %.
+
+# %% [markdown] tags=["question"]
+# **Question.** The classification term $-\alpha \log q(y\mid x)$ sees only 100 images. Through which
+# term of $J$ do the 49,900 unlabelled images change the classifier, and why would that term push
+# $q(y\mid x)$ towards the right digit rather than any digit?
+
+# %% [markdown] tags=["answer"]
+# **Answer.**
+# Through $\mathcal U(x) = \sum_y q(y\mid x)\,\mathcal L(x, y) + \mathcal H(q(y\mid x))$: its gradient
+# with respect to the classifier moves probability towards the labels $y$ under which the bound
+# $\mathcal L(x, y)$ is highest, i.e. under which the class-conditional decoder $p(x\mid y, z)$ explains
+# the image best (the entropy keeps $q$ from committing too early). The decoder learns what each
+# $y$ looks like from the labelled images (and from the unlabelled ones once $q$ is right for them),
+# so "the $y$ that explains $x$ best" becomes the true digit: the labels name the clusters, the
+# unlabelled data shape them. Section 4 shows the effect against the baselines that use the labels
+# alone.
+
+# %% [markdown]
+# ## Summary
+#
+# The cells of sections 1 and 4 print the numbers this summary rests on; the cell below asserts the
+# goals (one training run of each model).
+#
+# - **The CVAE generates every digit on request**: the MNIST classifier agrees with the requested
+#   class for at least 97 % of its samples (the interval's lower end). Its $z$ carries style, not
+#   identity: the same $z$ under ten labels draws ten digits in one hand, and a linear probe reads
+#   the digit from its codes far worse than from a plain VAE's.
+# - **M2 with 100 labels** classifies the test set much better than a linear probe or a small CNN
+#   trained on the same 100 labels (paired intervals, this run). Whether it reaches the 12 % goal
+#   under this protocol is printed and asserted below.
+
+# %%
+m2_error = errors["M2"]
+print(f"CVAE agreement {100 * cvae_agreement.mean:.2f} % [{100 * cvae_agreement.lo:.2f}, {100 * cvae_agreement.hi:.2f}]; "
+      f"M2 test error {100 * m2_error.mean:.2f} % [{100 * m2_error.lo:.2f}, {100 * m2_error.hi:.2f}]")
+print(f"training time from the histories: "
+      + ", ".join(f"{n} {mode.run(n, quiet=True).history['seconds'].sum() / 60:.1f} min" for n in ("cvae", "m2")))
+with mode.claims():
+    assert m2_error.mean <= 0.12, m2_error  # the issue's goal
+mode.report_run_time()
+
+# %% [markdown]
+# Next: [11 · hierarchical VAEs and the IWAE objective](11_hierarchical_and_iwae.ipynb): two
+# stochastic layers, and training with the importance-weighted bound.

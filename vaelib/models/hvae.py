@@ -1,0 +1,180 @@
+"""VAEs with one or two stochastic layers, trained with the ELBO or the IWAE bound (notebook 11).
+
+The architecture of Burda, Grosse & Salakhutdinov (2016, *Importance weighted autoencoders*),
+on dynamically binarized MNIST, tanh hidden units, every Gaussian with a diagonal covariance:
+
+- one stochastic layer: x -> 200 -> 200 -> z (50); z -> 200 -> 200 -> x (Bernoulli).
+- two stochastic layers: q(z1 | x): x -> 100 -> 100 -> z1 (100), q(z2 | z1): z1 -> 50 -> 50 -> z2 (50);
+  p(z2) = N(0, I), p(z1 | z2): z2 -> 50 -> 50 -> z1 (100), p(x | z1): z1 -> 100 -> 100 -> x.
+
+`extra["layers"]` is 1 or 2. `extra["objective"]` is "elbo" or "iwae" with `extra["k"]` samples:
+
+    log w_i = log p(x, z1_i, z2_i) - log q(z1_i, z2_i | x),   (z1_i, z2_i) ~ q, i = 1..k
+    ELBO estimate  = (1/k) Σ_i log w_i,        IWAE bound L_k = log (1/k) Σ_i w_i.
+
+The ELBO objective with k = 1 is Burda's VAE; the IWAE objective's gradient is Σ_i w̃_i ∇ log w_i
+with the normalised weights w̃_i = w_i / Σ_j w_j, so the samples that explain x best get the most
+of the gradient. Both KLs are sampled (log q - log p at the drawn z), as in the paper.
+`log_weights(x, k)` is what `vaelib.losses.iwae_bound` uses for these models (log q and log p
+of both layers), so `evaluate` and the NLLs treat them like any other VAE. `layer_means` gives
+each layer's E_q[z_l | x], behind `active_units_per_layer` (Burda's activity: Cov_x E_q[u | x] > 0.01).
+
+    model = build_model(ModelConfig(kind="hvae", latent_dim=50, extra={"layers": 2, "objective": "iwae", "k": 5}))
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from vaelib.losses import ELBOTerms, bernoulli_log_prob, gaussian_diag_log_prob, std_normal_log_prob
+from vaelib.models.networks import IMAGE_DIM, IMAGE_SHAPE
+from vaelib.models.vae import VAE, ModelConfig
+
+__all__ = ["HVAE", "GaussianLayer", "active_units_per_layer"]
+
+#: Burda et al.'s widths: (hidden width, stochastic units) per layer, bottom first
+ARCHITECTURES = {1: ((200, 50),), 2: ((100, 100), (50, 50))}
+OBJECTIVES = ("elbo", "iwae")
+
+
+def _tanh_mlp(n_in: int, width: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, width), nn.Tanh(), nn.Linear(width, width), nn.Tanh())
+
+
+class GaussianLayer(nn.Module):
+    """Two tanh layers, then the mean and log variance of a diagonal Gaussian: [B, n_in] -> 2 x [B, n_out]."""
+
+    def __init__(self, n_in: int, width: int, n_out: int) -> None:
+        super().__init__()
+        self.body = _tanh_mlp(n_in, width)
+        self.mu = nn.Linear(width, n_out)
+        self.logvar = nn.Linear(width, n_out)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.body(h)
+        return self.mu(t), self.logvar(t)
+
+
+def _draw(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """z ~ N(mu, diag σ²) by reparameterisation, and log q(z) [...]."""
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    return z, gaussian_diag_log_prob(z, mu, logvar)
+
+
+class HVAE(VAE):
+    """One or two stochastic layers of diagonal Gaussians, a Bernoulli decoder, ELBO or IWAE training."""
+
+    SETTINGS = {"layers": 1, "objective": "elbo", "k": 1}
+    METRICS = ("elbo", "iwae")  # active units per layer: `active_units_per_layer`
+    TERM_LABELS = {"kl": "KL (sampled)"}
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        s = self.settings
+        if s["objective"] not in OBJECTIVES or int(s["k"]) < 1:
+            raise ValueError(f"hvae: objective must be one of {OBJECTIVES} with k >= 1, got {s}")
+        if config.likelihood != "bernoulli":
+            raise ValueError("hvae: Burda et al.'s models have a Bernoulli decoder")
+
+    def _build_networks(self, c: ModelConfig, variance: bool = True) -> None:
+        layers = int(self.settings["layers"])
+        if layers not in ARCHITECTURES:
+            raise ValueError(f"hvae: layers must be 1 or 2, got {layers}")
+        arch = ARCHITECTURES[layers]
+        if c.latent_dim != arch[-1][1]:
+            raise ValueError(f"hvae: the top layer of the {layers}-layer model has {arch[-1][1]} units "
+                             f"(latent_dim), got {c.latent_dim}")
+        sizes = [IMAGE_DIM] + [n for _, n in arch]
+        self.sizes = sizes[1:]
+        self.up = nn.ModuleList(GaussianLayer(sizes[i], w, sizes[i + 1]) for i, (w, _) in enumerate(arch))
+        # the generative side, top down: p(z_l | z_{l+1}) for l < L, and p(x | z1)
+        self.down = nn.ModuleList(GaussianLayer(sizes[i + 1], arch[i][0], sizes[i]) for i in range(1, len(arch)))
+        self.decoder = nn.Sequential(_tanh_mlp(sizes[1], arch[0][0]), nn.Linear(arch[0][0], IMAGE_DIM))
+        self.encoder = self.up[0]  # q(z1 | x): encode(x) and the metrics' latent means read it
+
+    @property
+    def objective(self) -> str:
+        return f"IWAE, k = {self.settings['k']}" if self.settings["objective"] == "iwae" else "ELBO"
+
+    @property
+    def loss_label(self) -> str:
+        return "−L_k (IWAE)" if self.settings["objective"] == "iwae" else "−ELBO"
+
+    # ---- pieces -------------------------------------------------------------------------
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z1 | x): x [B, 1, 28, 28] -> (μ, log σ²), each [B, D1]."""
+        return self.up[0](x.reshape(x.shape[0], IMAGE_DIM))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z1: [B, D1] -> Bernoulli logits [B, 1, 28, 28]."""
+        return self.decoder(z).reshape(-1, *IMAGE_SHAPE)
+
+    def log_weights(self, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """k draws from q per image: (log w [k, B], log p(x | z1) [k, B])."""
+        b = x.shape[0]
+        h = x.reshape(1, b, IMAGE_DIM).expand(k, b, IMAGE_DIM).reshape(k * b, IMAGE_DIM)
+        zs, log_q = [], torch.zeros(k * b, device=x.device)
+        for layer in self.up:  # bottom up: z1 ~ q(z1 | x), z2 ~ q(z2 | z1)
+            z, lq = _draw(*layer(h))
+            zs.append(z)
+            log_q = log_q + lq
+            h = z
+        log_p = std_normal_log_prob(zs[-1])
+        for layer, below, above in zip(self.down, zs[:-1], zs[1:]):  # p(z_l | z_{l+1})
+            log_p = log_p + gaussian_diag_log_prob(below, *layer(above))
+        x_rep = x.unsqueeze(0).expand(k, *x.shape).reshape(k * b, *x.shape[1:])
+        log_px = bernoulli_log_prob(x_rep, self.decode(zs[0]))
+        return (log_px + log_p - log_q).reshape(k, b), log_px.reshape(k, b)
+
+    # ---- the objective ------------------------------------------------------------------
+
+    def forward(self, x: torch.Tensor, beta: float | None = None) -> ELBOTerms:
+        """The k-sample ELBO estimate and its parts; the loss is -ELBO or -L_k (the objective)."""
+        k = int(self.settings["k"])
+        log_w, log_px = self.log_weights(x, k)
+        recon = log_px.mean(0)
+        elbo_est = log_w.mean(0)
+        if self.settings["objective"] == "iwae":
+            loss = -(torch.logsumexp(log_w, dim=0) - math.log(k))
+        else:
+            loss = -elbo_est
+        return ELBOTerms(reconstruction=recon, kl=recon - elbo_est, elbo=elbo_est, loss=loss, beta=1.0)
+
+    # ---- using it -----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def layer_means(self, x: torch.Tensor, samples: int = 100) -> list[torch.Tensor]:
+        """E_q[z_l | x] for each layer l, [N, D_l] each: z1's is μ1(x); z2's is the mean over
+        `samples` draws z1 ~ q(z1 | x) of μ2(z1) (Burda et al.'s estimate)."""
+        flat = x.reshape(x.shape[0], IMAGE_DIM)
+        mu1, logvar1 = self.up[0](flat)
+        means = [mu1]
+        if len(self.up) > 1:
+            eps = torch.randn(samples, *mu1.shape, device=mu1.device)
+            z1 = mu1.unsqueeze(0) + torch.exp(0.5 * logvar1).unsqueeze(0) * eps  # [S, N, D1]
+            mu2 = self.up[1](z1.reshape(-1, mu1.shape[1]))[0]  # [S · N, D2]
+            means.append(mu2.reshape(samples, mu1.shape[0], -1).mean(0))
+        return means
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decoder means at z_L ~ N(0, I), then z_l ~ p(z_l | z_{l+1}) down to z1: [n, 1, 28, 28]."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.sizes[-1], generator=generator).to(device)
+        for layer in reversed(self.down):
+            mu, logvar = layer(z)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator).to(device)
+        return torch.sigmoid(self.decode(z))
+
+
+def active_units_per_layer(model: HVAE, x: torch.Tensor, samples: int = 100, threshold: float = 0.01,
+                           batch_size: int = 500) -> list[int]:
+    """Active units of each stochastic layer, bottom first: dimensions whose E_q[z_l | x] varies
+    over the images x with variance above `threshold` (Burda et al. 2016)."""
+    model.eval()
+    parts = [model.layer_means(x[i : i + batch_size], samples) for i in range(0, x.shape[0], batch_size)]
+    return [int((torch.cat(layer).var(dim=0) > threshold).sum()) for layer in zip(*parts)]
