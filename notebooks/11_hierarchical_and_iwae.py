@@ -35,8 +35,8 @@
 # ($\mathcal L_k$ against $k$, active units) and [09](09_posterior_collapse.ipynb) (inactive units).
 #
 # **Run time.** Four models, each trained for 10 epochs from three seeds, and seed 0 of each trained
-# on to 20 epochs (it continues its 10-epoch checkpoint, so that costs 10 epochs more); the two-layer
-# IWAE takes the longest (the last cell adds up the histories). How long it takes on this project's
+# on to 20 epochs (it continues its 10-epoch checkpoint, so that costs 10 epochs more); the
+# IWAE-trained models take the longest (the last cell adds up the histories). How long it takes on this project's
 # 2-core CPU, from an empty cache and from the `checkpoints/` cache, is in the README's run-time
 # table (written by `make run`, never typed); the last cell prints this run's own time. The paper's
 # protocol (3,280 passes, $k = 50$) is the GPU script's job (section 5). The test mode
@@ -152,7 +152,7 @@ BURDA_K50 = {"burda-1l-iwae": 84.78, "burda-2l-iwae": 82.90}  # their IWAE train
 
 def describe_run(run):
     nll, se = mean_se(per_image_nll(run.model, x_nll, k_nll))
-    return {"epochs": int(run.metrics["epochs_trained"]), "NLL": nll, "± SE": se, "test ELBO": run.metrics["test_elbo"],
+    return {"NLL": nll, "± SE": se, "test ELBO": run.metrics["test_elbo"],
             "active units": "/".join(map(str, active_units_per_layer(run.model, x_nll)))}
 
 
@@ -160,18 +160,20 @@ rows = {}
 for n in NAMES:
     rows[(LABELS[n], 10)] = describe_run(replicas[n][0])
     rows[(LABELS[n], 20)] = describe_run(long_runs[LONG[n]])
+    assert long_runs[LONG[n]].metrics["epochs_trained"] == 2 * replicas[n][0].metrics["epochs_trained"]
 table = pd.DataFrame(rows).T
 table["Burda et al. (k = 1 / IWAE k = 50)"] = [BURDA[n] if BURDA[n] else BURDA_K50[n] for n in NAMES for _ in (10, 20)]
 print(f"NLL: k = {k_nll} on the first {x_nll.shape[0]} test images; seed 0")
 print(table.to_string(float_format=lambda v: f"{v:.2f}"))
-mode.save_table(table.reset_index(names=["model", "epochs trained"]).set_index("model"), "11_burda.md");
+mode.save_table(table.reset_index(names=["model", "epochs trained"]).set_index("model"), "11_results.md");
 with mode.claims():  # still improving: 20 epochs beat 10 for every model (seed 0)
     assert all(rows[(LABELS[n], 20)]["NLL"] < rows[(LABELS[n], 10)]["NLL"] for n in NAMES), rows
 
 # %% [markdown]
 # **Reading the table.** Burda et al.'s column is what 3,280 passes buy; under our 10 and 20 epochs
-# every model is still tens of nats behind, and the NLL is still falling between 10 and 20
-# epochs. The directions are what we can check, and the next cell checks them over three seeds.
+# every model is still far behind it (the two-layer models by tens of nats), and the NLL is still
+# falling between 10 and 20 epochs. The directions are what we can check, and the next cell checks
+# them over three seeds.
 
 # %%
 n_pair, k_pair = mode.size("paired_images"), mode.size("nll_k")
@@ -193,17 +195,33 @@ more_units = {f"IWAE keeps at least as many units active as the VAE ({d} layer{'
                   for s in range(len(REPLICA_SEEDS))) for d in (1, 2)}
 for c, n in more_units.items():
     print(f"{n}/{len(REPLICA_SEEDS)} seeds  {c}")
+# the verdicts as measured: IWAE training helps at both depths; the second layer does not, at 10 epochs
 VERDICTS = {"IWAE − VAE, 1 layer": "lower", "IWAE − VAE, 2 layers": "lower",
-            "2 layers − 1 layer, VAE": "lower", "2 layers − 1 layer, IWAE": "lower"}
+            "2 layers − 1 layer, VAE": "higher", "2 layers − 1 layer, IWAE": "higher"}
+top_dead = sum(au_seeds["burda-2l-vae"][s][1] == 0 for s in range(len(REPLICA_SEEDS)))
+print(f"{top_dead}/{len(REPLICA_SEEDS)} seeds  the two-layer VAE's top layer z2 has no active unit")
 with mode.claims():
     assert verdicts == VERDICTS, verdicts
     assert all(n == len(REPLICA_SEEDS) for n in more_units.values()), more_units
+    assert top_dead == len(REPLICA_SEEDS)
 
 # %% [markdown]
-# **With $k$.** The trained bound $\mathcal L_k$ of each 20-epoch model as the evaluation's $k$ grows
-# (the ELBO at $k = 1$): the IWAE-trained models gain more from a larger $k$, because their $q$ is
-# trained to be a proposal for importance sampling rather than a tight fit to the posterior; at
-# $k = 1$ it is the VAE-trained models that are ahead, since the ELBO is what they maximised.
+# **What the seeds say.** Training with $\mathcal L_5$ beats training with the ELBO on the test
+# NLL at both depths and keeps at least as many units active in every layer, in every seed: Burda
+# et al.'s two findings, reproduced in direction. Their third is **not**: here two stochastic
+# layers are *worse* than one, by a wide margin and in every seed, under either objective. The
+# printout says why in part: the two-layer VAE has switched its top layer off entirely (no active
+# unit in $z_2$ in any seed) and keeps only a few units of $z_1$, a posterior collapse of the kind
+# notebook 09 measures, and the two-layer models learn far more slowly (the validation curves of
+# the next figure). Burda et al.'s advantage for the deeper model comes after thousands of passes;
+# after 10 or 20 it has not appeared. We withdraw "two layers beat one" for this protocol rather
+# than assert it from the paper.
+#
+# **With $k$.** The bound $\mathcal L_k$ of each 20-epoch model as the evaluation's $k$ grows
+# (the ELBO at $k = 1$). The claim checked below: the IWAE-trained models gain more from a larger
+# $k$ than the VAE-trained ones, because their $q$ is trained to be a proposal for importance
+# sampling rather than a tight fit to the posterior. Where each model stands at $k = 1$ is printed:
+# the one-sample ELBO need not favour the model that was trained on it.
 
 # %%
 ks = sorted({1, 5, 50, k_nll})
@@ -236,15 +254,20 @@ with mode.claims():
 # %% [markdown]
 # ## 4 · What the IWAE costs
 #
-# The IWAE's test ELBO (one sample, section 3's table) is the price of its better NLL: maximising
-# $\mathcal L_5$ does not maximise $\mathcal L_1$. And each training step decodes $k$ samples per
-# image, so it costs about $k$ times the VAE's decoder work (the histories' seconds per epoch, printed
-# below). Rainforth et al. (2018, *Tighter variational bounds are not necessarily better*) show a
-# further cost: as $k$ grows, the encoder's gradient signal shrinks relative to its noise.
+# In principle, maximising $\mathcal L_5$ does not maximise $\mathcal L_1$, so the IWAE-trained
+# model's one-sample ELBO could be the price of its better NLL. Under our short training it is not:
+# section 3's table shows the IWAE models' test ELBO no worse than the VAEs' (seed 0). The cost
+# that shows is time: each training step decodes $k$ samples per image; the seconds per epoch of
+# the histories are printed below. Rainforth et al. (2018, *Tighter variational bounds are not
+# necessarily better*) show a further cost for large $k$: the encoder's gradient signal shrinks
+# relative to its noise.
 
 # %%
 per_epoch = pd.Series({LABELS[n]: replicas[n][0].history["train_seconds"].median() for n in NAMES}, name="s per epoch")
 print(per_epoch.to_string(float_format=lambda v: f"{v:.1f}"))
+with mode.claims():  # the IWAE's ELBO is no worse here (seed 0); its epochs are slower
+    assert all(replicas[f"burda-{d}l-iwae"][0].metrics["test_elbo"] >= replicas[f"burda-{d}l-vae"][0].metrics["test_elbo"]
+               and per_epoch[LABELS[f"burda-{d}l-iwae"]] > per_epoch[LABELS[f"burda-{d}l-vae"]] for d in (1, 2))
 
 # %% [markdown]
 # ## 5 · The paper's protocol, on a GPU
@@ -284,11 +307,13 @@ else:
 # statement over three training seeds (10 epochs).
 #
 # - **Training with $\mathcal L_5$ gives a better test NLL than training with the ELBO**, for one and
-#   for two stochastic layers, and keeps at least as many units active in every layer, in every seed.
-# - **Two stochastic layers beat one**, under either objective, in every seed, as in Burda et al.'s
-#   Table 1.
-# - **The IWAE-trained models gain more from a large evaluation $k$** and pay for it with a lower
-#   one-sample ELBO; a training step costs several times a VAE's.
+#   for two stochastic layers, and keeps at least as many units active in every layer, in every seed
+#   (Burda et al.'s two findings, in direction).
+# - **Two stochastic layers do not beat one here**, the reverse of Burda et al.'s Table 1: worse
+#   under either objective in every seed, with the two-layer VAE's top layer switched off in every
+#   seed; the deeper model needs far longer training than 10 or 20 epochs.
+# - **The IWAE-trained models gain more from a large evaluation $k$**; under our short training their
+#   one-sample ELBO is no worse than the VAEs' (seed 0), and their epochs take longer.
 # - **Against the paper:** our 10- and 20-epoch models are tens of nats behind its 3,280-pass
 #   numbers, and still improving; the full protocol waits for a GPU (section 5).
 
