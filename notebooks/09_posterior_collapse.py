@@ -349,8 +349,7 @@ mode.save_figure(fig, "09_samples.png");
 # %% [markdown]
 # Rows, top to bottom, in both panels (after the test digits on the right): factorised decoder,
 # MADE, MADE + warm-up, MADE + free bits, local decoder. The factorised decoder's row shows decoder
-# *means* (grey, blurred); the autoregressive rows are binary draws, and their samples from the
-# prior are visibly worse digits than their likelihoods suggest. Read the bottom panel row by row: the rows with the larger rates repeat the test
+# *means* (grey, blurred); the autoregressive rows are binary draws, one pixel at a time. Read the bottom panel row by row: the rows with the larger rates repeat the test
 # digit more faithfully.
 
 # %% [markdown] tags=["question"]

@@ -63,9 +63,10 @@ def matmul_limit(shapes: Iterable[tuple[int, int, int]] = MATMUL_SHAPES, seconds
     return max(matmul_gflops(*s, seconds=seconds, device=device) for s in shapes)
 
 
-def training_flops_per_image(model: nn.Module, x: torch.Tensor) -> float:
+def training_flops_per_image(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> float:
     """Matmul and convolution FLOPs of one training step per image: the forward pass of the mean
-    training loss (`model(x).loss`) and its backward, on the batch x. Nothing is updated: the
+    training loss (`model(x).loss`, or `model(x, y)` for a conditional model) and its backward, on
+    the batch x. Nothing is updated: the
     model's state (batch-norm statistics, a VQ codebook) is restored afterwards."""
     state = {k: v.clone() for k, v in model.state_dict().items()}
     was_training = model.training
@@ -74,7 +75,7 @@ def training_flops_per_image(model: nn.Module, x: torch.Tensor) -> float:
     try:
         counter = FlopCounterMode(display=False)
         with counter:
-            loss = model(x).loss.mean()
+            loss = (model(x) if y is None else model(x, y)).loss.mean()
             loss.backward()
         return counter.get_total_flops() / x.shape[0]
     finally:
@@ -128,10 +129,12 @@ def run_flops_per_image(model_config, train_config) -> float:
     from vaelib.models import build_model  # noqa: PLC0415
 
     torch.manual_seed(0)
-    x = vdata.to_unit(vdata.load_mnist(val_size=0, subset=train_config.batch_size).train.images)
+    train = vdata.load_mnist(val_size=0, subset=train_config.batch_size).train
+    x = vdata.to_unit(train.images)
     if train_config.targets == "dynamic":
         x = torch.bernoulli(x)
-    return training_flops_per_image(build_model(model_config), x)
+    model = build_model(model_config)
+    return training_flops_per_image(model, x, train.labels if model.LABELS else None)
 
 
 def training_rate(model_config, train_config, steps: int = 40, device: str | torch.device = "cpu") -> float:
