@@ -218,8 +218,8 @@ idx = semisup.pick_labelled(splits.train.labels, 10)
 few = vdata.Split(splits.train.images[idx], splits.train.labels[idx], idx)
 wrong = {"M2": (m2.classify(x_test).cpu() != splits.test.labels).float()}
 probe = fit_linear_probe(vdata.to_unit(few.images).reshape(len(few), -1), few.labels, 10)
-wrong["linear probe, 100 labels"] = (probe.predict(vdata.to_unit(splits.test.images).reshape(len(splits.test), -1)).cpu()
-                                     != splits.test.labels).float()
+test_pixels = vdata.to_unit(splits.test.images).reshape(len(splits.test), -1)
+wrong["linear probe, 100 labels"] = (probe.predict(test_pixels).cpu() != splits.test.labels).float()
 small = train_classifier(epochs=mode.size("baseline_epochs"), progress=False, batch_size=20,
                          data=vdata.MNISTSplits(few, splits.val, splits.test), device=mode.device)
 wrong["small CNN, 100 labels"] = (predict(small, splits.test.images) != splits.test.labels).float()

@@ -83,7 +83,8 @@ mode = setup()
 
 # %%
 NAMES = ["burda-1l-vae", "burda-1l-iwae", "burda-2l-vae", "burda-2l-iwae"]
-LONG = {n: f"{n}-20-epochs" for n in NAMES}
+LONG = {"burda-1l-vae": "burda-1l-vae-20-epochs", "burda-1l-iwae": "burda-1l-iwae-20-epochs",
+        "burda-2l-vae": "burda-2l-vae-20-epochs", "burda-2l-iwae": "burda-2l-iwae-20-epochs"}  # seed 0, continued
 LABELS = {"burda-1l-vae": "1 layer, VAE", "burda-1l-iwae": "1 layer, IWAE k = 5",
           "burda-2l-vae": "2 layers, VAE", "burda-2l-iwae": "2 layers, IWAE k = 5"}
 print(pd.DataFrame({"run": NAMES, "what it is": [get_run(n).description for n in NAMES]}).to_string(index=False))
