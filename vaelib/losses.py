@@ -39,7 +39,7 @@ __all__ = [
     "LOG_2PI", "reparameterize", "kl_std_normal_terms", "kl_std_normal", "gaussian_diag_log_prob",
     "std_normal_log_prob", "bernoulli_log_prob", "gaussian_log_prob",
     "discretized_gaussian_log_prob", "ELBOTerms", "elbo",
-    "LatentVariableModel", "iwae_bound", "DECODE_ROWS", "decoded_log_likelihood", "aggregate_log_prob", "kl_gaussians", "mixture_log_prob", "kl_mixture_prior",
+    "LatentVariableModel", "iwae_bound", "iwae_from_log_weights", "DECODE_ROWS", "decoded_log_likelihood", "aggregate_log_prob", "kl_gaussians", "mixture_log_prob", "kl_mixture_prior",
     "imq_kernel", "mmd_unbiased", "commitment_loss",
 ]
 
@@ -230,6 +230,11 @@ def iwae_bound(
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
         done += s
     return total - math.log(k)
+
+
+def iwae_from_log_weights(log_w: torch.Tensor) -> torch.Tensor:
+    """L_k = log (1/k) Σ_i w_i from log weights [k, B] -> [B] (a log-sum-exp: log w underflows exp)."""
+    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
 
 
 #: rows per decoder pass when many z are decoded at once (IWAE): a convolutional decoder's

@@ -10,14 +10,15 @@ import math
 
 import torch
 
+from vaelib import losses
 from vaelib.course.check_helpers import Check, CheckFailed, _close, _max_diff, _tensor
 
 __all__ = ["CHAPTER_CHECKS", "iwae_loss"]
 
 
 def iwae_loss(log_w: torch.Tensor) -> torch.Tensor:
-    """-L_k per example from the log weights log w [k, B]: -(logsumexp_i log w_i - log k), [B]."""
-    return -(torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0]))
+    """-L_k per example from the log weights log w [k, B] (vaelib.losses.iwae_from_log_weights), [B]."""
+    return -losses.iwae_from_log_weights(log_w)
 
 
 # ----------------------------------------------------------------------------- free_bits_kl (09)

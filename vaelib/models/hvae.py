@@ -24,12 +24,12 @@ each layer's E_q[z_l | x], behind `active_units_per_layer` (Burda's activity: Co
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
 
-from vaelib.losses import ELBOTerms, bernoulli_log_prob, gaussian_diag_log_prob, std_normal_log_prob
+from vaelib.losses import (ELBOTerms, bernoulli_log_prob, gaussian_diag_log_prob, iwae_from_log_weights,
+                           std_normal_log_prob)
 from vaelib.models.networks import IMAGE_DIM, IMAGE_SHAPE
 from vaelib.models.vae import VAE, ModelConfig
 
@@ -139,7 +139,7 @@ class HVAE(VAE):
         recon = log_px.mean(0)
         elbo_est = log_w.mean(0)
         if self.settings["objective"] == "iwae":
-            loss = -(torch.logsumexp(log_w, dim=0) - math.log(k))
+            loss = -iwae_from_log_weights(log_w)
         else:
             loss = -elbo_est
         return ELBOTerms(reconstruction=recon, kl=recon - elbo_est, elbo=elbo_est, loss=loss, beta=1.0)

@@ -128,6 +128,12 @@ class _Conditional(VAE):
         z = temperature * torch.randn(y.shape[0], self.latent_dim, generator=generator).to(y.device)
         return self.generate(z, y)
 
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n digits, classes 0..9 in turn."""
+        device = next(self.parameters()).device
+        return self.sample_class(torch.arange(n, device=device) % CLASSES, generator)
+
 
 class CVAE(_Conditional):
     """The conditional VAE: trained on labelled images, forward(x, y)."""
@@ -148,12 +154,6 @@ class CVAE(_Conditional):
         log_px, kl = self.labelled_bound(x, y)
         b = self.config.beta if beta is None else beta
         return ELBOTerms(reconstruction=log_px, kl=kl, elbo=log_px - kl, loss=-(log_px - b * kl), beta=float(b))
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n digits, classes 0..9 in turn."""
-        device = next(self.parameters()).device
-        return self.sample_class(torch.arange(n, device=device) % CLASSES, generator)
 
 
 class M2(_Conditional):
@@ -235,8 +235,3 @@ class M2(_Conditional):
         alpha = float(self.settings["alpha"]) * (n_u + n_l)
         return ((-bound + alpha * ce).sum() / n_u).reshape(())
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n digits, classes 0..9 in turn."""
-        device = next(self.parameters()).device
-        return self.sample_class(torch.arange(n, device=device) % CLASSES, generator)
