@@ -116,13 +116,16 @@ class HVAE(VAE):
     def log_weights(self, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """k draws from q per image: (log w [k, B], log p(x | z1) [k, B])."""
         b = x.shape[0]
-        h = x.reshape(1, b, IMAGE_DIM).expand(k, b, IMAGE_DIM).reshape(k * b, IMAGE_DIM)
-        zs, log_q = [], torch.zeros(k * b, device=x.device)
-        for layer in self.up:  # bottom up: z1 ~ q(z1 | x), z2 ~ q(z2 | z1)
-            z, lq = _draw(*layer(h))
+        # q(z1 | x) is the same for the k draws: its parameters once per image, then k draws each
+        # (the 784-wide first layer is most of the encoder's work; running it k times would repeat it)
+        mu1, logvar1 = (t.unsqueeze(0).expand(k, *t.shape).reshape(k * b, -1)
+                        for t in self.up[0](x.reshape(b, IMAGE_DIM)))
+        z, log_q = _draw(mu1, logvar1)
+        zs = [z]
+        for layer in self.up[1:]:  # bottom up: z2 ~ q(z2 | z1)
+            z, lq = _draw(*layer(z))
             zs.append(z)
             log_q = log_q + lq
-            h = z
         log_p = std_normal_log_prob(zs[-1])
         for layer, below, above in zip(self.down, zs[:-1], zs[1:]):  # p(z_l | z_{l+1})
             log_p = log_p + gaussian_diag_log_prob(below, *layer(above))
