@@ -49,6 +49,8 @@ def run_rows(limit_gflops: float, measure: int = 0) -> pd.DataFrame:
     rate_of: dict[str, float] = {}
     rows = {}
     for name, run in RUNS.items():
+        if run.long:  # GPU-length runs (benchmarks/burda_gpu.py): not part of the series' time
+            continue
         mcfg, tcfg = run.configs()
         key = json.dumps([mcfg.to_dict(), tcfg.batch_size, tcfg.targets], sort_keys=True)
         if key not in flops_of:  # replicas and sweep members share an architecture: count it once

@@ -4,7 +4,8 @@
     python benchmarks/train_all.py --test --only "pytorch-example*"    # test-mode configs, some runs
     python benchmarks/train_all.py --device cuda --budget 240          # stop starting runs after 240 s
 
-Runs are trained in the order of their notebooks (vaelib.runs.Run.notebook), each through
+The GPU-length runs (`Run.long`, Burda et al.'s 3,280-pass protocol) are left out unless --long
+(benchmarks/burda_gpu.py trains and scores them). Runs are trained in the order of their notebooks (vaelib.runs.Run.notebook), each through
 vaelib.cache.cached_run exactly as a notebook asks for it, so the cache it fills is the one
 `make run` reads. Writes benchmarks/results/train_all_<device>.json: per run, seconds and whether it
 trained or came from the cache; and the total. benchmarks/gpu.sh calls it.
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     ap.add_argument("--test", action="store_true", help="the notebooks' test-mode configs (tiny, one epoch)")
     ap.add_argument("--only", action="append", help="glob of run names (repeatable; default: all)")
+    ap.add_argument("--long", action="store_true",
+                    help="also the GPU-length runs (Run.long: Burda et al.'s protocol, hours); default: skipped")
     ap.add_argument("--budget", type=float, default=None, help="start no run after this many seconds")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="folder of the JSON")
     args = ap.parse_args(argv)
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     device = pick_device(args.device)
     names = [n for n in sorted(RUNS, key=lambda n: (RUNS[n].notebook, n))
-             if not args.only or any(fnmatch.fnmatch(n, pat) for pat in args.only)]
+             if (args.long or not RUNS[n].long) and (not args.only or any(fnmatch.fnmatch(n, pat) for pat in args.only))]
     if not names:
         print(f"no run matches {args.only}", file=sys.stderr)
         return 2

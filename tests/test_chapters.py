@@ -157,6 +157,21 @@ def test_two_layer_log_weight_is_log_p_minus_log_q_at_the_drawn_codes():
     assert torch.allclose(log_px[0], bernoulli_log_prob(x, model.decode(z1)), atol=1e-4)
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_k_log_weights_are_k_one_draw_weights_of_each_image(layers):
+    # q(z1 | x) is computed once per image and drawn from k times: the same as k copies of the image
+    model = _hvae(layers)
+    x = _binary(4)
+    torch.manual_seed(3)
+    log_w, log_px = model.log_weights(x, 3)
+    torch.manual_seed(3)
+    one_w, one_px = model.log_weights(x.repeat(3, 1, 1, 1), 1)
+    assert log_w.shape == (3, 4)
+    assert torch.allclose(log_w, one_w.reshape(3, 4), atol=1e-3)
+    assert torch.allclose(log_px, one_px.reshape(3, 4), atol=1e-3)
+    assert not torch.allclose(log_w[0], log_w[1])  # three different draws per image
+
+
 def test_iwae_bound_uses_the_models_own_log_weights_and_rises_with_k():
     model = _hvae(2).eval()
     x = _binary(20)
@@ -237,10 +252,10 @@ def test_m2_keeps_a_balanced_labelled_set_and_uses_it_only_in_training():
 
 def test_a_continued_run_ends_where_an_uninterrupted_run_of_its_length_does(tmp_path):
     short = cached_run("burda-1l-vae", test=True, cache_root=tmp_path / "cache", progress=False)
-    longer = cached_run("burda-1l-vae-20-epochs", test=True, cache_root=tmp_path / "cache", progress=False)
+    longer = cached_run("burda-1l-vae-15-epochs", test=True, cache_root=tmp_path / "cache", progress=False)
     assert len(short.history) == 1 and list(longer.history["epoch"]) == [1, 2]
     assert longer.history["seconds"][0] == short.history["seconds"][0]  # epoch 1 was not trained again
     assert longer.history.iloc[0].drop(["seconds", "train_seconds"]).equals(short.history.iloc[0].drop(["seconds", "train_seconds"]))
-    straight = train(*get_run("burda-1l-vae-20-epochs").configs(test=True), tmp_path / "straight", progress=False)
+    straight = train(*get_run("burda-1l-vae-15-epochs").configs(test=True), tmp_path / "straight", progress=False)
     for k, v in straight.model.state_dict().items():
         assert torch.equal(v, longer.model.state_dict()[k]), k

@@ -202,3 +202,21 @@ def test_mode_claims_raise_after_a_full_run_and_are_reported_in_test_mode(capsys
     with pytest.raises(KeyError):  # only a failed claim is forgiven, never a broken cell
         with test.claims():
             {}["missing"]
+
+
+def test_the_long_runs_are_burda_et_als_protocol_and_nothing_in_the_series_trains_them(tmp_path):
+    long = {n: r for n, r in RUNS.items() if r.long}
+    assert set(long) == {f"burda-{d}-{o}-paper" for d in ("1l", "2l") for o in ("vae", "iwae-50")}
+    for name, run in long.items():
+        model, train = run.configs()
+        assert (train.epochs, train.batch_size, train.val_size, train.scheduler, train.adam_eps) == (3280, 20, 0, "burda", 1e-4)
+        assert (train.iwae_k, train.iwae_n) == (5000, 10_000)  # scored as the paper scores
+        assert model.extra["k"] == (50 if "iwae" in name else 1) and model.extra["layers"] == int(name[6])
+        assert run.configs(test=True)[1].epochs == 1
+    import importlib.util  # noqa: PLC0415  train_all and the profile leave them out unless asked
+    from pathlib import Path  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location("train_all", Path(__file__).parents[1] / "benchmarks" / "train_all.py")
+    train_all = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_all)
+    assert train_all.main(["--only", "burda-1l-vae-paper", "--test", "--out", str(tmp_path)]) == 2  # none matches

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pandas as pd
@@ -13,6 +14,7 @@ from resume_check import assert_resume_is_exact
 from vaelib import data as vdata
 from vaelib.models import ModelConfig
 from vaelib.runtime import load_checkpoint, load_model, pick_device
+from vaelib.runs import burda_lr
 from vaelib.train import NonFiniteLossError, TrainConfig, train
 
 SMALL = ModelConfig(arch="fc", hidden=(64,), latent_dim=4)
@@ -86,6 +88,29 @@ def test_nan_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(splits, tm
     ckpt = load_checkpoint(tmp_path)
     assert ckpt["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_burda_schedule_is_ten_to_the_minus_i_over_7_for_3_to_the_i_passes():
+    lrs = [burda_lr(1e-3, e) for e in range(3280)]
+    phases = [lrs.count(1e-3 * 10 ** (-i / 7)) for i in range(8)]
+    assert phases == [3**i for i in range(8)] and sum(phases) == 3280
+    assert lrs[0] == 1e-3 and lrs[1] == lrs[3] < lrs[0] and lrs[4] < lrs[3] and math.isclose(lrs[-1], 1e-4)
+    assert burda_lr(1e-3, 10_000) == lrs[-1]  # the last rate is kept after 3,280 passes
+
+
+def test_the_trainer_follows_the_burda_schedule_and_adam_eps_reaches_adam(splits, tmp_path):
+    cfg = _cfg(epochs=2, scheduler="burda", adam_eps=1e-4)
+    r = train(SMALL, cfg, tmp_path, progress=False, data=splits, final_metrics=False)
+    assert list(r.history["lr"]) == pytest.approx([1e-3, 1e-3 * 10 ** (-1 / 7)])
+    assert load_checkpoint(tmp_path)["optimizer"]["param_groups"][0]["eps"] == 1e-4
+    assert_resume_is_exact(SMALL, _cfg(epochs=3, scheduler="burda"), splits, tmp_path / "resume", stop_after=1)
+
+
+def test_an_option_added_later_leaves_older_runs_cache_keys_alone():
+    assert "adam_eps" not in TrainConfig().to_dict()  # at its default: the dict (and the key) of before
+    changed = TrainConfig(adam_eps=1e-4)
+    assert changed.to_dict()["adam_eps"] == 1e-4 and TrainConfig.from_dict(changed.to_dict()) == changed
+    assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
 
 
 def test_plateau_schedule_and_early_stopping(splits):

@@ -161,7 +161,7 @@ class _Group:
         self.latent = members[0][0].latent_dim
         tcfg = members[0][1]
         self.optimizer = torch.optim.Adam(list(self.params.values()), lr=tcfg.lr, weight_decay=tcfg.weight_decay,
-                                          **({"fused": True} if dev.type in ("cpu", "cuda") else {}))
+                                          eps=tcfg.adam_eps, **({"fused": True} if dev.type in ("cpu", "cuda") else {}))
         self._load_optimizer_state()
         self.loss = vmap(lambda p, b, x, e, beta: functional_call(self.base, (p, b), (x, e, beta)))
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vaelib.models import ModelConfig
     from vaelib.train import TrainConfig
 
-__all__ = ["Preset", "Run", "PRESETS", "RUNS", "SWEEPS", "REPLICAS", "REPLICA_SEEDS", "TEST_SUBSET", "TEST_SUBSET_CONV", "TEST_IWAE",
+__all__ = ["Preset", "Run", "burda_lr", "PRESETS", "RUNS", "SWEEPS", "REPLICAS", "REPLICA_SEEDS", "TEST_SUBSET", "TEST_SUBSET_CONV", "TEST_IWAE",
            "MSE_SIGMA", "get_preset", "get_run"]
 
 MSE_SIGMA = math.sqrt(0.5)  # σ at which the Gaussian NLL is the summed squared error
@@ -78,8 +78,11 @@ class Run:
     test_subset: int | None = None  # None: TEST_SUBSET, or TEST_SUBSET_CONV for a convolutional model
     about: str = ""  # what this run is, where it differs from its preset (else the preset's description)
     #: a run with fewer epochs and otherwise the same configs: this one starts from its last
-    #: checkpoint (vaelib.cache), so "the same model after 10 and after 20 epochs" trains 20 epochs
+    #: checkpoint (vaelib.cache), so "the same model after 10 and after 15 epochs" trains 15 epochs
     continues: str | None = None
+    #: a GPU-length run (Burda et al.'s 3,280-pass protocol): registered so that its protocol is
+    #: defined once, trained only by `benchmarks/burda_gpu.py`, never by `make run` or train_all
+    long: bool = False
 
     @property
     def description(self) -> str:
@@ -99,6 +102,16 @@ class Run:
         return model, TrainConfig(**train)
 
 
+def burda_lr(lr: float, epoch: int) -> float:
+    """Burda et al. (2016)'s schedule (`TrainConfig(scheduler="burda")`): lr · 10^(-i/7) for 3^i passes,
+    i = 0..7 (3,280 passes, the last rate kept after them); `epoch` counts the passes before this one."""
+    i, end = 0, 1
+    while epoch >= end and i < 7:
+        i += 1
+        end += 3**i
+    return lr * 10 ** (-i / 7)
+
+
 def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {**base, **changes}
 
@@ -115,6 +128,8 @@ _BG = dict(arch="fc", hidden=(400, 400), decoder_hidden=(400, 400), latent_dim=4
 _AR = dict(kind="ar-vae", arch="fc", hidden=(400,), decoder_hidden=(400,), latent_dim=20)
 _AR_TRAIN = dict(epochs=10, batch_size=256, lr=3e-3, targets="dynamic")
 _BURDA_TRAIN = dict(epochs=10, batch_size=100, lr=1e-3, targets="dynamic")
+#: 11's seed-0 models are trained on to this many epochs (15, not 20: 11 then trains in 15 minutes)
+BURDA_LONG_EPOCHS = 15
 #: 09's KL warm-up: β from 0 to 1 over the first 5 of 10 epochs (196 steps of batch 256 per epoch)
 WARMUP_STEPS = 5 * 196
 M2_EPOCHS = 20
@@ -191,6 +206,37 @@ PRESETS: dict[str, Preset] = {
 
 
 
+def _burda_runs() -> list[Run]:
+    """Notebook 11's runs: Burda et al.'s two architectures under our short protocol (and continued),
+    and under their own (the `long` runs)."""
+    runs = []
+    burda = {"1l": {"layers": 1}, "2l": {"layers": 2}}
+    for depth, layers in burda.items():
+        for objective, k in (("vae", 1), ("iwae", 5)):
+            name = f"burda-{depth}-{objective}"
+            if name != "burda-1l-vae":
+                runs.append(Run(name, "burda-1l-vae", "11",
+                                {"latent_dim": 50, "extra": {**layers, "objective": "elbo" if k == 1 else "iwae", "k": k}},
+                                about=f"Burda et al.'s {layers['layers']}-stochastic-layer model, trained with "
+                                      + ("the ELBO" if k == 1 else f"the IWAE bound, k = {k}")))
+            runs.append(Run(f"{name}-{BURDA_LONG_EPOCHS}-epochs", "burda-1l-vae", "11",
+                            {"extra": {**layers, "objective": "elbo" if k == 1 else "iwae", "k": k}},
+                            {"epochs": BURDA_LONG_EPOCHS}, test_epochs=2, continues=name,
+                            about=f"{name}, trained on to {BURDA_LONG_EPOCHS} epochs (continues its 10-epoch checkpoint)"))
+    # Burda et al.'s own protocol: 3,280 passes over all 60,000 training images, batch 20, Adam with
+    # ε = 1e-4 and lr 1e-3 · 10^(-i/7) for 3^i passes (i = 0..7), NLL with k = 5000 on all 10,000
+    # test images; VAE with k = 1, IWAE with k = 50 (their Table 1). Hours on a GPU: `long` runs.
+    paper = dict(epochs=3280, batch_size=20, val_size=0, scheduler="burda", adam_eps=1e-4, iwae_k=5000, iwae_n=10_000)
+    for depth, layers in burda.items():
+        for objective, k in (("vae", 1), ("iwae-50", 50)):
+            runs.append(Run(f"burda-{depth}-{objective}-paper", "burda-1l-vae", "11",
+                            {"extra": {**layers, "objective": "elbo" if k == 1 else "iwae", "k": k}}, paper,
+                            long=True, about=f"Burda et al.'s {layers['layers']}-stochastic-layer model under their "
+                            f"protocol: {'the ELBO' if k == 1 else 'the IWAE bound, k = 50'}, 3,280 passes over 60,000 "
+                            "images, batch 20, Adam ε = 1e-4, lr 1e-3 · 10^(-i/7) for 3^i passes"))
+    return runs
+
+
 def _runs() -> list[Run]:
     """Every preset as a run of its own name, then the sweeps' members."""
     first = {"pytorch-example": "06", "bernoulli-vae": "03", "gaussian-vae": "03", "fnn-bce": "04",
@@ -226,19 +272,7 @@ def _runs() -> list[Run]:
              Run("factorised-vae", "ar-vae", "09", {"kind": "vae", "extra": {}},
                  about="the same encoder and z-network with a factorised Bernoulli decoder (784-400-20-400-784), "
                        "09's protocol")]
-    burda = {"1l": {"layers": 1}, "2l": {"layers": 2}}
-    for depth, layers in burda.items():
-        for objective, k in (("vae", 1), ("iwae", 5)):
-            name = f"burda-{depth}-{objective}"
-            if name != "burda-1l-vae":
-                runs.append(Run(name, "burda-1l-vae", "11",
-                                {"latent_dim": 50, "extra": {**layers, "objective": "elbo" if k == 1 else "iwae", "k": k}},
-                                about=f"Burda et al.'s {layers['layers']}-stochastic-layer model, trained with "
-                                      + ("the ELBO" if k == 1 else f"the IWAE bound, k = {k}")))
-            runs.append(Run(f"{name}-20-epochs", "burda-1l-vae", "11",
-                            {"extra": {**layers, "objective": "elbo" if k == 1 else "iwae", "k": k}},
-                            {"epochs": 20}, test_epochs=2, continues=name,
-                            about=f"{name}, trained on to 20 epochs (continues its 10-epoch checkpoint)"))
+    runs += _burda_runs()
     for name in _REPLICATED:  # the same run trained from other seeds (initialisation, data order, binarization)
         base = next(r for r in runs if r.name == name)
         runs += [Run(f"{name}-seed-{s}", base.preset, base.notebook, base.model_changes, {**base.train_changes, "seed": s},

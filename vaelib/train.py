@@ -36,16 +36,17 @@ from tqdm.auto import tqdm
 from vaelib import data as vdata
 from vaelib.metrics import cheap_metrics, mean_terms
 from vaelib.models import MODELS, ModelConfig, build_model
-from vaelib.runtime import (
-    CHECKPOINT, RUN_FILES, CheckpointError, atomic_save, atomic_write_csv, atomic_write_text, brief,
-    check_same_run, clean_stale_tmp, config_from_dict, load_checkpoint, maybe_compile, pick_device, save_checkpoint,
-    seed_everything,
-)
+from vaelib.runs import burda_lr
+from vaelib.runtime import (CHECKPOINT, RUN_FILES, CheckpointError, atomic_save, atomic_write_csv, atomic_write_text,
+                             brief, check_same_run, clean_stale_tmp, config_from_dict, load_checkpoint, maybe_compile,
+                             pick_device, save_checkpoint, seed_everything)
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_adam", "history_columns",
            "upgrade_history"]
 
 CHECK_EVERY = 50  # steps between host-side checks for a non-finite loss (a sync per step would slow a GPU)
+SCHEDULERS = (None, "plateau", "burda")
+_LATER_FIELDS = {"adam_eps": 1e-8}  # TrainConfig fields added later, and their defaults
 
 
 class NonFiniteLossError(RuntimeError):
@@ -65,26 +66,26 @@ class TrainConfig:
     dataset: str = "mnist"  # or "fashion-mnist"
     val_size: int = 10_000  # carved from the 60,000 training images; 0 trains on all of them (no validation)
     subset: int | None = None  # keep only this many images per split (fast test mode)
-    scheduler: str | None = None  # None or "plateau" (ReduceLROnPlateau on validation loss)
+    scheduler: str | None = None  # None, "plateau" (ReduceLROnPlateau on validation loss), "burda" (runs.burda_lr)
     scheduler_factor: float = 0.5
     scheduler_patience: int = 2
     early_stopping: int | None = None  # patience in epochs, on validation loss
     grad_clip: float | None = None  # max gradient norm
     iwae_k: int = 100  # end-of-training IWAE estimate: k samples...
     iwae_n: int = 1000  # ...on this many test images (cheap; `evaluate` does the full one)
+    adam_eps: float = 1e-8  # Adam's ε (PyTorch's default; Burda et al. used 1e-4)
 
     def __post_init__(self) -> None:
-        if self.epochs < 0:
-            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.epochs < 0 or self.batch_size < 1:
+            raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {self.epochs} and {self.batch_size}")
         if self.targets not in vdata.TRAIN_TARGETS:
             raise ValueError(f"targets must be one of {vdata.TRAIN_TARGETS}, got {self.targets!r}")
-        if self.scheduler not in (None, "plateau"):
-            raise ValueError(f"scheduler must be None or 'plateau', got {self.scheduler!r}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """All fields but a later one at its default: the cache key hashes this, so older runs keep theirs."""
+        return {k: v for k, v in asdict(self).items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
@@ -120,11 +121,11 @@ def make_adam(model: nn.Module, tcfg: TrainConfig, device: torch.device) -> torc
     """Adam, with PyTorch's fused kernel where the device supports it (CPU and CUDA): the same
     update rule in one pass over the parameters instead of a dozen small tensor ops per step."""
     params = [p for p in model.parameters() if p.requires_grad]
+    settings = dict(lr=tcfg.lr, weight_decay=tcfg.weight_decay, eps=tcfg.adam_eps)
     try:
-        return torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay,
-                                fused=device.type in ("cpu", "cuda"))
+        return torch.optim.Adam(params, **settings, fused=device.type in ("cpu", "cuda"))
     except (RuntimeError, TypeError, ValueError):  # an older torch or an unsupported device
-        return torch.optim.Adam(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+        return torch.optim.Adam(params, **settings)
 
 
 def history_columns(model_kind: str | nn.Module) -> list[str]:
@@ -204,6 +205,8 @@ def train(
     run.model.train()
     while run.epoch < tcfg.epochs and not _early_stop_due(run, tcfg):
         t0 = time.perf_counter()
+        if tcfg.scheduler == "burda":  # a rate fixed by the epoch alone, so a resumed run gets it too
+            run.optimizer.param_groups[0]["lr"] = burda_lr(tcfg.lr, run.epoch)  # (make_adam: one group)
         row = _train_epoch(run, batches, tcfg, bar, ckpt_path, _fail_at_step)
         row["train_seconds"] = time.perf_counter() - t0
         row.update(_validation_row(run.model, val_x, run.optimizer, val_y), seconds=time.perf_counter() - t0)
