@@ -34,8 +34,9 @@
 # **Prerequisites.** [02](02_reparameterization.ipynb) (the ELBO), [04](04_fnn_vae.ipynb) (the
 # fully connected VAE) and [06](06_evaluation.ipynb) (the MNIST classifier, linear probes, intervals).
 #
-# **Run time.** Two models trained once (a CVAE for 10 epochs; M2 for 20 epochs, whose unlabelled
-# bound decodes every image under all ten labels), and two small baselines fitted on 100 images.
+# **Run time.** Two CVAEs ($z$ of 20 and of 2 dimensions) for 10 epochs, each from three seeds; M2
+# once for 20 epochs (its unlabelled bound decodes every image under all ten labels); and two small
+# baselines fitted on 100 images.
 # How long it takes on this project's 2-core CPU, from an empty cache and from the `checkpoints/`
 # cache, is in the README's run-time table (written by `make run`, never typed); the last cell
 # prints this run's own time. The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one
@@ -54,7 +55,7 @@ from vaelib import data as vdata
 from vaelib.eval.classifier import predict, train_classifier
 from vaelib.eval.plots import show_grid
 from vaelib.eval.probe import fit_linear_probe  # (the 100-label baseline of section 4)
-from vaelib.eval.stats import paired_bootstrap
+from vaelib.eval.stats import paired_bootstrap, seed_intervals, seed_verdict
 from vaelib.models import semisup
 from vaelib.runs import get_run
 
@@ -98,6 +99,56 @@ for t in (1.0, 0.5):
 with mode.claims():  # the goal of 97 % holds at T = 0.5, not for samples from the prior itself
     assert agreement[0.5].lo >= 0.97 and agreement[1.0].hi < 0.97, agreement
 cvae_agreement = agreement
+
+# %% [markdown]
+# **A smaller $z$.** Why do samples from the prior miss? With 20 dimensions, $z$ can carry part of
+# what the label says, and a $z$ from the prior's outskirts can pull the decoder away from the
+# requested digit. A CVAE whose $z$ has only 2 dimensions has no room for that: the label has to do
+# the work. Below, the same protocol with a $z$ of 20 and of 2 dimensions, each trained from three
+# seeds: the agreement at $T = 1$ (samples from the prior itself), and what the small $z$ costs in
+# fit, the paired difference of the test ELBO (one sampled $z$ per image, its label given), per seed.
+
+# %%
+cvaes = mode.replicas(["cvae", "cvae-z2"])
+test_split = vdata.load_mnist(subset=mode.subset).test
+x_fit, y_fit = vdata.eval_inputs(test_split.images, "fixed").to(mode.device), test_split.labels.to(mode.device)
+
+
+def agreement_at(model, t):
+    gen = torch.Generator().manual_seed(0)
+    drawn = torch.cat([model.sample_class(requested[i : i + 1000], generator=gen, temperature=t)
+                       for i in range(0, len(requested), 1000)])
+    agree = (predict(clf, drawn) == requested.cpu()).float()
+    return paired_bootstrap(agree, torch.zeros_like(agree))
+
+
+@torch.no_grad()
+def test_elbo(model):
+    """The CVAE's ELBO on log p(x | y) of each test image, one z drawn from a seeded stream."""
+    model.eval()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return torch.cat([model(x_fit[i : i + 1000], y_fit[i : i + 1000]).elbo.cpu() for i in range(0, len(x_fit), 1000)])
+
+
+prior_agreement = {n: [agreement_at(r.model, 1.0) for r in cvaes[n]] for n in cvaes}
+fit_cost = seed_intervals([test_elbo(r.model) for r in cvaes["cvae-z2"]], [test_elbo(r.model) for r in cvaes["cvae"]])
+print(f"T = 1 (the prior), {len(requested)} samples per model; the classifier agrees with the request (%), by seed:")
+for n, ivs in prior_agreement.items():
+    print(f"  {n:8} " + "   ".join(f"{100 * i.mean:.2f} [{100 * i.lo:.2f}, {100 * i.hi:.2f}]" for i in ivs))
+print(f"test ELBO, z = 2 − z = 20, nats on {len(x_fit)} test images (paired, by seed): {seed_verdict(fit_cost)}  "
+      + "  ".join(str(i) for i in fit_cost))
+with mode.claims():  # from the prior: z = 2 meets the 97 % goal in every seed, z = 20 misses it in every seed; z = 2 fits worse
+    assert all(i.lo >= 0.97 for i in prior_agreement["cvae-z2"]), prior_agreement
+    assert all(i.hi < 0.97 for i in prior_agreement["cvae"]), prior_agreement
+    assert seed_verdict(fit_cost) == "lower" and all(i.hi < -10 for i in fit_cost), fit_cost
+
+# %% [markdown]
+# So the goal of 97 % from the prior itself is a matter of how much room $z$ has: with 2
+# dimensions every seed meets it, with 20 none does, and the 2-d model pays for it in the ELBO by
+# more than ten nats in every seed (printed above): two numbers hold far less of an image's style
+# than twenty. Which to prefer depends on the use: samples that are always the requested digit, or
+# a model that fits the images; lowering $T$ (above) gets much of the first from the second.
 
 # %% [markdown]
 # **Style transfer: one $z$, ten labels.** Each row below keeps one $z$ and changes only $y$. The
@@ -273,10 +324,12 @@ with mode.claims():  # M2 beats the linear probe; the small CNN beats M2 (this r
 # The cells of sections 1 and 4 print the numbers this summary rests on; the cell below asserts the
 # goals (one training run of each model).
 #
-# - **The CVAE generates every digit on request, at a lower temperature**: with $z \sim \mathcal N(0, 0.25\,I)$
-#   the MNIST classifier agrees with the requested class for at least 97 % of its samples (the
-#   interval's lower end); with $z$ from the prior itself it agrees clearly less often (below 97 %
-#   over the whole interval; the crosstab of section 1 shows which requests are drawn as which digit).
+# - **The CVAE generates every digit on request, at a lower temperature or with a small $z$**: with
+#   $z \sim \mathcal N(0, 0.25\,I)$ the MNIST classifier agrees with the requested class for at least
+#   97 % of its samples (the interval's lower end); with $z$ from the prior itself the 20-d model
+#   agrees clearly less often (below 97 % over the whole interval, in every seed; the crosstab of
+#   section 1 shows which requests are drawn as which digit), and a 2-d $z$ meets the 97 % from the
+#   prior in every seed, at a cost of more than ten nats of test ELBO.
 #   Its $z$ carries style, not identity: the same $z$ under ten labels draws ten digits in one
 #   hand, and a test digit's code decoded under another label is rarely seen as the source digit.
 # - **M2 with 100 labels** classifies the test set much better than a linear probe on the same 100
@@ -291,8 +344,10 @@ print("CVAE agreement: " + ", ".join(f"T = {t}: {100 * a.mean:.2f} % [{100 * a.l
                                     for t, a in cvae_agreement.items())
       + f"; M2 test error {100 * m2_error.mean:.2f} % [{100 * m2_error.lo:.2f}, {100 * m2_error.hi:.2f}]")
 print(f"training time from the histories: "
-      + ", ".join(f"{n} {mode.run(n, quiet=True).history['seconds'].sum() / 60:.1f} min" for n in ("cvae", "m2")))
+      + ", ".join(f"{n} {sum(r.history['seconds'].sum() for r in runs) / 60:.1f} min"
+                  for n, runs in {**cvaes, "m2": [m2_run]}.items()))
 shown = {**{f"CVAE: classifier agrees with the requested digit, T = {t}": a for t, a in cvae_agreement.items()},
+         "CVAE with z = 2: classifier agrees with the requested digit, T = 1": prior_agreement["cvae-z2"][0],
          **{f"test error: {name}": e for name, e in errors.items()}}
 results = pd.DataFrame({"measure": list(shown), "%": [100 * v.mean for v in shown.values()],
                         "95 % interval": [f"[{100 * v.lo:.2f}, {100 * v.hi:.2f}]" for v in shown.values()]}).set_index("measure")

@@ -262,6 +262,8 @@ def _runs() -> list[Run]:
     runs += [Run(f"wae-lambda-{lam:g}", "wae", "08", {"extra": {"mmd_lambda": lam}},
                  about=f"Wasserstein autoencoder (MMD, inverse multiquadratic kernel, λ = {lam:g}), 784-400-20, "
                        "deterministic encoder") for lam in (10.0, 1000.0)]
+    runs.append(Run("cvae-z2", "cvae", "10", {"latent_dim": 2},
+                    about="the conditional VAE with a 2-d z (784+10-400-2, 2+10-400-784), cvae's protocol"))
     made = {"decoder": "made", "made_hidden": 500}
     runs += [Run("ar-vae-warmup", "ar-vae", "09", {"extra": {**made, "warmup_steps": WARMUP_STEPS}},
                  about="ar-vae with a KL warm-up: β rises linearly from 0 to 1 over the first 5 epochs"),
@@ -285,7 +287,7 @@ def _runs() -> list[Run]:
 REPLICA_SEEDS = (0, 1, 2)
 #: the runs whose verdicts the notebooks check over several training seeds: 03's σ sweep and
 #: likelihoods, 05's 2 x 2 table, 07's β and latent-size sweeps and its convolutional against fully
-#: connected model, 08's WAE λ sweep and GM-VAE
+#: connected model, 08's WAE λ sweep and GM-VAE, 10's two CVAEs
 _REPLICATED = ("bernoulli-vae", "gaussian-vae", "gaussian-sigma-0.03", "gaussian-sigma-0.1", "gaussian-sigma-0.3",
                "gaussian-sigma-1.0", "gaussian-per-pixel",
                "fnn-bce", "fnn-mse", "cnn-bce", "cnn-mse",
@@ -293,7 +295,7 @@ _REPLICATED = ("bernoulli-vae", "gaussian-vae", "gaussian-sigma-0.03", "gaussian
                "vae-std-z20-beta-8", "vae-std-z2", "vae-std-z5", "vae-std-z10",
                "wae-lambda-10", "wae", "wae-lambda-1000", "gm-vae",
                "factorised-vae", "ar-vae", "ar-vae-warmup", "ar-vae-free-bits", "ar-vae-local",
-               "burda-1l-vae", "burda-1l-iwae", "burda-2l-vae", "burda-2l-iwae")
+               "cvae", "cvae-z2", "burda-1l-vae", "burda-1l-iwae", "burda-2l-vae", "burda-2l-iwae")
 
 RUNS: dict[str, Run] = {r.name: r for r in _runs()}
 
