@@ -209,18 +209,19 @@ PRESETS: dict[str, Preset] = {
 def _burda_runs() -> list[Run]:
     """Notebook 11's runs: Burda et al.'s two architectures under our short protocol (and continued),
     and under their own (the `long` runs)."""
+    def extra(layers: dict[str, int], k: int) -> dict[str, Any]:  # the ELBO with k = 1, else the IWAE bound
+        return {"extra": {**layers, "objective": "elbo" if k == 1 else "iwae", "k": k}}
+
     runs = []
     burda = {"1l": {"layers": 1}, "2l": {"layers": 2}}
     for depth, layers in burda.items():
         for objective, k in (("vae", 1), ("iwae", 5)):
             name = f"burda-{depth}-{objective}"
             if name != "burda-1l-vae":
-                runs.append(Run(name, "burda-1l-vae", "11",
-                                {"latent_dim": 50, "extra": {**layers, "objective": "elbo" if k == 1 else "iwae", "k": k}},
+                runs.append(Run(name, "burda-1l-vae", "11", {"latent_dim": 50, **extra(layers, k)},
                                 about=f"Burda et al.'s {layers['layers']}-stochastic-layer model, trained with "
                                       + ("the ELBO" if k == 1 else f"the IWAE bound, k = {k}")))
-            runs.append(Run(f"{name}-{BURDA_LONG_EPOCHS}-epochs", "burda-1l-vae", "11",
-                            {"extra": {**layers, "objective": "elbo" if k == 1 else "iwae", "k": k}},
+            runs.append(Run(f"{name}-{BURDA_LONG_EPOCHS}-epochs", "burda-1l-vae", "11", extra(layers, k),
                             {"epochs": BURDA_LONG_EPOCHS}, test_epochs=2, continues=name,
                             about=f"{name}, trained on to {BURDA_LONG_EPOCHS} epochs (continues its 10-epoch checkpoint)"))
     # Burda et al.'s own protocol: 3,280 passes over all 60,000 training images, batch 20, Adam with
@@ -229,8 +230,7 @@ def _burda_runs() -> list[Run]:
     paper = dict(epochs=3280, batch_size=20, val_size=0, scheduler="burda", adam_eps=1e-4, iwae_k=5000, iwae_n=10_000)
     for depth, layers in burda.items():
         for objective, k in (("vae", 1), ("iwae-50", 50)):
-            runs.append(Run(f"burda-{depth}-{objective}-paper", "burda-1l-vae", "11",
-                            {"extra": {**layers, "objective": "elbo" if k == 1 else "iwae", "k": k}}, paper,
+            runs.append(Run(f"burda-{depth}-{objective}-paper", "burda-1l-vae", "11", extra(layers, k), paper,
                             long=True, about=f"Burda et al.'s {layers['layers']}-stochastic-layer model under their "
                             f"protocol: {'the ELBO' if k == 1 else 'the IWAE bound, k = 50'}, 3,280 passes over 60,000 "
                             "images, batch 20, Adam ε = 1e-4, lr 1e-3 · 10^(-i/7) for 3^i passes"))
