@@ -53,6 +53,7 @@ import torch
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib import data as vdata
 from vaelib.eval.classifier import predict, train_classifier
+from vaelib.eval.likelihood import per_image_elbo
 from vaelib.eval.plots import show_grid
 from vaelib.eval.probe import fit_linear_probe  # (the 100-label baseline of section 4)
 from vaelib.eval.stats import paired_bootstrap, seed_intervals, seed_verdict
@@ -82,12 +83,18 @@ cvae = mode.run("cvae").model
 clf = mode.classifier()
 n_per_class = mode.size("cvae_samples")
 requested = torch.arange(10).repeat_interleave(n_per_class).to(mode.device)
+
+
+def classify_samples(model, t):
+    """What the classifier sees in one sample of each requested class, z ~ N(0, T² I) (seeded)."""
+    gen = torch.Generator().manual_seed(0)
+    return predict(clf, torch.cat([model.sample_class(requested[i : i + 1000], generator=gen, temperature=t)
+                                   for i in range(0, len(requested), 1000)]))
+
+
 agreement, per_class = {}, {}
 for t in (1.0, 0.5):
-    gen = torch.Generator().manual_seed(0)
-    drawn = torch.cat([cvae.sample_class(requested[i : i + 1000], generator=gen, temperature=t)
-                       for i in range(0, len(requested), 1000)])
-    seen = predict(clf, drawn)
+    seen = classify_samples(cvae, t)
     agree = (seen == requested.cpu()).float()
     agreement[t], per_class[t] = paired_bootstrap(agree, torch.zeros_like(agree)), agree.reshape(10, n_per_class).mean(1)
     print(f"T = {t}: {len(requested)} samples ({n_per_class} per class), the classifier agrees with the request for "
@@ -115,20 +122,12 @@ x_fit, y_fit = vdata.eval_inputs(test_split.images, "fixed").to(mode.device), te
 
 
 def agreement_at(model, t):
-    gen = torch.Generator().manual_seed(0)
-    drawn = torch.cat([model.sample_class(requested[i : i + 1000], generator=gen, temperature=t)
-                       for i in range(0, len(requested), 1000)])
-    agree = (predict(clf, drawn) == requested.cpu()).float()
+    agree = (classify_samples(model, t) == requested.cpu()).float()
     return paired_bootstrap(agree, torch.zeros_like(agree))
 
 
-@torch.no_grad()
-def test_elbo(model):
-    """The CVAE's ELBO on log p(x | y) of each test image, one z drawn from a seeded stream."""
-    model.eval()
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        return torch.cat([model(x_fit[i : i + 1000], y_fit[i : i + 1000]).elbo.cpu() for i in range(0, len(x_fit), 1000)])
+def test_elbo(model):  # the bound on log p(x | y) of each test image, its label given
+    return per_image_elbo(model, x_fit, labels=y_fit)["elbo"]
 
 
 prior_agreement = {n: [agreement_at(r.model, 1.0) for r in cvaes[n]] for n in cvaes}

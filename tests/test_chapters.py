@@ -205,6 +205,20 @@ def test_active_units_per_layer_sees_a_dead_top_layer():
 # ----------------------------------------------------------------------------- 10: cvae, m2
 
 
+def test_per_image_elbo_gives_a_conditional_model_each_image_s_label():
+    from vaelib.eval.likelihood import per_image_elbo
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="cvae", hidden=(32,), decoder_hidden=(32,), latent_dim=4)).eval()
+    x, y = _binary(6), torch.arange(6)
+    parts = per_image_elbo(model, x, labels=y, batch_size=4)  # two batches: each gets its own labels
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        by_hand = torch.cat([model(x[:4], y[:4]).elbo, model(x[4:], y[4:]).elbo])
+    assert torch.allclose(parts["elbo"], by_hand)
+    assert not torch.allclose(per_image_elbo(model, x, labels=(y + 1) % 10)["elbo"], parts["elbo"])
+
+
 def test_cvae_trains_on_labelled_batches_and_the_label_changes_the_digit(tmp_path):
     cfg = ModelConfig(kind="cvae", hidden=(32,), decoder_hidden=(32,), latent_dim=4)
     result = train(cfg, TrainConfig(epochs=1, batch_size=100, targets="dynamic", subset=300, iwae_k=0), tmp_path, progress=False)

@@ -66,16 +66,18 @@ class DiscretizedGaussian(nn.Module):
 
 
 @torch.no_grad()
-def per_image_elbo(model: nn.Module, x: torch.Tensor, seed: int = 0, batch_size: int = 1000) -> dict[str, torch.Tensor]:
+def per_image_elbo(model: nn.Module, x: torch.Tensor, seed: int = 0, batch_size: int = 1000,
+                   labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The ELBO (β = 1) and its two terms for each image, one sampled z each, [N] nats on the CPU:
-    "elbo", "log_px" (E_q log p(x | z)) and "kl"."""
+    "elbo", "log_px" (E_q log p(x | z)) and "kl". A conditional model (a CVAE) is given each image's
+    label: then they are the bound on log p(x | y) and its terms."""
     model.eval()
     parts: dict[str, list[torch.Tensor]] = {"elbo": [], "log_px": [], "kl": []}
     devices = [x.device] if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         for i in range(0, x.shape[0], batch_size):
-            t = model(x[i : i + batch_size])
+            t = model(x[i : i + batch_size]) if labels is None else model(x[i : i + batch_size], labels[i : i + batch_size])
             for name, v in (("elbo", t.elbo), ("log_px", t.reconstruction), ("kl", t.kl)):
                 parts[name].append(v.cpu())
     return {name: torch.cat(v) for name, v in parts.items()}
