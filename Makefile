@@ -23,8 +23,11 @@ $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv
 
-$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+# --compile-bytecode: the .pyc files written once at install; where PYTHONDONTWRITEBYTECODE is set
+# (as on this project's machines) Python would otherwise compile torch from source in every process it starts,
+# ~7 s for each notebook kernel, grader sandbox and CLI run of `make test`
+$(VENV)/.installed: pyproject.toml uv.lock Makefile | $(UV)
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 install: $(VENV)/.installed
