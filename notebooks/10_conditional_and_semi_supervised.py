@@ -25,7 +25,8 @@
 # 49,900 unlabelled ones, because every unlabelled image still has to be explained by *some* digit.
 # We check the CVAE's samples with the MNIST classifier of notebook 06, look at what $z$ encodes
 # when $y$ is given, and score M2's classifier on the test set beside two baselines that see the
-# same 100 labels and nothing else.
+# same 100 labels and nothing else. Then M1 + M2, Kingma et al.'s best model with few labels: M2 on the
+# codes of a VAE of the images.
 #
 # **Exercise.** You write `m2_unlabelled_loss`, M2's loss on an unlabelled image (with the entropy of
 # $q(y\mid x)$), in section 3; the cell after it checks yours against vaelib's. One open question
@@ -35,8 +36,8 @@
 # fully connected VAE) and [06](06_evaluation.ipynb) (the MNIST classifier, linear probes, intervals).
 #
 # **Run time.** Two CVAEs ($z$ of 20 and of 2 dimensions) for 10 epochs, each from three seeds; M2
-# once for 20 epochs (its unlabelled bound decodes every image under all ten labels); and two small
-# baselines fitted on 100 images.
+# once for 20 epochs (its unlabelled bound decodes every image under all ten labels); M1 + M2 once
+# for 30 epochs; and three small baselines fitted on 100 images.
 # How long it takes on this project's 2-core CPU, from an empty cache and from the `checkpoints/`
 # cache, is in the README's run-time table (written by `make run`, never typed); the last cell
 # prints this run's own time. The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one
@@ -299,7 +300,8 @@ with mode.claims():  # M2 beats the linear probe; the small CNN beats M2 (this r
 # $\mathcal U$ can hardly move a wrong answer. What would lower M2's error: longer training and the
 # paper's sizes; a warm-up of the entropy or of α; convolutional networks in M2 itself; and Kingma
 # et al.'s own best result, M1 + M2 (M2 on the codes of a separately trained VAE: 3.33 % with 100
-# labels in their Table 1); later work (ladder networks, consistency regularisation) goes below 1 %.
+# labels in their Table 1), which section 5 trains; later work (ladder networks, consistency
+# regularisation) goes below 1 %.
 
 # %% [markdown] tags=["question"]
 # **Question.** The classification term $-\alpha \log q(y\mid x)$ sees only 100 images. Through which
@@ -316,6 +318,79 @@ with mode.claims():  # M2 beats the linear probe; the small CNN beats M2 (this r
 # so "the $y$ that explains $x$ best" becomes the true digit: the labels name the clusters, the
 # unlabelled data shape them. Section 4 shows the effect against the linear probe that uses the labels
 # alone; a CNN's built-in knowledge of images did better still in our run.
+
+# %% [markdown]
+# ## 5 · M1 + M2: M2 on a VAE's codes
+#
+# Kingma et al.'s best model with few labels stacks two models. **M1** is a plain VAE of the images,
+# $q(z_1\mid x)$ and $p(x\mid z_1)$, with a 50-dimensional $z_1$: it never sees a label. **M2** is the
+# model of section 2 with the code $z_1$ in the place of the image: $p(y)\,p(z_2)\,p(z_1\mid y, z_2)$,
+# where $p(z_1\mid y, z_2)$ is a diagonal Gaussian (a code is continuous, not a binary image), and
+# $q(y\mid z_1)$, $q(z_2\mid z_1, y)$. Its bounds $\mathcal L(z_1, y)$ and $\mathcal U(z_1)$ are those
+# of section 2 with $z_1$ for $x$: bounds on the density of the codes, not on the likelihood of the
+# images.
+#
+# The paper trains M1 first and M2 on its codes afterwards. We train both in one run
+# (`vaelib.models.m1m2.M1M2`): each step draws $z_1 \sim q(z_1\mid x)$ for the batch and for the 100
+# labelled images and hands M2 the draws **detached**, so M2's loss never reaches M1's networks: M1
+# learns exactly what it would alone, and M2 learns on M1's codes as they are at that step. The
+# classifier is $q(y\mid z_1)$ read at the code's mean, $\arg\max_y q(y\mid \mu_1(x))$. To see what M2
+# adds to M1's codes, a third baseline: the **linear probe on M1's codes** $\mu_1(x)$, fitted on the
+# same 100 labelled images.
+
+# %%
+m1m2_run = mode.run("m1m2")
+m1m2 = m1m2_run.model
+print(get_run("m1m2").description)
+with torch.no_grad():
+    codes_few = m1m2.encode(vdata.eval_inputs(few.images, "fixed").to(mode.device))[0]
+    codes_test = m1m2.encode(x_test)[0]
+code_probe = fit_linear_probe(codes_few, few.labels, 10)
+wrong["M1 + M2"] = (m1m2.classify(x_test).cpu() != splits.test.labels).float()
+wrong["linear probe on M1's codes, 100 labels"] = (code_probe.predict(codes_test).cpu() != splits.test.labels).float()
+for name in ("M1 + M2", "linear probe on M1's codes, 100 labels"):
+    errors[name] = paired_bootstrap(wrong[name], torch.zeros_like(wrong[name]))
+    print(f"test error, {name:40} {100 * errors[name].mean:5.2f} % [{100 * errors[name].lo:.2f}, {100 * errors[name].hi:.2f}]"
+          f" ({len(splits.test)} test images)")
+print("Kingma et al. 2014 (M1 + M2, 100 labels, their Table 1): 3.33 % (± 0.14 over their runs)")
+m1m2_gaps = {name: paired_bootstrap(wrong["M1 + M2"], wrong[name])
+             for name in ("M2", "small CNN, 100 labels", "linear probe on M1's codes, 100 labels")}
+for name, d in m1m2_gaps.items():
+    print(f"M1 + M2 − {name}: {100 * d.mean:+.2f} points [{100 * d.lo:+.2f}, {100 * d.hi:+.2f}] (paired)")
+codes_vs_pixels = paired_bootstrap(wrong["linear probe on M1's codes, 100 labels"], wrong["linear probe, 100 labels"])
+print(f"linear probe on M1's codes − linear probe on the pixels: {100 * codes_vs_pixels.mean:+.2f} points "
+      f"[{100 * codes_vs_pixels.lo:+.2f}, {100 * codes_vs_pixels.hi:+.2f}] (paired)")
+with mode.claims():  # M1 + M2 meets the 12 % goal (its whole interval) and beats every other model here (this run of each)
+    assert errors["M1 + M2"].hi <= 0.12, errors["M1 + M2"]
+    assert all(d.hi < 0 for d in m1m2_gaps.values()), m1m2_gaps
+    assert errors["M1 + M2"].lo > 0.0333, errors["M1 + M2"]  # ... but not the paper's 3.33 %
+    assert codes_vs_pixels.lo > 0, codes_vs_pixels  # from 100 labels alone, M1's codes are no easier to read than pixels
+
+# %% [markdown]
+# **Reading the numbers.** On M1's codes, M2 meets the 12 % goal with its whole interval and beats
+# plain M2 and the small CNN (paired intervals above; one training run of each model, so the
+# comparison is a single-run observation). It does not reach the paper's 3.33 %: our M1 is smaller
+# and trained for far fewer passes. The two linear probes say where the gain does **not** come from:
+# read by a linear classifier from the 100 labels alone, M1's codes are *worse* than the raw pixels
+# in this run (the last paired interval printed), so M1 does not simply make the digits linearly
+# separable. What the codes change is M2's task, and here we can only offer a reading that this
+# notebook does not test: modelling 50 continuous numbers with a Gaussian $p(z_1\mid y, z_2)$ is a
+# much smaller problem than modelling 784 pixels, so the bound $\mathcal L(z_1, y)$ can tell the
+# labels apart early in training; if a VAE's codes of one digit lie together, M2's unlabelled bound
+# $\mathcal U(z_1)$ lets the 49,900 unlabelled codes say where the clusters are, and the 100 labels
+# only have to name them. The probe, which sees the labelled codes alone, cannot use that.
+
+# %% [markdown] tags=["question"]
+# **Question.** M2's loss is stopped from reaching M1's networks (the codes are detached). What could
+# go wrong if M1 were also trained on M2's bound $\mathcal U(z_1)$?
+
+# %% [markdown] tags=["answer"]
+# **Answer.**
+# $\mathcal U(z_1)$ bounds a *density* of the codes, and a density has no upper limit: M1 could raise
+# it by making its codes easy for M2 to model (shrinking their spread, or collapsing them onto a few
+# points per class) rather than by describing the images well. The sum of M1's ELBO and M2's bound is
+# then not a bound on anything about the images, and M1 would trade image likelihood for code density.
+# Detaching keeps M1 an honest VAE of the images and M2 an honest model of its codes.
 
 # %% [markdown]
 # ## Summary
@@ -336,15 +411,19 @@ with mode.claims():  # M2 beats the linear probe; the small CNN beats M2 (this r
 #   of each), and it misses the 12 % goal and the paper's 11.97 % under this protocol (20 epochs, 256
 #   hidden units): its error and interval are printed below, and the cell asserts that the whole
 #   interval lies above 12 %.
+# - **M1 + M2** (M2 on the codes of a VAE of the images, the same 100 labels) meets the 12 % goal with
+#   its whole interval and beats M2, the small CNN and a linear probe on the same codes (paired
+#   intervals, one run of each), though not the paper's 3.33 %.
 
 # %%
 m2_error = errors["M2"]
 print("CVAE agreement: " + ", ".join(f"T = {t}: {100 * a.mean:.2f} % [{100 * a.lo:.2f}, {100 * a.hi:.2f}]"
                                     for t, a in cvae_agreement.items())
-      + f"; M2 test error {100 * m2_error.mean:.2f} % [{100 * m2_error.lo:.2f}, {100 * m2_error.hi:.2f}]")
+      + f"; M2 test error {100 * m2_error.mean:.2f} % [{100 * m2_error.lo:.2f}, {100 * m2_error.hi:.2f}]"
+      + f"; M1 + M2 test error {100 * errors['M1 + M2'].mean:.2f} % [{100 * errors['M1 + M2'].lo:.2f}, {100 * errors['M1 + M2'].hi:.2f}]")
 print(f"training time from the histories: "
       + ", ".join(f"{n} {sum(r.history['seconds'].sum() for r in runs) / 60:.1f} min"
-                  for n, runs in {**cvaes, "m2": [m2_run]}.items()))
+                  for n, runs in {**cvaes, "m2": [m2_run], "m1m2": [m1m2_run]}.items()))
 shown = {**{f"CVAE: classifier agrees with the requested digit, T = {t}": a for t, a in cvae_agreement.items()},
          "CVAE with z = 2: classifier agrees with the requested digit, T = 1": prior_agreement["cvae-z2"][0],
          **{f"test error: {name}": e for name, e in errors.items()}}

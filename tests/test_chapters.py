@@ -12,7 +12,7 @@ from vaelib import data as vdata
 from vaelib.cache import cached_run
 from vaelib.losses import iwae_bound
 from vaelib.metrics import evaluate, mean_terms
-from vaelib.models import ModelConfig, build_model
+from vaelib.models import VAE, ModelConfig, build_model
 from vaelib.models.arvae import free_bits_kl, local_mask, made_masks, warmup_beta
 from vaelib.models.hvae import active_units_per_layer
 from vaelib.models.semisup import m2_unlabelled_loss, pick_labelled
@@ -259,6 +259,52 @@ def test_m2_keeps_a_balanced_labelled_set_and_uses_it_only_in_training():
     model.train()
     t = model(x)
     assert (t.labelled_loss > 0).all() and torch.allclose(t.loss, -t.elbo + t.labelled_loss, atol=1e-3)
+
+
+def _m1m2(labelled: int = 20):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="m1m2", hidden=(32,), latent_dim=6,
+                                    extra={"labelled": labelled, "m2_hidden": 16, "m2_latent": 3}))
+    model.attach_training_data(vdata.Split((torch.rand(200, 1, 28, 28) * 255).to(torch.uint8), torch.arange(200) % 10))
+    return model
+
+
+def test_m1m2s_m2_reads_m1s_codes_with_a_gaussian_likelihood_and_never_moves_m1():
+    """M1's gradient is that of its own -ELBO, whatever M2 does with the codes; M2's bound on a
+    code is semisup.M2's with a diagonal Gaussian p(z1 | y, z2)."""
+    model, x = _m1m2(), _binary(8)
+    m1 = [p for n, p in model.named_parameters() if not n.startswith("m2.")]
+    torch.manual_seed(1)
+    t = model(x)  # training mode: the labelled term is in
+    assert (t.labelled_loss > 0).all() and torch.allclose(t.loss, -t.elbo - t.m2_bound + t.labelled_loss, atol=1e-3)
+    grads = torch.autograd.grad(t.loss.mean(), m1)
+    torch.manual_seed(1)  # M1's draw comes first: the same z1 as above
+    alone = torch.autograd.grad(VAE.forward(model, x).loss.mean(), m1)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, alone))
+    assert any(g.abs().sum() > 0 for g in torch.autograd.grad(t.loss.mean(), list(model.m2.parameters()),
+                                                              allow_unused=True) if g is not None)
+    z1, y = torch.randn(4, 6), torch.arange(4)
+    out = model.m2.decode_given(torch.randn(4, 3), y)
+    mean, log_sigma = out.chunk(2, dim=1)
+    by_hand = (-0.5 * ((z1 - mean) / log_sigma.exp()) ** 2 - log_sigma - 0.5 * math.log(2 * math.pi)).sum(1)
+    assert out.shape == (4, 12) and torch.allclose(model.m2.log_likelihood(z1, out), by_hand, atol=1e-5)
+    model.eval()
+    assert torch.equal(model.classify(x), model.m2.classify(model.encode(x)[0]))  # at the code's mean
+    assert (model(x).labelled_loss == 0).all()
+
+
+def test_m2_on_images_trains_as_before_the_features_setting():
+    """`features` = 0 (the default) is the image M2 of notebook 10, draw for draw: the labelled term
+    is drawn after the batch's terms, as it was before M2 could read codes."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="m2", hidden=(32,), decoder_hidden=(32,), latent_dim=4, extra={"labelled": 20}))
+    model.attach_training_data(vdata.Split((torch.rand(200, 1, 28, 28) * 255).to(torch.uint8), torch.arange(200) % 10))
+    x = _binary(5)
+    torch.manual_seed(3)
+    t = model(x)
+    torch.manual_seed(3)
+    terms = model.terms(x)
+    assert torch.allclose(t.loss, terms.loss + model.labelled_loss())
 
 
 # ----------------------------------------------------------------------------- continued runs

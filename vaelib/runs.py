@@ -133,6 +133,7 @@ BURDA_LONG_EPOCHS = 15
 #: 09's KL warm-up: β from 0 to 1 over the first 5 of 10 epochs (196 steps of batch 256 per epoch)
 WARMUP_STEPS = 5 * 196
 M2_EPOCHS = 20
+M1M2_EPOCHS = 30
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -195,6 +196,13 @@ PRESETS: dict[str, Preset] = {
            "batch 256, Adam 1e-3", "Kingma et al. 2014, M2 (notebook 10)",
            dict(kind="m2", arch="fc", hidden=(256,), decoder_hidden=(256,), latent_dim=50, extra={"labelled": 100}),
            dict(epochs=M2_EPOCHS, batch_size=256, targets="dynamic")),
+        _p("m1m2", "M1 + M2 with the same 100 labelled images: M1 a VAE of the images (784-400-50, 50-400-784), M2 "
+           "on its detached codes z1 (classifier 50-256-10, q(z2 | z1, y) 50+10-256-50, Gaussian p(z1 | y, z2) "
+           f"50+10-256-100), α = 0.1 N, trained together, dynamic binarization, batch 256, Adam 1e-3, {M1M2_EPOCHS} epochs",
+           "Kingma et al. 2014, M1 + M2 (notebook 10)",
+           dict(kind="m1m2", arch="fc", hidden=(400,), latent_dim=50,
+                extra={"labelled": 100, "m2_hidden": 256, "m2_latent": 50}),
+           dict(epochs=M1M2_EPOCHS, batch_size=256, targets="dynamic")),
         # notebook 11: Burda, Grosse & Salakhutdinov (2016)'s architectures (vaelib.models.hvae)
         _p("burda-1l-vae", "one stochastic layer (784-200-200-50, tanh), ELBO, dynamic binarization, batch 100, "
            "Adam 1e-3, 10 epochs", "Burda et al. 2016, Table 1 (notebook 11)",
@@ -242,7 +250,7 @@ def _runs() -> list[Run]:
     first = {"pytorch-example": "06", "bernoulli-vae": "03", "gaussian-vae": "03", "fnn-bce": "04",
              "fnn-mse": "04", "activity-z2": "04", "latent2-bn-dropout": "04", "cnn-bce": "05", "cnn-mse": "05",
              "wae": "08", "gm-vae": "08", "vq-vae": "08",
-             "ar-vae": "09", "cvae": "10", "m2": "10", "burda-1l-vae": "11"}
+             "ar-vae": "09", "cvae": "10", "m2": "10", "m1m2": "10", "burda-1l-vae": "11"}
     test_epochs = {"bernoulli-vae": 3, "gaussian-vae": 3, "activity-z2": 2, "latent2-bn-dropout": 3}
     runs = [Run(name, name, first.get(name, "07"), test_epochs=test_epochs.get(name, 1)) for name in PRESETS]
     runs.append(Run("pytorch-example-2-epochs", "pytorch-example", "02", train_changes={"epochs": 2},

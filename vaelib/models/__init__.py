@@ -14,6 +14,7 @@ from vaelib.models.networks import ConvDecoder, ConvEncoder, FCDecoder, FCEncode
 from vaelib.models.arvae import ARVAE
 from vaelib.models.gmvae import GMVAE
 from vaelib.models.hvae import HVAE
+from vaelib.models.m1m2 import M1M2
 from vaelib.models.semisup import CVAE, M2
 from vaelib.models.vae import VAE, ModelConfig
 from vaelib.models.vqvae import VQVAE, VQTerms
@@ -21,12 +22,13 @@ from vaelib.models.wae import WAE, WAETerms
 from vaelib.losses import ELBOTerms
 
 __all__ = [
-    "MODELS", "VAE", "ARVAE", "HVAE", "CVAE", "M2", "WAE", "GMVAE", "VQVAE", "ModelConfig", "ELBOTerms", "WAETerms", "VQTerms",
+    "MODELS", "VAE", "ARVAE", "HVAE", "CVAE", "M2", "M1M2", "WAE", "GMVAE", "VQVAE", "ModelConfig", "ELBOTerms", "WAETerms", "VQTerms",
     "build_model", "count_parameters", "FCEncoder", "FCDecoder", "ConvEncoder", "ConvDecoder", "MLP",
 ]
 
 #: model family name (ModelConfig.kind) -> class taking a ModelConfig
-MODELS: dict[str, type[nn.Module]] = {"vae": VAE, "wae": WAE, "gm-vae": GMVAE, "vq-vae": VQVAE, "ar-vae": ARVAE, "hvae": HVAE, "cvae": CVAE, "m2": M2}
+MODELS: dict[str, type[nn.Module]] = {"vae": VAE, "wae": WAE, "gm-vae": GMVAE, "vq-vae": VQVAE, "ar-vae": ARVAE, "hvae": HVAE, "cvae": CVAE, "m2": M2,
+                                    "m1m2": M1M2}
 
 
 def build_model(config: ModelConfig | dict[str, Any]) -> nn.Module:

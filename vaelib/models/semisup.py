@@ -44,7 +44,7 @@ from torch import nn
 
 from dataclasses import dataclass
 
-from vaelib.losses import ELBOTerms, bernoulli_log_prob, kl_std_normal, reparameterize
+from vaelib.losses import ELBOTerms, bernoulli_log_prob, gaussian_log_prob, kl_std_normal, reparameterize
 from vaelib.models.networks import IMAGE_DIM, IMAGE_SHAPE
 from vaelib.models.vae import VAE, ModelConfig
 
@@ -83,20 +83,25 @@ class _Conditional(VAE):
     """Shared networks, one hidden layer each: q(z | x, y) and p(x | z, y) read [input, one-hot y].
 
     A linear layer of [x, one-hot y] is W_x x + w_y + b (w_y: column y of the label weights, an
-    embedding), so `encode_given` takes W_x x as `x_part`: M2's ten classes share it."""
+    embedding), so `encode_given` takes W_x x as `x_part`: M2's ten classes share it.
+
+    x is an image (Bernoulli p(x | z, y)) unless the family's `features` setting is d > 0: then x is
+    a d-vector of continuous features with a diagonal Gaussian p(x | z, y) (M2 on M1's codes)."""
 
     def _build_networks(self, c: ModelConfig, variance: bool = True) -> None:
         if len(c.hidden) != 1 or len(c.decoder_hidden) != 1:
             raise ValueError(f"{c.kind}: one hidden layer in the encoder and in the decoder, got {c.hidden}, {c.decoder_hidden}")
         (h,), (g,) = c.hidden, c.decoder_hidden
-        self.enc_x, self.enc_y = nn.Linear(IMAGE_DIM, h), nn.Embedding(CLASSES, h)
+        self.features = int(self.settings.get("features", 0))
+        self.in_dim = self.features or IMAGE_DIM
+        self.enc_x, self.enc_y = nn.Linear(self.in_dim, h), nn.Embedding(CLASSES, h)
         self.mu_head, self.logvar_head = nn.Linear(h, c.latent_dim), nn.Linear(h, c.latent_dim)
         self.dec_z, self.dec_y = nn.Linear(c.latent_dim, g), nn.Embedding(CLASSES, g)
-        self.decoder_out = nn.Linear(g, IMAGE_DIM)
+        self.decoder_out = nn.Linear(g, 2 * self.features or IMAGE_DIM)  # features: mean and log σ
 
     def x_part(self, x: torch.Tensor) -> torch.Tensor:
         """W_x x + b of the encoder's hidden layer, [B, H]."""
-        return self.enc_x(x.reshape(x.shape[0], IMAGE_DIM))
+        return self.enc_x(x.reshape(x.shape[0], self.in_dim))
 
     def encode_given(self, x: torch.Tensor, y: torch.Tensor, x_part: torch.Tensor | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,14 +110,22 @@ class _Conditional(VAE):
         return self.mu_head(h), self.logvar_head(h)
 
     def decode_given(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """p(x | z, y): Bernoulli logits [B, 1, 28, 28]."""
-        return self.decoder_out(F.relu(self.dec_z(z) + self.dec_y(y))).reshape(-1, *IMAGE_SHAPE)
+        """p(x | z, y): Bernoulli logits [B, 1, 28, 28]; for features, [B, 2d] (mean, log σ)."""
+        out = self.decoder_out(F.relu(self.dec_z(z) + self.dec_y(y)))
+        return out if self.features else out.reshape(-1, *IMAGE_SHAPE)
+
+    def log_likelihood(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """log p(x | z, y) from decode_given's output, [B]."""
+        if not self.features:
+            return bernoulli_log_prob(x, out)
+        mean, log_sigma = out.chunk(2, dim=1)
+        return gaussian_log_prob(x, mean, log_sigma)
 
     def labelled_bound(self, x: torch.Tensor, y: torch.Tensor, x_part: torch.Tensor | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """One-sample E_q[log p(x | z, y)] and KL(q(z | x, y) || p(z)), [B] each."""
         mu, logvar = self.encode_given(x, y, x_part)
-        log_px = bernoulli_log_prob(x, self.decode_given(reparameterize(mu, logvar), y))
+        log_px = self.log_likelihood(x, self.decode_given(reparameterize(mu, logvar), y))
         return log_px, kl_std_normal(mu, logvar)
 
     @torch.no_grad()
@@ -160,7 +173,8 @@ class M2(_Conditional):
     """Kingma et al.'s M2: the unlabelled bound on every batch, the labelled set's bound and
     classification term added each training step."""
 
-    SETTINGS = {"labelled": 100, "label_seed": 0, "alpha": 0.1}
+    #: features d > 0: x is a d-vector with a Gaussian p(x | y, z) (vaelib.models.m1m2), not an image
+    SETTINGS = {"labelled": 100, "label_seed": 0, "alpha": 0.1, "features": 0}
     METRICS = ("elbo",)
     RECONSTRUCTS = False
     TERMS = ("kl", "entropy", "labelled_loss")
@@ -168,7 +182,7 @@ class M2(_Conditional):
 
     def _build_networks(self, c: ModelConfig, variance: bool = True) -> None:
         super()._build_networks(c, variance)
-        self.classifier = nn.Sequential(nn.Linear(IMAGE_DIM, c.hidden[0]), nn.ReLU(), nn.Linear(c.hidden[0], CLASSES))
+        self.classifier = nn.Sequential(nn.Linear(self.in_dim, c.hidden[0]), nn.ReLU(), nn.Linear(c.hidden[0], CLASSES))
         n = int(self.settings["labelled"])
         if n % CLASSES:
             raise ValueError(f"m2: the labelled images are split evenly over {CLASSES} classes, got {n}")
@@ -188,7 +202,7 @@ class M2(_Conditional):
 
     def log_q_y(self, x: torch.Tensor) -> torch.Tensor:
         """log q(y | x), [B, 10]."""
-        return F.log_softmax(self.classifier(x.reshape(x.shape[0], IMAGE_DIM)), dim=1)
+        return F.log_softmax(self.classifier(x.reshape(x.shape[0], self.in_dim)), dim=1)
 
     @torch.no_grad()
     def classify(self, x: torch.Tensor) -> torch.Tensor:
@@ -202,7 +216,7 @@ class M2(_Conditional):
     def bounds_all_classes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """L(x, y) for every class: (bound [B, K], log p(x | z, y) [B, K], KL [B, K]); log p(y) = -log K included."""
         b = x.shape[0]
-        xs = x.repeat(CLASSES, 1, 1, 1)
+        xs = x.repeat(CLASSES, *[1] * (x.dim() - 1))
         ys = torch.arange(CLASSES, device=x.device).repeat_interleave(b)
         log_px, kl = self.labelled_bound(xs, ys, self.x_part(x).repeat(CLASSES, 1))
         log_px, kl = log_px.reshape(CLASSES, b).T, kl.reshape(CLASSES, b).T
@@ -210,25 +224,34 @@ class M2(_Conditional):
 
     def forward(self, x: torch.Tensor, beta: float | None = None) -> ELBOTerms:
         """-U(x) per image (the ELBO of log p(x), y summed out) and, in training, the labelled term."""
+        terms = self.terms(x)
+        if self.training and torch.is_grad_enabled():
+            self.add_labelled(terms, self.labelled_loss())
+        return terms
+
+    def terms(self, x: torch.Tensor) -> M2Terms:
+        """forward's terms without the labelled term (labelled_loss 0)."""
         log_q_y = self.log_q_y(x)
         bound, log_px, kl = self.bounds_all_classes(x)
         q = log_q_y.exp()
-        loss = m2_unlabelled_loss(log_q_y, bound)
         entropy = -(q * log_q_y).sum(dim=1)
-        labelled = torch.zeros_like(loss)
-        if self.training and torch.is_grad_enabled():
-            labelled = self.labelled_loss().expand_as(loss)  # every image of the batch carries an equal share
-            loss = loss + labelled
+        loss = m2_unlabelled_loss(log_q_y, bound)
         return M2Terms(reconstruction=(q * log_px).sum(dim=1), kl=(q * kl).sum(dim=1) - entropy + math.log(CLASSES),
-                         elbo=-m2_unlabelled_loss(log_q_y, bound), loss=loss, beta=1.0, entropy=entropy,
-                         labelled_loss=labelled)
+                       elbo=-loss, loss=loss, beta=1.0, entropy=entropy, labelled_loss=torch.zeros_like(loss))
 
-    def labelled_loss(self) -> torch.Tensor:
+    @staticmethod
+    def add_labelled(terms: M2Terms, labelled: torch.Tensor) -> None:
+        """Add the step's labelled term (a scalar) to the loss: every image of the batch carries an equal share."""
+        terms.labelled_loss = labelled.expand_as(terms.loss)
+        terms.loss = terms.loss + terms.labelled_loss
+
+    def labelled_loss(self, x: torch.Tensor | None = None) -> torch.Tensor:
         """The labelled set's share of one step: (1 / N_u) Σ_labelled [-L(x, y) - α N log q(y | x)],
-        on a fresh binarization of the labelled images (N = N_u + N_l)."""
+        on a fresh binarization of the labelled images (N = N_u + N_l); x: the labelled images as
+        this M2 reads them, when not the images themselves (M1 + M2: their codes)."""
         n_l = self.labelled_y.shape[0]
         n_u = max(int(self.unlabelled_n), 1)
-        x = torch.bernoulli(self.labelled_x)
+        x = torch.bernoulli(self.labelled_x) if x is None else x
         log_px, kl = self.labelled_bound(x, self.labelled_y)
         bound = log_px - kl - math.log(CLASSES)
         ce = F.nll_loss(self.log_q_y(x), self.labelled_y, reduction="none")
