@@ -111,6 +111,27 @@ def test_warm_up_counts_training_steps_only_and_resumes_from_the_checkpoint(tmp_
     assert math.isnan(one.metrics["recon_mse"])  # E[x | z] has no closed form: no reconstruction MSE
 
 
+@pytest.mark.parametrize("use_z", [True, False])
+def test_cutting_the_wire_from_z_leaves_the_decoder_alone(use_z):
+    """use_z=False: log p(x | z) is the same for every z (the decoder alone), and training drives the
+    KL of q(z | x) to zero; the default decoder's likelihood changes with z."""
+    torch.manual_seed(0)
+    model, x = _ar("made", use_z=use_z), _binary(6)
+    for p in model.parameters():  # (the z-path starts small; make it matter)
+        torch.nn.init.normal_(p, std=0.1)
+    z1, z2 = torch.randn(6, model.latent_dim), torch.randn(6, model.latent_dim)
+    same = torch.allclose(model.log_likelihood(x, model.decode(z1)), model.log_likelihood(x, model.decode(z2)))
+    assert same is not use_z
+    if not use_z:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        kl0 = model(x).kl.mean().item()
+        for _ in range(200):
+            opt.zero_grad()
+            model(x).loss.mean().backward()
+            opt.step()
+        assert kl0 > 0.5 and model(x).kl.mean().item() < 0.05 * kl0
+
+
 def test_ancestral_samples_are_binary_images():
     model = _ar("local")
     x = model.sample(3, generator=torch.Generator().manual_seed(0))

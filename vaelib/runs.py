@@ -279,6 +279,8 @@ def _runs() -> list[Run]:
                  about="ar-vae with free bits: KL floor of λ = 0.5 nats per latent dimension (Kingma et al. 2016)"),
              Run("ar-vae-local", "ar-vae", "09", {"extra": {"decoder": "local", "window": 28}},
                  about="the weakened decoder: each pixel sees z and only the 28 pixels before it (no MADE layer)"),
+             Run("made-alone", "ar-vae", "09", {"extra": {**made, "use_z": False}},
+                 about="the MADE decoder alone: ar-vae with the wire from z cut (the decoder gets z = 0), one seed"),
              Run("factorised-vae", "ar-vae", "09", {"kind": "vae", "extra": {}},
                  about="the same encoder and z-network with a factorised Bernoulli decoder (784-400-20-400-784), "
                        "09's protocol")]

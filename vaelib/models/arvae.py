@@ -16,6 +16,10 @@ q(z | x) = p(z): rate 0, and the decoder does all the work. Two decoders (`extra
   plus z's bias. A weakened decoder: it sees local context, so it can draw strokes but not
   know which digit it is drawing unless z tells it.
 
+`use_z` False cuts the wire from z (the decoder gets z = 0): p(x | z) = p(x), the decoder alone.
+The KL then pushes q(z | x) to p(z), so this is complete collapse by construction, and its
+ELBO/NLL is what the decoder achieves without any code (notebook 09's yardstick).
+
 Two remedies of the training objective (the ELBO itself, `terms.elbo`, is never changed):
 
 - `free_bits` λ (Kingma et al. 2016): the loss's KL is Σ_d max(λ, KL_d), KL_d the batch mean of
@@ -87,7 +91,7 @@ def warmup_beta(step: int, warmup_steps: int, beta: float = 1.0) -> float:
 class ARVAE(VAE):
     """Gaussian encoder (FC), autoregressive Bernoulli decoder given z, N(0, I) prior."""
 
-    SETTINGS = {"decoder": "made", "made_hidden": 500, "window": 28, "free_bits": 0.0, "warmup_steps": 0}
+    SETTINGS = {"decoder": "made", "made_hidden": 500, "window": 28, "free_bits": 0.0, "warmup_steps": 0, "use_z": True}
     RECONSTRUCTS = False
 
     def __init__(self, config: ModelConfig) -> None:
@@ -124,6 +128,8 @@ class ARVAE(VAE):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z: [B, D] -> the decoder's summary of z, [B, 784 (+ H)]: the logit biases, then (MADE)
         the hidden biases. The pixels' own part is added in `logits`, given x."""
+        if not self.settings["use_z"]:  # the wire from z cut: the decoder alone, p(x | z) = p(x)
+            z = torch.zeros_like(z)
         t = self.z_body(z)
         parts = [self.z_to_logits(t)]
         if hasattr(self, "z_to_hidden"):
