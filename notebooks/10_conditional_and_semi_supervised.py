@@ -29,8 +29,8 @@
 # codes of a VAE of the images.
 #
 # **Exercise.** You write `m2_unlabelled_loss`, M2's loss on an unlabelled image (with the entropy of
-# $q(y\mid x)$), in section 3; the cell after it checks yours against vaelib's. One open question
-# asks where M2's advantage comes from.
+# $q(y\mid x)$), in section 3; the cell after it checks yours against vaelib's. Two open questions
+# ask where M2's advantage comes from and why M1 + M2 keeps M2's loss away from M1.
 #
 # **Prerequisites.** [02](02_reparameterization.ipynb) (the ELBO), [04](04_fnn_vae.ipynb) (the
 # fully connected VAE) and [06](06_evaluation.ipynb) (the MNIST classifier, linear probes, intervals).
