@@ -12,7 +12,12 @@ throughput that rate reaches (vaelib.perf.matmul_limit, measured in this process
 
 Per notebook: the wall time of the last full run and its split into training, evaluation and
 plotting (scripts/run_notebooks.py records them in benchmarks/results/notebook_times.json; a
-notebook run from the cache trains nothing). A run that is not in the cache is listed as such.
+notebook run from the cache trains nothing). A run that is not in the cache keeps the training
+figures of the previous profile (benchmarks/results/profile.json) when that one recorded them for
+the same configuration (the same cache folder name, which holds the configs' hash; a row of a
+profile older than that key needs the same number of epochs), its `recorded` column then says
+"earlier profile" and its matmul fraction is recomputed against this machine's limit, so profiling a partial cache does not drop the rest of the
+series from the table; a run recorded nowhere is listed without them.
 """
 
 from __future__ import annotations
@@ -41,10 +46,24 @@ README = REPO / "README.md"
 BEGIN, END = "<!-- profile:begin (written by benchmarks/profile_series.py) -->", "<!-- profile:end -->"
 
 
-def run_rows(limit_gflops: float, measure: int = 0) -> pd.DataFrame:
+#: a run's figures read from its history.csv, which an earlier profile's row can stand in for
+RECORDED = ("epochs", "s/epoch", "images/s", "training s")
+
+
+def earlier_runs(path: Path = RESULTS / "profile.json") -> dict[str, dict]:
+    """The per-run rows of the previous profile ({} when there is none or it is unreadable)."""
+    try:
+        return json.loads(path.read_text()).get("runs", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def run_rows(limit_gflops: float, measure: int = 0, earlier: dict[str, dict] | None = None) -> pd.DataFrame:
     """One row per run of the registry (full mode); with `measure`, each architecture's training
     rate is also timed now on that many steps (vaelib.perf.training_rate), and the run's epochs at
-    that rate are its estimated training time on this machine as it is now."""
+    that rate are its estimated training time on this machine as it is now. `earlier`: the previous
+    profile's rows, whose recorded figures stand in for a run missing from the cache."""
+    earlier = earlier or {}
     flops_of: dict[str, float] = {}
     rate_of: dict[str, float] = {}
     rows = {}
@@ -56,8 +75,9 @@ def run_rows(limit_gflops: float, measure: int = 0) -> pd.DataFrame:
         if key not in flops_of:  # replicas and sweep members share an architecture: count it once
             flops_of[key] = run_flops_per_image(mcfg, tcfg)
         flops = flops_of[key]
-        history = cache_folder(mcfg, tcfg, name) / "history.csv"
-        row = {"notebook": run.notebook, "arch": f"{mcfg.kind}/{mcfg.arch}", "MFLOP/image": flops / 1e6}
+        folder = cache_folder(mcfg, tcfg, name)
+        history = folder / "history.csv"
+        row = {"notebook": run.notebook, "arch": f"{mcfg.kind}/{mcfg.arch}", "MFLOP/image": flops / 1e6, "key": folder.name}
         if measure:
             if key not in rate_of:
                 rate_of[key] = training_rate(mcfg, tcfg, steps=measure)
@@ -70,7 +90,13 @@ def run_rows(limit_gflops: float, measure: int = 0) -> pd.DataFrame:
             rate = epoch_images(tcfg) / s_epoch
             row.update({"epochs": len(h), "s/epoch": s_epoch, "images/s": rate,
                         "matmul fraction": flops * rate / (limit_gflops * 1e9),
-                        "training s": float(h["seconds"].sum())})
+                        "training s": float(h["seconds"].sum()), "recorded": "cache"})
+        else:
+            old = earlier.get(name, {})
+            same = old.get("key") == folder.name if "key" in old else old.get("epochs") == tcfg.epochs
+            if same and all(old.get(k) is not None for k in RECORDED):
+                row.update({k: old[k] for k in RECORDED}, recorded="earlier profile",
+                           **{"matmul fraction": flops * old["images/s"] / (limit_gflops * 1e9)})
         row["floor s"] = tcfg.epochs * epoch_images(tcfg) * flops / (limit_gflops * 1e9)  # at the matmul limit
         rows[name] = row
     frame = pd.DataFrame(rows).T
@@ -124,9 +150,12 @@ def summary_markdown(runs: pd.DataFrame, notebooks: pd.DataFrame, machine: str, 
             g["estimated min now"] = (g.pop("estimated s").astype(float) / 60).round(1)
             cols += ["images/s now", "fraction now", "estimated min now"]
         g = g[cols]
+        carried = int((trained["recorded"] == "earlier profile").sum()) if "recorded" in trained else 0
         lines += [f"Training from an empty cache, as recorded when each of the {len(trained)} cached runs trained "
                   f"({trained['training s'].astype(float).sum() / 60:.0f} minutes in all, including validation; "
-                  "runs trained while the machine did other work are slower here than they need be)"
+                  "runs trained while the machine did other work are slower here than they need be"
+                  + (f"; {carried} of them not in this cache, their figures the previous profile's" if carried else "")
+                  + ")"
                   + (f", and each family's training rate measured now (training steps only: "
                      f"{trained['estimated s'].astype(float).sum() / 60:.0f} minutes for all the runs' epochs "
                      "at today's rates)" if measured else "")
@@ -145,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
     limit = matmul_limit()
-    runs = run_rows(limit, args.measure)
+    runs = run_rows(limit, args.measure, earlier_runs())
     notebooks = notebook_rows()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "profile.json").write_text(json.dumps({

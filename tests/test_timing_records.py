@@ -38,3 +38,33 @@ def test_the_empty_cache_time_survives_later_runs_from_the_cache(tmp_path, monke
     rows = profile.notebook_rows()
     assert rows.loc["03", "seconds, from an empty cache"] == 600.0 and rows.loc["03", "seconds"] == 600.0
     assert rows.loc["04", "seconds, from an empty cache"] == ""
+
+
+def test_a_run_missing_from_the_cache_keeps_the_earlier_profiles_figures(tmp_path, monkeypatch):
+    """Profiling a partial cache keeps the rest of the series: a run without a history takes the
+    previous profile's recorded figures (same architecture only), with its matmul fraction against
+    today's limit; a run with a history is read from it."""
+    from vaelib.runs import RUNS
+
+    profile = _load("benchmarks/profile_series.py", "profile_series_partial")
+    monkeypatch.setattr(profile, "RUNS", {n: RUNS[n] for n in ("pytorch-example", "fnn-bce", "cnn-bce")})
+    monkeypatch.setattr(profile, "cache_folder", lambda mcfg, tcfg, name: tmp_path / name)
+    (tmp_path / "fnn-bce").mkdir()
+    (tmp_path / "fnn-bce" / "history.csv").write_text("train_seconds,seconds\n2.0,2.5\n4.0,4.5\n3.0,3.5\n")
+    flops = 3.28  # MFLOP per image of the pytorch-example architecture
+    old = {"epochs": 10, "s/epoch": 2.6, "images/s": 23000.0, "training s": 29.0}
+    earlier = {"pytorch-example": {**old, "key": "pytorch-example-OLDHASH"},  # another configuration then
+               "cnn-bce": {**old, "epochs": 3}}  # a profile without keys: the epochs must match (10)
+    rows = profile.run_rows(100.0, earlier=earlier)
+    assert rows[["epochs", "recorded"]].loc[["pytorch-example", "cnn-bce"]].isna().all().all()
+    earlier["pytorch-example"]["key"] = rows.loc["pytorch-example", "key"]  # the same configuration
+    rows = profile.run_rows(100.0, earlier=earlier)
+    carried = rows.loc["pytorch-example"]
+    assert carried["recorded"] == "earlier profile" and carried["training s"] == 29.0 and carried["epochs"] == 10
+    assert abs(carried["matmul fraction"] - flops * 1e6 * 23000.0 / 100e9) < 1e-9
+    fresh = rows.loc["fnn-bce"]
+    assert fresh["recorded"] == "cache" and fresh["epochs"] == 3 and fresh["s/epoch"] == 3.0 and fresh["training s"] == 10.5
+    assert rows.loc["cnn-bce"].isna()[["epochs", "s/epoch", "recorded"]].all()
+    del earlier["pytorch-example"]["key"]  # no key: carried when the epochs match
+    assert profile.run_rows(100.0, earlier=earlier).loc["pytorch-example", "recorded"] == "earlier profile"
+    assert "1 of them not in this cache" in profile.summary_markdown(rows, rows.iloc[:0], "m", 100.0)
