@@ -217,7 +217,10 @@ with mode.claims():
 # notebook 09 measures, and the two-layer models learn far more slowly (the validation curves of
 # the next figure). Burda et al.'s advantage for the deeper model comes after thousands of passes;
 # after 10 or 15 it has not appeared. We withdraw "two layers beat one" for this protocol rather
-# than assert it from the paper.
+# than assert it from the paper. The first remedy to try is notebook 09's KL warm-up, which
+# Sønderby et al. (2016, *Ladder variational autoencoders*) found necessary to keep the upper
+# layers of deeper hierarchies active; this notebook does not run it, so it is a suggestion, not a
+# result.
 #
 # **With $k$.** The bound $\mathcal L_k$ of each 15-epoch model as the evaluation's $k$ grows
 # (the ELBO at $k = 1$). The claim checked below: the IWAE-trained models gain more from a larger
