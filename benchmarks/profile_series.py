@@ -15,9 +15,10 @@ plotting (scripts/run_notebooks.py records them in benchmarks/results/notebook_t
 notebook run from the cache trains nothing). A run that is not in the cache keeps the training
 figures of the previous profile (benchmarks/results/profile.json) when that one recorded them for
 the same configuration (the same cache folder name, which holds the configs' hash; a row of a
-profile older than that key needs the same number of epochs), its `recorded` column then says
-"earlier profile" and its matmul fraction is recomputed against this machine's limit, so profiling a partial cache does not drop the rest of the
-series from the table; a run recorded nowhere is listed without them.
+profile older than that key needs the same number of epochs): its `recorded` column then says
+"earlier profile" and its matmul fraction is recomputed against this machine's limit. So profiling
+a partial cache does not drop the rest of the series from the table; a run recorded nowhere is
+listed without them.
 """
 
 from __future__ import annotations

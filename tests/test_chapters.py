@@ -262,15 +262,25 @@ def test_m2_unlabelled_loss_is_minus_the_bound_with_y_summed_out():
     assert torch.allclose(m2_unlabelled_loss(log_q, bounds), brute)
 
 
+def _fake_training_split(labels: torch.Tensor):
+    """A training split of random grey images (uint8) with these labels."""
+    return vdata.Split((torch.rand(labels.shape[0], 1, 28, 28) * 255).to(torch.uint8), labels)
+
+
+def _m2(labels: torch.Tensor = torch.arange(200) % 10):
+    """A small image M2 with 20 labelled images (seed 0), its training split attached."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="m2", hidden=(32,), decoder_hidden=(32,), latent_dim=4, extra={"labelled": 20}))
+    model.attach_training_data(_fake_training_split(labels))
+    return model
+
+
 def test_m2_keeps_a_balanced_labelled_set_and_uses_it_only_in_training():
     labels = torch.arange(200) % 10
     idx = pick_labelled(labels, 3, seed=0)
     assert torch.equal(labels[idx].bincount(minlength=10), torch.full((10,), 3))
     assert torch.equal(idx, pick_labelled(labels, 3, seed=0)) and not torch.equal(idx, pick_labelled(labels, 3, seed=1))
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(kind="m2", hidden=(32,), decoder_hidden=(32,), latent_dim=4, extra={"labelled": 20}))
-    split = vdata.Split((torch.rand(200, 1, 28, 28) * 255).to(torch.uint8), labels)
-    model.attach_training_data(split)
+    model = _m2(labels)
     assert int(model.unlabelled_n) == 180 and torch.equal(model.labelled_y.bincount(minlength=10), torch.full((10,), 2))
     x = _binary(5)
     model.eval()
@@ -286,7 +296,7 @@ def _m1m2(labelled: int = 20):
     torch.manual_seed(0)
     model = build_model(ModelConfig(kind="m1m2", hidden=(32,), latent_dim=6,
                                     extra={"labelled": labelled, "m2_hidden": 16, "m2_latent": 3}))
-    model.attach_training_data(vdata.Split((torch.rand(200, 1, 28, 28) * 255).to(torch.uint8), torch.arange(200) % 10))
+    model.attach_training_data(_fake_training_split(torch.arange(200) % 10))
     return model
 
 
@@ -317,10 +327,7 @@ def test_m1m2s_m2_reads_m1s_codes_with_a_gaussian_likelihood_and_never_moves_m1(
 def test_m2_on_images_trains_as_before_the_features_setting():
     """`features` = 0 (the default) is the image M2 of notebook 10, draw for draw: the labelled term
     is drawn after the batch's terms, as it was before M2 could read codes."""
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(kind="m2", hidden=(32,), decoder_hidden=(32,), latent_dim=4, extra={"labelled": 20}))
-    model.attach_training_data(vdata.Split((torch.rand(200, 1, 28, 28) * 255).to(torch.uint8), torch.arange(200) % 10))
-    x = _binary(5)
+    model, x = _m2(), _binary(5)
     torch.manual_seed(3)
     t = model(x)
     torch.manual_seed(3)
