@@ -37,6 +37,7 @@ __all__ = [
     "COMPILE_VAR", "pick_device", "seed_everything", "maybe_compile", "is_test_mode", "series",
     "atomic_path", "atomic_save", "atomic_write_text", "atomic_write_csv", "clean_stale_tmp",
     "load_checkpoint", "save_checkpoint", "check_same_run", "load_model", "config_from_dict", "brief",
+    "EVENTS_VAR", "log_event",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +120,23 @@ def is_test_mode() -> bool:
 def series(notebooks_dir: Path = NOTEBOOKS) -> list[Path]:
     """The notebook series in order: the numbered sources notebooks/[0-9]*.py (Jupytext percent)."""
     return sorted(Path(notebooks_dir).glob("[0-9]*.py"))
+
+
+EVENTS_VAR = "VAELIB_EVENTS"
+
+
+def log_event(event: str, **fields: Any) -> None:
+    """Append `{"event": event, "time": <unix seconds>, **fields}` as one JSON line to the file that
+    VAELIB_EVENTS names, when it names one (the notebook runner's profile reads it: what trained,
+    and for how long); nothing otherwise."""
+    path = os.environ.get(EVENTS_VAR, "").strip()
+    if not path:
+        return
+    import json  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"event": event, "time": time.time(), **fields}) + "\n")
 
 
 # ----------------------------------------------------------------------------- atomic files

@@ -38,7 +38,7 @@ from vaelib.metrics import cheap_metrics, mean_terms
 from vaelib.models import MODELS, ModelConfig, build_model
 from vaelib.runs import burda_lr
 from vaelib.runtime import (CHECKPOINT, RUN_FILES, CheckpointError, atomic_save, atomic_write_csv, atomic_write_text,
-                             brief, check_same_run, clean_stale_tmp, config_from_dict, load_checkpoint, maybe_compile,
+                             brief, check_same_run, clean_stale_tmp, config_from_dict, load_checkpoint, log_event, maybe_compile,
                              pick_device, save_checkpoint, seed_everything)
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_adam", "history_columns",
@@ -181,6 +181,7 @@ def train(
     CheckpointError. `on_epoch_end(epoch, row)` is called after each
     checkpoint. `_fail_at_step` (tests only) poisons the loss at that global step.
     """
+    started = time.perf_counter()
     mcfg = model_config if isinstance(model_config, ModelConfig) else ModelConfig.from_dict(model_config)
     tcfg = train_config if isinstance(train_config, TrainConfig) else TrainConfig.from_dict(train_config or {})
     dev = pick_device(device)
@@ -214,7 +215,10 @@ def train(
         if on_epoch_end is not None:
             on_epoch_end(run.epoch, run.history[-1])
     bar.close()
-    return _finish(run, splits, mcfg, tcfg, out, dev, final_metrics)
+    result = _finish(run, splits, mcfg, tcfg, out, dev, final_metrics)
+    log_event("trained", run=out.name if out is not None else None, kind=mcfg.kind, epochs=int(run.epoch),
+              seconds=time.perf_counter() - started)  # the profile's record of what trained (runtime.log_event)
+    return result
 
 
 def _start(mcfg: ModelConfig, tcfg: TrainConfig, dev: torch.device) -> _Training:
