@@ -33,7 +33,8 @@ from vaelib.runs import get_run
 from vaelib.runtime import CHECKPOINT, REPO_ROOT, load_model
 from vaelib.train import TrainConfig, train, upgrade_history
 
-__all__ = ["CACHE_ROOT", "CachedRun", "config_key", "cache_folder", "cached_train", "cached_run", "cached_runs"]
+__all__ = ["CACHE_ROOT", "CachedRun", "config_key", "cache_folder", "cached_train", "cached_run", "cached_runs",
+           "run_folder", "load_or_train"]
 
 #: where trained models live; VAELIB_CACHE overrides (the tests point it at a temporary folder)
 CACHE_ROOT = Path(os.environ.get("VAELIB_CACHE", REPO_ROOT / "checkpoints"))
@@ -143,3 +144,15 @@ def cached_runs(
         run.trained_now = run.trained_now or name in trained
         out[name] = run
     return out
+
+
+def run_folder(name: str, test: bool = False, cache_root: str | Path | None = None) -> Path:
+    """The cache folder of run `name` (vaelib.runs) in full or test mode, trained or not yet."""
+    model_cfg, train_cfg = get_run(name).configs(test=test)
+    return cache_folder(model_cfg, train_cfg, name, cache_root)
+
+
+def load_or_train(name: str, test: bool = False, *, cache_root: str | Path | None = None,
+                  device: str | torch.device | None = None, progress: bool = True) -> CachedRun:
+    """Run `name` (vaelib.runs): loaded from the cache when it is there, else trained."""
+    return cached_run(name, test, cache_root=cache_root, device=device, progress=progress)
