@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vaelib.runtime import load_checkpoint
+from vaelib.checkpoints import load_checkpoint
 from vaelib.train import train
 
 

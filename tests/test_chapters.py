@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vaelib import data as vdata
-from vaelib.cache import cached_run
+from vaelib.cache import load_or_train
 from vaelib.losses import iwae_bound
 from vaelib.metrics import evaluate, mean_terms
 from vaelib.models import VAE, ModelConfig, build_model
@@ -339,8 +339,8 @@ def test_m2_on_images_trains_as_before_the_features_setting():
 
 
 def test_a_continued_run_ends_where_an_uninterrupted_run_of_its_length_does(tmp_path):
-    short = cached_run("burda-1l-vae", test=True, cache_root=tmp_path / "cache", progress=False)
-    longer = cached_run("burda-1l-vae-15-epochs", test=True, cache_root=tmp_path / "cache", progress=False)
+    short = load_or_train("burda-1l-vae", test=True, cache_root=tmp_path / "cache", progress=False)
+    longer = load_or_train("burda-1l-vae-15-epochs", test=True, cache_root=tmp_path / "cache", progress=False)
     assert len(short.history) == 1 and list(longer.history["epoch"]) == [1, 2]
     assert longer.history["seconds"][0] == short.history["seconds"][0]  # epoch 1 was not trained again
     assert longer.history.iloc[0].drop(["seconds", "train_seconds"]).equals(short.history.iloc[0].drop(["seconds", "train_seconds"]))

@@ -89,8 +89,8 @@ def test_source_has_kernelspec_title_and_one_setup(py: Path) -> None:
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", "YAML header without the python3 kernelspec"
     first = nb.cells[0]
     assert first.cell_type == "markdown" and first.source.startswith("# "), "the notebook must open with an H1 title"
-    setups = [c for c in nb.cells if c.cell_type == "code" and "mode = setup(" in c.source]
-    assert len(setups) == 1, f"mode = setup() must be called in exactly one cell, found {len(setups)}"
+    setups = [c for c in nb.cells if c.cell_type == "code" and "session = setup(" in c.source]
+    assert len(setups) == 1, f"session = setup() must be called in exactly one cell, found {len(setups)}"
 
 
 @pytest.mark.parametrize("py", SOURCES, ids=[p.stem for p in SOURCES])

@@ -25,7 +25,7 @@ from vaelib.metrics import evaluate
 from vaelib.models import GMVAE, VQVAE, WAE, ModelConfig, build_model
 from vaelib.models.vqvae import CodePrior, VectorQuantizer, codebook_usage
 from vaelib.runs import get_preset
-from vaelib.runtime import load_model
+from vaelib.checkpoints import load_model
 from vaelib.train import TrainConfig, train
 
 

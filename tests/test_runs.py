@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import vaelib.runs as vruns
-from vaelib.cache import cache_folder, cached_run, config_key
-from vaelib.notebook import Mode
+from vaelib.cache import config_key, find_folder, load_or_train
+from vaelib.notebook import Session
 from vaelib.runs import PRESETS, REPLICAS, RUNS, SWEEPS, TEST_IWAE, TEST_SUBSET, TEST_SUBSET_CONV, get_run
 from vaelib.runtime import series
 
@@ -44,16 +44,16 @@ def _sweep_members_in(source: str) -> set[str]:
 
 
 def _run_names_in(source: str) -> set[str]:
-    """Every run a notebook names: string literals (or SWEEPS members) in mode.run(...),
-    mode.runs([...]), mode.configs(...), get_run(...), and in a `for name in SWEEPS[...]` loop;
-    a notebook that calls mode.replicas(...) also names the seed replicas of every replicated run it names."""
+    """Every run a notebook names: string literals (or SWEEPS members) in session.run(...),
+    session.runs([...]), session.configs(...), get_run(...), and in a `for name in SWEEPS[...]` loop;
+    a notebook that calls session.replicas(...) also names the seed replicas of every replicated run it names."""
     names = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)):
             fn = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
             if fn in ("run", "runs", "configs", "get_run") and node.args:
                 names |= _names_in(node.args[0])
-            if fn == "replicas":  # mode.replicas(...): the seed replicas of each replicated run it names
+            if fn == "replicas":  # session.replicas(...): the seed replicas of each replicated run it names
                 named = _names_in(ast.parse(source)) | _sweep_members_in(source)
                 names |= {r for name in named & set(REPLICAS) for r in REPLICAS[name]}
         if isinstance(node, ast.For) and isinstance(node.iter, ast.Subscript):
@@ -87,7 +87,7 @@ def test_test_mode_shrinks_only_in_test_mode_and_conv_models_see_fewer_images():
     assert get_run("pytorch-example-2-epochs").configs()[1].epochs == 2
     assert get_run("gaussian-sigma-0.1").configs()[0].sigma_value == 0.1
     assert get_run("bernoulli-vae").configs(test=True)[1].epochs == 3
-    test = Mode(test=True, device=torch.device("cpu"))
+    test = Session(test=True, device=torch.device("cpu"))
     assert test.configs("wae") == get_run("wae").configs(test=True)
 
 
@@ -110,7 +110,7 @@ def test_unknown_names_list_the_known_ones():
 
 def test_notebooks_name_runs_and_never_build_a_configuration():
     """No notebook builds or changes a ModelConfig/TrainConfig, or trains outside the registry."""
-    forbidden = re.compile(r"\b(cached_train|ModelConfig\(|TrainConfig\(|variant\(|get_preset|vaelib\.train\b)"
+    forbidden = re.compile(r"\b(load_or_train|find_folder|ModelConfig\(|TrainConfig\(|variant\(|get_preset|vaelib\.train\b)"
                            r"|(?<![.\w])(replace|train)\(")  # dataclasses.replace, vaelib.train.train; not x.train()
     used = set()
     for path in NOTEBOOKS:
@@ -142,10 +142,10 @@ def test_notebook_06_scores_the_runs_the_others_train():
 def test_changing_a_registry_entry_changes_what_every_notebook_gets(monkeypatch):
     """Edit gaussian-sigma-0.1 in the registry: notebook 03's and 06's helper calls now get the new
     configuration (and a new cache key), with no second definition to forget."""
-    before = Mode(test=False, device=torch.device("cpu")).configs("gaussian-sigma-0.1")
+    before = Session(test=False, device=torch.device("cpu")).configs("gaussian-sigma-0.1")
     changed = vruns.Run("gaussian-sigma-0.1", "gaussian-vae", "03", {"sigma": "fixed", "sigma_value": 0.2}, test_epochs=3)
     monkeypatch.setitem(vruns.RUNS, "gaussian-sigma-0.1", changed)
-    after = Mode(test=False, device=torch.device("cpu")).configs("gaussian-sigma-0.1")
+    after = Session(test=False, device=torch.device("cpu")).configs("gaussian-sigma-0.1")
     assert after[0].sigma_value == 0.2 != before[0].sigma_value
     assert config_key(*after) != config_key(*before)
 
@@ -154,13 +154,13 @@ def test_the_cache_key_is_the_configuration_alone(tmp_path):
     """A finished folder of the same configuration is found whatever its name; a new one is named
     after the run."""
     m, t = get_run("pytorch-example").configs(test=True)
-    fresh = cache_folder(m, t, "pytorch-example", tmp_path)
+    fresh = find_folder("pytorch-example", m, t, tmp_path)
     assert fresh.name == f"pytorch-example-{config_key(m, t)}" and not fresh.exists()
     other = tmp_path / f"an-old-name-{config_key(m, t)}"
     other.mkdir()
     (other / "model.pt").write_bytes(b"")
     (other / "metrics.json").write_text("{}")
-    assert cache_folder(m, t, "pytorch-example", tmp_path) == other
+    assert find_folder("pytorch-example", m, t, tmp_path) == other
 
 
 def test_runs_load_from_the_cache_the_second_time(tmp_path, monkeypatch, capsys):
@@ -168,15 +168,15 @@ def test_runs_load_from_the_cache_the_second_time(tmp_path, monkeypatch, capsys)
 
     monkeypatch.setattr(cache, "CACHE_ROOT", tmp_path)
     monkeypatch.setitem(vruns.RUNS, "vae-std-z20", vruns.Run("vae-std-z20", "vae-std-z20", "07", test_subset=300))
-    mode = Mode(test=True, device=torch.device("cpu"), subset=300, progress=False)
-    first = mode.runs(["vae-std-z20"])["vae-std-z20"]
+    session = Session(test=True, device=torch.device("cpu"), subset=300, progress=False)
+    first = session.runs(["vae-std-z20"])["vae-std-z20"]
     assert first.trained_now and not first.model.training
-    again = mode.run("vae-std-z20")
+    again = session.run("vae-std-z20")
     assert not again.trained_now and "from the cache" in capsys.readouterr().out
     assert again.train_config == first.train_config == get_run("vae-std-z20").configs(test=True)[1]
     x = torch.rand(4, 1, 28, 28)
     assert torch.allclose(first.model.reconstruct(x), again.model.reconstruct(x))
-    assert cached_run("vae-std-z20", test=True, progress=False).folder == first.folder
+    assert load_or_train("vae-std-z20", test=True, progress=False).folder == first.folder
 
 
 def test_markdown_table_formats_numbers_and_marks_missing_values():
@@ -190,7 +190,7 @@ def test_markdown_table_formats_numbers_and_marks_missing_values():
 
 
 def test_mode_claims_raise_after_a_full_run_and_are_reported_in_test_mode(capsys):
-    full, test = Mode(test=False, device=torch.device("cpu")), Mode(test=True, device=torch.device("cpu"))
+    full, test = Session(test=False, device=torch.device("cpu")), Session(test=True, device=torch.device("cpu"))
     with full.claims():
         assert True
     with pytest.raises(AssertionError):

@@ -1,6 +1,6 @@
 """The evaluation sizes of vaelib.sizes: what the notebooks name, and nothing else, lives there.
 
-A teaching cell says `mode.size("paired_images")`; the two numbers behind it (full and test mode)
+A teaching cell says `session.size("paired_images")`; the two numbers behind it (full and test mode)
 are defined once. These tests parse the notebook sources, as tests/test_runs.py does (nothing is
 executed).
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vaelib.notebook import Mode
+from vaelib.notebook import Session
 from vaelib.runtime import series
 from vaelib.sizes import SIZES, Size, size
 
@@ -23,11 +23,11 @@ SOURCES = series()
 def _mode_attributes(path: Path) -> list[ast.Attribute]:
     """Every `mode.<something>` in the notebook's code (the .py's markdown cells are comments)."""
     return [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name) and node.value.id == "mode"]
+            and isinstance(node.value, ast.Name) and node.value.id == "session"]
 
 
 def names_used() -> dict[str, list[str]]:
-    """The sizes the notebooks ask for, `mode.size("name")`: name -> the notebooks."""
+    """The sizes the notebooks ask for, `session.size("name")`: name -> the notebooks."""
     used: dict[str, list[str]] = {}
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text())):
@@ -52,7 +52,7 @@ def test_no_teaching_cell_branches_on_the_mode(path: Path) -> None:
 
 
 def test_a_size_is_full_after_a_full_run_and_small_in_test_mode() -> None:
-    full, test = Mode(test=False, device=torch.device("cpu")), Mode(test=True, device=torch.device("cpu"))
+    full, test = Session(test=False, device=torch.device("cpu")), Session(test=True, device=torch.device("cpu"))
     for name, entry in SIZES.items():
         assert full.size(name) == entry.full == size(name, test=False)
         assert test.size(name) == entry.test == size(name, test=True)

@@ -1,17 +1,22 @@
-"""Load the trained model if it exists, else train it: models cached by their configuration.
+"""Load a run from the cache if it is there and current, else train it.
 
-    run = cached_run("bernoulli-vae")                 # a run of vaelib.runs, trained once, then loaded
-    run = cached_run("bernoulli-vae", test=True)      # its fast test-mode version
-    run.model, run.history, run.metrics
+    run = load_or_train("bernoulli-vae")              # a run of vaelib.runs: trained once, then loaded
+    run = load_or_train("bernoulli-vae", test=True)   # its fast test-mode version
+    run.model, run.history, run.metrics, run.folder
 
-The cache key is a hash of the run's (model config, train config) and nothing else; the folder
-is `<cache_root>/<run name>-<key>` and holds what `vaelib.train.train` writes. A folder of any
-name that ends in the same key is the same model, so asking for the configuration an earlier
-notebook trained loads that notebook's model in a second. An interrupted training resumes from
-its last checkpoint the next time it is asked for. A run that `continues` a shorter one
-(vaelib.runs.Run.continues) starts from a copy of that run's last checkpoint, so it trains only
-the epochs it adds, and ends as an uninterrupted run of its length would. A history written by an older vaelib (other
-column names) is read in today's columns (`vaelib.train.upgrade_history`).
+**Where a run lives.** Its folder is `<cache root>/<run name>-<key>`, where the key hashes the
+run's two configs. A finished folder of another name with the same key holds the same model (two
+names for one configuration), so it is loaded instead of training again.
+
+**When it is current.** Each folder holds `code.json`, the stamp of the code that trained it: the
+version of every file that computes its numbers (`CODE_VERSIONS`: the data, the losses, the
+trainer, the metrics and the model family's own files). A folder stamped by other versions, or not
+stamped at all, is stale: it is trained again from scratch, with one line saying why, and never
+silently reused. Results derived from a run (its canonical NLL) carry the same stamp.
+
+An interrupted training resumes from its last checkpoint the next time it is asked for. A run that
+`continues` a shorter one (vaelib.runs.Run.continues) starts from a copy of that run's last
+checkpoint, so it trains only the epochs it adds and ends as an uninterrupted run of its length would.
 """
 
 from __future__ import annotations
@@ -28,16 +33,35 @@ import pandas as pd
 import torch
 from torch import nn
 
+from vaelib.checkpoints import CHECKPOINT, load_model, run_files
 from vaelib.models import ModelConfig
 from vaelib.runs import get_run
-from vaelib.runtime import CHECKPOINT, REPO_ROOT, load_model
-from vaelib.train import TrainConfig, train, upgrade_history
+from vaelib.runtime import REPO_ROOT, atomic_write_text
+from vaelib.train import TrainConfig, train
 
-__all__ = ["CACHE_ROOT", "CachedRun", "config_key", "cache_folder", "cached_train", "cached_run", "cached_runs",
-           "run_folder", "load_or_train"]
+__all__ = ["CACHE_ROOT", "CODE_VERSIONS", "FAMILY_FILES", "SHARED_FILES", "CachedRun", "config_key", "code_stamp",
+           "find_folder", "run_folder", "load_or_train"]
 
 #: where trained models live; VAELIB_CACHE overrides (the tests point it at a temporary folder)
 CACHE_ROOT = Path(os.environ.get("VAELIB_CACHE", REPO_ROOT / "checkpoints"))
+
+#: The files (under vaelib/) that compute a run's numbers, each with a version. Bump a file's number
+#: when a change to it changes what a trained model, its metrics or its NLL come out as: every cached
+#: run that depends on the file is then retrained. tests/test_code_stamp.py fails when a file's code
+#: changes and its number does not (bump it, or record that the numbers stay the same).
+CODE_VERSIONS: dict[str, int] = {
+    "data.py": 1, "losses.py": 1, "metrics.py": 1, "train.py": 1, "models/networks.py": 1, "models/vae.py": 1,
+    "models/arvae.py": 1, "models/gmvae.py": 1, "models/hvae.py": 1, "models/m1m2.py": 1, "models/semisup.py": 1,
+    "models/vqvae.py": 1, "models/wae.py": 1, "eval/likelihood.py": 1,
+}
+#: what every run depends on (the VAE base class included: every family builds on it)
+SHARED_FILES = ("data.py", "losses.py", "metrics.py", "train.py", "models/networks.py", "models/vae.py")
+#: what a model family (ModelConfig.kind) depends on beyond SHARED_FILES
+FAMILY_FILES: dict[str, tuple[str, ...]] = {
+    "vae": (), "wae": ("models/wae.py",), "gm-vae": ("models/gmvae.py",), "vq-vae": ("models/vqvae.py",),
+    "ar-vae": ("models/arvae.py",), "hvae": ("models/hvae.py",), "cvae": ("models/semisup.py",),
+    "m2": ("models/semisup.py",), "m1m2": ("models/m1m2.py", "models/semisup.py"),
+}
 
 
 @dataclass
@@ -51,6 +75,11 @@ class CachedRun:
     model_config: ModelConfig
     train_config: TrainConfig
 
+    @property
+    def code(self) -> dict[str, int]:
+        """The stamp of the code that trained it (and that its derived results must carry)."""
+        return code_stamp(self.model_config.kind)
+
 
 def config_key(model: ModelConfig, train_cfg: TrainConfig) -> str:
     """A short stable hash of both configs (sorted JSON)."""
@@ -58,101 +87,62 @@ def config_key(model: ModelConfig, train_cfg: TrainConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def cache_folder(model_cfg: ModelConfig, train_cfg: TrainConfig, name: str = "model",
-                 cache_root: str | Path | None = None) -> Path:
-    """The folder of this configuration: an existing finished one with its key (whatever its
-    name), else `<name>-<key>`."""
+def code_stamp(kind: str) -> dict[str, int]:
+    """The versions of the files whose code computes the numbers of a model of this family."""
+    return {f: CODE_VERSIONS[f] for f in (*SHARED_FILES, *FAMILY_FILES[kind])}
+
+
+def find_folder(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, cache_root: str | Path | None = None) -> Path:
+    """The folder of this configuration: a finished one with its key (whatever its name), else `<name>-<key>`."""
     root = Path(cache_root) if cache_root is not None else CACHE_ROOT
     key = config_key(model_cfg, train_cfg)
-    done = sorted(p.parent for p in root.glob(f"*-{key}/metrics.json") if (p.parent / "model.pt").exists())
+    done = sorted(p.parent for p in root.glob(f"*-{key}/model.pt"))
     return done[0] if done else root / f"{name}-{key}"
-
-
-def cached_train(
-    model_cfg: ModelConfig,
-    train_cfg: TrainConfig,
-    *,
-    name: str = "model",
-    cache_root: str | Path | None = None,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-) -> CachedRun:
-    """Train (or load) the model of this (ModelConfig, TrainConfig) pair; `name` names a new folder."""
-    folder = cache_folder(model_cfg, train_cfg, name, cache_root)
-    if (folder / "model.pt").exists() and (folder / "metrics.json").exists():
-        model = load_model(folder / "model.pt", device)
-        history = upgrade_history(pd.read_csv(folder / "history.csv"), model_cfg.kind)
-        metrics = json.loads((folder / "metrics.json").read_text())
-        return CachedRun(name, model, history, metrics, folder, False, model_cfg, train_cfg)
-    result = train(model_cfg, train_cfg, folder, device=device, progress=progress)
-    return CachedRun(name, result.model, result.history, result.metrics, folder, True, model_cfg, train_cfg)
-
-
-def cached_run(
-    name: str,
-    test: bool = False,
-    *,
-    cache_root: str | Path | None = None,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-) -> CachedRun:
-    """Train (or load) the run of that name (vaelib.runs.RUNS), in full or in test mode."""
-    run = get_run(name)
-    model_cfg, train_cfg = run.configs(test=test)
-    folder = cache_folder(model_cfg, train_cfg, name, cache_root)
-    if run.continues is not None and not (folder / "model.pt").exists() and not (folder / CHECKPOINT).exists():
-        earlier = cached_run(run.continues, test, cache_root=cache_root, device=device, progress=progress)
-        if earlier.folder != folder:  # (in test mode both may be one short run)
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(earlier.folder / CHECKPOINT, folder / CHECKPOINT)  # train resumes from it
-    return cached_train(model_cfg, train_cfg, name=name, cache_root=cache_root, device=device, progress=progress)
-
-
-def cached_runs(
-    names: list[str],
-    test: bool = False,
-    *,
-    cache_root: str | Path | None = None,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-    groups: bool | None = None,
-) -> dict[str, CachedRun]:
-    """`cached_run` for several runs: name -> CachedRun. The runs that are not in the cache yet and
-    can share a group (vaelib.group.group_key: seed replicas, the β and σ sweeps) train together,
-    one pass for all of them, when `groups` is True (None: vaelib.group.use_groups, i.e. on a GPU);
-    the rest train one by one. Each run gets its own folder either way."""
-    from vaelib.group import group_key, train_group, use_groups  # noqa: PLC0415
-    from vaelib.runtime import pick_device  # noqa: PLC0415
-
-    dev = pick_device(device)
-    if groups is None:
-        groups = use_groups(dev)
-    todo: dict[str, list[tuple[str, Any, Any, Path]]] = {}  # group key -> its missing members
-    for name in names:
-        model_cfg, train_cfg = get_run(name).configs(test=test)
-        folder = cache_folder(model_cfg, train_cfg, name, cache_root)
-        key = group_key(model_cfg, train_cfg)
-        if groups and key is not None and not (folder / "model.pt").exists():
-            todo.setdefault(key, []).append((name, model_cfg, train_cfg, folder))
-    trained = set()
-    for members in (m for m in todo.values() if len(m) > 1):  # a lone member trains as usual below
-        train_group([(m, t, folder) for _, m, t, folder in members], device=dev, progress=progress)
-        trained |= {name for name, *_ in members}
-    out = {}
-    for name in names:
-        run = cached_run(name, test, cache_root=cache_root, device=dev, progress=progress)
-        run.trained_now = run.trained_now or name in trained
-        out[name] = run
-    return out
 
 
 def run_folder(name: str, test: bool = False, cache_root: str | Path | None = None) -> Path:
     """The cache folder of run `name` (vaelib.runs) in full or test mode, trained or not yet."""
-    model_cfg, train_cfg = get_run(name).configs(test=test)
-    return cache_folder(model_cfg, train_cfg, name, cache_root)
+    return find_folder(name, *get_run(name).configs(test=test), cache_root)
 
 
 def load_or_train(name: str, test: bool = False, *, cache_root: str | Path | None = None,
                   device: str | torch.device | None = None, progress: bool = True) -> CachedRun:
-    """Run `name` (vaelib.runs): loaded from the cache when it is there, else trained."""
-    return cached_run(name, test, cache_root=cache_root, device=device, progress=progress)
+    """Run `name` (vaelib.runs), in full or test mode: loaded from the cache when a current copy is
+    there, else trained (resuming from its checkpoint, or continuing the run it `continues`)."""
+    run = get_run(name)
+    model_cfg, train_cfg = run.configs(test=test)
+    folder = find_folder(name, model_cfg, train_cfg, cache_root)
+    stamp = code_stamp(model_cfg.kind)
+    _drop_if_stale(name, folder, stamp)
+    if (folder / "model.pt").exists() and (folder / "metrics.json").exists():
+        history = pd.read_csv(folder / "history.csv")
+        metrics = json.loads((folder / "metrics.json").read_text())
+        return CachedRun(name, load_model(folder / "model.pt", device), history, metrics, folder, False,
+                         model_cfg, train_cfg)
+    if run.continues is not None and not (folder / CHECKPOINT).exists():
+        earlier = load_or_train(run.continues, test, cache_root=cache_root, device=device, progress=progress)
+        if earlier.folder != folder:  # (in test mode both may be one short run)
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(earlier.folder / CHECKPOINT, folder / CHECKPOINT)  # train resumes from it
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(json.dumps(stamp, indent=2) + "\n", folder / "code.json")
+    result = train(model_cfg, train_cfg, folder, device=device, progress=progress)
+    return CachedRun(name, result.model, result.history, result.metrics, folder, True, model_cfg, train_cfg)
+
+
+def _drop_if_stale(name: str, folder: Path, stamp: dict[str, int]) -> None:
+    """Delete the run's files when code of other versions (or of unknown versions) wrote them."""
+    files = run_files(folder)
+    if not files:
+        return
+    try:
+        written_by = json.loads((folder / "code.json").read_text())
+    except (OSError, ValueError):
+        written_by = None
+    if written_by == stamp:
+        return
+    changed = ("no code stamp" if not isinstance(written_by, dict) else ", ".join(
+        f"{f} v{written_by.get(f, '-')} -> v{v}" for f, v in stamp.items() if written_by.get(f) != v) or "other files")
+    print(f"{name}: {folder.name} was made by other code ({changed}); training it again")
+    for path in files:
+        path.unlink()

@@ -1,11 +1,11 @@
-"""The setup every notebook runs in its first code cell.
+"""The notebook's session: what every notebook sets up in its first code cell, and asks for after.
 
     from vaelib.notebook import setup
-    mode = setup()                       # reads VAE_NOTEBOOKS_TEST once, seeds, picks the device
-    run = mode.run("bernoulli-vae")      # a run of vaelib.runs: trained once, then from the cache
-    runs = mode.runs(["fnn-bce", "fnn-mse"])   # several, one line each
-    n = mode.size("paired_images")       # an evaluation size of vaelib.sizes, smaller in test mode
-    with mode.claims():                  # the prose's claims: asserted after a full run
+    session = setup()                       # reads VAE_NOTEBOOKS_TEST once, seeds, picks the device
+    run = session.run("bernoulli-vae")      # a run of vaelib.runs: trained once, then from the cache
+    runs = session.runs(["fnn-bce", "fnn-mse"])   # several, one line each
+    n = session.size("paired_images")       # an evaluation size of vaelib.sizes, smaller in test mode
+    with session.claims():                  # the prose's claims: asserted after a full run
         assert ...
 
 JupyterLab users never set anything: full mode is the default. The tests set
@@ -28,14 +28,22 @@ import torch
 # Without ipywidgets, tqdm.auto falls back to text bars and warns on import; the fallback is fine.
 warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
 
-from vaelib.runs import TEST_SUBSET, get_run  # noqa: E402  (after the filter)
+from vaelib.cache import CachedRun, load_or_train  # noqa: E402  (after the filter)
+from vaelib.eval.classifier import load_or_train_classifier  # noqa: E402
+from vaelib.eval.likelihood import NLL, canonical_nll  # noqa: E402
+from vaelib.models import count_parameters  # noqa: E402
+from vaelib.runs import REPLICA_SEEDS, REPLICAS, TEST_SUBSET, get_run  # noqa: E402
 from vaelib.runtime import IMAGES, is_test_mode, pick_device, seed_everything  # noqa: E402
+from vaelib.sizes import size  # noqa: E402
 
-__all__ = ["Mode", "setup", "markdown_table", "between_markers", "is_test_mode"]
+__all__ = ["Session", "setup", "markdown_table", "between_markers", "is_test_mode"]
 
 
 @dataclass(frozen=True)
-class Mode:
+class Session:
+    """A notebook's session: its mode (full, or the tests' fast mode), its device and seed. It hands
+    out runs, evaluation sizes and the classifier in that mode, and checks the prose's claims."""
+
     test: bool
     device: torch.device
     seed: int = 0
@@ -50,15 +58,11 @@ class Mode:
     def size(self, name: str) -> int:
         """How many images, samples or steps the evaluation `name` of vaelib.sizes uses in this
         mode (e.g. "paired_images": 2000 test images after a full run, 200 in test mode)."""
-        from vaelib.sizes import size  # noqa: PLC0415
-
         return size(name, test=self.test)
 
-    def nll(self, run, n: int | None = None):
+    def nll(self, run: CachedRun, n: int | None = None) -> NLL:
         """The canonical NLL of a run in this mode (vaelib.eval.likelihood.canonical_nll: −L_100
         under the model's own likelihood, on all test images, or on the first n)."""
-        from vaelib.eval.likelihood import canonical_nll  # noqa: PLC0415
-
         return canonical_nll(run, test=self.test, n=n)
 
     def report_run_time(self) -> None:
@@ -69,52 +73,36 @@ class Mode:
         """The (ModelConfig, TrainConfig) of run `name` in this mode (vaelib.runs)."""
         return get_run(name).configs(test=self.test)
 
-    def run(self, name: str, quiet: bool = False, width: int = 0):
+    def run(self, name: str, quiet: bool = False, width: int = 0) -> CachedRun:
         """Load run `name` (vaelib.runs) from the cache or train it, in this mode; the model on
         the device in eval mode. Prints one line (unless quiet): parameters and where it came from."""
-        return self._ready(name, self._cached([name])[name], quiet, width)
-
-    def runs(self, names: Iterable[str]) -> dict[str, Any]:
-        """`run` for each name, one aligned line each: name -> CachedRun. Runs that can share a
-        group (a sweep, vaelib.group) train together where groups pay (on a GPU)."""
-        names = list(names)
-        width = max(len(name) for name in names)
-        cached = self._cached(names)
-        return {name: self._ready(name, cached[name], False, width) for name in names}
-
-    def replicas(self, names: Iterable[str]) -> dict[str, list[Any]]:
-        """Each run and its seed replicas (vaelib.runs.REPLICAS: the same run trained from other
-        seeds), loaded or trained in this mode: name -> [CachedRun of seed 0, 1, ...]. One line each.
-        All of them are asked for at once, so that on a GPU the replicas of a sweep train in one group."""
-        from vaelib.runs import REPLICA_SEEDS, REPLICAS  # noqa: PLC0415
-
-        names = list(names)
-        cached = self._cached([r for name in names for r in REPLICAS[name]])
-        out = {}
-        for name in names:
-            out[name] = [self._ready(r, cached[r], quiet=True) for r in REPLICAS[name]]
-            trained = sum(r.trained_now for r in out[name])
-            print(f"{name}: training seeds {', '.join(map(str, REPLICA_SEEDS))}, "
-                  f"{f'{trained} trained now' if trained else 'all from the cache'}")
-        return out
-
-    def _cached(self, names: list[str]) -> dict[str, Any]:
-        from vaelib.cache import cached_runs  # noqa: PLC0415  (keeps this module light to import)
-
-        return cached_runs(names, test=self.test, device=self.device, progress=self.progress)
-
-    def _ready(self, name: str, run, quiet: bool = False, width: int = 0):
-        from vaelib.models import count_parameters  # noqa: PLC0415
-
+        run = load_or_train(name, self.test, device=self.device, progress=self.progress)
         run.model.to(self.device).eval()
         if not quiet:
             print(f"{name:{width}}  {count_parameters(run.model):>9,} parameters  "
                   f"{'trained now' if run.trained_now else 'from the cache'}: {run.folder.name}")
         return run
 
+    def runs(self, names: Iterable[str]) -> dict[str, CachedRun]:
+        """`run` for each name, one aligned line each: name -> CachedRun."""
+        names = list(names)
+        width = max(len(name) for name in names)
+        return {name: self.run(name, width=width) for name in names}
+
+    def replicas(self, names: Iterable[str]) -> dict[str, list[CachedRun]]:
+        """Each run and its seed replicas (vaelib.runs.REPLICAS: the same run trained from other
+        seeds), loaded or trained in this mode: name -> [CachedRun of seed 0, 1, ...]. One line each."""
+        out = {}
+        for name in names:
+            out[name] = [self.run(r, quiet=True) for r in REPLICAS[name]]
+            trained = sum(r.trained_now for r in out[name])
+            print(f"{name}: training seeds {', '.join(map(str, REPLICA_SEEDS))}, "
+                  f"{f'{trained} trained now' if trained else 'all from the cache'}")
+        return out
+
     @contextmanager
     def claims(self) -> Iterator[None]:
-        """The claims of a notebook's prose, as asserts in a `with mode.claims():` block. After a
+        """The claims of a notebook's prose, as asserts in a `with session.claims():` block. After a
         full run a claim that fails is an error; in test mode, where every model has trained for
         one short epoch, the claims are not expected to hold, and a failed one is only reported."""
         try:
@@ -127,8 +115,6 @@ class Mode:
     def classifier(self):
         """The MNIST classifier of vaelib.eval.classifier (cached): vaelib's settings in full mode, one
         epoch on the test-mode subset in test mode."""
-        from vaelib.eval.classifier import load_or_train_classifier  # noqa: PLC0415
-
         return load_or_train_classifier(device=self.device, progress=self.progress, **self.classifier_settings)
 
     @property
@@ -178,7 +164,7 @@ def markdown_table(df, floatfmt: str = "{:.4g}") -> str:
     return "\n".join(lines) + "\n"
 
 
-def setup(seed: int = 0, device: str | None = None) -> Mode:
+def setup(seed: int = 0, device: str | None = None) -> Session:
     """Seed torch, pick the device, set plotting defaults, and say which mode this is."""
     test = is_test_mode()
     seed_everything(seed)
@@ -188,12 +174,12 @@ def setup(seed: int = 0, device: str | None = None) -> Mode:
         matplotlib.rcParams.update({"figure.dpi": 80, "axes.grid": False, "image.cmap": "gray"})
     except ImportError:  # pragma: no cover
         pass
-    mode = Mode(
+    session = Session(
         test=test,
         device=pick_device(device),
         seed=seed,
         subset=TEST_SUBSET if test else None,
         progress=not test,
     )
-    print(f"mode: {'TEST (fast, tiny subset)' if test else 'full'}; device: {mode.device}")
-    return mode
+    print(f"mode: {'TEST (fast, tiny subset)' if test else 'full'}; device: {session.device}")
+    return session

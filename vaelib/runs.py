@@ -8,8 +8,8 @@
 A **preset** is an experiment of the source documents: a model and how to train it. A **run** is a
 preset plus named changes (a σ-sweep member, a β-sweep member, two epochs instead of ten) and
 its test-mode size (epochs, images). Every preset is also a run of the same name. Notebooks,
-the cache (`vaelib.cache.cached_run`), the command line (`vaelib train --run NAME`) and the
-notebook helper (`mode.run(NAME)`) ask for runs by name, so a run's definition lives here and
+the cache (`vaelib.cache.load_or_train`), the command line (`vaelib train --run NAME`) and the
+notebook helper (`session.run(NAME)`) ask for runs by name, so a run's definition lives here and
 nowhere else: change it here and every notebook that uses it trains the new one. `SWEEPS` names
 the runs that differ in one setting (the σ, β, latent-size and λ sweeps).
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vaelib.models import ModelConfig
     from vaelib.train import TrainConfig
 
-__all__ = ["Preset", "Run", "burda_lr", "PRESETS", "RUNS", "SWEEPS", "REPLICAS", "REPLICA_SEEDS", "TEST_SUBSET", "TEST_SUBSET_CONV", "TEST_IWAE",
+__all__ = ["Preset", "Run", "PRESETS", "RUNS", "SWEEPS", "REPLICAS", "REPLICA_SEEDS", "TEST_SUBSET", "TEST_SUBSET_CONV", "TEST_IWAE",
            "MSE_SIGMA", "get_preset", "get_run"]
 
 MSE_SIGMA = math.sqrt(0.5)  # σ at which the Gaussian NLL is the summed squared error
@@ -100,16 +100,6 @@ class Run:
             subset = self.test_subset or (TEST_SUBSET_CONV if model.arch == "conv" else TEST_SUBSET)
             train.update(epochs=self.test_epochs, subset=subset, **TEST_IWAE)
         return model, TrainConfig(**train)
-
-
-def burda_lr(lr: float, epoch: int) -> float:
-    """Burda et al. (2016)'s schedule (`TrainConfig(scheduler="burda")`): lr · 10^(-i/7) for 3^i passes,
-    i = 0..7 (3,280 passes, the last rate kept after them); `epoch` counts the passes before this one."""
-    i, end = 0, 1
-    while epoch >= end and i < 7:
-        i += 1
-        end += 3**i
-    return lr * 10 ** (-i / 7)
 
 
 def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -249,10 +239,11 @@ def _runs() -> list[Run]:
     """Every preset as a run of its own name, then the sweeps' members."""
     first = {"pytorch-example": "06", "bernoulli-vae": "03", "gaussian-vae": "03", "fnn-bce": "04",
              "fnn-mse": "04", "activity-z2": "04", "latent2-bn-dropout": "04", "cnn-bce": "05", "cnn-mse": "05",
-             "wae": "08", "gm-vae": "08", "vq-vae": "08",
+             "vae-std-z20": "07", "vae-std-z20-res": "07", "vae-std-z40": "07", "vae-conv": "07", "beta-vae-4": "07",
+             "beta-vae-2": "07", "beta-vae-0.5": "07", "wae": "08", "gm-vae": "08", "vq-vae": "08",
              "ar-vae": "09", "cvae": "10", "m2": "10", "m1m2": "10", "burda-1l-vae": "11"}
     test_epochs = {"bernoulli-vae": 3, "gaussian-vae": 3, "activity-z2": 2, "latent2-bn-dropout": 3}
-    runs = [Run(name, name, first.get(name, "07"), test_epochs=test_epochs.get(name, 1)) for name in PRESETS]
+    runs = [Run(name, name, first[name], test_epochs=test_epochs.get(name, 1)) for name in PRESETS]
     runs.append(Run("pytorch-example-2-epochs", "pytorch-example", "02", train_changes={"epochs": 2},
                     about="pytorch/examples' VAE (784-400-20, grey BCE, batch 128, all 60k images) for 2 epochs"))
     runs.append(Run("fashion-example", "pytorch-example", "06", train_changes={"dataset": "fashion-mnist"},

@@ -1,16 +1,13 @@
 """What every part of vaelib needs and none of them is about: devices, seeding, atomic files,
-checkpoints, configs as JSON, and where the project's folders are.
+configs as JSON, the event log, and where the project's folders are.
 
     dev = pick_device()                 # CUDA, then MPS, then CPU
     seed_everything(0)
     atomic_write_text("...", path)      # a temporary file in the same folder, then os.replace
-    ckpt = load_checkpoint("checkpoints/pytorch-example-656a715fb6")
-    model = load_model("checkpoints/pytorch-example-656a715fb6/model.pt")
 
 Every file is written atomically, so a reader never sees half of one; a writer killed mid-save
 leaves a temporary file `<name>.<pid>.<random>.tmp` that `clean_stale_tmp` deletes later.
-Checkpoints are read with `weights_only=True` (no code runs on load); one that cannot be read
-raises `CheckpointError`, which says what is wrong and how to start over.
+(Checkpoints and run folders: vaelib.checkpoints.)
 
 Importing this module costs no torch (the command line and the course's grader parent read
 paths and the test mode from it): torch and pandas are imported by the functions that use them.
@@ -33,11 +30,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 __all__ = [
-    "REPO_ROOT", "NOTEBOOKS", "IMAGES", "TEST_MODE_VAR", "CHECKPOINT", "RUN_FILES", "CheckpointError",
-    "COMPILE_VAR", "pick_device", "seed_everything", "maybe_compile", "is_test_mode", "series",
+    "REPO_ROOT", "NOTEBOOKS", "IMAGES", "TEST_MODE_VAR", "COMPILE_VAR", "EVENTS_VAR",
+    "pick_device", "seed_everything", "maybe_compile", "is_test_mode", "series", "log_event",
     "atomic_path", "atomic_save", "atomic_write_text", "atomic_write_csv", "clean_stale_tmp",
-    "load_checkpoint", "save_checkpoint", "check_same_run", "load_model", "config_from_dict", "brief",
-    "EVENTS_VAR", "log_event",
+    "config_from_dict", "brief",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -45,22 +41,6 @@ NOTEBOOKS = REPO_ROOT / "notebooks"
 IMAGES = REPO_ROOT / "images"
 #: set to 1 by the tests: every notebook then runs in its fast test mode (vaelib.notebook.setup)
 TEST_MODE_VAR = "VAE_NOTEBOOKS_TEST"
-CHECKPOINT = "checkpoint.pt"
-#: every file `train` and the command line write into a run folder (`resume=False` deletes them)
-RUN_FILES = ("config.json", CHECKPOINT, "history.csv", "model.pt", "metrics.json", "metrics_full.json",
-             "samples.png", "reconstructions.png")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read, or that holds another configuration than the one asked for.
-
-    `path` and `problem` (e.g. "is unreadable (...)") let a caller word its own fix (the command
-    line says `--restart` where the library says `resume=False`)."""
-
-    def __init__(self, path: str | Path, problem: str,
-                 fix: str = "use resume=False to delete it and start over, or another folder") -> None:
-        self.path, self.problem = Path(path), problem
-        super().__init__(f"{path} {problem}; {fix}")
 
 
 # ----------------------------------------------------------------------------- machine and mode
@@ -201,7 +181,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_tmp(folder: str | Path, names: tuple[str, ...] = RUN_FILES) -> list[Path]:
+def clean_stale_tmp(folder: str | Path, names: tuple[str, ...]) -> list[Path]:
     """Delete the temporary files that a writer killed during a save left in `folder` (those of
     the files in `names`, from `atomic_path` or older vaelib versions); files of a writer that is
     still running stay. Returns the deleted paths."""
@@ -221,7 +201,7 @@ def clean_stale_tmp(folder: str | Path, names: tuple[str, ...] = RUN_FILES) -> l
     return removed
 
 
-# ----------------------------------------------------------------------------- checkpoints and configs
+# ----------------------------------------------------------------------------- small helpers
 
 
 def brief(e: BaseException) -> str:
@@ -231,41 +211,6 @@ def brief(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[:160]}" if text else type(e).__name__
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint (a file, or a run folder's checkpoint.pt) with `weights_only=True`."""
-    import torch  # noqa: PLC0415
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except OSError:
-        raise  # cannot be opened (permissions, I/O): not the content's fault
-    except Exception as e:  # a damaged file: RuntimeError, EOFError, UnpicklingError, ... depending on where
-        detail = "an empty file" if path.stat().st_size == 0 else brief(e)
-        raise CheckpointError(path, f"is unreadable (truncated or corrupt: {detail})") from e
-
-
-def load_model(path: str | Path, device: str | torch.device | None = None) -> nn.Module:
-    """Rebuild a trained model from a checkpoint file (or a run folder) alone, in eval mode.
-
-    A checkpoint whose configuration today's vaelib no longer accepts (a setting a model now
-    rejects) raises CheckpointError saying so and how to retrain."""
-    from vaelib.models import build_model  # noqa: PLC0415  (models import this module's neighbours)
-
-    ckpt = load_checkpoint(path)
-    try:
-        model = build_model(ckpt["model_config"])
-        model.load_state_dict(ckpt["model"])
-    except (KeyError, RuntimeError, TypeError, ValueError) as e:
-        raise CheckpointError(path, f"cannot be rebuilt by this version of vaelib ({brief(e)})",
-                              "delete its folder and train it again (vaelib train, or re-run the notebook)") from e
-    return model.to(pick_device(device)).eval()
-
-
 def config_from_dict(cls: type, d: dict[str, Any], what: str):
     """Rebuild a config dataclass from its dict (as stored in a checkpoint or config.json);
     unknown keys are an error rather than silently dropped."""
@@ -273,36 +218,3 @@ def config_from_dict(cls: type, d: dict[str, Any], what: str):
     if unknown:
         raise ValueError(f"unknown {what} config keys: {sorted(unknown)}")
     return cls(**d)
-
-
-def save_checkpoint(path: Path, model_config: dict[str, Any], train_config: dict[str, Any], model: nn.Module,
-                    optimizer: torch.optim.Optimizer, scheduler: Any, generator: torch.Generator,
-                    state: dict[str, Any]) -> None:
-    """Write a training checkpoint atomically: both configs, the weights, the optimizer and schedule,
-    every random generator's state and the trainer's `state` (epoch, history, early stopping)."""
-    import torch  # noqa: PLC0415
-
-    on_cuda = next(model.parameters()).device.type == "cuda"
-    atomic_save({
-        "model_config": model_config,
-        "train_config": train_config,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "generator": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state() if on_cuda else None,
-        **state,
-    }, path)
-
-
-def check_same_run(ckpt: Any, model_config: dict[str, Any], train_config: dict[str, Any], path: Path) -> None:
-    """Resuming is only allowed into the same configuration (the number of epochs may grow)."""
-    if not isinstance(ckpt, dict) or ckpt.get("model_config") != model_config:
-        raise CheckpointError(path, "was trained with another model config")
-    a = dict(ckpt.get("train_config") or {})
-    b = dict(train_config)
-    a.pop("epochs", None), b.pop("epochs", None)
-    if a != b:
-        diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-        raise CheckpointError(path, f"was trained with another train config (differs in {diff})")

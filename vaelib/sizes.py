@@ -2,12 +2,12 @@
 
 A notebook cell names the quantity and prints what it used:
 
-    n_pair = mode.size("paired_images")      # 2000 test images after a full run, 200 in test mode
+    n_pair = session.size("paired_images")      # 2000 test images after a full run, 200 in test mode
 
 so the teaching cells carry no test-mode plumbing, and the full-mode numbers, like the runs of
 vaelib.runs, are defined once, here. Test mode (VAE_NOTEBOOKS_TEST=1) only has to execute every
 cell quickly; the claims a notebook asserts are checked on the full sizes (vaelib.notebook's
-`Mode.claims`). In test mode each data split holds its first vaelib.runs.TEST_SUBSET images, so a
+`Session.claims`). In test mode each data split holds its first vaelib.runs.TEST_SUBSET images, so a
 size larger than that simply means "all of them".
 """
 

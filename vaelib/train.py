@@ -36,17 +36,15 @@ from tqdm.auto import tqdm
 from vaelib import data as vdata
 from vaelib.metrics import cheap_metrics, mean_terms
 from vaelib.models import MODELS, ModelConfig, build_model
-from vaelib.runs import burda_lr
-from vaelib.runtime import (CHECKPOINT, RUN_FILES, CheckpointError, atomic_save, atomic_write_csv, atomic_write_text,
-                             brief, check_same_run, clean_stale_tmp, config_from_dict, load_checkpoint, log_event, maybe_compile,
-                             pick_device, save_checkpoint, seed_everything)
+from vaelib.checkpoints import (CHECKPOINT, RUN_FILES, CheckpointError, check_same_run, load_checkpoint, run_files,
+                                 save_checkpoint)
+from vaelib.runtime import (atomic_save, atomic_write_csv, atomic_write_text, brief, clean_stale_tmp, config_from_dict,
+                            log_event, maybe_compile, pick_device, seed_everything)
 
-__all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_adam", "history_columns",
-           "upgrade_history"]
+__all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "make_adam", "burda_lr", "history_columns"]
 
 CHECK_EVERY = 50  # steps between host-side checks for a non-finite loss (a sync per step would slow a GPU)
 SCHEDULERS = (None, "plateau", "burda")
-_LATER_FIELDS = {"adam_eps": 1e-8}  # TrainConfig fields added later, and their defaults
 
 
 class NonFiniteLossError(RuntimeError):
@@ -66,7 +64,7 @@ class TrainConfig:
     dataset: str = "mnist"  # or "fashion-mnist"
     val_size: int = 10_000  # carved from the 60,000 training images; 0 trains on all of them (no validation)
     subset: int | None = None  # keep only this many images per split (fast test mode)
-    scheduler: str | None = None  # None, "plateau" (ReduceLROnPlateau on validation loss), "burda" (runs.burda_lr)
+    scheduler: str | None = None  # None, "plateau" (ReduceLROnPlateau on validation loss), "burda" (burda_lr)
     scheduler_factor: float = 0.5
     scheduler_patience: int = 2
     early_stopping: int | None = None  # patience in epochs, on validation loss
@@ -84,8 +82,7 @@ class TrainConfig:
             raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields but a later one at its default: the cache key hashes this, so older runs keep theirs."""
-        return {k: v for k, v in asdict(self).items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
@@ -128,32 +125,22 @@ def make_adam(model: nn.Module, tcfg: TrainConfig, device: torch.device) -> torc
         return torch.optim.Adam(params, **settings)
 
 
+def burda_lr(lr: float, epoch: int) -> float:
+    """Burda et al. (2016)'s schedule (`TrainConfig(scheduler="burda")`): lr · 10^(-i/7) for 3^i passes,
+    i = 0..7 (3,280 passes, the last rate kept after them); `epoch` counts the passes before this one."""
+    i, end = 0, 1
+    while epoch >= end and i < 7:
+        i += 1
+        end += 3**i
+    return lr * 10 ** (-i / 7)
+
+
 def history_columns(model_kind: str | nn.Module) -> list[str]:
     """The history's columns for a model family: losses, reconstruction and each of its TERMS,
     on the training and the validation split, then lr and timings."""
     terms = model_kind.TERMS if isinstance(model_kind, nn.Module) else MODELS[model_kind].TERMS
     return ["epoch", "train_loss", "train_recon", *(f"train_{t}" for t in terms),
             "val_loss", "val_elbo", "val_recon", *(f"val_{t}" for t in terms), "lr", "seconds", "train_seconds"]
-
-
-def upgrade_history(frame: pd.DataFrame, model_kind: str) -> pd.DataFrame:
-    """A history written before the loss terms had their own names, in today's columns.
-
-    Then every family logged its latent term as train_kl / val_kl: a WAE's was its λ·MMD²
-    penalty, a VQ-VAE's its -log p(codes); the VQ-VAE's commitment was part of the loss only, and
-    comes back as (loss - recon - code_nats) / β_c (to the float rounding of that difference of
-    sums of hundreds of nats: about 10⁻³). A current history is returned as is."""
-    if "train_kl" not in frame or model_kind not in ("wae", "vq-vae"):
-        return frame
-    frame = frame.copy()
-    new = {"wae": "penalty", "vq-vae": "code_nats"}[model_kind]
-    for split in ("train", "val"):
-        frame = frame.rename(columns={f"{split}_kl": f"{split}_{new}"})
-        if model_kind == "vq-vae":
-            beta_c = MODELS["vq-vae"].SETTINGS["commitment"]
-            frame[f"{split}_commitment"] = (frame[f"{split}_loss"] - frame[f"{split}_recon"]
-                                            - frame[f"{split}_code_nats"]) / beta_c
-    return frame[history_columns(model_kind)]
 
 
 # ----------------------------------------------------------------------------- training
@@ -170,16 +157,15 @@ def train(
     data: vdata.MNISTSplits | None = None,
     final_metrics: bool = True,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
-    _fail_at_step: int | None = None,
 ) -> TrainResult:
     """Train a model and return it with its history (and test metrics when `final_metrics`).
 
     out_dir: where config.json, checkpoint.pt and history.csv (and metrics.json) go; None keeps
     everything in memory. If out_dir holds a checkpoint of the same configuration, training
-    resumes from it (`resume=False` starts over: it first deletes the folder's RUN_FILES, the old
-    checkpoint among them); another configuration's or an unreadable checkpoint raises
-    CheckpointError. `on_epoch_end(epoch, row)` is called after each
-    checkpoint. `_fail_at_step` (tests only) poisons the loss at that global step.
+    resumes from it (`resume=False` starts over: it first deletes every file a run wrote there,
+    vaelib.checkpoints.run_files, the old checkpoint among them); another configuration's or an
+    unreadable checkpoint raises CheckpointError. `on_epoch_end(epoch, row)` is called after each
+    checkpoint.
     """
     started = time.perf_counter()
     mcfg = model_config if isinstance(model_config, ModelConfig) else ModelConfig.from_dict(model_config)
@@ -208,7 +194,7 @@ def train(
         t0 = time.perf_counter()
         if tcfg.scheduler == "burda":  # a rate fixed by the epoch alone, so a resumed run gets it too
             run.optimizer.param_groups[0]["lr"] = burda_lr(tcfg.lr, run.epoch)  # (make_adam: one group)
-        row = _train_epoch(run, batches, tcfg, bar, ckpt_path, _fail_at_step)
+        row = _train_epoch(run, batches, tcfg, bar, ckpt_path)
         row["train_seconds"] = time.perf_counter() - t0
         row.update(_validation_row(run.model, val_x, run.optimizer, val_y), seconds=time.perf_counter() - t0)
         _end_epoch(run, _ordered(row, run.model), tcfg, out, mcfg)
@@ -237,10 +223,10 @@ def _open_folder(out: Path, run: _Training, mcfg: ModelConfig, tcfg: TrainConfig
     """Make the run folder ready: delete a killed writer's leftovers, resume from its checkpoint
     (or, with resume=False, delete the old run's files), and write config.json."""
     out.mkdir(parents=True, exist_ok=True)
-    clean_stale_tmp(out)
+    clean_stale_tmp(out, RUN_FILES)
     if not resume:  # start over: nothing of the old run may stay behind to be mistaken for this one
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
+        for path in run_files(out):
+            path.unlink()
     if resume and (out / CHECKPOINT).exists():
         _resume(run, out / CHECKPOINT, mcfg, tcfg, dev)
     config = {"model": mcfg.to_dict(), "train": tcfg.to_dict()}
@@ -264,16 +250,12 @@ def _resume(run: _Training, path: Path, mcfg: ModelConfig, tcfg: TrainConfig, de
             setattr(run, key, ckpt[key])
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
         raise CheckpointError(path, f"is not a complete training checkpoint ({brief(e)})") from e
-    if run.history:  # written by a vaelib whose history columns were named otherwise
-        run.history = upgrade_history(pd.DataFrame(run.history), mcfg.kind).to_dict("records")
 
 
-def _step(run: _Training, x: torch.Tensor, tcfg: TrainConfig, poison: bool = False):
+def _step(run: _Training, x: torch.Tensor, tcfg: TrainConfig):
     """One Adam step on the batch's mean loss; returns the model's terms and that mean."""
     terms = run.model(*x) if isinstance(x, tuple) else run.model(x)  # (x, y) for a conditional model
     loss = terms.loss.mean()
-    if poison:
-        loss = loss * float("nan")
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if tcfg.grad_clip is not None:
@@ -282,8 +264,8 @@ def _step(run: _Training, x: torch.Tensor, tcfg: TrainConfig, poison: bool = Fal
     return terms, loss
 
 
-def _train_epoch(run: _Training, batches: vdata.BatchIterator, tcfg: TrainConfig, bar, ckpt_path: Path | None,
-                 fail_at_step: int | None) -> dict[str, float]:
+def _train_epoch(run: _Training, batches: vdata.BatchIterator, tcfg: TrainConfig, bar,
+                 ckpt_path: Path | None) -> dict[str, float]:
     """One pass over the shuffled training split (a fresh shuffle and binarization each epoch):
     the epoch's mean loss, reconstruction loss and terms. Sums stay on the device, and the
     host looks at the loss only every CHECK_EVERY steps, where a non-finite one stops training."""
@@ -292,8 +274,7 @@ def _train_epoch(run: _Training, batches: vdata.BatchIterator, tcfg: TrainConfig
     sums = torch.zeros(2 + len(names), device=dev)  # loss, reconstruction, each term (summed over examples)
     first_bad = torch.full((), -1, dtype=torch.long, device=dev)
     for step, x in enumerate(batches):
-        global_step = (epoch - 1) * steps + step
-        terms, loss = _step(run, x, tcfg, poison=fail_at_step is not None and global_step == fail_at_step)
+        terms, loss = _step(run, x, tcfg)
         with torch.no_grad():
             bad = ~torch.isfinite(loss)
             first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, step), first_bad)

@@ -1,0 +1,113 @@
+"""Checkpoints: what a run folder holds, and how a model is saved, resumed and rebuilt from it.
+
+    ckpt = load_checkpoint("checkpoints/pytorch-example-656a715fb6")        # the training checkpoint
+    model = load_model("checkpoints/pytorch-example-656a715fb6/model.pt")  # the trained model alone
+    run_files(folder)                                                       # every file a run wrote there
+
+A checkpoint stores both configs beside the weights, so a model is rebuilt from the file alone
+(`load_model`). Files are read with `weights_only=True`: no code runs on load. A file that cannot
+be read, or that belongs to another configuration, raises `CheckpointError`, which says what is
+wrong and how to start over.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vaelib.models import build_model
+from vaelib.runtime import atomic_save, brief, pick_device
+
+__all__ = ["CHECKPOINT", "RUN_FILES", "DERIVED_FILES", "CheckpointError", "run_files", "load_checkpoint",
+           "save_checkpoint", "check_same_run", "load_model"]
+
+CHECKPOINT = "checkpoint.pt"
+#: the files `train`, the cache and the command line write into a run folder
+RUN_FILES = ("config.json", "code.json", CHECKPOINT, "history.csv", "model.pt", "metrics.json",
+             "metrics_full.json", "samples.png", "reconstructions.png")
+#: results computed from a run's model and kept beside it (vaelib.eval.likelihood.canonical_nll)
+DERIVED_FILES = ("nll-*.pt",)
+
+
+def run_files(folder: str | Path) -> list[Path]:
+    """Every file of `folder` that a run wrote (RUN_FILES and DERIVED_FILES that exist)."""
+    folder = Path(folder)
+    found = [folder / name for name in RUN_FILES if (folder / name).is_file()]
+    return found + sorted(p for pattern in DERIVED_FILES for p in folder.glob(pattern) if p.is_file())
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or that holds another configuration than the one asked for.
+
+    `path` and `problem` (e.g. "is unreadable (...)") let a caller word its own fix (the command
+    line says `--restart` where the library says `resume=False`)."""
+
+    def __init__(self, path: str | Path, problem: str,
+                 fix: str = "use resume=False to delete it and start over, or another folder") -> None:
+        self.path, self.problem = Path(path), problem
+        super().__init__(f"{path} {problem}; {fix}")
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint (a file, or a run folder's checkpoint.pt) with `weights_only=True`."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
+        raise  # cannot be opened (permissions, I/O): not the content's fault
+    except Exception as e:  # a damaged file: RuntimeError, EOFError, UnpicklingError, ... depending on where
+        detail = "an empty file" if path.stat().st_size == 0 else brief(e)
+        raise CheckpointError(path, f"is unreadable (truncated or corrupt: {detail})") from e
+
+
+def load_model(path: str | Path, device: str | torch.device | None = None) -> nn.Module:
+    """Rebuild a trained model from a checkpoint file (or a run folder) alone, in eval mode.
+
+    A checkpoint whose configuration today's vaelib no longer accepts (a setting a model now
+    rejects) raises CheckpointError saying so and how to retrain."""
+    ckpt = load_checkpoint(path)
+    try:
+        model = build_model(ckpt["model_config"])
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, RuntimeError, TypeError, ValueError) as e:
+        raise CheckpointError(path, f"cannot be rebuilt by this version of vaelib ({brief(e)})",
+                              "delete its folder and train it again (vaelib train, or re-run the notebook)") from e
+    return model.to(pick_device(device)).eval()
+
+
+def save_checkpoint(path: Path, model_config: dict[str, Any], train_config: dict[str, Any], model: nn.Module,
+                    optimizer: torch.optim.Optimizer, scheduler: Any, generator: torch.Generator,
+                    state: dict[str, Any]) -> None:
+    """Write a training checkpoint atomically: both configs, the weights, the optimizer and schedule,
+    every random generator's state and the trainer's `state` (epoch, history, early stopping)."""
+    on_cuda = next(model.parameters()).device.type == "cuda"
+    atomic_save({
+        "model_config": model_config,
+        "train_config": train_config,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state() if on_cuda else None,
+        **state,
+    }, path)
+
+
+def check_same_run(ckpt: Any, model_config: dict[str, Any], train_config: dict[str, Any], path: Path) -> None:
+    """Resuming is only allowed into the same configuration (the number of epochs may grow)."""
+    if not isinstance(ckpt, dict) or ckpt.get("model_config") != model_config:
+        raise CheckpointError(path, "was trained with another model config")
+    a = dict(ckpt.get("train_config") or {})
+    b = dict(train_config)
+    a.pop("epochs", None), b.pop("epochs", None)
+    if a != b:
+        diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+        raise CheckpointError(path, f"was trained with another train config (differs in {diff})")
