@@ -15,10 +15,10 @@ same 60,000 training images, in this one process:
 
 Each side runs `--epochs` epochs after one warm-up epoch; the best epoch time is reported.
 
-Then the fraction of the machine's fp32 matmul throughput (vaelib.perf.matmul_limit, measured in
+Then the fraction of the machine's fp32 matmul throughput (benchmarks.perf.matmul_limit, measured in
 this process) that vaelib's training reaches, for three models: the pytorch-example epoch above,
 a convolutional VAE (`cnn-bce`) and the VQ-VAE with its code prior (`vq-vae`). The FLOPs are the
-matmuls and convolutions of one training step, counted per image (vaelib.perf); the conv and
+matmuls and convolutions of one training step, counted per image (benchmarks.perf); the conv and
 VQ-VAE rates are timed on `--steps` training steps after as many warm-up steps, and their
 seconds per epoch are that rate over a full training epoch. A fraction that drops is a regression.
 
@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -40,15 +41,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelib import datafiles
-from vaelib.notebook import between_markers
-from vaelib.perf import epoch_images, matmul_limit, run_flops_per_image, training_rate
-from vaelib.runs import get_run
-from vaelib.runtime import pick_device
-from vaelib.train import train
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the tooling package `benchmarks` (benchmarks/__init__.py)
 
-RESULTS = Path(__file__).resolve().parent / "results"
-README = Path(__file__).resolve().parents[1] / "README.md"
+from benchmarks.perf import epoch_images, matmul_limit, run_flops_per_image, training_rate  # noqa: E402
+from benchmarks.readme import between_markers  # noqa: E402
+from vaelib import datafiles  # noqa: E402
+from vaelib.runs import get_run  # noqa: E402
+from vaelib.runtime import pick_device  # noqa: E402
+from vaelib.train import train  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+README = REPO / "README.md"
 BEGIN, END = "<!-- bench:begin (written by benchmarks/bench_epoch.py) -->", "<!-- bench:end -->"
 
 
@@ -164,7 +168,7 @@ def main() -> None:
         goal = ">= 20x on a GPU" if device.type == "cuda" else ">= 4x on a 2-core CPU"
         print(f"speed-up: {ratio:.2f}x  (goal: {goal})")
         limit = matmul_limit(device=device)
-        print(f"fp32 matmul limit here: {limit:.0f} GFLOP/s (vaelib.perf.matmul_limit); vaelib's training reaches:")
+        print(f"fp32 matmul limit here: {limit:.0f} GFLOP/s (benchmarks.perf.matmul_limit); vaelib's training reaches:")
         fractions = model_fractions(device, min(lib) * 60_000 / (args.subset or 60_000), args.steps, limit)
         out = {"device": device.type, "machine": machine, "torch": torch.__version__,
                "reference_s": ref, "vaelib_s": lib, "speedup": ratio, "images_per_epoch": args.subset or 60_000,

@@ -7,7 +7,7 @@ and write the figures its section 5 loads (benchmarks/results/burda_gpu.json).
 
 The runs (vaelib.runs: burda-{1l,2l}-{vae,iwae-50}-paper) are their Table 1's: 3,280 passes over all
 60,000 training images, batch 20, Adam (ε = 1e-4) with lr 1e-3 · 10^(-i/7) for 3^i passes, the VAE
-with k = 1 and the IWAE with k = 50; each is trained through vaelib.cache.cached_run, so a killed
+with k = 1 and the IWAE with k = 50; each is trained through vaelib.cache.load_or_train, so a killed
 run resumes from its last epoch's checkpoint the next time (`--budget` stops starting new runs).
 That is about 10 million Adam steps per run: hours even on an H200, where a step of these small
 networks is bound by kernel launches, not arithmetic; more than one device-tool session holds.
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch  # noqa: PLC0415
 
     from vaelib import data as vdata  # noqa: PLC0415
-    from vaelib.cache import cached_run  # noqa: PLC0415
+    from vaelib.cache import load_or_train  # noqa: PLC0415
     from vaelib.eval.stats import mean_se  # noqa: PLC0415
     from vaelib.metrics import per_image_nll  # noqa: PLC0415
     from vaelib.models.hvae import active_units_per_layer  # noqa: PLC0415
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: not started (budget); run again to go on", flush=True)
             continue
         t0 = time.perf_counter()
-        done[name] = cached_run(name, test=args.test, device=device, progress=False)
+        done[name] = load_or_train(name, test=args.test, device=device, progress=False)
         seconds[name] = time.perf_counter() - t0
         print(f"{name:26} {seconds[name]:8.1f} s  {'trained' if done[name].trained_now else 'from the cache'}", flush=True)
     if len(done) < len(PAPER):
@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _estimate(steps: int, device) -> int:
-    """Time `steps` Adam steps of each run (vaelib.perf.training_rate) and project its 3,280 passes."""
-    from vaelib.perf import epoch_images, training_rate  # noqa: PLC0415
+    """Time `steps` Adam steps of each run (benchmarks.perf.training_rate) and project its 3,280 passes."""
+    from benchmarks.perf import epoch_images, training_rate  # noqa: PLC0415
     from vaelib.runs import get_run  # noqa: PLC0415
 
     total = 0.0

@@ -6,12 +6,14 @@
 Per run (vaelib.runs, full mode, read from its cache folder in checkpoints/): epochs trained, the
 median seconds of a training epoch (history.csv's `train_seconds`, as recorded when the run
 trained: a machine busy with other work at that time shows up here), images per second, the
-matmul and convolution FLOPs of one training step per image (vaelib.perf.training_flops_per_image,
-counted on a batch of the run's own size), and the fraction of this machine's fp32 matmul
-throughput that rate reaches (vaelib.perf.matmul_limit, measured in this process).
+matmul and convolution FLOPs of one training step per image
+(benchmarks.perf.training_flops_per_image, counted on a batch of the run's own size), and the
+fraction of this machine's fp32 matmul throughput that rate reaches
+(benchmarks.perf.matmul_limit, measured in this process).
 
 Per notebook: the wall time of the last full run and its split into training, evaluation and
-plotting (scripts/run_notebooks.py records them in benchmarks/results/notebook_times.json; a
+plotting (scripts/run_notebooks.py records them in benchmarks/results/notebook_times.json, the
+training read from the "trained" events vaelib logs: benchmarks.perf.notebook_phases; a
 notebook run from the cache trains nothing). A run that is not in the cache keeps the training
 figures of the previous profile (benchmarks/results/profile.json) when that one recorded them for
 the same configuration (the same cache folder name, which holds the configs' hash; a row of a
@@ -34,11 +36,12 @@ import pandas as pd
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # the tooling package `benchmarks` (benchmarks/__init__.py)
 
-from vaelib.cache import cache_folder  # noqa: E402
-from vaelib.notebook import between_markers, markdown_table  # noqa: E402
-from vaelib.perf import epoch_images, matmul_limit, run_flops_per_image, training_rate  # noqa: E402
+from benchmarks.perf import epoch_images, matmul_limit, run_flops_per_image, training_rate  # noqa: E402
+from benchmarks.readme import between_markers  # noqa: E402
+from vaelib.cache import run_folder  # noqa: E402
+from vaelib.notebook import markdown_table  # noqa: E402
 from vaelib.runs import RUNS  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -61,7 +64,7 @@ def earlier_runs(path: Path = RESULTS / "profile.json") -> dict[str, dict]:
 
 def run_rows(limit_gflops: float, measure: int = 0, earlier: dict[str, dict] | None = None) -> pd.DataFrame:
     """One row per run of the registry (full mode); with `measure`, each architecture's training
-    rate is also timed now on that many steps (vaelib.perf.training_rate), and the run's epochs at
+    rate is also timed now on that many steps (benchmarks.perf.training_rate), and the run's epochs at
     that rate are its estimated training time on this machine as it is now. `earlier`: the previous
     profile's rows, whose recorded figures stand in for a run missing from the cache."""
     earlier = earlier or {}
@@ -76,7 +79,7 @@ def run_rows(limit_gflops: float, measure: int = 0, earlier: dict[str, dict] | N
         if key not in flops_of:  # replicas and sweep members share an architecture: count it once
             flops_of[key] = run_flops_per_image(mcfg, tcfg)
         flops = flops_of[key]
-        folder = cache_folder(mcfg, tcfg, name)
+        folder = run_folder(name)
         history = folder / "history.csv"
         row = {"notebook": run.notebook, "arch": f"{mcfg.kind}/{mcfg.arch}", "MFLOP/image": flops / 1e6, "key": folder.name}
         if measure:
@@ -121,7 +124,7 @@ def notebook_rows() -> pd.DataFrame:
 def summary_markdown(runs: pd.DataFrame, notebooks: pd.DataFrame, machine: str, limit: float) -> str:
     """The README's profile section: per notebook, then the runs grouped by architecture."""
     lines = [f"Measured on {machine}; fp32 matmul limit {limit:.0f} GFLOP/s (measured by the profile, "
-             f"`vaelib.perf.matmul_limit`).", ""]
+             f"`benchmarks.perf.matmul_limit`).", ""]
     if len(notebooks):
         nb = notebooks.copy()
         nb.loc["total"] = [pd.to_numeric(nb[c], errors="coerce").sum() if not c.startswith("when") else ""

@@ -6,7 +6,7 @@
 
 The GPU-length runs (`Run.long`, Burda et al.'s 3,280-pass protocol) are left out unless --long
 (benchmarks/burda_gpu.py trains and scores them). Runs are trained in the order of their notebooks (vaelib.runs.Run.notebook), each through
-vaelib.cache.cached_run exactly as a notebook asks for it, so the cache it fills is the one
+vaelib.cache.load_or_train exactly as a notebook asks for it, so the cache it fills is the one
 `make run` reads. Writes benchmarks/results/train_all_<device>.json: per run, seconds and whether it
 trained or came from the cache; and the total. benchmarks/gpu.sh calls it.
 """
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache is not None:
         os.environ["VAELIB_CACHE"] = str(args.cache)  # before vaelib.cache reads it
 
-    from vaelib.cache import cached_run  # noqa: PLC0415
+    from vaelib.cache import load_or_train  # noqa: PLC0415
     from vaelib.runs import RUNS  # noqa: PLC0415
     from vaelib.runtime import pick_device  # noqa: PLC0415
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             skipped.append(name)
             continue
         t0 = time.perf_counter()
-        run = cached_run(name, test=args.test, device=device, progress=False)
+        run = load_or_train(name, test=args.test, device=device, progress=False)
         if device.type == "cuda":
             import torch  # noqa: PLC0415
 

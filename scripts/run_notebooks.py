@@ -14,7 +14,12 @@ For each notebook, in order:
    interpreter), in notebooks/, one generous timeout per cell;
 3. outputs: the executed notebook is written back to the .ipynb (full mode). Test-mode outputs
    never overwrite the committed notebooks: they go to runs/test-notebooks/ unless --output-dir
-   says otherwise.
+   says otherwise;
+4. time: each notebook's seconds, split into training, evaluation and plotting from structured
+   records (benchmarks.perf.notebook_phases): its kernel gets a fresh events file (VAELIB_EVENTS),
+   into which every training logs one "trained" record with its seconds (vaelib.runtime.log_event),
+   and each cell's start and end are timed here; a full run in place keeps them in
+   benchmarks/results/notebook_times.json (`make profile` reads it).
 
 On a failing cell the partial outputs are saved, the notebook, the cell index and the head of
 the cell's source are printed, and the script stops with exit status 1 (later notebooks may
@@ -30,6 +35,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,11 +47,13 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from traitlets.config import Config
 
-from vaelib.runtime import REPO_ROOT as REPO
-from vaelib.cache import CACHE_ROOT
-from vaelib.notebook import between_markers
-from vaelib.perf import notebook_phases
-from vaelib.runtime import NOTEBOOKS, TEST_MODE_VAR, is_test_mode, series
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the tooling package `benchmarks` (benchmarks/__init__.py)
+
+from benchmarks.perf import notebook_phases, read_events  # noqa: E402
+from benchmarks.readme import between_markers  # noqa: E402
+from vaelib.cache import CACHE_ROOT  # noqa: E402
+from vaelib.runtime import EVENTS_VAR, NOTEBOOKS, TEST_MODE_VAR, is_test_mode, series  # noqa: E402
 
 TEST_OUTPUT_DIR = REPO / "runs" / "test-notebooks"
 
@@ -121,9 +129,15 @@ def kernel_config() -> Config:
     return config
 
 
-def run_one(py: Path, out: Path, timeout: int, kernel_name: str | None) -> tuple[bool, float, dict[str, float]]:
-    """Execute one notebook; write it (complete or partial) to out. Returns (ok, seconds, and the
-    seconds spent training, evaluating and plotting: vaelib.perf.notebook_phases)."""
+def run_one(py: Path, out: Path, timeout: int, kernel_name: str | None
+            ) -> tuple[bool, float, dict[str, float], list[list]]:
+    """Execute one notebook; write it (complete or partial) to out. Returns (ok, seconds, the
+    seconds spent training, evaluating and plotting, and its five slowest cells).
+
+    The phases come from structured records only (benchmarks.perf.notebook_phases): the kernel
+    starts with VAELIB_EVENTS naming a fresh file, into which each training it runs appends one
+    "trained" record (vaelib.runtime.log_event, with the time it ended and its seconds), and
+    each code cell's start and end are taken here on the same clock (time.time())."""
     nb = inputs_from_source(py, py.with_suffix(".ipynb"))
     client = NotebookClient(
         nb,
@@ -134,21 +148,23 @@ def run_one(py: Path, out: Path, timeout: int, kernel_name: str | None) -> tuple
         coalesce_streams=True,  # one stream per cell, progress-bar redraws (\r) collapsed
         config=kernel_config(),
     )
-    current = {"index": -1, "t0": 0.0}
-    cell_seconds: dict[int, float] = {}
+    current = {"index": -1, "start": 0.0}
+    spans: dict[int, tuple[float, float]] = {}  # code cell index -> (start, end), unix seconds
 
     def on_cell_start(cell, cell_index):  # remember where we are, to report a failure
-        current.update(index=cell_index, t0=time.perf_counter())
+        current.update(index=cell_index, start=time.time())
 
-    def on_cell_executed(cell, cell_index, execute_reply):  # each cell's run time, for the profile
-        cell_seconds[cell_index] = time.perf_counter() - current["t0"]
+    def on_cell_executed(cell, cell_index, execute_reply):  # each cell's span, for the profile
+        spans[cell_index] = (current["start"], time.time())
 
     client.on_cell_start = on_cell_start
     client.on_cell_executed = on_cell_executed
+    fd, events_file = tempfile.mkstemp(prefix=f"{py.stem}-events-", suffix=".jsonl")
+    os.close(fd)
     t0 = time.perf_counter()
     ok = True
     try:
-        client.execute()
+        client.execute(env={**os.environ, EVENTS_VAR: events_file})  # the kernel's environment
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
         ok = False
         i = current["index"]
@@ -161,14 +177,18 @@ def run_one(py: Path, out: Path, timeout: int, kernel_name: str | None) -> tuple
             + "\n  ".join(message[-15:]),
             file=sys.stderr,
         )
-    seconds = time.perf_counter() - t0
+    finally:
+        seconds = time.perf_counter() - t0
+        events = read_events(events_file)
+        os.remove(events_file)
     tidy(nb)
     out.parent.mkdir(parents=True, exist_ok=True)
     jupytext.write(nb, out, fmt="ipynb")
+    cell_seconds = {i: end - start for i, (start, end) in spans.items()}
     slowest = sorted(cell_seconds.items(), key=lambda kv: -kv[1])[:5]  # where to look first
     slowest_cells = [[i, round(s, 1), nb.cells[i].source.strip().splitlines()[0][:80]] for i, s in slowest
                      if nb.cells[i].source.strip()]
-    return ok, seconds, notebook_phases(nb.cells, cell_seconds), slowest_cells
+    return ok, seconds, notebook_phases(nb.cells, spans, events), slowest_cells
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,11 @@
-"""vaelib.perf: the FLOP count of a training step, the matmul limit, and the notebook phases."""
+"""benchmarks.perf: the FLOP count of a training step, the matmul limit, and the notebook phases,
+which are read from the "trained" events vaelib logs (vaelib.runtime.log_event), never from
+printed text."""
 
 from __future__ import annotations
 
+import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -9,7 +13,12 @@ import torch
 from torch import nn
 
 from vaelib.models import ModelConfig, build_model
-from vaelib.perf import cell_phase, matmul_gflops, matmul_limit, notebook_phases, training_flops_per_image
+from vaelib.runtime import EVENTS_VAR, REPO_ROOT, log_event
+
+sys.path.insert(0, str(REPO_ROOT))  # the tooling package `benchmarks`, outside the student's library
+from benchmarks.perf import (  # noqa: E402
+    matmul_gflops, matmul_limit, notebook_phases, read_events, training_flops_per_image,
+)
 
 
 class OneLayer(nn.Module):
@@ -57,20 +66,67 @@ def stream(text):
     return {"output_type": "stream", "name": "stdout", "text": text}
 
 
-@pytest.mark.parametrize("outputs, phase", [
-    ([stream("epoch   3/10  train loss 104.2 (recon ...)\n")], "training"),
-    ([stream("bernoulli-vae   1,000 parameters  trained now: bernoulli-vae-123\n")], "training"),
-    ([stream("bernoulli-vae   1,000 parameters  from the cache: bernoulli-vae-123\n")], "evaluation"),
-    ([{"output_type": "display_data", "data": {"image/png": "...", "text/plain": "<Figure>"}}], "plotting"),
-    ([stream("the epoch of 3 models\n")], "evaluation"),
-    ([], "evaluation"),
-])
-def test_a_cell_is_read_as_training_plotting_or_evaluation(outputs, phase) -> None:
-    assert cell_phase({"cell_type": "code", "outputs": outputs}) == phase
+FIGURE = {"output_type": "display_data", "data": {"image/png": "...", "text/plain": "<Figure>"}}
 
 
-def test_notebook_phases_add_up_each_cells_seconds() -> None:
-    cells = [{"outputs": [stream("epoch  1/1  ...\n")]}, {"outputs": []},
-             {"outputs": [{"output_type": "display_data", "data": {"image/png": ""}}]}, {"outputs": []}]
-    assert notebook_phases(cells, {0: 5.0, 1: 1.0, 2: 2.0, 3: 0.5}) == {"training": 5.0, "evaluation": 1.5,
-                                                                         "plotting": 2.0}
+def trained(at: float, seconds: float, run: str = "fnn-bce-0123456789") -> dict:
+    return {"event": "trained", "time": at, "run": run, "kind": "vae", "epochs": 1, "seconds": seconds}
+
+
+def test_printed_training_lines_without_an_event_are_evaluation() -> None:
+    """What the trainer prints is not read: a cell that prints an epoch line and "trained now" but
+    logged no event trained nothing, and a cell that logged one trained, whatever it printed."""
+    printed = {"outputs": [stream("epoch   1/10  train loss 104.2 (recon ...)\n"
+                                  "bernoulli-vae   1,000 parameters  trained now: bernoulli-vae-123\n")]}
+    silent = {"outputs": []}
+    spans = {0: (100.0, 104.0), 1: (104.5, 110.0)}
+    assert notebook_phases([printed, silent], spans, []) == {"training": 0.0, "evaluation": 9.5, "plotting": 0.0}
+    assert notebook_phases([printed, silent], spans, [trained(109.0, 5.0)]) == {
+        "training": 5.0, "evaluation": 4.5, "plotting": 0.0}
+
+
+def test_each_event_counts_in_the_cell_that_ran_it_and_the_rest_of_a_cell_by_its_outputs() -> None:
+    cells = [{"outputs": [stream("loading\n")]},            # trains two runs, then scores them
+             {"outputs": [FIGURE]},                           # trains one (a loss curve), then draws it
+             {"outputs": [FIGURE]},                           # only draws
+             {"outputs": []},                                 # a longer log than the cell: capped
+             {"outputs": []}]                                 # nothing trained
+    spans = {0: (0.0, 10.0), 1: (10.5, 14.0), 2: (14.0, 15.0), 3: (15.0, 16.0), 4: (16.0, 18.0)}
+    events = [trained(3.0, 3.0), trained(8.0, 4.0), trained(13.0, 2.5), trained(15.5, 9.0),
+              trained(50.0, 7.0)]  # after every cell: belongs to none
+    phases = notebook_phases(cells, spans, events)
+    assert phases == pytest.approx({"training": 7.0 + 2.5 + 1.0, "evaluation": 3.0 + 0.0 + 2.0, "plotting": 1.0 + 1.0})
+    assert sum(phases.values()) == pytest.approx(sum(end - start for start, end in spans.values()))
+
+
+def test_the_events_file_holds_what_vaelib_logs(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "events.jsonl"
+    assert read_events(path) == []  # nothing trained, no file
+    monkeypatch.delenv(EVENTS_VAR, raising=False)
+    log_event("trained", run="x", kind="vae", epochs=1, seconds=1.0)  # no file named: nothing written
+    assert not path.exists()
+    monkeypatch.setenv(EVENTS_VAR, str(path))
+    log_event("trained", run="fnn-bce-0123", kind="vae", epochs=3, seconds=2.5)
+    log_event("loaded", run="cnn-bce-4567")  # another event: not training
+    with path.open("a") as f:
+        f.write('{"event": "trained", "time": 1')  # a kernel killed mid-line
+    (event,) = read_events(path)
+    assert event["run"] == "fnn-bce-0123" and event["seconds"] == 2.5 and event["epochs"] == 3
+    assert 0 <= time.time() - event["time"] < 60  # unix seconds: the clock the runner times its cells on
+
+
+def test_vaelibs_trainers_log_what_they_trained(tmp_path, monkeypatch) -> None:
+    """vaelib.train.train and the MNIST classifier's trainer each log one "trained" event."""
+    from vaelib.eval.classifier import train_classifier  # noqa: PLC0415
+    from vaelib.train import TrainConfig, train  # noqa: PLC0415
+
+    path = tmp_path / "events.jsonl"
+    monkeypatch.setenv(EVENTS_VAR, str(path))
+    train(ModelConfig(arch="fc", hidden=(16,), decoder_hidden=(16,), latent_dim=2),
+          TrainConfig(epochs=1, subset=64, val_size=64, batch_size=32), None, device="cpu", progress=False,
+          final_metrics=False)
+    train_classifier(epochs=1, subset=64, device="cpu", progress=False, channels=(2, 2), hidden=8, val_size=64)
+    vae, classifier = read_events(path)
+    assert (vae["run"], vae["epochs"], classifier["kind"], classifier["epochs"]) == (None, 1, "classifier", 1)
+    assert classifier["run"].startswith("classifier-")
+    assert vae["seconds"] > 0 and classifier["seconds"] > 0

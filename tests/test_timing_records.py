@@ -1,6 +1,7 @@
 """The run-time records behind the README's profile: scripts/run_notebooks.py keeps each notebook's
 latest full-run time and, beside it, the time of the last series run that started from an empty
-cache; benchmarks/profile_series.py shows both."""
+cache; benchmarks/profile_series.py shows both. A notebook's training time is what its kernel
+logged as trained (VAELIB_EVENTS), never what it printed."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def test_a_run_missing_from_the_cache_keeps_the_earlier_profiles_figures(tmp_pat
 
     profile = _load("benchmarks/profile_series.py", "profile_series_partial")
     monkeypatch.setattr(profile, "RUNS", {n: RUNS[n] for n in ("pytorch-example", "fnn-bce", "cnn-bce")})
-    monkeypatch.setattr(profile, "cache_folder", lambda mcfg, tcfg, name: tmp_path / name)
+    monkeypatch.setattr(profile, "run_folder", lambda name, test=False: tmp_path / name)
     (tmp_path / "fnn-bce").mkdir()
     (tmp_path / "fnn-bce" / "history.csv").write_text("train_seconds,seconds\n2.0,2.5\n4.0,4.5\n3.0,3.5\n")
     flops = 3.28  # MFLOP per image of the pytorch-example architecture
@@ -68,3 +69,25 @@ def test_a_run_missing_from_the_cache_keeps_the_earlier_profiles_figures(tmp_pat
     del earlier["pytorch-example"]["key"]  # no key: carried when the epochs match
     assert profile.run_rows(100.0, earlier=earlier).loc["pytorch-example", "recorded"] == "earlier profile"
     assert "1 of them not in this cache" in profile.summary_markdown(rows, rows.iloc[:0], "m", 100.0)
+
+
+def test_the_runner_reads_training_from_the_kernels_events_not_its_printed_text(tmp_path):
+    """One notebook through the runner's kernel: the cell that logs a "trained" event (as
+    vaelib.train.train does) is training, though it prints nothing; the cell that prints what the
+    trainer prints, but trains nothing, is evaluation; the cell that draws a figure is plotting."""
+    rn = _load("scripts/run_notebooks.py", "run_notebooks_events")
+    py = tmp_path / "99_events.py"
+    py.write_text(
+        "# %%\nimport time\nfrom vaelib.runtime import log_event\n"
+        "t0 = time.perf_counter(); time.sleep(0.5)\n"
+        "log_event('trained', run='fake-run', kind='vae', epochs=1, seconds=time.perf_counter() - t0)\n\n"
+        "# %%\ntime.sleep(0.3); print('epoch   1/10  train loss 104.2\\nfake-run  trained now')\n\n"
+        "# %%\nfrom IPython.display import Image, display\n"
+        "display(Image(data=b'\\x89PNG\\r\\n\\x1a\\n' + bytes(16), format='png'))\n"
+    )
+    ok, seconds, phases, slowest = rn.run_one(py, tmp_path / "out" / "99_events.ipynb", timeout=120, kernel_name=None)
+    assert ok, "the notebook failed"
+    assert 0.5 <= phases["training"] < 1.5, phases
+    assert phases["evaluation"] >= 0.3, phases  # the printed epoch line did not make it training
+    assert phases["plotting"] > 0, phases
+    assert sum(phases.values()) <= seconds

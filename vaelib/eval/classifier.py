@@ -38,7 +38,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from vaelib import data as vdata
-from vaelib.runtime import atomic_save, atomic_write_text, pick_device
+from vaelib.runtime import atomic_save, atomic_write_text, log_event, pick_device
 
 __all__ = [
     "NUM_CLASSES", "FEATURE_BATCH", "WEIGHTS", "METRICS", "LR_SCHEDULES", "ClassifierConfig", "MNISTClassifier",
@@ -191,6 +191,7 @@ def _train(
     progress: bool = True,
     data: vdata.MNISTSplits | None = None,
 ) -> MNISTClassifier:
+    started = time.perf_counter()
     dev = pick_device(device)
     train = (data if data is not None else vdata.load_mnist(val_size=cfg.val_size, subset=cfg.subset)).train
     n = len(train) if cfg.subset is None else min(cfg.subset, len(train))
@@ -219,6 +220,8 @@ def _train(
                 tqdm.write(f"classifier epoch {epoch}/{cfg.epochs}  train cross-entropy "
                            f"{loss_sum.item() / n:.4f}  {time.perf_counter() - t0:.1f}s")
         bar.close()
+    log_event("trained", run=f"classifier-{cfg.key()}", kind="classifier", epochs=cfg.epochs,
+              seconds=time.perf_counter() - started)  # the profile's record of what trained (runtime.log_event)
     return model.eval()
 
 

@@ -10,21 +10,30 @@ implementation can train on this machine. `training_flops_per_image` counts thos
 `torch.utils.flop_counter.FlopCounterMode` (matmuls, convolutions, attention, forward and
 backward); elementwise work (activations, the loss, Adam) is not counted, so a model dominated by
 it shows a low fraction even when nothing is wasted. `make bench` and `make profile` report it.
+
+It also splits a notebook's run time into training, evaluation and plotting (`notebook_phases`)
+from structured records: the "trained" events vaelib logs (vaelib.runtime.log_event) and the
+cells' outputs, never from printed text.
+
+Tooling, not part of the student's library `vaelib`: benchmarks/bench_epoch.py,
+benchmarks/profile_series.py, benchmarks/burda_gpu.py and scripts/run_notebooks.py import it as
+`benchmarks.perf` after putting the repository root on sys.path.
 """
 
 from __future__ import annotations
 
-import re
+import json
 import time
+from pathlib import Path
 from typing import Iterable
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["MATMUL_SHAPES", "PHASES", "matmul_gflops", "matmul_limit", "training_flops_per_image", "epoch_images",
+__all__ = ["MATMUL_SHAPES", "matmul_gflops", "matmul_limit", "training_flops_per_image", "epoch_images",
            "run_flops_per_image", "training_rate",
-           "cell_phase", "notebook_phases"]
+           "PHASES", "read_events", "draws_figure", "notebook_phases"]
 
 #: (m, k, n) products of the series' training steps: batch 128 through 784-400 layers, forward
 #: and the two backward products (grad input, grad weight)
@@ -88,29 +97,50 @@ def training_flops_per_image(model: nn.Module, x: torch.Tensor, y: torch.Tensor 
 # ----------------------------------------------------------------------------- notebooks
 
 PHASES = ("training", "evaluation", "plotting")
-_EPOCH_LINE = re.compile(r"^epoch +\d+/\d+ ", re.M)  # vaelib.train's one line per epoch
+TRAINED = "trained"  #: the event vaelib.train.train (and the classifier's trainer) log once per training
 
 
-def cell_phase(cell: dict) -> str:
-    """What an executed code cell spent its time on, read from its outputs: "training" when a
-    model trained in it (vaelib.train's epoch lines, or a run reported as "trained now"),
-    "plotting" when it drew a figure, else "evaluation" (loading, scoring, tables)."""
-    outputs = cell.get("outputs", [])
-    text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-    text += "".join(o.get("data", {}).get("text/plain", "") for o in outputs
-                    if o.get("output_type") in ("execute_result", "display_data"))
-    if _EPOCH_LINE.search(text) or "trained now" in text:
-        return "training"
-    if any("image/png" in o.get("data", {}) for o in outputs):
-        return "plotting"
-    return "evaluation"
+def read_events(path: str | Path) -> list[dict]:
+    """The "trained" records of an events file (vaelib.runtime.log_event: one JSON object a line,
+    `{"event", "time", "seconds", ...}`); [] when there is no file. A line that is not a whole JSON
+    object with a time (a kernel killed mid-write) is skipped."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("event") == TRAINED and isinstance(record.get("time"), (int, float)):
+            events.append(record)
+    return events
 
 
-def notebook_phases(cells: list[dict], seconds: dict[int, float]) -> dict[str, float]:
-    """Seconds per phase of one executed notebook: `seconds` maps a cell's index to its run time."""
+def draws_figure(cell: dict) -> bool:
+    """Whether an executed code cell displayed a figure (an image/png output)."""
+    return any("image/png" in o.get("data", {}) for o in cell.get("outputs", []))
+
+
+def notebook_phases(cells: list[dict], spans: dict[int, tuple[float, float]], events: list[dict]) -> dict[str, float]:
+    """Seconds per phase of one executed notebook, from structured records only.
+
+    cells: the executed notebook's cells; spans: a code cell's index -> its (start, end) in unix
+    seconds (time.time(), the clock of the events); events: the "trained" records the kernel
+    logged while it ran (read_events). Each event belongs to the cell whose span holds its time
+    (a training logs when it ends, inside the cell that ran it). Per cell, the seconds of its
+    events are training (at most the cell's own seconds); what remains is plotting when the
+    cell displayed a figure (an image/png output), evaluation otherwise (loading, scoring,
+    tables). Printed text is never read: a cell that prints "epoch 1/10" but logged no event
+    trained nothing here."""
     out = dict.fromkeys(PHASES, 0.0)
-    for index, s in seconds.items():
-        out[cell_phase(cells[index])] += s
+    for index, (start, end) in spans.items():
+        seconds = max(end - start, 0.0)
+        trained = sum(float(e.get("seconds", 0.0)) for e in events if start <= e["time"] <= end)
+        training = min(trained, seconds)
+        out["training"] += training
+        out["plotting" if draws_figure(cells[index]) else "evaluation"] += seconds - training
     return out
 
 
@@ -143,7 +173,7 @@ def training_rate(model_config, train_config, steps: int = 40, device: str | tor
     one timed, so that the first absorbs the warm-up."""
     from dataclasses import replace  # noqa: PLC0415
 
-    from vaelib.train import train  # noqa: PLC0415  (vaelib.perf is imported by the trainer's callers)
+    from vaelib.train import train  # noqa: PLC0415
 
     tcfg = replace(train_config, epochs=2, val_size=0, subset=steps * train_config.batch_size,
                    early_stopping=None, scheduler=None)
