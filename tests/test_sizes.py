@@ -1,4 +1,4 @@
-"""The evaluation sizes of vaelib.sizes: what the notebooks name, and nothing else, lives there.
+"""The evaluation sizes of vaelib.eval.sizes: what the notebooks name, and nothing else, lives there.
 
 A teaching cell says `session.size("paired_images")`; the two numbers behind it (full and test mode)
 are defined once. These tests parse the notebook sources, as tests/test_runs.py does (nothing is
@@ -15,7 +15,7 @@ import torch
 
 from vaelib.notebook import Session
 from vaelib.runtime import series
-from vaelib.sizes import SIZES, Size, size
+from vaelib.eval.sizes import SIZES, Size, size
 
 SOURCES = series()
 
@@ -40,8 +40,8 @@ def names_used() -> dict[str, list[str]]:
 def test_every_size_a_notebook_names_exists_and_every_size_is_named_somewhere() -> None:
     used = names_used()
     assert used, "the notebooks name their evaluation sizes through mode.size"
-    assert sorted(set(used) - set(SIZES)) == [], "a notebook names a size vaelib.sizes does not define"
-    assert sorted(set(SIZES) - set(used)) == [], "vaelib.sizes defines a size no notebook uses"
+    assert sorted(set(used) - set(SIZES)) == [], "a notebook names a size vaelib.eval.sizes does not define"
+    assert sorted(set(SIZES) - set(used)) == [], "vaelib.eval.sizes defines a size no notebook uses"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)

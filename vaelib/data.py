@@ -43,8 +43,8 @@ from vaelib.datafiles import (
     IDX_SHAPES,
     SPLIT_FILES,
     DataError,
-    _find_idx,
-    _stamp,
+    find_idx,
+    file_version,
     ensure_fashion_mnist,
     ensure_mnist,
     read_idx,
@@ -128,10 +128,10 @@ def _load_split_arrays(dataset: str, folder: Path, split: str) -> tuple[torch.Te
     """(images, labels) of the official "train" or "test" file pair in folder (shared, cached)."""
     out = []
     for name in SPLIT_FILES[split]:
-        path = _find_idx(folder, name)
+        path = find_idx(folder, name)
         if path is None:  # removed between the check and now
             raise DataError(f"{folder / name} disappeared while loading")
-        out.append(_load_array(dataset, name, _stamp(path)))
+        out.append(_load_array(dataset, name, file_version(path)))
     return out[0], out[1]
 
 

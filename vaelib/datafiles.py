@@ -32,7 +32,8 @@ import torch
 from vaelib.runtime import REPO_ROOT
 
 __all__ = ["DATA_ROOT", "FASHION_MNIST_FILES", "FASHION_MNIST_SYSTEM_DIR", "IDX_SHAPES", "MNIST_FILES",
-           "REPO_DATA", "SPLIT_FILES", "DataError", "ensure_fashion_mnist", "ensure_mnist", "read_idx"]
+           "REPO_DATA", "SPLIT_FILES", "DataError", "ensure_fashion_mnist", "ensure_mnist", "file_version", "find_idx",
+           "read_idx"]
 
 REPO_DATA = REPO_ROOT / "data"
 DATA_ROOT: Path = Path(os.environ["VAELIB_DATA"]) if os.environ.get("VAELIB_DATA") else REPO_DATA
@@ -85,7 +86,7 @@ def _root(root: Path | str | None) -> Path:
     return Path(root) if root is not None else DATA_ROOT
 
 
-def _stamp(path: Path) -> tuple[str, int, int]:
+def file_version(path: Path) -> tuple[str, int, int]:
     """(resolved path, mtime_ns, size): identifies one version of a file for the caches."""
     st = path.stat()
     return (str(path.resolve()), st.st_mtime_ns, st.st_size)
@@ -153,7 +154,7 @@ def _decompress_verified(gz: Path, dst: Path, size: int, sha: str) -> str | None
             return f"{gz.name} decompresses to {n} bytes with sha256 {h.hexdigest()}"
         tmp.chmod(0o644)  # mkstemp makes it 0600
         os.replace(tmp, dst)
-        _VERIFIED.add(_stamp(dst))
+        _VERIFIED.add(file_version(dst))
         return None
     finally:
         tmp.unlink(missing_ok=True)
@@ -168,7 +169,7 @@ def _ensure_verified(raw: Path, name: str, size: int, sha: str, folder: str) -> 
     path, gz = raw / name, raw / f"{name}.gz"
     expected = f"expected: {size} bytes, sha256 {sha} (uncompressed)"
     if path.is_file():
-        stamp = _stamp(path)
+        stamp = file_version(path)
         if stamp in _VERIFIED:
             return None
         found_size = stamp[2]
@@ -223,7 +224,7 @@ def ensure_mnist(root: Path | str | None = None) -> Path:
     return raw
 
 
-def _find_idx(folder: Path, name: str) -> Path | None:
+def find_idx(folder: Path, name: str) -> Path | None:
     """``folder/name`` if present, else ``folder/name.gz`` if present, else None."""
     for p in (folder / name, folder / f"{name}.gz"):
         if p.is_file():
@@ -301,7 +302,7 @@ def _check_idx_cheap(path: Path, shape: tuple[int, ...]) -> str | None:
 def _check_sha_in_place(path: Path, size: int, sha: str) -> str | None:
     """Size and sha256 of the uncompressed content of path (``.gz`` or not), read in place (for
     read-only folders such as the Debian package's). None when they match, else what was found."""
-    stamp = _stamp(path)
+    stamp = file_version(path)
     if stamp in _VERIFIED:
         return None
     h = hashlib.sha256()
@@ -340,7 +341,7 @@ def ensure_fashion_mnist(root: Path | str | None = None, splits: tuple[str, ...]
     local = _root(root) / "FashionMNIST" / "raw"
     missing: dict[Path, list[str]] = {}
     for folder in (local, FASHION_MNIST_SYSTEM_DIR):
-        files = {name: _find_idx(folder, name) for name in names}
+        files = {name: find_idx(folder, name) for name in names}
         missing[folder] = [name for name, p in files.items() if p is None]
         if not missing[folder]:
             _check_fashion_folder(folder, files, in_root=folder == local)

@@ -4,14 +4,14 @@
     session = setup()                       # reads VAE_NOTEBOOKS_TEST once, seeds, picks the device
     run = session.run("bernoulli-vae")      # a run of vaelib.runs: trained once, then from the cache
     runs = session.runs(["fnn-bce", "fnn-mse"])   # several, one line each
-    n = session.size("paired_images")       # an evaluation size of vaelib.sizes, smaller in test mode
+    n = session.size("paired_images")       # an evaluation size of vaelib.eval.sizes, smaller in test mode
     with session.claims():                  # the prose's claims: asserted after a full run
         assert ...
 
 JupyterLab users never set anything: full mode is the default. The tests set
 VAE_NOTEBOOKS_TEST=1, which switches every notebook to a fast mode: a tiny subset of each split,
 one short epoch, small IWAE estimates, no progress bars. What a run is in either mode is defined
-once, in vaelib.runs, and how large each evaluation is, in vaelib.sizes; a notebook only names them.
+once, in vaelib.runs, and how large each evaluation is, in vaelib.eval.sizes; a notebook only names them.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from vaelib.eval.likelihood import NLL, canonical_nll  # noqa: E402
 from vaelib.models import count_parameters  # noqa: E402
 from vaelib.runs import REPLICA_SEEDS, REPLICAS, TEST_SUBSET, get_run  # noqa: E402
 from vaelib.runtime import IMAGES, is_test_mode, pick_device, seed_everything  # noqa: E402
-from vaelib.sizes import size  # noqa: E402
+from vaelib.eval.sizes import size  # noqa: E402
 
-__all__ = ["Session", "setup", "markdown_table", "between_markers", "is_test_mode"]
+__all__ = ["Session", "setup", "markdown_table", "is_test_mode"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Session:
         return time.perf_counter() - self.started
 
     def size(self, name: str) -> int:
-        """How many images, samples or steps the evaluation `name` of vaelib.sizes uses in this
+        """How many images, samples or steps the evaluation `name` of vaelib.eval.sizes uses in this
         mode (e.g. "paired_images": 2000 test images after a full run, 200 in test mode)."""
         return size(name, test=self.test)
 
@@ -140,15 +140,6 @@ class Session:
         path = IMAGES / name
         fig.savefig(path, dpi=100, bbox_inches="tight")
         return path
-
-
-def between_markers(text: str, begin: str, end: str, body: str) -> str | None:
-    """text with what stands between the lines `begin` and `end` replaced by body (the README's
-    computed sections: results tables, the profile, the bench); None when a marker is missing."""
-    if begin not in text or end not in text:
-        return None
-    head, rest = text.split(begin, 1)
-    return f"{head}{begin}\n{body}{end}{rest.split(end, 1)[1]}"
 
 
 def markdown_table(df, floatfmt: str = "{:.4g}") -> str:

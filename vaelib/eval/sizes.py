@@ -75,5 +75,5 @@ def size(name: str, test: bool) -> int:
     try:
         entry = SIZES[name]
     except KeyError:
-        raise KeyError(f"no size {name!r} in vaelib.sizes; there are: {', '.join(SIZES)}") from None
+        raise KeyError(f"no size {name!r} in vaelib.eval.sizes; there are: {', '.join(SIZES)}") from None
     return entry.test if test else entry.full
