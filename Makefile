@@ -62,11 +62,11 @@ profile: install
 # (solutions replaced by stubs, outputs cleared), and the autograder for one student's notebook:
 #   make grade NB=student/02_reparameterization.ipynb [JSON=report.json]
 student: install
-	$(PY) -m vaelib student --out student
+	$(PY) -m vaecourse student --out student
 
 grade: install
 	@if [ -z "$(NB)" ]; then echo "make grade: say which notebook or folder, e.g. make grade NB=submissions/ ASSIGNMENT=02" >&2; exit 2; fi
-	$(PY) -m vaelib grade "$(NB)" $(if $(ASSIGNMENT),--assignment "$(ASSIGNMENT)") $(if $(JSON),--json "$(JSON)") \
+	$(PY) -m vaecourse grade "$(NB)" $(if $(ASSIGNMENT),--assignment "$(ASSIGNMENT)") $(if $(JSON),--json "$(JSON)") \
 		$(if $(OUT),--out "$(OUT)") $(if $(JOBS),--jobs "$(JOBS)")
 
 clean:

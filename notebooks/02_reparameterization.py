@@ -92,7 +92,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-from vaelib.course.assignments import exercise_check
+from vaecourse.assignments import exercise_check
 
 with exercise_check("reparameterize"):
     check_mu, check_logvar = torch.randn(4, 3), torch.randn(4, 3)
@@ -312,7 +312,7 @@ def kl_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-from vaelib.course.assignments import exercise_check
+from vaecourse.assignments import exercise_check
 
 with exercise_check("kl_std_normal"):
     gen = torch.Generator().manual_seed(7)
@@ -463,7 +463,7 @@ def elbo(log_px_given_z: torch.Tensor, kl: torch.Tensor, beta: float = 1.0) -> E
 
 
 # %%
-from vaelib.course.assignments import exercise_check
+from vaecourse.assignments import exercise_check
 
 with exercise_check("elbo"):
     check_log_px, check_kl = torch.tensor([-100.0, -80.0]), torch.tensor([20.0, 10.0])
@@ -747,7 +747,7 @@ def iwae_bound(model, x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 # %%
-from vaelib.course.assignments import exercise_check
+from vaecourse.assignments import exercise_check
 
 with exercise_check("iwae_bound"):
     for k_check in (1, 10, 100):

@@ -100,7 +100,7 @@ def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-from vaelib.course.assignments import exercise_check
+from vaecourse.assignments import exercise_check
 
 with exercise_check("bernoulli_log_prob"):
     gen = torch.Generator().manual_seed(3)
@@ -136,7 +136,7 @@ def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_sigma) -> torch.T
 
 
 # %%
-from vaelib.course.assignments import exercise_check
+from vaecourse.assignments import exercise_check
 
 with exercise_check("gaussian_log_prob"):
     check_mean = torch.rand(3, 1, 28, 28, generator=gen)

@@ -184,7 +184,7 @@ class ConvDecoder(nn.Module):
 
 
 # %%
-from vaelib.course.assignments import exercise_check
+from vaecourse.assignments import exercise_check
 
 with exercise_check("ConvDecoder"):
     torch.manual_seed(0)

@@ -450,7 +450,7 @@ def traverse(z0: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-from vaelib.course.assignments import exercise_check
+from vaecourse.assignments import exercise_check
 
 with exercise_check("traverse"):
     z_check = torch.randn(5, generator=torch.Generator().manual_seed(3))

@@ -190,7 +190,7 @@ def mmd_unbiased(z_q: torch.Tensor, z_p: torch.Tensor, scales) -> torch.Tensor:
 
 
 # %%
-from vaelib.course.assignments import exercise_check
+from vaecourse.assignments import exercise_check
 
 with exercise_check("mmd_unbiased"):
     g = torch.Generator().manual_seed(1)

@@ -322,7 +322,7 @@ def free_bits_kl(kl_terms: torch.Tensor, lam: float) -> torch.Tensor:
 
 
 # %%
-from vaelib.course.assignments import exercise_check
+from vaecourse.assignments import exercise_check
 
 with exercise_check("free_bits_kl"):
     kl_terms = torch.rand(64, 20) * torch.linspace(0, 2, 20)  # some dimensions below the floor, some above

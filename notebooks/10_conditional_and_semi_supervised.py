@@ -246,7 +246,7 @@ def m2_unlabelled_loss(log_q_y: torch.Tensor, labelled_bounds: torch.Tensor) -> 
 
 
 # %%
-from vaelib.course.assignments import exercise_check
+from vaecourse.assignments import exercise_check
 
 with exercise_check("m2_unlabelled_loss"):
     log_q = torch.log_softmax(torch.randn(32, 10), dim=1)

@@ -57,7 +57,7 @@ import torch
 
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib import data as vdata
-from vaelib.course.checks_chapters import iwae_loss as vaelib_iwae_loss
+from vaecourse.checks_chapters import iwae_loss as vaelib_iwae_loss
 from vaelib.eval.stats import mean_se, seed_intervals, seed_verdict
 from vaelib.metrics import per_image_nll
 from vaelib.models.hvae import active_units_per_layer
@@ -120,7 +120,7 @@ def iwae_loss(log_w: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-from vaelib.course.assignments import exercise_check
+from vaecourse.assignments import exercise_check
 
 with exercise_check("iwae_loss"):
     log_w = (-400 + 5 * torch.randn(5, 8)).requires_grad_(True)

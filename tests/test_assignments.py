@@ -1,4 +1,4 @@
-"""Course assignments: student versions of the notebooks (vaelib.course.assignments); the grader
+"""Course assignments: student versions of the notebooks (vaecourse.assignments); the grader
 is tested in tests/test_grader.py.
 
 Every exercise has a check; no solution line survives in a student version; the marker
@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from vaelib.course.assignments import (
+from vaecourse.assignments import (
     ANSWER_PLACEHOLDER,
     EXERCISE_TAG,
     MarkerError,
@@ -23,10 +23,10 @@ from vaelib.course.assignments import (
     questions,
     read_notebook,
 )
-from vaelib.cli import main
+from vaecourse.checks import CHECKS
+from vaecourse.cli import main
+from vaecourse.student import make_student, write_student_versions
 from vaelib.runtime import series
-from vaelib.course.checks import CHECKS
-from vaelib.course.student import make_student, write_student_versions
 
 SOURCES = series()
 WITH_EXERCISES = [p for p in SOURCES if exercises(read_notebook(p))]
@@ -89,7 +89,7 @@ def test_student_versions_keep_everything_but_solutions_answers_and_outputs(stud
     assert again == nbformat.read(student_dir / f"{SOURCES[-1].stem}.ipynb", as_version=4)
 
 
-def test_vaelib_student_writes_every_notebook(tmp_path: Path, capsys) -> None:
+def test_vaecourse_student_writes_every_notebook(tmp_path: Path, capsys) -> None:
     assert main(["student", "--out", str(tmp_path / "student")]) == 0
     written = capsys.readouterr().out.split()
     assert [Path(p).name for p in written] == [f"{p.stem}.ipynb" for p in SOURCES]

@@ -1,4 +1,4 @@
-"""The autograder against honest, careless and cheating students (vaelib.course.grader, sandbox,
+"""The autograder against honest, careless and cheating students (vaecourse.grader, sandbox,
 probes, checks, classroom).
 
 The solution notebooks score full marks and their untouched student versions zero; a partly
@@ -24,12 +24,13 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from vaelib.cli import main
-from vaelib.course import sandbox
-from vaelib.course.assignments import EXERCISE_TAG, exercises, read_notebook
+from vaecourse import sandbox
+from vaecourse.assignments import EXERCISE_TAG, exercises, read_notebook
+from vaecourse.checks import CHECKS
+from vaecourse.cli import main
+from vaecourse.grader import FAILED, NOT_ATTEMPTED, PASSED, GradingError, format_report, grade, student_library
+from vaecourse.student import write_student_versions
 from vaelib.runtime import series
-from vaelib.course.grader import FAILED, NOT_ATTEMPTED, PASSED, GradingError, format_report, grade
-from vaelib.course.student import write_student_versions
 
 SOURCES = series()
 WITH_EXERCISES = [p for p in SOURCES if exercises(read_notebook(p))]
@@ -415,6 +416,21 @@ def test_no_reference_is_reachable_from_the_student_process(graded: dict) -> Non
     assert any(f.startswith("suspicious: ") for f in report["flags"])
 
 
+def test_the_student_library_holds_only_what_the_solution_imports() -> None:
+    """From vaelib, and from vaecourse (the course beside it) alike: the names imported, the helpers
+    they use, no imports of either package, never a graded exercise's reference."""
+    lib = student_library(["import torch\nfrom vaelib.losses import ELBOTerms\n"], set(CHECKS))
+    assert sorted(lib) == ["vaelib/__init__.py", "vaelib/losses.py"]
+    assert "class ELBOTerms" in lib["vaelib/losses.py"] and "def kl_std_normal" not in lib["vaelib/losses.py"]
+    lib = student_library(["from vaecourse.check_helpers import _close\n"], set(CHECKS))
+    assert sorted(lib) == ["vaecourse/__init__.py", "vaecourse/check_helpers.py", "vaelib/__init__.py"]
+    assert "def _close" in lib["vaecourse/check_helpers.py"] and "def _tensor" not in lib["vaecourse/check_helpers.py"]
+    for src in lib.values():
+        assert "import vae" not in src and "from vae" not in src
+    with pytest.raises(GradingError, match="a graded exercise"):
+        student_library(["from vaecourse.checks_chapters import iwae_loss\n"], set(CHECKS))
+
+
 @needs_isolation
 def test_values_that_lie_and_replaced_probes_do_not_pass(graded: dict) -> None:
     report = graded["lying"]
@@ -548,4 +564,4 @@ def test_bad_arguments_give_one_line_and_status_2(tmp_path: Path, capsys) -> Non
     ]:
         assert main(args) == 2, args
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and err.startswith("vaelib: error:") and needle in err, err
+        assert err.count("\n") == 1 and err.startswith("vaecourse: error:") and needle in err, err

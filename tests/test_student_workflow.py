@@ -1,4 +1,4 @@
-"""The student's side of the course (vaelib.course.assignments, Makefile `lab`/`kernel`, jupyter/).
+"""The student's side of the course (vaecourse.assignments, Makefile `lab`/`kernel`, jupyter/).
 
 A student notebook runs from top to bottom (JupyterLab's Run All): a check cell reports an
 unsolved or failing exercise and the notebook goes on, while in the solution notebooks a failing
@@ -25,8 +25,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from vaelib.runtime import series
-from vaelib.course.assignments import (
+from vaecourse.answers import answers
+from vaecourse.assignments import (
     ANSWER_PLACEHOLDER,
     ANSWER_TAG,
     BEGIN_ANSWER,
@@ -41,8 +41,8 @@ from vaelib.course.assignments import (
     questions,
     read_notebook,
 )
-from vaelib.course.answers import answers
-from vaelib.course.student import make_student, write_student_versions
+from vaecourse.student import make_student, write_student_versions
+from vaelib.runtime import series
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = series()
@@ -114,7 +114,7 @@ def test_after_its_check_no_cell_calls_the_student_s_version_of_an_exercise() ->
 def test_a_check_cell_that_breaks_the_pattern_is_refused() -> None:
     ex = new_code_cell("def f(x):\n    # HINT: add one\n    # BEGIN SOLUTION\n    return x + 1\n    # END SOLUTION\n",
                        metadata={"tags": [EXERCISE_TAG]})
-    good = 'from vaelib.course.assignments import exercise_check\n\nwith exercise_check("f"):\n    assert f(1) == 2\n'
+    good = 'from vaecourse.assignments import exercise_check\n\nwith exercise_check("f"):\n    assert f(1) == 2\n'
     assert check_cells(new_notebook(cells=[ex, new_code_cell(good)])) == {"f": 1}
     for bad in ["assert f(1) == 2\n", good.replace('"f"', '"g"'), ""]:
         cells = [ex, new_code_cell(bad)] if bad else [ex]
@@ -161,7 +161,7 @@ def test_exercise_check_raises_when_strict_and_reports_otherwise(capsys) -> None
 
 
 def test_importing_the_helper_costs_no_torch_nor_nbformat() -> None:
-    code = ("import sys, vaelib.course.assignments as a; a.exercise_check; "
+    code = ("import sys, vaecourse.assignments as a; a.exercise_check; "
             "print([m for m in ('torch', 'numpy', 'nbformat', 'jupytext') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"

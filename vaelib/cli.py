@@ -1,15 +1,15 @@
-"""Command line: `vaelib presets`, `vaelib runs`, `vaelib train`, `vaelib evaluate`, `vaelib student`,
-`vaelib grade`.
+"""Command line: `vaelib presets`, `vaelib runs`, `vaelib train`, `vaelib evaluate`.
 
     vaelib train --preset pytorch-example --out runs/pytorch-example
     vaelib train --run gaussian-sigma-0.1 --out runs/sigma-0.1   # a run of the registry (vaelib.runs)
     vaelib evaluate runs/pytorch-example --iwae-k 5000
-    vaelib student --out student                        # student versions of the notebooks
-    vaelib grade student/02_reparameterization.ipynb    # autograde one student's notebook
 
 Errors give one line on stderr, `vaelib: error: ...`, never a traceback: exit status 2 for a bad
 argument, 1 for anything else (a damaged data file or checkpoint, a full disk), 130 for Ctrl-C.
 An unexpected error says so in its line; `VAELIB_DEBUG=1` shows its traceback instead.
+The course's command line (`python -m vaecourse student | grade`: vaecourse imports vaelib, never
+the other way round) reuses this one's machinery: `Parser`, `CLIError`, `UsageError`, the
+argument types, `one_line` and `run_main`, the error handling of `main`.
 
 This module imports only the standard library and the run registry (vaelib.runs, which has no
 torch): torch and the rest of vaelib are imported by the subcommands after their arguments are
@@ -27,11 +27,12 @@ import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from vaelib.runs import PRESETS, RUNS
 
-__all__ = ["main", "build_parser", "CLIError", "UsageError", "EXIT_USAGE", "EXIT_FAILURE", "EXIT_INTERRUPTED",
-           "cmd_list", "cmd_train", "cmd_evaluate", "cmd_student", "cmd_grade"]
+__all__ = ["main", "run_main", "build_parser", "Parser", "CLIError", "UsageError", "EXIT_USAGE", "EXIT_FAILURE",
+           "EXIT_INTERRUPTED", "nonneg_int", "pos_int", "one_line", "cmd_list", "cmd_train", "cmd_evaluate"]
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -53,12 +54,14 @@ class UsageError(CLIError):
     status = EXIT_USAGE
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: a bad argument raises UsageError instead of printing the usage."""
+
     def error(self, message: str) -> None:  # argparse prints usage + error; we want one line
         raise UsageError(message)
 
 
-def _nonneg_int(s: str) -> int:
+def nonneg_int(s: str) -> int:
     try:
         v = int(s)
     except ValueError:
@@ -68,23 +71,23 @@ def _nonneg_int(s: str) -> int:
     return v
 
 
-def _pos_int(s: str) -> int:
-    v = _nonneg_int(s)
+def pos_int(s: str) -> int:
+    v = nonneg_int(s)
     if v == 0:
         raise argparse.ArgumentTypeError("must be >= 1")
     return v
 
 
 def _seed(s: str) -> int:
-    v = _nonneg_int(s)
+    v = nonneg_int(s)
     if v > MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be at most 2**64 - 1 = {MAX_SEED}, got {v}")
     return v
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="vaelib", description="Train and evaluate the VAEs of the vae-notebooks series.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = Parser(prog="vaelib", description="Train and evaluate the VAEs of the vae-notebooks series.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     sub.add_parser("presets", help="list the named experiments")
     sub.add_parser("runs", help="list the named runs: every preset, and the sweeps the notebooks train")
@@ -94,9 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--preset", help="experiment name (see `vaelib presets`)")
     which.add_argument("--run", help="run name (see `vaelib runs`): a preset with the changes a notebook trains")
     t.add_argument("--out", required=True, type=Path, help="run folder to write (resumes if it holds a checkpoint)")
-    t.add_argument("--epochs", type=_nonneg_int, help="override the preset's number of epochs")
+    t.add_argument("--epochs", type=nonneg_int, help="override the preset's number of epochs")
     t.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: CUDA, then MPS, then CPU)")
-    t.add_argument("--subset", type=_pos_int, help="train on only this many images per split (quick trials)")
+    t.add_argument("--subset", type=pos_int, help="train on only this many images per split (quick trials)")
     t.add_argument("--seed", type=_seed, help="override the preset's seed (0 to 2**64 - 1)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch)")
     t.add_argument("--restart", action="store_true",
@@ -104,28 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="recompute the test metrics of a run folder")
     e.add_argument("run", type=Path, help="run folder written by `vaelib train`")
-    e.add_argument("--iwae-k", type=_nonneg_int, default=5000, help="importance samples (default 5000; 0 skips)")
-    e.add_argument("--iwae-n", type=_pos_int, help="score IWAE on the first N test images (default: all)")
+    e.add_argument("--iwae-k", type=nonneg_int, default=5000, help="importance samples (default 5000; 0 skips)")
+    e.add_argument("--iwae-n", type=pos_int, help="score IWAE on the first N test images (default: all)")
     e.add_argument("--device", help="cpu, cuda, mps (default: CUDA, then MPS, then CPU)")
-
-    s = sub.add_parser("student", help="write the student versions of the notebooks (vaelib.course.student)")
-    s.add_argument("--out", type=Path, default=Path("student"), help="folder to write them to (default: student/)")
-    s.add_argument("notebooks", nargs="*", type=Path,
-                   help="solution notebooks (.py or .ipynb; default: every notebooks/NN_topic.py)")
-
-    g = sub.add_parser("grade", help="autograde a student's notebook, or a folder of them as a class "
-                                     "(vaelib.course.grader, vaelib.course.classroom)")
-    g.add_argument("notebook", type=Path, help="the student's notebook (.ipynb or .py), or a folder of submissions")
-    g.add_argument("--assignment", help="the solution notebook that says what counts: a number (02), a name or a "
-                                        "path (default: the number in the submission's file name)")
-    g.add_argument("--json", type=Path, help="one notebook: write the JSON report here (default: a temporary folder)")
-    g.add_argument("--out", type=Path, help="a folder: where the reports and class.csv go (default: FOLDER-grades)")
-    g.add_argument("--jobs", type=_pos_int, default=2, help="a folder: submissions graded at once (default 2)")
-    g.add_argument("--regrade", action="store_true", help="a folder: grade again what was graded already")
-    g.add_argument("--seed", type=_nonneg_int, help="seed of the check inputs (default: the grader's own)")
-    g.add_argument("--timeout", type=_pos_int, default=300, help="seconds per submission (default 300)")
-    g.add_argument("--allow-weak-isolation", action="store_true",
-                   help="grade even where the OS cannot isolate the student code (trusted submissions only)")
     return p
 
 
@@ -246,7 +230,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         tcfg = TrainConfig.from_dict(load_checkpoint(path)["train_config"])
     except (KeyError, TypeError, ValueError) as exc:  # CheckpointError is a ValueError
         what = (f"{exc.path} {exc.problem}" if isinstance(exc, CheckpointError)
-                else f"{path} is not a vaelib model ({type(exc).__name__}: {_one_line(str(exc))})")
+                else f"{path} is not a vaelib model ({type(exc).__name__}: {one_line(str(exc))})")
         raise CLIError(f"{what}; train the run again (vaelib train --restart --out {args.run} ...)") from None
     test = vdata.load_mnist(dataset=tcfg.dataset, val_size=tcfg.val_size, subset=tcfg.subset).test
     metrics = evaluate(model, test, eval_targets=vdata.eval_targets_for(tcfg.targets),
@@ -256,64 +240,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_student(args: argparse.Namespace) -> int:
-    from vaelib.course.assignments import MarkerError, read_notebook
-    from vaelib.course.student import write_student_versions
-    from vaelib.runtime import series
-
-    sources = args.notebooks or series()
-    for src in sources:
-        if not src.is_file() or src.suffix not in (".py", ".ipynb"):
-            raise UsageError(f"no solution notebook at {src} (a .py or .ipynb)")
-    for src in sources:  # read each one first, so that a damaged one is named
-        try:
-            read_notebook(src)
-        except Exception as exc:  # nbformat, jupytext and the decoders raise many kinds
-            raise UsageError(f"cannot read the solution notebook {src}: {type(exc).__name__}: "
-                             f"{_one_line(str(exc))}") from None
-    if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"{args.out} exists and is not a folder")
-    try:
-        written = write_student_versions(args.out, sources)
-    except MarkerError as exc:
-        raise UsageError(str(exc)) from None
-    for path in written:
-        print(path)
-    return 0
-
-
-def cmd_grade(args: argparse.Namespace) -> int:
-    from vaelib.course.assignments import MarkerError
-    from vaelib.course.grader import GradingError, format_report, grade
-
-    kw = {"assignment": args.assignment, "seed": args.seed, "timeout": args.timeout,
-          "allow_weak": args.allow_weak_isolation}
-    if args.notebook.is_dir():
-        from vaelib.course.classroom import format_summary, grade_class
-
-        out = args.out or args.notebook.with_name(args.notebook.resolve().name + "-grades")
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"{out} exists and is not a folder")
-        try:
-            summary = grade_class(args.notebook, out, jobs=args.jobs, regrade=args.regrade, **kw)
-        except (GradingError, MarkerError) as exc:
-            raise UsageError(str(exc)) from None
-        print(format_summary(summary))
-        return 0
-    if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
-        raise UsageError(f"cannot write the JSON report to {args.json}: give a file in an existing folder")
-    try:
-        report = grade(args.notebook, args.json, **kw)
-    except (GradingError, MarkerError) as exc:
-        raise UsageError(str(exc)) from None
-    print(format_report(report))
-    return 0
-
-
 # ----------------------------------------------------------------------------- errors
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """A (possibly multi-line) message on one line: a line ending in ':' runs on, others join with '; '."""
     out = ""
     for line in (ln.strip() for ln in str(text).splitlines()):
@@ -344,14 +274,10 @@ def _expected_line(exc: Exception) -> str | None:
     if isinstance(exc, OSError):
         return _os_error_line(exc)
     if _is(exc, "vaelib.datafiles", "DataError") or _is(exc, "vaelib.train", "NonFiniteLossError"):
-        return _one_line(str(exc))
+        return one_line(str(exc))
     if isinstance(exc, ValueError):  # a value checked by the library (e.g. TrainConfig, CheckpointError)
-        return _one_line(str(exc))
+        return one_line(str(exc))
     return None
-
-
-def _error(line: str) -> None:
-    print(f"vaelib: error: {line}", file=sys.stderr)
 
 
 def _dispatch(argv: list[str] | None) -> int:
@@ -360,23 +286,27 @@ def _dispatch(argv: list[str] | None) -> int:
         return cmd_list(args.command)
     if args.command == "train":
         return cmd_train(args)
-    if args.command == "student":
-        return cmd_student(args)
-    if args.command == "grade":
-        return cmd_grade(args)
     return cmd_evaluate(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status. Never prints a traceback unless VAELIB_DEBUG=1."""
+    return run_main(_dispatch, argv)
+
+
+def run_main(dispatch: Callable[[list[str] | None], int], argv: list[str] | None = None, *, prog: str = "vaelib",
+             interrupted: str = "run the same command again to resume from the last checkpoint") -> int:
+    """Return dispatch(argv), or the exit status of its failure after one line on stderr:
+    `PROG: error: ...` with the CLIError's own status, or with 1 for anything else; for Ctrl-C
+    `PROG: interrupted; INTERRUPTED` and 130. A traceback only with VAELIB_DEBUG=1."""
     debug = os.environ.get("VAELIB_DEBUG", "") not in ("", "0")
     try:
-        return _dispatch(argv)
+        return dispatch(argv)
     except CLIError as exc:
-        _error(_one_line(str(exc)))
+        print(f"{prog}: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
-        print("vaelib: interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
+        print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `vaelib presets | head -1`: the reader left, nothing to report
         try:  # point stdout at /dev/null, so that the flush at exit does not fail again
@@ -389,9 +319,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         line = _expected_line(exc)
         if line is None:
-            line = (f"unexpected {type(exc).__name__}: {_one_line(str(exc))} "
+            line = (f"unexpected {type(exc).__name__}: {one_line(str(exc))} "
                     "(run with VAELIB_DEBUG=1 for the traceback)")
-        _error(line)
+        print(f"{prog}: error: {line}", file=sys.stderr)
         return EXIT_FAILURE
 
 

@@ -1,8 +1,8 @@
 """The student side of the autograder: call the student's code on the grader's inputs, return data.
 
-This file is copied into the grader's isolated student process (see `vaelib.course.sandbox`) and runs there with
+This file is copied into the grader's isolated student process (see `vaecourse.sandbox`) and runs there with
 nothing of vaelib around it: it imports only the standard library and torch. It never judges anything. For each
-exercise a *probe* calls the student's function or class on the inputs the grader drew (`vaelib.course.checks`),
+exercise a *probe* calls the student's function or class on the inputs the grader drew (`vaecourse.checks`),
 exactly as a check would, and returns what came back as plain data (tensors, numbers, strings, lists, dicts); the
 grader's own process loads that data with `torch.load(weights_only=True)` (no code, no behaviour, no tensor
 subclasses) and decides.

@@ -1,11 +1,11 @@
 """Reading the open-question answers out of a student's notebook, tolerantly.
 
 A student version keeps each question cell (tagged `question`) and blanks the answer cell after it
-(tagged `answer`, `*Your answer here.*`); the conventions are in `vaelib.course.assignments`.
+(tagged `answer`, `*Your answer here.*`); the conventions are in `vaecourse.assignments`.
 Students type where they like, so `answers(nb)` also counts words typed into the question cell,
 or into a new cell after it when the answer cell was deleted. What the notebook itself said there
 comes from the solution notebook or from the records `question_records` left in the student
-version's metadata (`vaelib.course.student.make_student` stores them).
+version's metadata (`vaecourse.student.make_student` stores them).
 
     answers(student_nb, reference=solution_nb)   # [{id, cell, status, answer}], for grading by hand
 
@@ -18,7 +18,7 @@ import difflib
 import re
 from collections.abc import Mapping
 
-from vaelib.course.assignments import (
+from vaecourse.assignments import (
     ANSWER_TAG,
     BEGIN_ANSWER,
     END_ANSWER,

@@ -1,6 +1,6 @@
 """Reading a student's submission as data, never as code: `read_submission(path)`.
 
-The grader's step 2 (see `vaelib.course.grader`): a submission (.ipynb JSON, or jupytext text) is
+The grader's step 2 (see `vaecourse.grader`): a submission (.ipynb JSON, or jupytext text) is
 size-limited, parsed and checked field by field; only cell types, sources and tags are kept.
 Nothing of it is executed or parsed as Python here. Whatever the file holds, the only exception is
 `Malformed`, whose message is the one-line reason the report gives. `clean` makes whatever text

@@ -3,7 +3,7 @@
     student_nb = make_student("notebooks/02_reparameterization.py")   # an nbformat notebook
     write_student_versions("student")                                 # every notebook, as .ipynb
 
-What a student version changes (the markers it reads are described in `vaelib.course.assignments`):
+What a student version changes (the markers it reads are described in `vaecourse.assignments`):
 every solution region becomes `raise NotImplementedError("<hint>")`, check cells say
 `exercise_check(..., strict=False)`, answer cells hold `*Your answer here.*`. Student versions also
 lose their outputs and execution counts (and the jupytext pairing, so a student's Jupyter does not
@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vaelib.course.answers import question_records
+from vaecourse.answers import question_records
 from vaelib.runtime import series
-from vaelib.course.assignments import (
+from vaecourse.assignments import (
     ANSWER_PLACEHOLDER,
     ANSWER_TAG,
     CHECK_HELPER,

@@ -3,8 +3,8 @@
     report = grade("submissions/ada/02_reparameterization.ipynb")   # a dict, also written as JSON
     print(format_report(report))
 
-or `make grade NB=...` (`vaelib grade NB [--assignment NAME] [--json PATH]`); a folder of
-submissions is graded as a class by `vaelib.course.classroom`.
+or `make grade NB=...` (`python -m vaecourse grade NB [--assignment NAME] [--json PATH]`); a folder of
+submissions is graded as a class by `vaecourse.classroom`.
 
 What happens, in this (the grader's) process unless said otherwise:
 
@@ -13,18 +13,18 @@ What happens, in this (the grader's) process unless said otherwise:
    submission's file name carries. It alone says which exercises count and their points; the
    submission's metadata and cells never do (a deleted exercise cell scores "not attempted").
 2. **The submission** is read as data (JSON or jupytext text, size-limited, every field checked,
-   by `vaelib.course.submission`); only the sources of its cells tagged `exercise` are kept.
+   by `vaecourse.submission`); only the sources of its cells tagged `exercise` are kept.
    Nothing of it is executed here and nothing of it is parsed as Python here. A submission that
    cannot be read gets a report that marks it `malformed` with a one-line reason.
-3. **The inputs**: each expected exercise's check (`vaelib.course.checks`) draws fresh inputs from
+3. **The inputs**: each expected exercise's check (`vaecourse.checks`) draws fresh inputs from
    the grader's seed and computes vaelib's reference answers. The references stay here.
-4. **The student process** (`vaelib.course.sandbox`, isolated by the operating system: its own
+4. **The student process** (`vaecourse.sandbox`, isolated by the operating system: its own
    namespaces, a read-only root without the repository, no network, resource limits) runs the
-   exercise cells and, for each exercise, the probe of `vaelib.course.probes` that calls the
+   exercise cells and, for each exercise, the probe of `vaecourse.probes` that calls the
    student's code on the inputs. It has no reference to call: its `vaelib` holds only the
    helpers the solution's exercise cells import. It returns plain data (torch.save), which this
    process loads with `weights_only=True` and turns into plain tensors
-   (`vaelib.course.student_process` writes the job and reads the results).
+   (`vaecourse.student_process` writes the job and reads the results).
 5. **The verdicts**: each check's judge compares that data with the reference here: `passed`;
    `failed` with a hint; `not attempted` (NotImplementedError, or nothing defined). Score =
    points of the passed exercises. Open questions are listed as answered or not, for grading by
@@ -51,9 +51,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from vaelib.course import sandbox
-from vaelib.course.student_process import run_student
-from vaelib.course.submission import Malformed, clean, read_submission
+from vaecourse import sandbox
+from vaecourse.student_process import run_student
+from vaecourse.submission import Malformed, clean, read_submission
 
 __all__ = ["GradingError", "PASSED", "FAILED", "NOT_ATTEMPTED", "format_report", "grade", "resolve_assignment",
            "student_library", "write_json"]
@@ -62,6 +62,7 @@ PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
 ANSWERED = "answered"
 DEFAULT_TIMEOUT = 300  # seconds for the whole student process
 NETWORK = "disabled"
+LIBRARIES = ("vaelib", "vaecourse")  # the packages whose names the solution's exercise cells may import
 
 
 class GradingError(Exception):
@@ -93,14 +94,20 @@ def resolve_assignment(assignment: str | Path | None, submission: Path) -> Path:
     return hits[0]
 
 
+def _ours(module: str | None) -> bool:
+    """Is it a module of this project's packages (vaelib, the student's library, or vaecourse)?"""
+    return (module or "").split(".")[0] in LIBRARIES
+
+
 def student_library(solution_cells: list[str], graded: set[str]) -> dict[str, str]:
     """The vaelib that the student process gets: {relative path: source}. It holds exactly the
-    names the solution's exercise cells import from vaelib (with the module-level helpers and
-    constants they use), and refuses to hand out a graded exercise's reference."""
+    names the solution's exercise cells import from vaelib (or vaecourse: that package then comes
+    the same way), with the module-level helpers and constants they use, and refuses to hand out
+    a graded exercise's reference."""
     wanted: dict[str, set[str]] = {}
     for src in solution_cells:
         for node in ast.walk(ast.parse(src)):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vaelib"):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and _ours(node.module):
                 wanted.setdefault(node.module, set()).update(a.name for a in node.names)
     files = {"vaelib/__init__.py": '"""vaelib as the autograder\'s student process sees it: helpers only."""\n'}
     for module, names in sorted(wanted.items()):
@@ -117,12 +124,12 @@ def student_library(solution_cells: list[str], graded: set[str]) -> dict[str, st
                 stack += [n.id for n in ast.walk(top[name])
                           if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in top]
         kept = [n for n in tree.body
-                if (isinstance(n, ast.Import) and not any(a.name.startswith("vaelib") for a in n.names))
-                or (isinstance(n, ast.ImportFrom) and not (n.module or "").startswith("vaelib") and n.level == 0)
+                if (isinstance(n, ast.Import) and not any(_ours(a.name) for a in n.names))
+                or (isinstance(n, ast.ImportFrom) and not _ours(n.module) and n.level == 0)
                 or (isinstance(n, (ast.Assign, ast.AnnAssign)) and not isinstance(n.value, ast.Lambda))
                 or (isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in needed)]
         parts = module.split(".")
-        for i in range(2, len(parts)):
+        for i in range(1, len(parts)):  # vaelib/__init__.py keeps its docstring above
             files.setdefault("/".join(parts[:i]) + "/__init__.py", "")
         files["/".join(parts) + ".py"] = ast.unparse(ast.Module(body=kept, type_ignores=[])) + "\n"
     return files
@@ -134,14 +141,14 @@ def student_library(solution_cells: list[str], graded: set[str]) -> dict[str, st
 def _questions(sub: dict, solution) -> list[dict]:
     """Open questions, answered or not, for grading by hand (`answers.answers` never raises
     on student content; the solution notebook tells the student's words from the notebook's)."""
-    from vaelib.course.answers import answers
+    from vaecourse.answers import answers
 
     return [{**a, "graded": "by hand"} for a in answers(sub["raw"], reference=solution)]
 
 
 
 def _verdict(ex: str, r: Any, inputs: dict, ref: Any) -> tuple[str, str | None]:
-    from vaelib.course.checks import CHECKS, CheckFailed
+    from vaecourse.checks import CHECKS, CheckFailed
 
     check = CHECKS[ex]
     if not isinstance(r, dict):
@@ -180,7 +187,7 @@ def grade(notebook: str | Path, json_path: str | Path | None = None, *, assignme
     """Grade one submission against the instructor's solution notebook; return the report and
     write it as JSON. GradingError for the instructor's mistakes; a malformed submission gets a
     report with the flag "malformed", never an exception."""
-    from vaelib.course.checks import DEFAULT_SEED
+    from vaecourse.checks import DEFAULT_SEED
 
     path = Path(notebook)
     if not path.is_file():
@@ -205,8 +212,8 @@ def grade(notebook: str | Path, json_path: str | Path | None = None, *, assignme
 
 def _solution_exercises(solution: Path) -> tuple[Any, list]:
     """The solution notebook and its exercises (step 1); GradingError when one has no check."""
-    from vaelib.course.assignments import exercises, read_notebook
-    from vaelib.course.checks import CHECKS
+    from vaecourse.assignments import exercises, read_notebook
+    from vaecourse.checks import CHECKS
 
     solution_nb = read_notebook(solution)
     sol_exercises = exercises(solution_nb, str(solution))
@@ -223,8 +230,8 @@ def _run_submission(path: Path, solution_nb: Any, sol_exercises: list, seed: int
     `flags` what a human should look at."""
     import torch
 
-    from vaelib.course.assignments import EXERCISE_TAG
-    from vaelib.course.checks import CHECKS, check_seed, suspicious_lines
+    from vaecourse.assignments import EXERCISE_TAG
+    from vaecourse.checks import CHECKS, check_seed, suspicious_lines
 
     try:
         sub = read_submission(path)
@@ -252,7 +259,7 @@ def _run_submission(path: Path, solution_nb: Any, sol_exercises: list, seed: int
 
 def _exercise_rows(expected: list[str], results: dict, prepared: dict, why_none: str | None) -> list[dict]:
     """Step 5: one row of the report per expected exercise, with its verdict."""
-    from vaelib.course.checks import CHECKS
+    from vaecourse.checks import CHECKS
 
     out_ex = []
     for ex in expected:
@@ -296,7 +303,7 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def format_report(report: dict) -> str:
-    """The report as a plain-text table (what `vaelib grade` prints)."""
+    """The report as a plain-text table (what `python -m vaecourse grade` prints)."""
     rows = [(e["id"], e["status"], e["hint"] or "") for e in report["exercises"]]
     lines = [f"notebook: {report['notebook']} (assignment {report['assignment']})",
              f"checks on fresh inputs (seed {report['seed']}); isolation: {report['isolation']['detail']}", ""]

@@ -1,8 +1,8 @@
 """The grader's side of the isolated student process: the job it hands over, the results it takes back.
 
 `run_student` writes the job (the submission's exercise cells, the probes of
-`vaelib.course.probes`, the inputs, the helpers-only vaelib of `grader.student_library`), runs
-it in `vaelib.course.sandbox`, and loads what came back with `weights_only=True` as plain data
+`vaecourse.probes`, the inputs, the helpers-only vaelib of `grader.student_library`), runs
+it in `vaecourse.sandbox`, and loads what came back with `weights_only=True` as plain data
 (plain tensors, numbers, strings, lists, dicts), or says why there is none.
 """
 
@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from vaelib.course import sandbox
-from vaelib.course.submission import clean
+from vaecourse import sandbox
+from vaecourse.submission import clean
 
 __all__ = ["CHECK_TIMEOUT", "MAX_RESULTS_BYTES", "run_student"]
 
@@ -48,7 +48,7 @@ def run_student(cells: list[str], expected: list[str], inputs: dict, seeds: dict
     """Run the exercise cells and the probes in the sandbox; (results, why there are none)."""
     import torch
 
-    from vaelib.course import probes
+    from vaecourse import probes
 
     with tempfile.TemporaryDirectory(prefix="vaelib-grade-job-") as tmp:
         job, work = Path(tmp) / "job", Path(tmp) / "work"

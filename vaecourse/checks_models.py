@@ -3,7 +3,7 @@ bernoulli_log_prob and gaussian_log_prob (03), ConvDecoder (05), traverse (07), 
 
 Each exercise has a `_prep_*` (fresh inputs and vaelib's reference answers) and a `_judge_*` (the
 student's outputs against them, a hint on failure); `MODEL_CHECKS` pairs them up for the
-registry `vaelib.course.checks.CHECKS`.
+registry `vaecourse.checks.CHECKS`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 import torch
 
 from vaelib import losses
-from vaelib.course.check_helpers import Check, CheckFailed, _close, _max_diff, _shape, _tensor
+from vaecourse.check_helpers import Check, CheckFailed, _close, _max_diff, _shape, _tensor
 
 __all__ = ["MODEL_CHECKS"]
 

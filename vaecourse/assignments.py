@@ -4,7 +4,7 @@ The exercises and their solutions live in the notebooks (`notebooks/NN_topic.py`
 source of truth). Tags and markers say what a student must write; everything else is the notebook.
 
 **Exercise**: a code cell tagged `exercise` that defines one function or class whose name is the
-exercise id (the autograder's checks in `vaelib.course.checks` are keyed by it). The solution
+exercise id (the autograder's checks in `vaecourse.checks` are keyed by it). The solution
 lines sit between `# BEGIN SOLUTION` and `# END SOLUTION`, and the line right above
 `# BEGIN SOLUTION` is `# HINT: ...`:
 
@@ -27,7 +27,7 @@ runs the exercise cells on their own, never the notebook.
 **Check cell**: the ordinary code cell right after each exercise compares the notebook's
 implementation with vaelib's, inside `exercise_check`:
 
-    from vaelib.course.assignments import exercise_check
+    from vaecourse.assignments import exercise_check
 
     with exercise_check("kl_std_normal"):
         assert torch.allclose(kl_std_normal(mu, logvar), losses.kl_std_normal(mu, logvar))
@@ -49,13 +49,13 @@ print the numbers it relies on (it never types a number in):
     # Because ...
 
 The student version keeps the question and puts `*Your answer here.*` in the answer cell.
-Questions are graded by hand: `answers(nb)` (in `vaelib.course.answers`) tells the grader which
+Questions are graded by hand: `answers(nb)` (in `vaecourse.answers`) tells the grader which
 were answered and what the answer says, reading a student's notebook tolerantly (an answer typed
 into the question cell, or into a new cell after it when the answer cell was deleted, still counts).
 
 This module holds the conventions and reads them: the tags and markers, `exercises` and
 `questions` of a solution notebook, and the check-cell helper `exercise_check` (the numbered
-notebooks in order are `vaelib.runtime.series()`). The student versions are written by `vaelib.course.student`
+notebooks in order are `vaelib.runtime.series()`). The student versions are written by `vaecourse.student`
 (`make_student`, `write_student_versions`).
 """
 
@@ -256,7 +256,7 @@ def questions(nb: nbformat.NotebookNode, where: str = "notebook", require_marker
 
 
 # ----------------------------------------------------------------------------- tolerant text
-# Shared with vaelib.course.answers: these read student-controlled content and must never raise on it.
+# Shared with vaecourse.answers: these read student-controlled content and must never raise on it.
 
 
 def _text(source) -> str:
@@ -332,7 +332,7 @@ def check_cells(nb: nbformat.NotebookNode, where: str = "notebook") -> dict[str,
         source = nb.cells[after[0]].source if after else ""
         if not re.search(rf"^with {CHECK_HELPER}\((['\"]){re.escape(ex.id)}\1\):", source, flags=re.M):
             raise MarkerError(f"{where}: the code cell after exercise {ex.id!r} must check it inside "
-                              f'`with {CHECK_HELPER}("{ex.id}"):` (from vaelib.course.assignments)')
+                              f'`with {CHECK_HELPER}("{ex.id}"):` (from vaecourse.assignments)')
         found[ex.id] = after[0]
     return found
 

@@ -1,7 +1,7 @@
 """The checks of notebooks 09-11: free_bits_kl and warmup_beta (09), m2_unlabelled_loss (10),
 iwae_loss (11). Each has a `_prep_*` (fresh inputs and vaelib's reference answers) and a
 `_judge_*` (the student's outputs against them, with a hint naming the usual mistake);
-`CHAPTER_CHECKS` pairs them up for the registry `vaelib.course.checks.CHECKS`.
+`CHAPTER_CHECKS` pairs them up for the registry `vaecourse.checks.CHECKS`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 import torch
 
 from vaelib import losses
-from vaelib.course.check_helpers import Check, CheckFailed, _close, _max_diff, _tensor
+from vaecourse.check_helpers import Check, CheckFailed, _close, _max_diff, _tensor
 
 __all__ = ["CHAPTER_CHECKS", "iwae_loss"]
 

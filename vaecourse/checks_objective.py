@@ -2,7 +2,7 @@
 
 Each exercise has a `_prep_*` (fresh inputs and vaelib's reference answers) and a `_judge_*` (the
 student's outputs against them, a hint on failure); `OBJECTIVE_CHECKS` pairs them up for the
-registry `vaelib.course.checks.CHECKS`.
+registry `vaecourse.checks.CHECKS`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import math
 import torch
 
 from vaelib import losses
-from vaelib.course import probes
-from vaelib.course.check_helpers import Check, CheckFailed, _close, _max_diff, _tensor
+from vaecourse import probes
+from vaecourse.check_helpers import Check, CheckFailed, _close, _max_diff, _tensor
 
 __all__ = ["OBJECTIVE_CHECKS"]
 

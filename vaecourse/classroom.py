@@ -6,7 +6,7 @@ The folder holds one notebook per student (`ada.ipynb`: the student is the file'
 folder per student (`ada/02_reparameterization.ipynb`: the student is the folder's name, and each
 notebook in it is graded). The assignment comes from `assignment` (the instructor names it), else
 from the number in each file's name. Submissions are graded in parallel, at most `jobs` at a time
-(each is one isolated student process, see `vaelib.course.grader`).
+(each is one isolated student process, see `vaecourse.grader`).
 
 Written to `out`: `<student>/<assignment>.json` per submission and `class.csv` (student,
 assignment, file, one column of points per exercise, score, total, percent, flags such as
@@ -24,7 +24,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vaelib.course.grader import GradingError, grade, resolve_assignment, write_json
+from vaecourse.grader import GradingError, grade, resolve_assignment, write_json
 from vaelib.runtime import atomic_write_text
 
 __all__ = ["find_submissions", "grade_class", "format_summary"]
@@ -120,7 +120,7 @@ def grade_class(folder: str | Path, out: str | Path, *, assignment: str | Path |
 
 
 def format_summary(summary: dict) -> str:
-    """What `vaelib grade FOLDER` prints: one line per student, then the totals."""
+    """What `python -m vaecourse grade FOLDER` prints: one line per student, then the totals."""
     lines = []
     for r in summary["rows"]:
         score = f"{r['score']}/{r['total']}" if r.get("total") else "-"

@@ -6,11 +6,11 @@ Each check has two halves, both in the trusted grader process:
   notebooks never use, shapes they never use) and computes vaelib's reference answers. Only
   `inputs` (plain tensors and numbers) go to the student process;
 - `judge(outputs, inputs, reference)` reads what the student's code returned there (plain data,
-  produced by the probe of the same id in `vaelib.course.probes`) and raises CheckFailed with a
+  produced by the probe of the same id in `vaecourse.probes`) and raises CheckFailed with a
   hint saying what is wrong ("shape [B] expected, got [B, D]", "values differ by a factor of D:
   did you average over pixels instead of summing?"), or returns.
 
-    from vaelib.course.checks import check_exercise
+    from vaecourse.checks import check_exercise
     check_exercise("kl_std_normal", my_kl)   # both halves in this process (for notebooks and tests)
 
 Randomness: where the reference and the student both draw random numbers (reparameterize,
@@ -18,9 +18,9 @@ iwae_bound), the judges compare distributions (moments, means over many repetiti
 standard errors) and gradients, never one draw against another, so any correct way of drawing ε
 passes.
 
-The checks themselves live with their notebooks: `vaelib.course.checks_objective` (notebook 02)
-`vaelib.course.checks_models` (notebooks 03-08) and `vaelib.course.checks_chapters` (09-11), on the helpers of
-`vaelib.course.check_helpers`. This module gathers them into `CHECKS` and runs them.
+The checks themselves live with their notebooks: `vaecourse.checks_objective` (notebook 02)
+`vaecourse.checks_models` (notebooks 03-08) and `vaecourse.checks_chapters` (09-11), on the helpers of
+`vaecourse.check_helpers`. This module gathers them into `CHECKS` and runs them.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from typing import Any
 
 import torch
 
-from vaelib.course import probes
-from vaelib.course.check_helpers import Check, CheckFailed
-from vaelib.course.checks_chapters import CHAPTER_CHECKS
-from vaelib.course.checks_models import MODEL_CHECKS
-from vaelib.course.checks_objective import OBJECTIVE_CHECKS
+from vaecourse import probes
+from vaecourse.check_helpers import Check, CheckFailed
+from vaecourse.checks_chapters import CHAPTER_CHECKS
+from vaecourse.checks_models import MODEL_CHECKS
+from vaecourse.checks_objective import OBJECTIVE_CHECKS
 
 __all__ = ["CHECKS", "Check", "CheckFailed", "DEFAULT_SEED", "check_exercise", "check_seed", "suspicious_lines"]
 

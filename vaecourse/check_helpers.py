@@ -1,6 +1,6 @@
 """What every check shares: the `Check` record, `CheckFailed`, and the comparisons its judges use.
 
-A judge (see `vaelib.course.checks`) turns a wrong answer into a hint: `_tensor` insists on a
+A judge (see `vaecourse.checks`) turns a wrong answer into a hint: `_tensor` insists on a
 tensor of the right shape (hinting at a sum or an average over the wrong dimension), `_close`
 compares it with the reference, `_max_diff` says by how much it is off, `_shape` names what came
 back. The underscored helpers are for the check modules of this package only.

@@ -1,0 +1,5 @@
+import sys
+
+from vaecourse.cli import main
+
+sys.exit(main())
