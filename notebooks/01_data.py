@@ -74,7 +74,7 @@ from vaelib.data import binarize, fixed_binarization, load_mnist, load_test_spli
 from vaelib.losses import bernoulli_log_prob, gaussian_log_prob
 from vaelib.eval.plots import show_grid
 
-mode = setup()
+session = setup()
 
 # %% [markdown]
 # ## Loading the splits
@@ -112,7 +112,7 @@ assert not train_pos & val_pos and len(train_pos | val_pos) == 60_000
 first = splits.train.images[:64]
 fig, ax = plt.subplots(figsize=(9.6, 2.6))
 show_grid(to_unit(first), ax=ax, nrow=16, title="the first 64 training digits (grey values / 255)");
-mode.save_figure(fig, "01_digits.png");
+session.save_figure(fig, "01_digits.png");
 
 # %% tags=["nbval-check-output"]
 print(splits.train.labels[:64].reshape(4, 16))
@@ -303,7 +303,7 @@ for ax, (title, images) in zip(axes, rows.items()):
     show_grid(images, ax=ax, nrow=10)
     ax.set_title(title, fontsize=9, loc="left")
 fig.tight_layout()
-mode.save_figure(fig, "01_binarization.png");
+session.save_figure(fig, "01_binarization.png");
 
 # %% [markdown]
 # Only a few percent of the pixels change between two dynamic draws, as the formula
@@ -383,7 +383,7 @@ summary = pd.Series(
     }
 )
 print(summary.to_string())
-mode.report_run_time()
+session.report_run_time()
 
 # %% [markdown]
 # * MNIST is nearly binary: most pixels are exactly 0 and the grey ones sit near the ends. That

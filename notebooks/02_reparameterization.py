@@ -59,7 +59,7 @@ from vaelib import losses  # vaelib's reference implementations: losses.reparame
 from vaelib.losses import bernoulli_log_prob, gaussian_diag_log_prob, std_normal_log_prob
 from vaelib.eval.plots import show_grid
 
-mode = setup()
+session = setup()
 
 # %% [markdown]
 # ## Sampling $z = \mu + \sigma \varepsilon$
@@ -277,7 +277,7 @@ ax.set_xlabel("samples per estimate, n")
 ax.set_ylabel("variance of the gradient estimate")
 ax.set_title(r"$d/d\mu\ \mathbb{E}[z^2]$, $z \sim \mathcal{N}(1, 1)$")
 ax.legend(fontsize=8);
-mode.save_figure(fig, "02_gradient_variance.png");
+session.save_figure(fig, "02_gradient_variance.png");
 
 # %% [markdown]
 # Both estimators are unbiased (their means sit within a few standard errors of the true
@@ -478,14 +478,14 @@ with exercise_check("elbo"):
 # encoder, a mirrored decoder with Bernoulli logits, trained like the original on all 60,000
 # training images (no validation split) and on **grey** targets, so its reconstruction term is
 # the "grey BCE" of notebook 01, not a log-probability. Two epochs are enough to show the terms:
-# the run `pytorch-example-2-epochs` of the registry (`vaelib.runs`). `mode.run` trains it once
+# the run `pytorch-example-2-epochs` of the registry (`vaelib.runs`). `session.run` trains it once
 # and loads it from the cache afterwards; in test mode the registry makes it one epoch on a small
 # subset. The history reports losses, minus the terms, per image: `train_recon` is
 # $-\mathbb E_q[\log p(x \mid z)]$ and `train_kl` the KL, averaged over the epoch (the preset
 # keeps no validation split, so there is no validation loss: a `nan` in the training log).
 
 # %%
-run = mode.run("pytorch-example-2-epochs")
+run = session.run("pytorch-example-2-epochs")
 model = run.model.eval().requires_grad_(False)  # we only evaluate it; gradients w.r.t. z still flow
 run.history[["epoch", "train_loss", "train_recon", "train_kl"]].round(2)
 
@@ -495,7 +495,7 @@ run.history[["epoch", "train_loss", "train_recon", "train_kl"]].round(2)
 # terms.
 
 # %%
-splits = load_mnist(subset=mode.subset)
+splits = load_mnist(subset=session.subset)
 x = to_unit(splits.test.images[:500])  # grey targets, as the model was trained
 
 torch.manual_seed(1)
@@ -558,7 +558,7 @@ print(f"decoding at z = mu instead gives {at_mean.mean():.2f} nats per image, {g
       f"higher for {(gap > 0).float().mean():.0%} of the images")
 assert draws.mean(1).std() < draws.std(0).mean()  # averaging over a batch tames the noise
 assert (gap.abs() / se_mc).median() > 4  # z = mu gives another number, not a noisy ELBO
-with mode.claims():  # for the trained model; test mode's one-epoch model is too crude to say
+with session.claims():  # for the trained model; test mode's one-epoch model is too crude to say
     assert gap.mean() > 0 and (gap > 0).float().mean() > 0.5  # z = mu flatters the model
 
 # %% [markdown]
@@ -779,7 +779,7 @@ summary = pd.Series(
     }
 )
 print(summary.to_string())
-mode.report_run_time()
+session.report_run_time()
 
 # %% [markdown]
 # * $z = \mu + \sigma\varepsilon$ (`reparameterize`) turns sampling into a differentiable

@@ -62,7 +62,7 @@ from vaelib.eval.stats import paired_bootstrap, seed_intervals, seed_verdict
 from vaelib.eval.plots import plot_history, reconstruction_pairs, show_grid
 from vaelib.runs import SWEEPS
 
-mode = setup()
+session = setup()
 
 # %% [markdown]
 # ## 1 · Two likelihoods, two losses
@@ -235,7 +235,7 @@ axes[0].set_ylabel("loss − its minimum (nats)")
 axes[0].legend(fontsize=8)
 fig.suptitle("Per-pixel losses: BCE punishes confident mistakes without bound; a Gaussian's σ sets its steepness")
 fig.tight_layout()
-mode.save_figure(fig, "03_loss_functions.png");
+session.save_figure(fig, "03_loss_functions.png");
 
 # %% [markdown]
 # The BCE curve rises without bound as a prediction approaches the wrong extreme: a confident
@@ -257,13 +257,13 @@ mode.save_figure(fig, "03_loss_functions.png");
 #   likelihood is a real probability, and scored on a fixed binarization of the test set;
 # - the **Gaussian** VAE (`gaussian-vae`) is trained on grey values with one *learned* σ.
 #
-# `mode.run(name)` loads each model if this exact configuration was trained before, else trains
+# `session.run(name)` loads each model if this exact configuration was trained before, else trains
 # it and caches it. What a name means (the preset, its changes, its test-mode size: here 3 short
 # epochs on 2,000 images) is defined once, in `vaelib.runs`.
 
 # %%
-bern = mode.run("bernoulli-vae")
-gauss = mode.run("gaussian-vae")
+bern = session.run("bernoulli-vae")
+gauss = session.run("gaussian-vae")
 print(f"learned σ of gaussian-vae: {gauss.model.log_sigma().exp().item():.4f}")
 
 # %% [markdown]
@@ -275,8 +275,8 @@ print(f"learned σ of gaussian-vae: {gauss.model.log_sigma().exp().item():.4f}")
 # and the "likelihood" would grow without bound.)
 
 # %%
-sweep_runs = mode.runs([*SWEEPS["sigma"], "gaussian-per-pixel"])  # the runs gaussian-sigma-0.03, ...
-sigmas = [mode.configs(name)[0].sigma_value for name in SWEEPS["sigma"]]
+sweep_runs = session.runs([*SWEEPS["sigma"], "gaussian-per-pixel"])  # the runs gaussian-sigma-0.03, ...
+sigmas = [session.configs(name)[0].sigma_value for name in SWEEPS["sigma"]]
 sweep_labels = [f"Gaussian, σ = {s}" for s in sigmas]
 # table label -> run name (vaelib.runs)
 NAMES = {"Bernoulli": "bernoulli-vae", "Gaussian, learned σ": "gaussian-vae",
@@ -312,13 +312,13 @@ print("trained now:", [k for k, r in runs.items() if r.trained_now] or "none (al
 # encoder never saw; that readout appears only in a footnote after the table.
 
 # %%
-splits = vdata.load_mnist(subset=mode.subset)
+splits = vdata.load_mnist(subset=session.subset)
 rows = []
 for name, run in runs.items():
-    m = run.model.to(mode.device).eval()
+    m = run.model.to(session.device).eval()
     targets = vdata.eval_targets_for(run.train_config.targets)  # "fixed" for the Bernoulli VAE
-    ev = evaluate(m, splits.test, eval_targets=targets, iwae_k=0, device=mode.device)
-    nll = mode.nll(run)
+    ev = evaluate(m, splits.test, eval_targets=targets, iwae_k=0, device=session.device)
+    nll = session.nll(run)
     sigma_value = (m.log_sigma().exp().mean().item() if m.config.likelihood == "gaussian" else float("nan"))
     rows.append({
         "model": name,
@@ -342,8 +342,8 @@ table.style.format(precision=4, na_rep="–")
 # described above.
 
 # %%
-n_ro, k_ro = mode.size("readout_images"), mode.size("readout_k")
-test_bin = vdata.fixed_binarization(splits.test.images[:n_ro]).to(mode.device)
+n_ro, k_ro = session.size("readout_images"), session.size("readout_k")
+test_bin = vdata.fixed_binarization(splits.test.images[:n_ro]).to(session.device)
 readout = pd.Series({name: iwae_nll(run.model if run.model.config.likelihood == "bernoulli" else BernoulliReadout(run.model),
                                     test_bin, k_ro) for name, run in runs.items()},
                     name=f"readout NLL, binarized (k={k_ro}, n={n_ro})")
@@ -361,16 +361,16 @@ print(readout.round(2).to_string())
 # Gaussian models uses the first `n_pair` test images of each replica's canonical estimate.
 
 # %%
-replicas = mode.replicas(NAMES.values())
-grey = vdata.to_unit(splits.test.images).to(mode.device)
-n_pair = mode.size("paired_images")
+replicas = session.replicas(NAMES.values())
+grey = vdata.to_unit(splits.test.images).to(session.device)
+n_pair = session.size("paired_images")
 
 
 def per_image(run):
     """KL, recon MSE and canonical NLL (first n_pair images) per test image of one trained model."""
-    x = grey if run.model.config.likelihood == "gaussian" else vdata.fixed_binarization(splits.test.images).to(mode.device)
+    x = grey if run.model.config.likelihood == "gaussian" else vdata.fixed_binarization(splits.test.images).to(session.device)
     return {"KL": per_image_elbo(run.model, x)["kl"], "recon MSE": per_image_mse(run.model, grey),
-            "NLL": mode.nll(run, n=n_pair).per_image}
+            "NLL": session.nll(run, n=n_pair).per_image}
 
 
 scores = {label: [per_image(r) for r in replicas[name]] for label, name in NAMES.items()}
@@ -410,7 +410,7 @@ assert table.loc["Bernoulli", "NLL scale"] == "binarized" and (table.drop("Berno
 # the summary's claims: in every seed the KL falls and the MSE rises at each step up in σ
 SWEEP_CALLS = {(f"{a} → {b.split('= ')[-1]}", metric): call for a, b in steps
                for metric, call in (("KL", "lower"), ("recon MSE", "higher"))}
-with mode.claims():  # after a full run; reported in test mode
+with session.claims():  # after a full run; reported in test mode
     assert (table["bits/dim"] < 8).all(), "every model beats a uniform guess of the grey level"
     assert calls == SWEEP_CALLS, calls
     assert collapsed["units"] <= 40 // 5 and collapsed["KL"] < 10, collapsed
@@ -445,7 +445,7 @@ with mode.claims():  # after a full run; reported in test mode
 # Gaussian VAE; drawing the pixel noise on top would add σ-sized static).
 
 # %%
-x8 = vdata.to_unit(splits.test.images[:8]).to(mode.device)
+x8 = vdata.to_unit(splits.test.images[:8]).to(session.device)
 fig, axes = plt.subplots(len(runs), 2, figsize=(11, 1.45 * len(runs)), gridspec_kw={"width_ratios": [1, 1]})
 for row, (name, run) in zip(axes, runs.items()):
     m = run.model.eval()
@@ -454,7 +454,7 @@ for row, (name, run) in zip(axes, runs.items()):
     row[0].set_title(f"{name}: test digits (top), reconstructions (bottom)", fontsize=9)
     row[1].set_title(f"{name}: samples", fontsize=9)
 fig.tight_layout()
-mode.save_figure(fig, "03_samples_reconstructions.png");
+session.save_figure(fig, "03_samples_reconstructions.png");
 
 # %% [markdown]
 # To compare the fixed σ's one at a time, the buttons below (in JupyterLab, with the kernel
@@ -489,8 +489,8 @@ model_picker(sigma_models, x8)
 #   go unseen.
 
 # %%
-n_mi = mode.size("mi_images")
-x_grey_mi, x_bin_mi = grey[:n_mi], vdata.fixed_binarization(splits.test.images[:n_mi]).to(mode.device)
+n_mi = session.size("mi_images")
+x_grey_mi, x_bin_mi = grey[:n_mi], vdata.fixed_binarization(splits.test.images[:n_mi]).to(session.device)
 
 
 def mismatch(run):
@@ -512,7 +512,7 @@ assert (holes["I_q estimate"] <= math.log(n_mi) + 1e-3).all()
 lower = holes["KL(q(z)||p) ≥"].unstack("seed")
 upper = holes["KL(q(z)||p) ≤"].unstack("seed")
 sharp, flat = "Gaussian, σ = 0.03", "Gaussian, σ = 1.0"
-with mode.claims():
+with session.claims():
     assert (lower.loc[sharp] > 30).all()  # at σ = 0.03 the codes miss the prior by tens of nats
     assert (lower.loc[sharp] > 20 * upper.loc[flat]).all()  # far more than σ = 1's whole bracket
     assert (upper.loc[flat] < 1).all()  # the collapsed model's aggregate posterior: within a nat of the prior
@@ -547,7 +547,7 @@ axes[2].set_title("validation KL per image")
 axes[2].set_xlabel("epoch")
 axes[2].legend(fontsize=7)
 fig.tight_layout()
-mode.save_figure(fig, "03_loss_curves.png");
+session.save_figure(fig, "03_loss_curves.png");
 
 # %% [markdown]
 # ### The σ sweep as a rate–distortion curve
@@ -567,7 +567,7 @@ ax.set_xlabel("rate: KL (nats per image)")
 ax.set_ylabel("distortion: reconstruction MSE")
 ax.legend(fontsize=8)
 fig.tight_layout()
-mode.save_figure(fig, "03_sigma_sweep.png");
+session.save_figure(fig, "03_sigma_sweep.png");
 
 # %% [markdown]
 # ### What a learned σ learns
@@ -582,13 +582,13 @@ mode.save_figure(fig, "03_sigma_sweep.png");
 # %%
 @torch.no_grad()
 def rms_residual(model, images):
-    x = vdata.to_unit(images).to(mode.device)
+    x = vdata.to_unit(images).to(session.device)
     mu, logvar = model.encode(x)
     z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
     return (x - model.decode(z)).pow(2).mean().sqrt().item()
 
 
-val_imgs = splits.val.images[: mode.size("sigma_fit_images")]
+val_imgs = splits.val.images[: session.size("sigma_fit_images")]
 sigma_learned = gauss.model.log_sigma().exp().item()
 sigma_mle = rms_residual(gauss.model, val_imgs)
 print(f"learned σ = {sigma_learned:.4f}; RMS residual on validation = {sigma_mle:.4f}")
@@ -644,9 +644,9 @@ assert centre.median() > border.median()
 # %%
 print(table.round(4).to_string())
 print(f"\nlearned σ {sigma_learned:.4f} vs RMS residual {sigma_mle:.4f}")
-with mode.claims():  # a few test-mode steps barely move σ from its starting value
+with session.claims():  # a few test-mode steps barely move σ from its starting value
     assert abs(math.log(sigma_learned / sigma_mle)) < math.log(1.15)
-mode.report_run_time()
+session.report_run_time()
 
 # %% [markdown]
 # Next: [04 · a fully connected VAE, and a latent space you can see](04_fnn_vae.ipynb): one VAE built

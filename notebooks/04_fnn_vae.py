@@ -59,7 +59,7 @@ from vaelib.models import FCDecoder, FCEncoder, ModelConfig, VAE, count_paramete
 from vaelib.eval.plots import plot_history, reconstruction_pairs, scatter_latent, show_grid, show_manifold
 from vaelib.runs import get_run
 
-mode = setup()
+session = setup()
 
 # %% [markdown]
 # ## 1 · The model, built from its parts
@@ -85,7 +85,7 @@ mode = setup()
 # and the encoder and decoder applied to a batch of five blank images, shape by shape:
 
 # %% tags=["nbval-check-output"]
-cfg, _ = mode.configs("fnn-bce")  # the model of run fnn-bce (vaelib.runs)
+cfg, _ = session.configs("fnn-bce")  # the model of run fnn-bce (vaelib.runs)
 print(cfg)
 encoder = FCEncoder(cfg.latent_dim, cfg.hidden)
 decoder = FCDecoder(cfg.latent_dim, cfg.decoder_hidden)
@@ -120,7 +120,7 @@ by_hand = linear(784, 400) + 2 * linear(400, 20) + linear(20, 400) + linear(400,
 assert counts["total"] == by_hand == counts.drop("total").sum()
 assert counts["encoder hidden layer"] + counts["decoder output layer"] > 0.9 * counts["total"]
 
-param_counts = {name: count_parameters(VAE(mode.configs(name)[0]))
+param_counts = {name: count_parameters(VAE(session.configs(name)[0]))
                 for name in ("fnn-bce", "fnn-mse", "activity-z2", "latent2-bn-dropout")}
 print("\nparameters per preset:", param_counts)
 assert param_counts["activity-z2"] == linear(784, 400) + 2 * linear(400, 2) + linear(2, 400) + linear(400, 784)
@@ -146,11 +146,11 @@ assert 0.95 * param_counts["fnn-bce"] < param_counts["activity-z2"] and param_co
 #
 # Both use batch 128, Adam with learning rate 10⁻³ and 10 epochs on the 50,000 training images;
 # the 10,000 validation images (carved from the training file) are scored after each epoch.
-# `mode.run` trains a run once and loads it afterwards (in test mode: one epoch on 2,000 images;
+# `session.run` trains a run once and loads it afterwards (in test mode: one epoch on 2,000 images;
 # notebook 05 reuses these runs).
 
 # %%
-runs = {name: mode.run(name) for name in ("fnn-bce", "fnn-mse")}
+runs = {name: session.run(name) for name in ("fnn-bce", "fnn-mse")}
 for name, run in runs.items():
     print(f"{name}: {get_run(name).description}; {len(run.history)} epochs")
 
@@ -179,7 +179,7 @@ runs["fnn-bce"].history.round(3)
 def metrics_table(names):
     rows = {}
     for n in names:
-        nll = mode.nll(runs[n])
+        nll = session.nll(runs[n])
         rows[n] = {**{k: runs[n].metrics[k] for k in ("test_elbo", "test_log_px", "test_kl", "recon_mse", "active_units",
                                                       "latent_dim")},
                    "NLL (nats)": nll.mean, "± SE": nll.se, "NLL scale": nll.scale, "k": nll.k, "n": nll.n}
@@ -209,7 +209,7 @@ print(f"KL: fnn-bce {bce_m['test_kl']:.1f} nats, fnn-mse {mse_m['test_kl']:.1f} 
       f"recon MSE {bce_m['recon_mse']:.4f} vs {mse_m['recon_mse']:.4f}")
 recon_ratio = -bce_m["test_log_px"] / sse
 print(f"reconstruction term: fnn-bce {-bce_m['test_log_px']:.1f} nats = {recon_ratio:.1f} × the SSE of fnn-mse")
-with mode.claims():  # after one short epoch both models are still far from these trade-offs
+with session.claims():  # after one short epoch both models are still far from these trade-offs
     assert recon_ratio > 2
     assert mse_m["test_kl"] < bce_m["test_kl"] and mse_m["active_units"] < bce_m["active_units"]
     assert mse_m["recon_mse"] > bce_m["recon_mse"]
@@ -222,8 +222,8 @@ with mode.claims():  # after one short epoch both models are still far from thes
 # (`VAE.sample`).
 
 # %%
-splits = vdata.load_mnist(subset=mode.subset)
-test_grey = vdata.to_unit(splits.test.images).to(mode.device)
+splits = vdata.load_mnist(subset=session.subset)
+test_grey = vdata.to_unit(splits.test.images).to(session.device)
 test_labels = splits.test.labels
 x8 = test_grey[:8]
 fig, axes = plt.subplots(2, 2, figsize=(11, 3.2))
@@ -254,7 +254,7 @@ for name, run in runs.items():
     print(f"{name}: epoch 1 train {h['train_loss'].iloc[0]:.1f} vs validation {h['val_loss'].iloc[0]:.1f}; "
           f"last validation {h['val_loss'].iloc[-1]:.1f}")
     assert h["val_loss"].iloc[0] < h["train_loss"].iloc[0]
-    with mode.claims():
+    with session.claims():
         assert h["val_loss"].iloc[-1] < h["val_loss"].iloc[0]
 
 # %% [markdown]
@@ -274,7 +274,7 @@ for name, run in runs.items():
 # %%
 z2_runs = ("activity-z2", "latent2-bn-dropout")  # test mode: a few short epochs (vaelib.runs)
 for name in z2_runs:
-    runs[name] = mode.run(name)
+    runs[name] = session.run(name)
     print(f"{name}: {get_run(name).description}; {len(runs[name].history)} epochs")
 
 # %% [markdown]
@@ -354,7 +354,7 @@ assert replays.loc[patience, "stops after epoch"] == epochs_trained
 assert replays.loc[patience, "keeps epoch"] == best_epoch
 assert np.allclose(replayed_lr, h["lr"]) and stopped_early == (epochs_trained < budget)
 assert replays["nats given up"].is_monotonic_decreasing  # a longer patience never keeps a worse epoch
-with mode.claims():
+with session.claims():
     assert replays.loc[1, "nats given up"] > 0  # the noisy validation curve: patience 1 stops too early
     assert h["train_loss"].iloc[-1] > h["val_loss"].iloc[-1]  # dropout: the training loss is measured with it on
     assert runs["activity-z2"].history["train_loss"].iloc[-1] < runs["activity-z2"].history["val_loss"].iloc[-1]
@@ -396,7 +396,7 @@ for ax in axes:
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
 fig.tight_layout()
-mode.save_figure(fig, "04_latent_scatter.png");
+session.save_figure(fig, "04_latent_scatter.png");
 
 # %% [markdown]
 # How well do the labels separate in two dimensions? A simple measure: the mean code of each digit
@@ -405,7 +405,7 @@ mode.save_figure(fig, "04_latent_scatter.png");
 # that the KL term pulls it towards?
 
 # %%
-val_grey = vdata.to_unit(splits.val.images).to(mode.device)
+val_grey = vdata.to_unit(splits.val.images).to(session.device)
 sep = {}
 for name in z2_runs:
     val_codes = latent_means(runs[name].model, val_grey).cpu()
@@ -423,7 +423,7 @@ for name in z2_runs:
     print(f"    best separated digits: {', '.join(f'{d} ({v:.0%})' for d, v in per_digit.nlargest(3).items())}; "
           f"worst: {', '.join(f'{d} ({v:.0%})' for d, v in per_digit.nsmallest(3).items())}; "
           f"most frequent mix-up: {a} read as {b} ({confusion[a, b]} test digits)")
-with mode.claims():
+with session.claims():
     assert all(sep[name] > 0.5 for name in z2_runs)
 
 # %% [markdown]
@@ -449,14 +449,14 @@ fig, axes = plt.subplots(1, 2, figsize=(13, 6.5))
 for ax, name in zip(axes, z2_runs):
     m = runs[name].model
     with torch.no_grad():
-        images = m.mean(m.decode(grid_z.to(mode.device)))
+        images = m.mean(m.decode(grid_z.to(session.device)))
     show_manifold(images, grid_coords, ax=ax, title=f"{name}: decoder mean on a {n_grid} × {n_grid} quantile grid")
 fig.tight_layout()
-mode.save_figure(fig, "04_manifold.png");
+session.save_figure(fig, "04_manifold.png");
 prior_inside = 0.9**2  # each coordinate between the 5 % and 95 % quantiles of N(0, 1)
 print(f"the grid spans |z_i| <= {grid_coords[-1]:.2f}; share of test codes inside it: "
       + ", ".join(f"{n} {v:.0%}" for n, v in inside.items()) + f"; of prior draws z ~ N(0, I): {prior_inside:.0%}")
-with mode.claims():
+with session.claims():
     assert 0.5 < min(inside.values()) and max(inside.values()) < 0.9  # most codes, but far from all
 
 # %% [markdown]
@@ -501,7 +501,7 @@ m2 = runs["activity-z2"].model
 c2 = codes["activity-z2"]
 paths2 = lerp(c2[idx0], c2[idx1], n_steps)  # [5, n_steps, 2]
 with torch.no_grad():
-    walk2 = m2.mean(m2.decode(paths2.reshape(-1, 2).to(mode.device)))
+    walk2 = m2.mean(m2.decode(paths2.reshape(-1, 2).to(session.device)))
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.1, 1.4]})
 scatter_latent(c2, test_labels, ax=axes[0], s=1, legend=False, title="activity-z2: straight paths between codes")
 for (a, b), p in zip(pairs, paths2):
@@ -568,7 +568,7 @@ c20 = latent_means(m20, test_grey).cpu()
 lin20, sph20 = lerp(c20[idx0], c20[idx1], n_steps), slerp(c20[idx0], c20[idx1], n_steps)  # [5, n_steps, 20]
 with torch.no_grad():
     both = torch.stack([lin20, sph20], dim=1).reshape(-1, 20)  # pair by pair: lerp row, slerp row
-    walk20 = m20.mean(m20.decode(both.to(mode.device)))
+    walk20 = m20.mean(m20.decode(both.to(session.device)))
 fig, axes = plt.subplots(1, 2, figsize=(13, 5.6), gridspec_kw={"width_ratios": [1.3, 1]})
 show_grid(walk20, ax=axes[0], nrow=n_steps, title="fnn-bce (z = 20): each pair, lerp row then slerp row")
 t = np.linspace(0, 1, n_steps)
@@ -588,7 +588,7 @@ below = lambda r: (code_norms < r.mean()).float().mean().item()  # share of test
 print(f"mean norm: endpoints {ends.mean():.2f}, lerp midpoints {mid_lin.mean():.2f}, slerp midpoints {mid_sph.mean():.2f}")
 print(f"test codes shorter than the mean lerp midpoint: {below(mid_lin):.1%}; than the slerp one: {below(mid_sph):.1%}")
 assert (mid_lin < mid_sph).all()
-with mode.claims():
+with session.claims():
     assert below(mid_lin) < 0.1 < below(mid_sph)
 
 # %% [markdown]
@@ -604,7 +604,7 @@ with mode.claims():
 # between random pairs of encoded test digits with the reconstructions of the digits themselves.
 
 # %%
-n_pairs = mode.size("path_pairs")
+n_pairs = session.size("path_pairs")
 g = torch.Generator().manual_seed(0)
 i0, i1 = torch.randint(0, len(c20), (n_pairs,), generator=g), torch.randint(0, len(c20), (n_pairs,), generator=g)
 
@@ -616,13 +616,13 @@ def blur(logits):
 
 with torch.no_grad():
     blurs = {
-        "reconstructions (z = μ(x))": blur(m20.decode(c20[i0].to(mode.device))),
-        "slerp midpoints": blur(m20.decode(slerp(c20[i0], c20[i1], 3)[:, 1].to(mode.device))),
-        "lerp midpoints": blur(m20.decode(lerp(c20[i0], c20[i1], 3)[:, 1].to(mode.device))),
+        "reconstructions (z = μ(x))": blur(m20.decode(c20[i0].to(session.device))),
+        "slerp midpoints": blur(m20.decode(slerp(c20[i0], c20[i1], 3)[:, 1].to(session.device))),
+        "lerp midpoints": blur(m20.decode(lerp(c20[i0], c20[i1], 3)[:, 1].to(session.device))),
     }
 print(f"decoded pixel entropy, nats per image, {n_pairs} random pairs of test digits:")
 print("\n".join(f"  {k:28} {v:6.1f}" for k, v in blurs.items()))
-with mode.claims():
+with session.claims():
     assert blurs["lerp midpoints"] > blurs["slerp midpoints"]
     assert blurs["lerp midpoints"] - blurs["slerp midpoints"] > blurs["slerp midpoints"] - blurs["reconstructions (z = μ(x))"]
 
@@ -684,7 +684,7 @@ for name in ("activity-z2", "latent2-bn-dropout"):
 same_epoch = min(len(runs["activity-z2"].history), len(runs["latent2-bn-dropout"].history))
 val_at = {n: runs[n].history.loc[same_epoch - 1, "val_loss"] for n in z2_runs}
 print(f"validation −ELBO at epoch {same_epoch}: " + ", ".join(f"{n} {v:.2f}" for n, v in val_at.items()))
-with mode.claims():
+with session.claims():
     assert val_at["latent2-bn-dropout"] < val_at["activity-z2"]
     for name in ("activity-z2", "latent2-bn-dropout"):
         assert table.loc[name, "test_elbo"] < table.loc["fnn-bce", "test_elbo"]
@@ -748,4 +748,4 @@ print(f"\nlatent2-bn-dropout: {epochs_trained} of {budget} epochs, stopped early
 print(f"nearest-class-mean accuracy: " + ", ".join(f"{n} {v:.1%}" for n, v in sep.items()))
 print("training time from the histories: " + ", ".join(f"{n} {s:.0f} s" for n, s in train_seconds.items())
       + f"; total {sum(train_seconds.values()) / 60:.1f} min")
-mode.report_run_time()
+session.report_run_time()

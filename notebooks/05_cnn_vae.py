@@ -70,7 +70,7 @@ from vaelib.models import ConvDecoder, ConvEncoder, VAE, count_parameters
 from vaelib.eval.plots import reconstruction_pairs, show_grid
 from vaelib.runs import REPLICA_SEEDS, get_run
 
-mode = setup()
+session = setup()
 
 # %% [markdown]
 # ## 1 · The convolutional encoder and decoder, layer by layer
@@ -89,7 +89,7 @@ mode = setup()
 # the layers of the `cnn-bce` preset.
 
 # %% tags=["nbval-check-output"]
-cfg, _ = mode.configs("cnn-bce")  # the model of run cnn-bce (vaelib.runs)
+cfg, _ = session.configs("cnn-bce")  # the model of run cnn-bce (vaelib.runs)
 encoder = ConvEncoder(cfg.latent_dim, cfg.conv_channels, cfg.conv_hidden)
 decoder = ConvDecoder(cfg.latent_dim, cfg.conv_channels, cfg.conv_hidden)
 
@@ -141,7 +141,7 @@ assert layers["parameters"].sum() == count_parameters(encoder) + count_parameter
 
 # %% tags=["nbval-check-output"]
 names = {("FNN", "BCE"): "fnn-bce", ("FNN", "MSE"): "fnn-mse", ("CNN", "BCE"): "cnn-bce", ("CNN", "MSE"): "cnn-mse"}
-params = {name: count_parameters(VAE(mode.configs(name)[0])) for name in names.values()}
+params = {name: count_parameters(VAE(session.configs(name)[0])) for name in names.values()}
 for name, n in params.items():
     print(f"{name:8} {n:>10,} parameters   {get_run(name).description}")
 print(f"CNN / FNN parameters: {params['cnn-bce'] / params['fnn-bce']:.2f}")
@@ -192,7 +192,7 @@ with exercise_check("ConvDecoder"):
     codes = torch.randn(8, 40)
     assert conv_decoder(codes).shape == vaelib_models.ConvDecoder(40)(codes).shape == (8, 1, 28, 28)
     assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in conv_decoder.modules()), "transposed convolutions"
-    digits8 = vdata.fixed_binarization(vdata.load_mnist(subset=mode.subset).test.images[:8])
+    digits8 = vdata.fixed_binarization(vdata.load_mnist(subset=session.subset).test.images[:8])
     optimizer = torch.optim.Adam(conv_decoder.parameters(), lr=1e-3)
     nats = []
     for _ in range(30):
@@ -218,7 +218,7 @@ with exercise_check("ConvDecoder"):
 # %%
 # test mode (vaelib.runs): one epoch on 2,000 images as in notebook 04 (so its cached runs are
 # reused), and only 500 images for the convolutional models (convolutions are slow on a CPU)
-runs = mode.runs(names.values())
+runs = session.runs(names.values())
 for name, run in runs.items():
     print(f"{name}: {len(run.history)} epochs")
 
@@ -230,9 +230,9 @@ for name, run in runs.items():
 # decoder mean, the same 16 draws of $z$ for all four models).
 
 # %%
-splits = vdata.load_mnist(subset=mode.subset)
-x8 = vdata.to_unit(splits.test.images[:8]).to(mode.device)
-z16 = torch.randn(16, 20, generator=torch.Generator().manual_seed(0)).to(mode.device)
+splits = vdata.load_mnist(subset=session.subset)
+x8 = vdata.to_unit(splits.test.images[:8]).to(session.device)
+z16 = torch.randn(16, 20, generator=torch.Generator().manual_seed(0)).to(session.device)
 fig = plt.figure(figsize=(12, 7.6))
 cells = fig.subfigures(2, 2, wspace=0.05, hspace=0.04)
 for (arch, loss), name in names.items():
@@ -243,7 +243,7 @@ for (arch, loss), name in names.items():
     with torch.no_grad():
         show_grid(reconstruction_pairs(x8, m.reconstruct(x8)), ax=axes[0], nrow=8, title="test digits (top), reconstructions (bottom)")
         show_grid(m.mean(m.decode(z16)), ax=axes[1], nrow=8, title="generated from z ~ N(0, I)")
-mode.save_figure(fig, "05_fnn_cnn_bce_mse.png");
+session.save_figure(fig, "05_fnn_cnn_bce_mse.png");
 
 # %% [markdown]
 # Pictures alone make a weak argument (the *VAE-MNIST* project's table had nothing else), so the
@@ -298,13 +298,13 @@ def step_times(models, x, rounds):
 
 
 step_s = step_times({n: runs[n].model for n in names.values()},
-                    vdata.to_unit(splits.train.images[:128]).to(mode.device), rounds=mode.size("timing_rounds"))
-grey = vdata.to_unit(splits.test.images).to(mode.device)
+                    vdata.to_unit(splits.train.images[:128]).to(session.device), rounds=session.size("timing_rounds"))
+grey = vdata.to_unit(splits.test.images).to(session.device)
 rows = []
 for (arch, loss), name in names.items():
     run, m = runs[name], runs[name].model.eval()
-    ev = evaluate(m, splits.test, eval_targets="grey", iwae_k=0, device=mode.device)
-    nll = mode.nll(run)
+    ev = evaluate(m, splits.test, eval_targets="grey", iwae_k=0, device=session.device)
+    nll = session.nll(run)
     rows.append({
         "arch": arch, "loss": loss, "model": name,
         "parameters": params[name],
@@ -337,15 +337,15 @@ table.style.format(precision=4)
 # estimates as the headline NLL's first images), the active units are counted per model.
 
 # %%
-replicas = mode.replicas(names.values())
-n_pair = mode.size("paired_images")
+replicas = session.replicas(names.values())
+n_pair = session.size("paired_images")
 
 
 def per_image_scores(run):
     """One trained model's per-image test scores: ELBO terms (own units), recon MSE, canonical NLL."""
     parts = per_image_elbo(run.model, grey)
     return {"test ELBO": parts["elbo"], "recon term": -parts["log_px"], "KL": parts["kl"],
-            "recon MSE": per_image_mse(run.model, grey), "NLL": mode.nll(run, n=n_pair).per_image}
+            "recon MSE": per_image_mse(run.model, grey), "NLL": session.nll(run, n=n_pair).per_image}
 
 
 scores = {name: [per_image_scores(r) for r in runs_] for name, runs_ in replicas.items()}
@@ -386,10 +386,10 @@ CLAIMS = {
     ("FNN: BCE − MSE", "recon MSE"): "lower", ("FNN: BCE − MSE", "KL"): "higher",
     ("CNN: BCE − MSE", "recon MSE"): "lower", ("CNN: BCE − MSE", "KL"): "higher",
 }
-with mode.claims():  # asserted after a full run, reported in test mode
+with session.claims():  # asserted after a full run, reported in test mode
     assert calls == CLAIMS, calls
     assert fewer_units == {"BCE": True, "MSE": False}, units
-    assert slowdown > 2 or mode.device.type != "cpu"
+    assert slowdown > 2 or session.device.type != "cpu"
 
 # %% [markdown]
 # Read the verdicts in two groups.
@@ -485,7 +485,7 @@ with pd.option_context("display.width", 200):
     print(table.round(4).to_string())
 print("\n" + verdicts["every seed"].to_string())
 print("training time from the histories: " + ", ".join(f"{n} {s / 60:.1f} min" for n, s in train_seconds.items()))
-mode.report_run_time()
+session.report_run_time()
 
 # %% [markdown]
 # Next: [06 · how to judge a VAE](06_evaluation.ipynb): every model trained so far, scored on

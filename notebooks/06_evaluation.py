@@ -71,7 +71,7 @@ from vaelib.metrics import BernoulliReadout, evaluate, iwae_nll, kl_per_dimensio
 from vaelib.runs import get_run
 from vaelib.eval.probe import linear_probe
 
-mode = setup()
+session = setup()
 
 # %% [markdown]
 # ## 1 · Every model trained so far, from the cache
@@ -105,13 +105,13 @@ SCORED = {
 
 runs, notebook_of, seen = {}, {}, {}
 for label, name in SCORED.items():
-    run, nb = mode.run(name, quiet=True), get_run(name).notebook
+    run, nb = session.run(name, quiet=True), get_run(name).notebook
     if run.folder in seen:  # test mode: notebook 02's 1-epoch run *is* the test-mode pytorch-example
         print(f"{label}: the same configuration as {seen[run.folder]}, skipped")
         continue
     seen[run.folder] = label
     runs[label], notebook_of[label] = run, nb
-    run.model.to(mode.device).eval()
+    run.model.to(session.device).eval()
     print(f"{label:26} notebook {nb}  {'trained now' if run.trained_now else 'from the cache'}: {run.folder.name}")
 
 # %% [markdown]
@@ -121,9 +121,9 @@ for label, name in SCORED.items():
 # the metrics the trainer recorded.
 
 # %%
-splits = vdata.load_mnist(subset=mode.subset)
-test_grey = vdata.to_unit(splits.test.images).to(mode.device)
-test_bin = vdata.fixed_binarization(splits.test.images).to(mode.device)
+splits = vdata.load_mnist(subset=session.subset)
+test_grey = vdata.to_unit(splits.test.images).to(session.device)
+test_bin = vdata.fixed_binarization(splits.test.images).to(session.device)
 
 
 def targets(run):
@@ -132,7 +132,7 @@ def targets(run):
 
 
 def own_inputs(run, images_u8):
-    return eval_inputs(images_u8, targets(run)).to(mode.device)
+    return eval_inputs(images_u8, targets(run)).to(session.device)
 
 
 print(f"{len(splits.test)} test images; {len(runs)} models")
@@ -159,8 +159,8 @@ print(f"{len(splits.test)} test images; {len(runs)} models")
 # per image: $\mathcal L_1$ on the subset should scatter around it.
 
 # %%
-ks = [k for k in (1, 2, 5, 10, 50, 100, 500, 1000, 5000) if k <= mode.size("iwae_k_max")]
-n_iwae = mode.size("iwae_images")
+ks = [k for k in (1, 2, 5, 10, 50, 100, 500, 1000, 5000) if k <= session.size("iwae_k_max")]
+n_iwae = session.size("iwae_images")
 x_iwae = test_bin[:n_iwae]
 sweep_models = ["bernoulli-vae", "pytorch-example"]
 # L_k(x) per image: minus vaelib.eval.likelihood.per_image_nll (seeded, 100 images per batch)
@@ -194,7 +194,7 @@ for ax in axes:
     ax.set_xlabel("k (importance samples)")
     ax.legend(fontsize=8)
 fig.tight_layout()
-mode.save_figure(fig, "06_iwae_vs_k.png");
+session.save_figure(fig, "06_iwae_vs_k.png");
 
 # %% [markdown]
 # The error bars on the left are wide because images differ in how hard they are; the right
@@ -211,7 +211,7 @@ gain_max = {name: curve.loc[k_max, name] - curve.loc[1, name] for name in sweep_
 steps = {name: np.diff(curve.loc[[k for k in ks if k >= 10], name].to_numpy()) for name in sweep_models}
 for name in sweep_models:
     print(f"{name}: L_{k_max} − L_1 = {gain_max[name]:.2f} nats; smallest step from k = 10 on: {steps[name].min():+.3f} nats")
-with mode.claims():
+with session.claims():
     for name in sweep_models:
         assert gain_max[name] > 2.0, "the bound must tighten with k"
         assert (steps[name] > -0.2).all(), "L_k must not fall as k grows (beyond 0.2 nats of noise)"
@@ -252,8 +252,8 @@ for name in sweep_models:
 # %%
 k_gap = min(1000, k_max)
 gap_models = [n for n in ("pytorch-example, 2 epochs", "pytorch-example", "bernoulli-vae", "cnn-bce") if n in runs]
-gaps = {name: inference_gaps(runs[name].model, x_iwae, k=k_gap, steps=mode.size("gap_steps"),
-                              samples=mode.size("gap_samples"), eval_samples=mode.size("gap_eval_samples"))
+gaps = {name: inference_gaps(runs[name].model, x_iwae, k=k_gap, steps=session.size("gap_steps"),
+                              samples=session.size("gap_samples"), eval_samples=session.size("gap_eval_samples"))
         for name in gap_models}
 columns = ("encoder_elbo", "optimal_elbo", "log_px_encoder_q", "log_px", "approximation_gap", "amortization_gap")
 gap_table = pd.DataFrame({name: {col: f"{g[col].mean().item():.2f} ± {g[col].std().item() / math.sqrt(len(x_iwae)):.2f}"
@@ -273,9 +273,9 @@ if pe2 in gaps:  # the same network after 2 and after 10 epochs, on the same ima
         d = paired_bootstrap(gaps["pytorch-example"][part], gaps[pe2][part])  # vaelib.eval.stats
         print(f"{part}, 10 epochs − 2 epochs: {d.mean:+.2f} nats, 95 % interval [{d.lo:+.2f}, {d.hi:+.2f}] "
               f"(n = {d.n} images, one run each)")
-        with mode.claims():
+        with session.claims():
             assert d.sign == (-1 if part == "amortization_gap" else 1), (part, d)
-with mode.claims():
+with session.claims():
     means = pd.DataFrame({n: {c: g[c].mean().item() for c in columns} for n, g in gaps.items()}).T
     assert (means["amortization_gap"] > means["approximation_gap"]).all()  # the encoder costs more than the family
     assert means["amortization_gap"].idxmax() == "cnn-bce"
@@ -297,7 +297,7 @@ ax.set_title(f"log p(x) − encoder ELBO, split per model ({len(x_iwae)} fixed-b
              f"log p(x) ≈ L_{k_gap})", fontsize=9)
 ax.legend(fontsize=8)
 fig.tight_layout()
-mode.save_figure(fig, "06_inference_gaps.png");
+session.save_figure(fig, "06_inference_gaps.png");
 
 # %% [markdown]
 # In every model the encoder costs more than the Gaussian family: the amortization gap (3.9 to 6.3
@@ -337,7 +337,7 @@ mode.save_figure(fig, "06_inference_gaps.png");
 # %%
 evals = {}
 for label, run in runs.items():
-    evals[label] = evaluate(run.model, splits.test, eval_targets=targets(run), iwae_k=0, device=mode.device)
+    evals[label] = evaluate(run.model, splits.test, eval_targets=targets(run), iwae_k=0, device=session.device)
 print(pd.DataFrame(evals).T[["eval_targets", "test_elbo", "test_kl", "recon_mse", "active_units", "latent_dim"]]
       .to_string(float_format=lambda v: f"{v:.4f}"))
 
@@ -359,7 +359,7 @@ for ax, name in zip(axes, sweep_models):
     ax.set_ylabel("mean KL_d over test images (nats)")
     kl_views[name] = dict(kl_d=kl_d, var_mu=var_mu, mu=mu, active=active)
 fig.tight_layout()
-mode.save_figure(fig, "06_kl_per_dimension.png");
+session.save_figure(fig, "06_kl_per_dimension.png");
 
 # %% [markdown]
 # The checks tie the bar chart to the table: the KL terms add up to the test KL that `evaluate`
@@ -377,7 +377,7 @@ for name, v in kl_views.items():
     assert math.isclose(kl_d.sum().item(), evals[name]["test_kl"], rel_tol=1e-3)
     assert (kl_d >= 0.5 * mu.pow(2).mean(0) - 1e-5).all()
     assert int(active.sum()) == evals[name]["active_units"]
-    with mode.claims():
+    with session.claims():
         assert inactive_share < 0.05
 
 # %% [markdown]
@@ -401,17 +401,17 @@ for name, v in kl_views.items():
 # (≥ 99 % in full mode; the test mode trains a 1-epoch classifier on 2,000 images).
 
 # %%
-clf = mode.classifier()  # full mode: vaelib's defaults; test mode: one epoch on 2,000 images
+clf = session.classifier()  # full mode: vaelib's defaults; test mode: one epoch on 2,000 images
 test_feats = extract_features(test_grey, clf.features)  # [N, 128], float64
 with torch.no_grad():  # MNISTClassifier: logits = head(features); reuse the features
-    test_pred = clf.head(test_feats.float().to(mode.device)).argmax(1).cpu()
+    test_pred = clf.head(test_feats.float().to(session.device)).argmax(1).cpu()
 clf_acc = (test_pred == splits.test.labels).float().mean().item()
-recorded = classifier_metrics(**mode.classifier_settings)
+recorded = classifier_metrics(**session.classifier_settings)
 print(f"classifier: test accuracy {clf_acc:.4f} on {len(splits.test)} images "
       f"(recorded when it was trained: {recorded['test_accuracy']:.4f}; {recorded['train_images']} training images, "
       f"{recorded['config']['epochs']} epochs)")
 assert abs(clf_acc - recorded["test_accuracy"]) < 1e-3
-with mode.claims():
+with session.claims():
     assert clf_acc >= 0.99
 
 # %% [markdown]
@@ -428,7 +428,7 @@ with mode.claims():
 # of them to 64 dimensions, to see whether the *ranking* of the models depends on the features.
 
 # %%
-n_fd = mode.size("fd_images")
+n_fd = session.size("fd_images")
 proj = torch.randn(784, 64, generator=torch.Generator().manual_seed(0)) / 28.0
 extractors = {
     "classifier": clf.features,
@@ -444,13 +444,13 @@ def fd_all(images):
     return {e: frechet_distance(*gaussian_stats(extract_features(images, f)), *ref_stats[e]) for e, f in extractors.items()}
 
 
-train_real = vdata.to_unit(splits.train.images[:n_fd]).to(mode.device)
+train_real = vdata.to_unit(splits.train.images[:n_fd]).to(session.device)
 fd_rows = {"real training images (floor)": fd_all(train_real)}
 samples_kept = {}
 for label, run in runs.items():
     samples = run.model.sample(n_fd, generator=torch.Generator().manual_seed(0))
     fd_rows[label] = fd_all(samples)
-    samples_kept[label] = samples[: mode.size("shown_samples")].cpu()
+    samples_kept[label] = samples[: session.size("shown_samples")].cpu()
 fd_table = pd.DataFrame(fd_rows).T
 print(f"Fréchet distance of {n_fd} images to {reference.shape[0]} test images, in three feature spaces:")
 print(fd_table.round(2).to_string())
@@ -469,7 +469,7 @@ print(rank_corr.round(2).to_string())
 print(f"best samples (classifier FD): {best_fd} ({models_only.loc[best_fd, 'classifier']:.2f}); "
       f"worst: {worst_fd} ({models_only.loc[worst_fd, 'classifier']:.2f}); floor {floor:.2f}")
 assert (models_only["classifier"] > floor).all(), "no model is closer to the test images than real images are"
-with mode.claims():
+with session.claims():
     assert rank_corr.loc["classifier", "pixels"] > 0.8
     # the Experimental Results report's Inception-FID ranks its vae_conv above vae_std_z20:
     # compare rankings, not values
@@ -508,7 +508,7 @@ ax.set_title(f"Class distribution of {samples_kept['bernoulli-vae'].shape[0]} sa
 ax.set_ylim(0, 1.4 * hist_table.to_numpy().max())
 ax.legend(fontsize=8, ncol=4, loc="upper left")
 fig.tight_layout()
-mode.save_figure(fig, "06_class_histogram.png");
+session.save_figure(fig, "06_class_histogram.png");
 
 # %%
 most_uneven = tv.drop(["test labels", "real test images"]).idxmax()
@@ -516,7 +516,7 @@ clf_vs_labels = (hist_table.loc["real test images"] - hist_table.loc["test label
 print(f"test labels: TV from uniform {tv['test labels']:.3f}; classifier on the test images vs the labels: TV "
       f"{clf_vs_labels:.4f}; most uneven generator: {most_uneven} (TV {tv[most_uneven]:.3f})")
 assert all(math.isclose(h.sum().item(), 1.0, rel_tol=1e-5) for h in hists.values())
-with mode.claims():
+with session.claims():
     assert clf_vs_labels < 0.01  # a 99 % classifier sees the test set almost as labelled
     assert tv[most_uneven] > 2 * tv["test labels"]
 
@@ -531,7 +531,7 @@ with mode.claims():
 # as a reference, the same probe on the raw 784 pixels.
 
 # %%
-n_probe = mode.size("probe_images")
+n_probe = session.size("probe_images")
 probe_train = splits.train.images[:n_probe]
 probe_models = ["pytorch-example", "fnn-bce", "bernoulli-vae", "cnn-bce", "activity-z2", "latent2-bn-dropout"]
 probe_rows = {}
@@ -554,7 +554,7 @@ z_two = acc[probe_table["latent dim"] == 2]
 print(f"z = 20 or 40: {z_many.min():.3f}–{z_many.max():.3f}; z = 2: {z_two.min():.3f}–{z_two.max():.3f}; "
       f"raw pixels {acc['raw pixels']:.3f}")
 assert (acc > 0.2).all()  # far above the 10 % of guessing, even for the test-mode models
-with mode.claims():
+with session.claims():
     assert z_many.min() > z_two.max() + 0.05
 
 # %% [markdown]
@@ -614,7 +614,7 @@ for name, ref in REFERENCES.items():
 # kept only as a footnote below the table.)
 
 # %%
-nll = {label: mode.nll(run) for label, run in runs.items()}
+nll = {label: session.nll(run) for label, run in runs.items()}
 rows = []
 for label, run in runs.items():
     m, ev = run.model, evals[label]
@@ -636,7 +636,7 @@ results = pd.DataFrame(rows).set_index("model")
 nll_col, fd_col = "NLL (nats)", f"FD, classifier ({n_fd} samples)"
 k_nll, n_nll = nll["bernoulli-vae"].k, nll["bernoulli-vae"].n
 print(f"NLL: k = {k_nll} importance samples on n = {n_nll:,} test images, each model under its own likelihood")
-mode.save_table(results.drop(columns="reference"), "06_results.md")  # the README's results table
+session.save_table(results.drop(columns="reference"), "06_results.md")  # the README's results table
 results.style.format(precision=4).set_properties(subset=["reference"], **{"font-size": "80%"})
 
 # %% [markdown]
@@ -649,7 +649,7 @@ results.style.format(precision=4).set_properties(subset=["reference"], **{"font-
 # images; no verdict of the series rests on it.
 
 # %%
-k_ro, n_ro = mode.size("readout_k"), mode.size("readout_images")
+k_ro, n_ro = session.size("readout_k"), session.size("readout_images")
 readout = pd.Series({label: iwae_nll(run.model if nll[label].scale == "binarized" else BernoulliReadout(run.model),
                                      test_bin[:n_ro], k_ro) for label, run in runs.items()},
                     name=f"readout NLL, binarized (k={k_ro}, n={n_ro})")
@@ -674,7 +674,7 @@ comparison = pd.DataFrame({
 print(comparison.to_string())
 gap_pe = comparison.loc["pytorch-example", "ours − reference"]
 gap_burda = comparison.loc["bernoulli-vae", "ours − reference"]
-with mode.claims():
+with session.claims():
     assert abs(gap_pe) < 1.5  # the same protocol gives the same test loss, within run-to-run noise
     assert 0 < gap_burda < 10  # 20 epochs are not 3,280 passes: behind, but within 10 nats
 
@@ -698,7 +698,7 @@ if pe2 in results.index:
           f"{results.loc[pe2, nll_col]:.2f} → {results.loc['pytorch-example', nll_col]:.2f} nats")
 assert np.isfinite(results[nll_col]).all() and (results["± SE"] > 0).all()
 assert set(results["NLL scale"]) == {"binarized", "8-bit"}
-with mode.claims():
+with session.claims():
     if pe2 in results.index:  # test mode: notebook 02's short run is the test-mode pytorch-example
         assert results.loc["pytorch-example", "test ELBO, own targets"] > results.loc[pe2, "test ELBO, own targets"]
         assert results.loc["pytorch-example", nll_col] < results.loc[pe2, nll_col]
@@ -716,16 +716,16 @@ with mode.claims():
 # the first `n_pair` test images, the canonical estimates) give a bootstrap interval over images.
 
 # %%
-replicas = mode.replicas(["bernoulli-vae", "cnn-bce", "fnn-bce"])
-n_pair = mode.size("paired_images")
-nll_img = {name: [mode.nll(r, n=n_pair).per_image for r in reps] for name, reps in replicas.items()}
+replicas = session.replicas(["bernoulli-vae", "cnn-bce", "fnn-bce"])
+n_pair = session.size("paired_images")
+nll_img = {name: [session.nll(r, n=n_pair).per_image for r in reps] for name, reps in replicas.items()}
 pair_calls = {}
 for other in ("cnn-bce", "fnn-bce"):
     intervals = seed_intervals(nll_img[other], nll_img["bernoulli-vae"])
     pair_calls[other] = seed_verdict(intervals)
     print(f"NLL {other} − bernoulli-vae, per training seed (n = {n_pair:,}, k = {k_nll}): "
           + "; ".join(iv.format("+.2f") for iv in intervals) + f"  -> {pair_calls[other]} in every seed")
-with mode.claims():
+with session.claims():
     assert pair_calls == {"cnn-bce": "lower", "fnn-bce": "higher"}, pair_calls  # cnn-bce likelier, fnn-bce less
 
 # %% [markdown]
@@ -781,13 +781,13 @@ with mode.claims():
 # every image, noise included).
 
 # %%
-n_anom = mode.size("anomaly_images")
+n_anom = session.size("anomaly_images")
 normal = test_grey[:n_anom].cpu()
 digit_labels = splits.test.labels[:n_anom]
 no_digit_when_turned = torch.isin(digit_labels, torch.tensor([2, 3, 4, 5, 7]))
 anomalous = {"noise": noise_images(n_anom, seed=1), "flipped digits": flipped_digits(normal),
              "flipped 2, 3, 4, 5, 7": flipped_digits(normal[no_digit_when_turned])}
-fashion = vdata.load_test_split(dataset="fashion-mnist", subset=mode.subset).images[:n_anom]  # committed
+fashion = vdata.load_test_split(dataset="fashion-mnist", subset=session.subset).images[:n_anom]  # committed
 anomalous = {"Fashion-MNIST": vdata.to_unit(fashion), **anomalous}
 
 
@@ -795,7 +795,7 @@ def as_model_input(run, x):
     """Grey images in [0, 1] -> what the model was trained on (one seeded binarization for bernoulli-vae)."""
     if targets(run) == "fixed":
         x = vdata.binarize(x, torch.Generator().manual_seed(2))
-    return x.to(mode.device)
+    return x.to(session.device)
 
 
 auc_rows, score_means = [], {}
@@ -832,9 +832,9 @@ for ax, (set_name, imgs) in zip(np.atleast_1d(axes), anomalous.items()):
     ax.set_xlabel("−ELBO (nats), pytorch-example")
     ax.legend(fontsize=8)
 fig.tight_layout()
-mode.save_figure(fig, "06_anomaly_scores.png");
+session.save_figure(fig, "06_anomaly_scores.png");
 assert auc.xs("noise", level="anomalies")["AUC, −ELBO"].min() > 0.9  # noise is obvious even to a weak model
-with mode.claims():
+with session.claims():
     assert (auc.xs("noise", level="anomalies") > 0.9).all().all()
     flipped = auc.xs("flipped digits", level="anomalies")
     assert (flipped > 0.5).all().all()  # better than chance, far from perfect
@@ -864,19 +864,19 @@ with mode.claims():
 # *more normal* to the model than clothing does.
 
 # %%
-fashion_run = mode.run("fashion-example")
-n_rev = mode.size("reverse_images")
-clothes_u8 = vdata.load_test_split(dataset="fashion-mnist", subset=mode.subset).images[:n_rev]
+fashion_run = session.run("fashion-example")
+n_rev = session.size("reverse_images")
+clothes_u8 = vdata.load_test_split(dataset="fashion-mnist", subset=session.subset).images[:n_rev]
 digits_u8 = splits.test.images[:n_rev]
-k_rev = mode.size("reverse_k")
+k_rev = session.size("reverse_k")
 nll_rev = f"NLL, binarized (k={k_rev})"
 reverse_scores = {}
 for set_name, u8 in (("Fashion-MNIST test (normal)", clothes_u8), ("MNIST test (anomalies)", digits_u8)):
-    x = vdata.to_unit(u8).to(mode.device)
+    x = vdata.to_unit(u8).to(session.device)
     reverse_scores[set_name] = {
         "−ELBO": elbo_scores(fashion_run.model, x),
         "recon error": reconstruction_scores(fashion_run.model, x),
-        nll_rev: per_image_nll(fashion_run.model, vdata.fixed_binarization(u8).to(mode.device), k_rev),
+        nll_rev: per_image_nll(fashion_run.model, vdata.fixed_binarization(u8).to(session.device), k_rev),
     }
 (normal_name, s_norm), (anom_name, s_anom) = reverse_scores.items()
 reverse_auc = {score: roc_auc_interval(s_norm[score].cpu(), s_anom[score].cpu()) for score in s_norm}
@@ -887,7 +887,7 @@ reverse = pd.DataFrame({score: {"mean, " + normal_name: s_norm[score].mean().ite
                         for score in s_norm}).T
 print(f"fashion-example, {n_rev:,} images per set:")
 print(reverse.to_string())
-with mode.claims():  # the likelihood scores flag the wrong set, the reconstruction error does not
+with session.claims():  # the likelihood scores flag the wrong set, the reconstruction error does not
     assert side == {"−ELBO": "below ½", "recon error": "above ½", nll_rev: "below ½"}, side
 
 # %% [markdown]
@@ -995,7 +995,7 @@ print(f"\nL_{k_max} − L_1: " + ", ".join(f"{n} {curve.loc[k_max, n] - curve.lo
 print(f"classifier test accuracy {clf_acc:.4f}; FD floor {floor:.2f}")
 print(f"ours − reference: pytorch-example {gap_pe:+.2f} nats, bernoulli-vae {gap_burda:+.2f} nats")
 print(auc.round(3).to_string())
-mode.report_run_time()
+session.report_run_time()
 
 # %% [markdown]
 # Next: [07 · β, latent size, residual and convolutional encoders](07_beta_and_latent_size.ipynb):

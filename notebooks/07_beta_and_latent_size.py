@@ -68,7 +68,7 @@ from vaelib.eval.plots import show_grid
 from vaelib.eval.stats import seed_intervals
 from vaelib.runs import REPLICA_SEEDS, get_run
 
-mode = setup()
+session = setup()
 
 # %% [markdown]
 # ## 1 · The protocol and the models
@@ -107,10 +107,10 @@ print(pd.DataFrame(rows).set_index("model").to_string())
 assert all(t.batch_size == 256 and t.lr == 1e-3 and t.epochs == 10 for _, t in configs.values())
 
 # %% [markdown]
-# `mode.runs` loads each run from the cache, or trains it (one summary line per epoch).
+# `session.runs` loads each run from the cache, or trains it (one summary line per epoch).
 
 # %%
-runs = mode.runs(NAMES)  # in test mode: one short epoch (the conv model on 500 images)
+runs = session.runs(NAMES)  # in test mode: one short epoch (the conv model on 500 images)
 
 # %% [markdown]
 # ## 2 · The *Experimental Results* table, measured again
@@ -129,18 +129,18 @@ runs = mode.runs(NAMES)  # in test mode: one short epoch (the conv model on 500 
 #   **active units** (`vaelib.metrics.evaluate`).
 
 # %%
-splits = vdata.load_mnist(subset=mode.subset)
-test_grey = vdata.to_unit(splits.test.images).to(mode.device)
+splits = vdata.load_mnist(subset=session.subset)
+test_grey = vdata.to_unit(splits.test.images).to(session.device)
 
-clf = mode.classifier()  # notebook 06's classifier, from the cache
-n_fd = mode.size("fd_images")
+clf = session.classifier()  # notebook 06's classifier, from the cache
+n_fd = session.size("fd_images")
 fd_of = frechet_scorer(test_grey[:n_fd], clf.features)  # images -> FD to the test images
 
 
-fd_floor = fd_of(vdata.to_unit(splits.train.images[:n_fd]).to(mode.device))
+fd_floor = fd_of(vdata.to_unit(splits.train.images[:n_fd]).to(session.device))
 results = {}
 for name, run in runs.items():
-    m = evaluate(run.model, splits.test, eval_targets="grey", iwae_k=0, device=mode.device)
+    m = evaluate(run.model, splits.test, eval_targets="grey", iwae_k=0, device=session.device)
     samples = run.model.sample(n_fd, generator=torch.Generator().manual_seed(0))
     results[name] = {"MSE": m["recon_mse"], "FD": fd_of(samples), "ELBO": m["test_elbo"],
                      "rate (KL)": m["test_kl"], "distortion": -m["test_log_px"],
@@ -170,8 +170,8 @@ def spearman(a, b):
 rho_mse, rho_fd = spearman(side["MSE"], side["report MSE"]), spearman(side["FD"], side["report FID"])
 print(side_by_side.to_string(float_format=lambda v: f"{v:.4f}" if v < 1 else f"{v:.2f}"))
 print(f"\nSpearman ρ, our MSE vs the report's MSE: {rho_mse:+.2f};  our FD vs the report's FID: {rho_fd:+.2f}")
-mode.save_table(side_by_side.round(4), "07_results.md")
-with mode.claims():  # what the text below and the summary say of this table
+session.save_table(side_by_side.round(4), "07_results.md")
+with session.claims():  # what the text below and the summary say of this table
     assert (side["MSE"] < side["report MSE"]).all()
     # the orders agree, with room for the swaps that run-to-run noise allows (MSE within ~5 %,
     # FD within a few units) between neighbouring models; β = 4 is last on every column
@@ -211,7 +211,7 @@ print(f"difference of the means {gap:.2f}; largest sample-to-sample standard dev
 # holds, **0/3** fails, anything between is unclear.
 
 # %%
-replicas = mode.replicas(NAMES)
+replicas = session.replicas(NAMES)
 
 
 def per_image(run):
@@ -263,7 +263,7 @@ for claim, h in holds.items():
     print(f"{sum(h)}/{len(h)} seeds  {claim}")
 # the verdicts the summary states (full run): in how many of the three seeds each claim holds
 SUMMARY_VERDICTS = [3, 3, 3, 3, 0, 1, 3]
-with mode.claims():
+with session.claims():
     assert [sum(h) for h in holds.values()] == SUMMARY_VERDICTS, {c: sum(h) for c, h in holds.items()}
 
 # %% [markdown]
@@ -325,7 +325,7 @@ ax.set_ylabel("distortion D = -E_q log p(x|z) (nats per image)")
 ax.set_title("Rate–distortion on the test set (grey lines: equal ELBO)")
 ax.legend(fontsize=8)
 fig.tight_layout()
-mode.save_figure(fig, "07_rate_distortion.png");
+session.save_figure(fig, "07_rate_distortion.png");
 
 # %% [markdown]
 # The checks behind the picture, each in all three training seeds (paired intervals over the test
@@ -375,7 +375,7 @@ rd_holds = {
 for claim, h in rd_holds.items():
     print(f"{sum(h)}/{len(h)} seeds  {claim}")
 RD_VERDICTS = [3, 3, 3, 3, 3, 3, 3]  # every check of the picture, in every seed
-with mode.claims():
+with session.claims():
     assert [sum(h) for h in rd_holds.values()] == RD_VERDICTS, {c: sum(h) for c, h in rd_holds.items()}
 
 # %% [markdown]
@@ -396,7 +396,7 @@ with mode.claims():
 # above $\log N$ the split is capped, not measured: we read it only for the small latent sizes.
 
 # %%
-n_mi = mode.size("mi_images")
+n_mi = session.size("mi_images")
 x_mi = test_grey[:n_mi]
 split = pd.DataFrame({n: rate_decomposition(runs[n].model, x_mi, samples=2) for n in z_curve}).T
 split = split[["rate", "mutual_information", "marginal_kl", "mutual_information_se", "marginal_kl_se"]].astype(float)
@@ -404,7 +404,7 @@ print(f"N = {n_mi} test images, 2 draws of z per image; I_q <= log N = {math.log
 print(split.round(2).to_string())
 assert np.allclose(split["rate"], split["mutual_information"] + split["marginal_kl"], atol=1e-3)
 assert (split["mutual_information"] <= math.log(n_mi) + 1e-3).all()
-with mode.claims():
+with session.claims():
     low = split.loc["vae-std-z2"]
     assert low["rate"] < math.log(n_mi) - 1  # well below the cap: its split is a measurement
     assert low["marginal_kl"] > 4 * low["marginal_kl_se"]  # the 2-D codes do not fill the prior as it expects
@@ -479,7 +479,7 @@ for ax, name in zip(axes, ["beta-vae-4", "vae-std-z20"]):
               title=f"{name} (β = {configs[name][0].beta:g}): dims {top.tolist()}, −3 … 3")
     views[name] = dict(kl_d=kl_d, top=top, active=active_units(mu))
 fig.tight_layout()
-mode.save_figure(fig, "07_traversals_beta4.png");
+session.save_figure(fig, "07_traversals_beta4.png");
 
 # %% [markdown]
 # Each row is one dimension swept from −3 (left) to 3 (right). The numbers below say how the KL is
@@ -493,7 +493,7 @@ for name, v in views.items():
     print(f"{name:12} active units {v['active']:>2}/20; total KL {v['kl_d'].sum():.1f} nats; "
           f"the six largest dimensions carry {100 * share:.0f} % of it; "
           f"KL per dimension, largest first: {np.round(torch.sort(v['kl_d'], descending=True).values.numpy()[:8], 2)}")
-with mode.claims():
+with session.claims():
     assert views["beta-vae-4"]["active"] < views["vae-std-z20"]["active"]
     assert views["beta-vae-4"]["share"] > views["vae-std-z20"]["share"]
 
@@ -571,7 +571,7 @@ traversal_explorer(beta4, z0_beta4, strongest)
 print(side_by_side.to_string(float_format=lambda v: f"{v:.4f}" if v < 1 else f"{v:.2f}"))
 train_minutes = sum(run.history["seconds"].sum() for run in runs.values()) / 60
 print(f"training time from the histories: {train_minutes:.1f} min for {len(runs)} models")
-mode.report_run_time()
+session.report_run_time()
 
 # %% [markdown]
 # Next: [08 · beyond the VAE](08_other_autoencoders.ipynb): Wasserstein, Gaussian-mixture and

@@ -70,7 +70,7 @@ from vaelib.eval.plots import plot_history, reconstruction_pairs, show_grid
 from vaelib.runs import REPLICA_SEEDS, SWEEPS, get_run
 from vaelib.eval.probe import cluster_accuracy
 
-mode = setup()
+session = setup()
 
 # %% [markdown]
 # ## 1 · The models, under the *Experimental Results* protocol
@@ -82,7 +82,7 @@ mode = setup()
 
 # %%
 NAMES = ["vae-std-z20", "wae", "gm-vae", "vq-vae"]
-runs = mode.runs(NAMES)  # from the cache, or trained (in test mode: the registry's short runs)
+runs = session.runs(NAMES)  # from the cache, or trained (in test mode: the registry's short runs)
 models = {name: run.model for name, run in runs.items()}
 for name in NAMES:
     print(f"{name}: {get_run(name).description}")
@@ -102,7 +102,7 @@ for name, run in runs.items():
     h = run.history
     print(f"{name:12} epochs {len(h)}; validation loss {h['val_loss'].iloc[0]:.2f} → {h['val_loss'].iloc[-1]:.2f}")
     assert np.isfinite(h[["train_loss", "val_loss"]].to_numpy()).all()
-    with mode.claims():
+    with session.claims():
         assert len(h) == 10 and h["val_loss"].iloc[-1] < h["val_loss"].iloc[0]
 
 # %% [markdown]
@@ -113,11 +113,11 @@ for name, run in runs.items():
 # ways.
 
 # %%
-splits = vdata.load_mnist(subset=mode.subset)
-test_grey = vdata.to_unit(splits.test.images).to(mode.device)
-train_grey = vdata.to_unit(splits.train.images).to(mode.device)
-clf = mode.classifier()  # notebook 06's classifier, from the cache
-n_fd = mode.size("fd_images")
+splits = vdata.load_mnist(subset=session.subset)
+test_grey = vdata.to_unit(splits.test.images).to(session.device)
+train_grey = vdata.to_unit(splits.train.images).to(session.device)
+clf = session.classifier()  # notebook 06's classifier, from the cache
+n_fd = session.size("fd_images")
 fd_of = frechet_scorer(test_grey[:n_fd], clf.features)  # images -> FD to the test images
 
 
@@ -126,7 +126,7 @@ def gen():
 
 
 fd_floor = fd_of(train_grey[:n_fd])
-evals = {name: evaluate(m, splits.test, eval_targets="grey", iwae_k=0, device=mode.device) for name, m in models.items()}
+evals = {name: evaluate(m, splits.test, eval_targets="grey", iwae_k=0, device=session.device) for name, m in models.items()}
 samples = {name: m.sample(n_fd, generator=gen()) for name, m in models.items()}
 fd = {name: fd_of(s) for name, s in samples.items()}
 print(f"FD floor (real training images vs test images): {fd_floor:.2f}")
@@ -141,7 +141,7 @@ for j, name in enumerate(NAMES):
     show_grid(pairs.cpu(), ax=axes[0, j], nrow=8, title=f"{name}: test images (rows 1–2), reconstructions (rows 3–4)")
     show_grid(samples[name][:64].cpu(), ax=axes[1, j], nrow=8, title=f"{name}: samples")
 fig.tight_layout()
-mode.save_figure(fig, "08_samples_reconstructions.png");
+session.save_figure(fig, "08_samples_reconstructions.png");
 
 # %% [markdown]
 # ## 2 · The Wasserstein autoencoder
@@ -226,7 +226,7 @@ def fitted_gaussian_samples(m, n):
     dist = torch.distributions.MultivariateNormal(mean, covariance_matrix=cov + 1e-6 * torch.eye(len(mean), dtype=cov.dtype))
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        draws = dist.sample((n,)).float().to(mode.device)
+        draws = dist.sample((n,)).float().to(session.device)
     return m.mean(m.decode(draws))
 
 
@@ -237,9 +237,9 @@ def code_moment_kl(m, x):
     return moment_kl(*m.encode(x))
 
 
-n_lat = mode.size("latent_images")
+n_lat = session.size("latent_images")
 torch.manual_seed(0)
-prior_draws = torch.randn(n_lat, 20, device=mode.device)
+prior_draws = torch.randn(n_lat, 20, device=session.device)
 wae_scales = models["wae"].kernel_scales
 latent = {}
 for name in ("vae-std-z20", "wae"):
@@ -258,7 +258,7 @@ latent.loc["rate E KL(q(z|x)||p)"] = [vae_split["rate"], math.nan]
 latent.loc["KL(q(z)||p) ≤ (rate − I_q estimate)"] = [vae_split["marginal_kl"], math.nan]
 print(latent.round(4).to_string())
 torch.manual_seed(1)
-mmd_noise = losses.mmd_unbiased(torch.randn(n_lat, 20, device=mode.device), prior_draws, wae_scales).item()
+mmd_noise = losses.mmd_unbiased(torch.randn(n_lat, 20, device=session.device), prior_draws, wae_scales).item()
 print(f"MMD² between two independent sets of {n_lat} prior draws (zero in expectation; its noise): {mmd_noise:.4f}")
 
 # %% [markdown]
@@ -297,7 +297,7 @@ for claim, holds in wae_vs_vae.items():
 lambda_runs = {runs["wae"].model.mmd_lambda: runs["wae"]}  # the sweep's middle member is the preset
 for name in SWEEPS["mmd_lambda"]:
     if name != "wae":
-        run = mode.run(name)
+        run = session.run(name)
         lambda_runs[run.model.mmd_lambda] = run
 lambda_table = {}
 for lam in sorted(lambda_runs):
@@ -355,7 +355,7 @@ def wae_checks(vae, wae, lam):
     ]
 
 
-wae_replicas = mode.replicas(["vae-std-z20", *SWEEPS["mmd_lambda"]])
+wae_replicas = session.replicas(["vae-std-z20", *SWEEPS["mmd_lambda"]])
 wae_seeds = [wae_checks(wae_replicas["vae-std-z20"][s].model, wae_replicas["wae"][s].model,
                         {r[s].model.mmd_lambda: r[s].model for r in (wae_replicas[n] for n in SWEEPS["mmd_lambda"])})
              for s in range(len(REPLICA_SEEDS))]
@@ -399,7 +399,7 @@ axes[1].set_yticks(range(K), [f"y = {k}" for k in range(K)][::-1])
 axes[1].set_xlabel("% of test images assigned (argmax q(y|x))")
 axes[1].set_title("How the test images use the components")
 fig.tight_layout()
-mode.save_figure(fig, "08_gmvae_components.png");
+session.save_figure(fig, "08_gmvae_components.png");
 
 # %% [markdown]
 # **Clustering accuracy.** Name each component by the most frequent digit among the training
@@ -452,7 +452,7 @@ def gm_checks(gm_s, vae):
     return [used_s <= 5, acc_s < 0.5, fd_uniform > fd_of(vae.sample(n_fd, generator=gen())), fd_use < fd_uniform], used_s, acc_s
 
 
-gm_replicas = mode.replicas(["gm-vae"])["gm-vae"]
+gm_replicas = session.replicas(["gm-vae"])["gm-vae"]
 gm_seeds = [gm_checks(r.model, wae_replicas["vae-std-z20"][s].model) for s, r in enumerate(gm_replicas)]
 print("components used per seed:", [u for _, u, _ in gm_seeds], "; clustering accuracy per seed:",
       [f"{100 * a:.1f} %" for _, _, a in gm_seeds])
@@ -516,7 +516,7 @@ axes[2].set_title("code use on the test set, most used first")
 axes[2].set_xlabel("code (sorted)")
 axes[2].set_ylabel("positions")
 fig.tight_layout()
-mode.save_figure(fig, "08_vqvae.png");
+session.save_figure(fig, "08_vqvae.png");
 
 # %%
 vq_claims = {
@@ -537,7 +537,7 @@ for claim, holds in vq_claims.items():
 with torch.no_grad():
     def per_image(images):
         """Per image: is the classifier unsure (top probability < 0.9), and its mean 4p(1-p)."""
-        probs = torch.cat([torch.softmax(clf(images[i : i + 1000].to(mode.device)), 1) for i in range(0, len(images), 1000)])
+        probs = torch.cat([torch.softmax(clf(images[i : i + 1000].to(session.device)), 1) for i in range(0, len(images), 1000)])
         return (probs.max(1).values < 0.9).float().cpu(), (4 * images * (1 - images)).flatten(1).mean(1).cpu()
 
     look = {}
@@ -551,7 +551,7 @@ print(f"{n_fd} samples per model (one training run each); ± one standard error 
 models_look = look.drop(index="test digits")
 sharpest, surest = models_look["greyness"].idxmin(), models_look["classifier unsure"].idxmin()
 print(f"sharpest samples: {sharpest}; fewest unsure: {surest}")
-with mode.claims():
+with session.claims():
     assert sharpest == "vq-vae" == surest
     others = models_look.drop(index="vq-vae")  # each margin over 4 standard errors of both
     assert (others["greyness"] - models_look.loc["vq-vae", "greyness"] > 4 * (others["± SE"] + look.loc["vq-vae", "± SE"])).all()
@@ -592,7 +592,7 @@ table = pd.DataFrame({
 table.index.name = "model"
 print(f"FD floor (real vs real): {fd_floor:.2f}; the Experimental Results report has no VQ-VAE row (NaN)")
 print(table.to_string(float_format=lambda v: f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}"))
-mode.save_table(table.round(4), "08_results.md")
+session.save_table(table.round(4), "08_results.md")
 
 # %% [markdown] tags=["question"]
 # **Question.** The *Experimental Results* report concludes that WAE and GM-VAE "excel in
@@ -664,13 +664,13 @@ print(f"{'holds' if vq_worst_elbo else 'FAILS'}  the VQ-VAE has the lowest ELBO 
 # in how many of the three training seeds each WAE and GM-VAE claim holds (section 2 and 3)
 SEED_COUNTS = {**dict.fromkeys(wae_vs_vae, 3), "λ = 1000 brings the codes no closer to the prior than λ = 100 (MMD²)": 2,
                **dict.fromkeys(gm_claims, 3), "the GM-VAE leaves components unused (≤ 5 of 10 hold 1 % of the mass)": 2}
-with mode.claims():  # the summary's statements
+with session.claims():  # the summary's statements
     assert all(all_claims.values()) and vq_best_fd and vq_worst_elbo, all_claims  # seed 0
     assert {**wae_counts, **gm_counts} == SEED_COUNTS, {**wae_counts, **gm_counts}
     assert all(abs(evals[n]["recon_mse"] / report_mse - 1) < 0.3 for n, report_mse in (("wae", 0.0092), ("gm-vae", 0.0090)))
 train_minutes = {n: run.history["seconds"].sum() / 60 for n, run in runs.items()}
 print("training time from the histories: " + ", ".join(f"{n} {m:.1f} min" for n, m in train_minutes.items()))
-mode.report_run_time()
+session.report_run_time()
 
 # %% [markdown]
 # Next: [09 · posterior collapse](09_posterior_collapse.ipynb): a decoder strong enough to do

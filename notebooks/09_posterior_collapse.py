@@ -61,7 +61,7 @@ from vaelib.metrics import kl_per_dimension, moment_kl, per_image_nll, posterior
 from vaelib.models import arvae
 from vaelib.runs import REPLICA_SEEDS, get_run
 
-mode = setup()
+session = setup()
 
 # %% [markdown]
 # ## 1 · A decoder that does not need $z$
@@ -93,7 +93,7 @@ print(pd.DataFrame({"run": NAMES, "what it is": [get_run(n).description for n in
 
 def depends_on(run_name: str) -> torch.Tensor:
     """[784, 784] booleans: does pixel i's logit change with input pixel j? (an untrained model of that run)"""
-    m = arvae.ARVAE(mode.configs(run_name)[0])
+    m = arvae.ARVAE(session.configs(run_name)[0])
     torch.nn.init.normal_(m.w_direct)  # (it starts at zero, which would hide its connections)
     x = torch.bernoulli(torch.full((1, 1, 28, 28), 0.5)).requires_grad_(True)
     params = m.decode(torch.zeros(1, m.latent_dim))
@@ -124,11 +124,11 @@ assert not (made_dep & after).any() and not (local_dep & after).any()
 # $q(z\mid x)$ to the prior.
 
 # %%
-replicas = mode.replicas(NAMES)
-alone = mode.run("made-alone")  # the MADE decoder with the wire from z cut: complete collapse by construction
-sigma1 = mode.run("gaussian-sigma-1.0")
-splits = vdata.load_mnist(subset=mode.subset)
-x_test = vdata.eval_inputs(splits.test.images, "fixed").to(mode.device)
+replicas = session.replicas(NAMES)
+alone = session.run("made-alone")  # the MADE decoder with the wire from z cut: complete collapse by construction
+sigma1 = session.run("gaussian-sigma-1.0")
+splits = vdata.load_mnist(subset=session.subset)
+x_test = vdata.eval_inputs(splits.test.images, "fixed").to(session.device)
 
 
 def row(run):
@@ -145,7 +145,7 @@ print(table.to_string(float_format=lambda v: f"{v:.2f}"))
 per_seed = pd.DataFrame({(LABELS[n], s): row(replicas[n][s]) for n in NAMES for s in range(len(REPLICA_SEEDS))}).T
 print("\nrate and active units, every training seed:")
 print(per_seed[["rate (nats)", "active units"]].unstack().to_string(float_format=lambda v: f"{v:.1f}"))
-mode.save_table(table, "09_results.md");
+session.save_table(table, "09_results.md");
 
 # %% [markdown]
 # **Reading the table.** The MADE decoder reaches a better ELBO than the factorised one, and
@@ -164,7 +164,7 @@ mode.save_table(table, "09_results.md");
 # its rate over every dimension; the MADE decoder leaves a block of dimensions at zero.
 
 # %%
-n_mi = mode.size("mi_images")
+n_mi = session.size("mi_images")
 fig, ax = plt.subplots(figsize=(8, 3.5))
 for n in NAMES:
     kl_d, _ = kl_per_dimension(replicas[n][0].model, x_test[:n_mi])
@@ -175,7 +175,7 @@ ax.set_xticks(range(0, 20, 2))
 ax.set_title(f"KL per latent dimension (seed 0, {n_mi} test images)")
 ax.legend(fontsize=8)
 fig.tight_layout()
-mode.save_figure(fig, "09_kl_per_dimension.png");
+session.save_figure(fig, "09_kl_per_dimension.png");
 
 # %% [markdown]
 # **What the codes carry.** The rate splits as $I_q(x; z) + \mathrm{KL}(q(z)\,\|\,p(z))$, the
@@ -204,7 +204,7 @@ print(splits_table.to_string(float_format=lambda v: f"{v:.2f}"))
 # (`vaelib.eval.stats`) per training seed, and a verdict only when every seed agrees.
 
 # %%
-n_pair, k = mode.size("paired_images"), mode.size("nll_k")
+n_pair, k = session.size("paired_images"), session.size("nll_k")
 x_pair = x_test[:n_pair]
 
 
@@ -266,7 +266,7 @@ VERDICTS = {
     "local decoder (28 pixels) − MADE decoder, elbo": "lower", "local decoder (28 pixels) − MADE decoder, nll": "higher",
 }
 SEED_COUNTS = dict.fromkeys(counts, 3)
-with mode.claims():
+with session.claims():
     assert counts == SEED_COUNTS, counts
     assert verdicts == VERDICTS, verdicts
     sigma_row, made_row = table.loc["03's σ = 1 Gaussian (grey digits)"], table.loc["MADE decoder"]
@@ -375,7 +375,7 @@ show_grid(recons, ax=axes[1], nrow=8, title="test digits, then each model's draw
 for ax, first in ((axes[0], 0), (axes[1], 1)):
     ax.set_yticks([14 + 30 * (i + first) for i in range(len(NAMES))], [LABELS[n] for n in NAMES], fontsize=8)
 fig.tight_layout()
-mode.save_figure(fig, "09_samples.png");
+session.save_figure(fig, "09_samples.png");
 
 # %% [markdown]
 # Rows, top to bottom, in both panels (after the test digits on the right): factorised decoder,
@@ -424,7 +424,7 @@ print(table.to_string(float_format=lambda v: f"{v:.2f}"))
 trained = [r for n in NAMES for r in replicas[n]] + [alone]
 train_minutes = sum(r.history["seconds"].sum() for r in trained) / 60
 print(f"training time from the histories: {train_minutes:.1f} min for {len(trained)} trainings")
-mode.report_run_time()
+session.report_run_time()
 
 # %% [markdown]
 # Next: [10 · conditional and semi-supervised VAEs](10_conditional_and_semi_supervised.ipynb):

@@ -61,7 +61,7 @@ from vaelib.eval.stats import paired_bootstrap, seed_intervals, seed_verdict
 from vaelib.models import semisup
 from vaelib.runs import get_run
 
-mode = setup()
+session = setup()
 
 # %% [markdown]
 # ## 1 · The conditional VAE
@@ -80,10 +80,10 @@ mode = setup()
 # mass and the decoder has seen few codes).
 
 # %%
-cvae = mode.run("cvae").model
-clf = mode.classifier()
-n_per_class = mode.size("cvae_samples")
-requested = torch.arange(10).repeat_interleave(n_per_class).to(mode.device)
+cvae = session.run("cvae").model
+clf = session.classifier()
+n_per_class = session.size("cvae_samples")
+requested = torch.arange(10).repeat_interleave(n_per_class).to(session.device)
 
 
 def classify_samples(model, t):
@@ -104,7 +104,7 @@ for t in (1.0, 0.5):
     if t == 1.0:
         print(pd.crosstab(pd.Series(requested.cpu().numpy(), name="requested (T = 1)"),
                           pd.Series(seen.numpy(), name="classifier sees")))
-with mode.claims():  # the goal of 97 % holds at T = 0.5, not for samples from the prior itself
+with session.claims():  # the goal of 97 % holds at T = 0.5, not for samples from the prior itself
     assert agreement[0.5].lo >= 0.97 and agreement[1.0].hi < 0.97, agreement
 cvae_agreement = agreement
 
@@ -117,9 +117,9 @@ cvae_agreement = agreement
 # fit, the paired difference of the test ELBO (one sampled $z$ per image, its label given), per seed.
 
 # %%
-cvaes = mode.replicas(["cvae", "cvae-z2"])
-test_split = vdata.load_mnist(subset=mode.subset).test
-x_fit, y_fit = vdata.eval_inputs(test_split.images, "fixed").to(mode.device), test_split.labels.to(mode.device)
+cvaes = session.replicas(["cvae", "cvae-z2"])
+test_split = vdata.load_mnist(subset=session.subset).test
+x_fit, y_fit = vdata.eval_inputs(test_split.images, "fixed").to(session.device), test_split.labels.to(session.device)
 
 
 def agreement_at(model, t):
@@ -138,7 +138,7 @@ for n, ivs in prior_agreement.items():
     print(f"  {n:8} " + "   ".join(f"{100 * i.mean:.2f} [{100 * i.lo:.2f}, {100 * i.hi:.2f}]" for i in ivs))
 print(f"test ELBO, z = 2 − z = 20, nats on {len(x_fit)} test images (paired, by seed): {seed_verdict(fit_cost)}  "
       + "  ".join(str(i) for i in fit_cost))
-with mode.claims():  # from the prior: z = 2 meets the 97 % goal in every seed, z = 20 misses it in every seed; z = 2 fits worse
+with session.claims():  # from the prior: z = 2 meets the 97 % goal in every seed, z = 20 misses it in every seed; z = 2 fits worse
     assert all(i.lo >= 0.97 for i in prior_agreement["cvae-z2"]), prior_agreement
     assert all(i.hi < 0.97 for i in prior_agreement["cvae"]), prior_agreement
     assert seed_verdict(fit_cost) == "lower" and all(i.hi < -10 for i in fit_cost), fit_cost
@@ -156,19 +156,19 @@ with mode.claims():  # from the prior: z = 2 meets the 97 % goal in every seed, 
 # label, and the ten images to its right are that $z$ decoded as 0, 1, …, 9.
 
 # %%
-splits = vdata.load_mnist(subset=mode.subset)
-x_test = vdata.eval_inputs(splits.test.images, "fixed").to(mode.device)
-y_test = splits.test.labels.to(mode.device)
+splits = vdata.load_mnist(subset=session.subset)
+x_test = vdata.eval_inputs(splits.test.images, "fixed").to(session.device)
+y_test = splits.test.labels.to(session.device)
 with torch.no_grad():
     rows = []
     for i in range(6):
         z = cvae.encode(x_test[i : i + 1], y_test[i : i + 1])[0]
-        rows += [vdata.to_unit(splits.test.images[i : i + 1]).to(mode.device),
-                 cvae.generate(z.repeat(10, 1), torch.arange(10, device=mode.device))]
+        rows += [vdata.to_unit(splits.test.images[i : i + 1]).to(session.device),
+                 cvae.generate(z.repeat(10, 1), torch.arange(10, device=session.device))]
 fig, ax = plt.subplots(figsize=(9, 5.5))
 show_grid(torch.cat(rows).cpu(), ax=ax, nrow=11, title="test digit | the same z decoded as 0 … 9")
 fig.tight_layout()
-mode.save_figure(fig, "10_style_transfer.png");
+session.save_figure(fig, "10_style_transfer.png");
 
 # %% [markdown]
 # **What $z$ encodes when $y$ is given.** If $z$ carried the digit's identity, a test digit's code
@@ -178,10 +178,10 @@ mode.save_figure(fig, "10_style_transfer.png");
 # label and how often the source digit.
 
 # %%
-n_swap = min(mode.size("paired_images"), x_test.shape[0])
+n_swap = min(session.size("paired_images"), x_test.shape[0])
 with torch.no_grad():
     z_src = cvae.encode(x_test[:n_swap], y_test[:n_swap])[0]
-    shift = torch.arange(1, 10, device=mode.device)
+    shift = torch.arange(1, 10, device=session.device)
     target = (y_test[:n_swap].unsqueeze(1) + shift) % 10  # [n, 9]: every other label
     swapped = cvae.generate(z_src.repeat_interleave(9, 0), target.reshape(-1))
 seen_swap = predict(clf, swapped).reshape(n_swap, 9)
@@ -189,7 +189,7 @@ as_requested = (seen_swap == target.cpu()).float().mean().item()
 as_source = (seen_swap == y_test[:n_swap].cpu().unsqueeze(1)).float().mean().item()
 print(f"{n_swap} test digits, each decoded under the 9 other labels: the classifier sees the requested label in "
       f"{100 * as_requested:.1f} %, the source digit in {100 * as_source:.1f} %")
-with mode.claims():
+with session.claims():
     assert as_requested > 0.8 and as_source < 0.1, (as_requested, as_source)
 
 # %% [markdown]
@@ -221,7 +221,7 @@ with mode.claims():
 # an epoch estimates $J / N_u$ (`M2.labelled_loss`).
 
 # %%
-m2_run = mode.run("m2")
+m2_run = session.run("m2")
 m2 = m2_run.model
 print(get_run("m2").description)
 print(f"labelled images kept by the model: {m2.labelled_y.numel()}, per class: {m2.labelled_y.bincount(minlength=10).tolist()}")
@@ -271,8 +271,8 @@ wrong = {"M2": (m2.classify(x_test).cpu() != splits.test.labels).float()}
 probe = fit_linear_probe(vdata.to_unit(few.images).reshape(len(few), -1), few.labels, 10)
 test_pixels = vdata.to_unit(splits.test.images).reshape(len(splits.test), -1)
 wrong["linear probe, 100 labels"] = (probe.predict(test_pixels).cpu() != splits.test.labels).float()
-small = train_classifier(epochs=mode.size("baseline_epochs"), progress=False, batch_size=20,
-                         data=vdata.MNISTSplits(few, splits.val, splits.test), device=mode.device)
+small = train_classifier(epochs=session.size("baseline_epochs"), progress=False, batch_size=20,
+                         data=vdata.MNISTSplits(few, splits.val, splits.test), device=session.device)
 wrong["small CNN, 100 labels"] = (predict(small, splits.test.images) != splits.test.labels).float()
 errors = {name: paired_bootstrap(w, torch.zeros_like(w)) for name, w in wrong.items()}
 print(f"test error on {len(splits.test)} test images:")
@@ -282,7 +282,7 @@ print("Kingma et al. 2014 (M2, 100 labels, their Table 1): 11.97 % (± 1.71 over
 gaps = {name: paired_bootstrap(wrong["M2"], w) for name, w in wrong.items() if name != "M2"}
 for name, d in gaps.items():
     print(f"M2 − {name}: {100 * d.mean:+.2f} points [{100 * d.lo:+.2f}, {100 * d.hi:+.2f}] (paired)")
-with mode.claims():  # M2 beats the linear probe; the small CNN beats M2 (this run of each)
+with session.claims():  # M2 beats the linear probe; the small CNN beats M2 (this run of each)
     assert gaps["linear probe, 100 labels"].hi < 0 < gaps["small CNN, 100 labels"].lo, gaps
 
 # %% [markdown]
@@ -339,11 +339,11 @@ with mode.claims():  # M2 beats the linear probe; the small CNN beats M2 (this r
 # same 100 labelled images.
 
 # %%
-m1m2_run = mode.run("m1m2")
+m1m2_run = session.run("m1m2")
 m1m2 = m1m2_run.model
 print(get_run("m1m2").description)
 with torch.no_grad():
-    codes_few = m1m2.encode(vdata.eval_inputs(few.images, "fixed").to(mode.device))[0]
+    codes_few = m1m2.encode(vdata.eval_inputs(few.images, "fixed").to(session.device))[0]
     codes_test = m1m2.encode(x_test)[0]
 code_probe = fit_linear_probe(codes_few, few.labels, 10)
 wrong["M1 + M2"] = (m1m2.classify(x_test).cpu() != splits.test.labels).float()
@@ -360,7 +360,7 @@ for name, d in m1m2_gaps.items():
 codes_vs_pixels = paired_bootstrap(wrong["linear probe on M1's codes, 100 labels"], wrong["linear probe, 100 labels"])
 print(f"linear probe on M1's codes − linear probe on the pixels: {100 * codes_vs_pixels.mean:+.2f} points "
       f"[{100 * codes_vs_pixels.lo:+.2f}, {100 * codes_vs_pixels.hi:+.2f}] (paired)")
-with mode.claims():  # M1 + M2 meets the 12 % goal (its whole interval) and beats every other model here (this run of each)
+with session.claims():  # M1 + M2 meets the 12 % goal (its whole interval) and beats every other model here (this run of each)
     assert errors["M1 + M2"].hi <= 0.12, errors["M1 + M2"]
     assert all(d.hi < 0 for d in m1m2_gaps.values()), m1m2_gaps
     assert errors["M1 + M2"].lo > 0.0333, errors["M1 + M2"]  # ... but not the paper's 3.33 %
@@ -429,10 +429,10 @@ shown = {**{f"CVAE: classifier agrees with the requested digit, T = {t}": a for 
          **{f"test error: {name}": e for name, e in errors.items()}}
 results = pd.DataFrame({"measure": list(shown), "%": [100 * v.mean for v in shown.values()],
                         "95 % interval": [f"[{100 * v.lo:.2f}, {100 * v.hi:.2f}]" for v in shown.values()]}).set_index("measure")
-mode.save_table(results, "10_results.md")
-with mode.claims():
+session.save_table(results, "10_results.md")
+with session.claims():
     assert m2_error.lo > 0.12, m2_error  # the goal of at most 12 % is missed (the prose says so)
-mode.report_run_time()
+session.report_run_time()
 
 # %% [markdown]
 # Next: [11 · hierarchical VAEs and the IWAE objective](11_hierarchical_and_iwae.ipynb): two

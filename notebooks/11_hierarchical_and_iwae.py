@@ -64,7 +64,7 @@ from vaelib.models.hvae import active_units_per_layer
 from vaelib.runs import REPLICA_SEEDS, get_run
 from vaelib.runtime import REPO_ROOT
 
-mode = setup()
+session = setup()
 
 # %% [markdown]
 # ## 1 · The models
@@ -141,12 +141,12 @@ with exercise_check("iwae_loss"):
 # measure, $\operatorname{Cov}_x \mathbb E_q[z_l\mid x] > 0.01$).
 
 # %%
-replicas = mode.replicas(NAMES)
-long_runs = mode.runs(list(LONG.values()))
+replicas = session.replicas(NAMES)
+long_runs = session.runs(list(LONG.values()))
 LONG_EPOCHS = long_runs[LONG["burda-1l-vae"]].train_config.epochs  # 15 (2 in the test mode)
-splits = vdata.load_mnist(subset=mode.subset)
-x_test = vdata.eval_inputs(splits.test.images, "fixed").to(mode.device)
-n_nll, k_nll = mode.size("burda_images"), mode.size("burda_k")
+splits = vdata.load_mnist(subset=session.subset)
+x_test = vdata.eval_inputs(splits.test.images, "fixed").to(session.device)
+n_nll, k_nll = session.size("burda_images"), session.size("burda_k")
 x_nll = x_test[:n_nll]
 BURDA = {"burda-1l-vae": 86.76, "burda-1l-iwae": None, "burda-2l-vae": 85.33, "burda-2l-iwae": None}
 BURDA_K50 = {"burda-1l-iwae": 84.78, "burda-2l-iwae": 82.90}  # their IWAE trained with k = 50
@@ -167,8 +167,8 @@ table = pd.DataFrame(rows).T
 table["Burda et al. (k = 1 / IWAE k = 50)"] = [BURDA[n] if BURDA[n] else BURDA_K50[n] for n in NAMES for _ in (10, LONG_EPOCHS)]
 print(f"NLL: k = {k_nll} on the first {x_nll.shape[0]} test images; seed 0")
 print(table.to_string(float_format=lambda v: f"{v:.2f}"))
-mode.save_table(table.reset_index(names=["model", "epochs trained"]).set_index("model"), "11_results.md");
-with mode.claims():  # still improving: 15 epochs beat 10 for every model (seed 0)
+session.save_table(table.reset_index(names=["model", "epochs trained"]).set_index("model"), "11_results.md");
+with session.claims():  # still improving: 15 epochs beat 10 for every model (seed 0)
     assert all(rows[(LABELS[n], LONG_EPOCHS)]["NLL"] < rows[(LABELS[n], 10)]["NLL"] for n in NAMES), rows
 
 # %% [markdown]
@@ -178,7 +178,7 @@ with mode.claims():  # still improving: 15 epochs beat 10 for every model (seed 
 # them over three seeds.
 
 # %%
-n_pair, k_pair = mode.size("paired_images"), mode.size("nll_k")
+n_pair, k_pair = session.size("paired_images"), session.size("nll_k")
 nll_seeds = {n: [per_image_nll(r.model, x_test[:n_pair], k_pair) for r in replicas[n]] for n in NAMES}
 au_seeds = {n: [active_units_per_layer(r.model, x_test[:n_pair]) for r in replicas[n]] for n in NAMES}
 pairs = {"IWAE − VAE, 1 layer": ("burda-1l-iwae", "burda-1l-vae"), "IWAE − VAE, 2 layers": ("burda-2l-iwae", "burda-2l-vae"),
@@ -202,7 +202,7 @@ VERDICTS = {"IWAE − VAE, 1 layer": "lower", "IWAE − VAE, 2 layers": "lower",
             "2 layers − 1 layer, VAE": "higher", "2 layers − 1 layer, IWAE": "higher"}
 top_dead = sum(au_seeds["burda-2l-vae"][s][1] == 0 for s in range(len(REPLICA_SEEDS)))
 print(f"{top_dead}/{len(REPLICA_SEEDS)} seeds  the two-layer VAE's top layer z2 has no active unit")
-with mode.claims():
+with session.claims():
     assert verdicts == VERDICTS, verdicts
     assert all(n == len(REPLICA_SEEDS) for n in more_units.values()), more_units
     assert top_dead == len(REPLICA_SEEDS)
@@ -230,7 +230,7 @@ with mode.claims():
 
 # %%
 ks = sorted({1, 5, 50, k_nll})
-n_curve = min(mode.size("iwae_images"), x_test.shape[0])
+n_curve = min(session.size("iwae_images"), x_test.shape[0])
 curve = pd.DataFrame({LABELS[n]: [per_image_nll(long_runs[LONG[n]].model, x_test[:n_curve], k).double().mean().item()
                                   for k in ks] for n in NAMES}, index=pd.Index(ks, name="k"))
 print(f"-L_k (nats) on the first {n_curve} test images, {LONG_EPOCHS}-epoch models:")
@@ -251,8 +251,8 @@ axes[1].axvline(10, color="grey", lw=0.8, ls=":")
 for ax in axes:
     ax.legend(fontsize=8)
 fig.tight_layout()
-mode.save_figure(fig, "11_bound_and_epochs.png");
-with mode.claims():
+session.save_figure(fig, "11_bound_and_epochs.png");
+with session.claims():
     gain = curve.loc[1] - curve.loc[k_nll]  # how much a large k tightens each model's bound
     assert gain[LABELS["burda-1l-iwae"]] > gain[LABELS["burda-1l-vae"]] and gain[LABELS["burda-2l-iwae"]] > gain[LABELS["burda-2l-vae"]], gain
 
@@ -270,7 +270,7 @@ with mode.claims():
 # %%
 per_epoch = pd.Series({LABELS[n]: replicas[n][0].history["train_seconds"].median() for n in NAMES}, name="s per epoch")
 print(per_epoch.to_string(float_format=lambda v: f"{v:.1f}"))
-with mode.claims():  # the IWAE's ELBO is no worse here (seed 0); its epochs are slower
+with session.claims():  # the IWAE's ELBO is no worse here (seed 0); its epochs are slower
     assert all(replicas[f"burda-{d}l-iwae"][0].metrics["test_elbo"] >= replicas[f"burda-{d}l-vae"][0].metrics["test_elbo"]
                and per_epoch[LABELS[f"burda-{d}l-iwae"]] > per_epoch[LABELS[f"burda-{d}l-vae"]] for d in (1, 2))
 
@@ -345,7 +345,7 @@ seconds = sum(r.history["seconds"].sum() for n in NAMES for r in replicas[n])
 seconds += sum(r.history.loc[r.history["epoch"] > 10, "seconds"].sum() for r in long_runs.values())  # the added epochs
 print(f"training time from the histories: {seconds / 60:.1f} min ({len(NAMES) * len(REPLICA_SEEDS)} trainings of 10 epochs, "
       f"{len(long_runs)} continued to {LONG_EPOCHS})")
-mode.report_run_time()
+session.report_run_time()
 
 # %% [markdown]
 # This is the last notebook of the series. The README lists what each notebook measured, with its

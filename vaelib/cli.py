@@ -183,7 +183,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from vaelib import data as vdata
     from vaelib.eval.plots import reconstruction_pairs, save_grid
-    from vaelib.runtime import CheckpointError, atomic_path
+    from vaelib.checkpoints import CheckpointError
+    from vaelib.runtime import atomic_path
     from vaelib.train import train
 
     _check_device_available(args.device)
@@ -218,8 +219,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from vaelib import data as vdata
     from vaelib.metrics import evaluate
-    from vaelib.runtime import (CHECKPOINT, CheckpointError, atomic_write_text, load_checkpoint, load_model,
-                                pick_device)
+    from vaelib.checkpoints import CHECKPOINT, CheckpointError, load_checkpoint, load_model
+    from vaelib.runtime import atomic_write_text, pick_device
     from vaelib.train import TrainConfig
 
     _check_device_available(args.device)
