@@ -1,7 +1,13 @@
-"""Bring a cache that vaelib trained before code stamps into today's layout, without training again.
+"""Keep a cache without training it again: bring one from before code stamps over, or restamp one.
 
     python scripts/migrate_cache.py                 # checkpoints/ (or VAELIB_CACHE): say what would change
     python scripts/migrate_cache.py --apply         # do it
+    python scripts/migrate_cache.py --restamp       # stamp every stamped folder with today's code
+
+`--restamp` says that a change to vaelib left every cached number as it was (a refactor): check
+that first, e.g. by training test-mode runs of every model family before and after the change and
+comparing their histories, metrics, NLLs and weights. Without it, the cache trains again every run
+whose code changed.
 
 Use it once, on a cache trained by vaelib as of commit ef7d70d (the last one before stamps), whose
 code computes what today's does: the re-housing that introduced the stamps was checked to give
@@ -33,7 +39,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vaelib.cache import CACHE_ROOT, CODE_VERSIONS, code_stamp, config_key  # noqa: E402
+from vaelib.cache import CACHE_ROOT, code_stamp, config_key, fingerprint  # noqa: E402
 from vaelib.checkpoints import CHECKPOINT  # noqa: E402
 from vaelib.models import MODELS  # noqa: E402
 from vaelib.runs import RUNS  # noqa: E402
@@ -76,13 +82,23 @@ def migrate_folder(old: Path, new: Path, kind: str) -> None:
         if ckpt.get("history"):
             ckpt["history"] = upgrade_history(pd.DataFrame(ckpt["history"]), kind).to_dict("records")
             atomic_save(ckpt, new / CHECKPOINT)
+    stamp_folder(new, kind)
+
+
+def stamp_folder(folder: Path, kind: str) -> None:
+    """Stamp a folder and its NLL files with today's code (vaelib.cache.code_stamp)."""
     stamp = code_stamp(kind)
-    for path in new.glob("nll-*.pt"):
-        values = torch.load(path, weights_only=True)
-        if isinstance(values, torch.Tensor):
-            atomic_save({"nll": values, "code": {**stamp, "eval/likelihood.py": CODE_VERSIONS["eval/likelihood.py"]}},
-                        path)
-    atomic_write_text(json.dumps(stamp, indent=2) + "\n", new / "code.json")
+    for path in folder.glob("nll-*.pt"):
+        stored = torch.load(path, weights_only=True)
+        values = stored["nll"] if isinstance(stored, dict) else stored
+        atomic_save({"nll": values, "code": {**stamp, "eval/likelihood.py": fingerprint("eval/likelihood.py")}}, path)
+    atomic_write_text(json.dumps(stamp, indent=2) + "\n", folder / "code.json")
+
+
+def stamped(root: Path) -> list[tuple[Path, str]]:
+    """(folder, model kind) of every stamped run folder in the cache."""
+    return [(p.parent, json.loads((p.parent / "config.json").read_text())["model"]["kind"])
+            for p in sorted(root.glob("*/code.json")) if (p.parent / "config.json").exists()]
 
 
 def plan(root: Path) -> list[tuple[Path, Path, str]]:
@@ -105,7 +121,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cache", type=Path, default=CACHE_ROOT, help=f"the cache folder (default {CACHE_ROOT})")
     p.add_argument("--apply", action="store_true", help="change the folders (default: only say what would change)")
+    p.add_argument("--restamp", action="store_true", help="stamp every stamped folder with today's code (only "
+                                                          "when a change left the numbers as they were)")
     args = p.parse_args()
+    if args.restamp:
+        for folder, kind in stamped(args.cache):
+            stamp_folder(folder, kind)
+        print(f"{len(stamped(args.cache))} folder(s) stamped with today's code")
+        return 0
     todo = plan(args.cache)
     for old, new, kind in todo:
         print(f"{old.name} -> {new.name} ({kind})")

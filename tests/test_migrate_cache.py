@@ -51,3 +51,11 @@ def test_an_unstamped_cache_is_migrated_and_loads_without_training(tmp_path):
             run.history.drop(columns=["seconds", "train_seconds"]))
     assert torch.equal(canonical_nll(runs["fnn-bce"], test=True).per_image, nll.per_image)
     assert migrate.plan(tmp_path) == []  # stamped folders are left alone
+
+
+def test_restamping_keeps_a_cache_whose_code_changed_without_changing_its_numbers(tmp_path, monkeypatch):
+    run = cache.load_or_train("fnn-bce", test=True, cache_root=tmp_path, progress=False)
+    real = cache.fingerprint
+    monkeypatch.setattr(cache, "fingerprint", lambda f: "refactored" if f == "train.py" else real(f))
+    migrate.stamp_folder(run.folder, "vae")  # (migrate.code_stamp reads cache.fingerprint too)
+    assert not cache.load_or_train("fnn-bce", test=True, cache_root=tmp_path, progress=False).trained_now

@@ -8,11 +8,13 @@
 run's two configs. A finished folder of another name with the same key holds the same model (two
 names for one configuration), so it is loaded instead of training again.
 
-**When it is current.** Each folder holds `code.json`, the stamp of the code that trained it: the
-version of every file that computes its numbers (`CODE_VERSIONS`: the data, the losses, the
-trainer, the metrics and the model family's own files). A folder stamped by other versions, or not
-stamped at all, is stale: it is trained again from scratch, with one line saying why, and never
-silently reused. Results derived from a run (its canonical NLL) carry the same stamp.
+**When it is current.** Each folder holds `code.json`, the stamp of the code that trained it: a
+fingerprint of every file that computes its numbers (the data, the losses, the trainer, the metrics
+and the model family's own files; `fingerprint` hashes a file's code, not its comments or
+docstrings). A folder stamped by other code, or not stamped at all, is stale: it is trained again
+from scratch, with one line naming the files that changed, and never silently reused. Results derived
+from a run (its canonical NLL) carry the same stamp. A change that leaves the numbers as they were
+(a refactor, checked) can keep its cache: `python scripts/migrate_cache.py --restamp`.
 
 An interrupted training resumes from its last checkpoint the next time it is asked for. A run that
 `continues` a shorter one (vaelib.runs.Run.continues) starts from a copy of that run's last
@@ -21,11 +23,13 @@ checkpoint, so it trains only the epochs it adds and ends as an uninterrupted ru
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +43,15 @@ from vaelib.runs import get_run
 from vaelib.runtime import REPO_ROOT, atomic_write_text
 from vaelib.train import TrainConfig, train
 
-__all__ = ["CACHE_ROOT", "CODE_VERSIONS", "FAMILY_FILES", "SHARED_FILES", "CachedRun", "config_key", "code_stamp",
+__all__ = ["CACHE_ROOT", "FAMILY_FILES", "SHARED_FILES", "CachedRun", "config_key", "fingerprint", "code_stamp",
            "find_folder", "run_folder", "load_or_train"]
 
 #: where trained models live; VAELIB_CACHE overrides (the tests point it at a temporary folder)
 CACHE_ROOT = Path(os.environ.get("VAELIB_CACHE", REPO_ROOT / "checkpoints"))
+PACKAGE = Path(__file__).resolve().parent
 
-#: The files (under vaelib/) that compute a run's numbers, each with a version. Bump a file's number
-#: when a change to it changes what a trained model, its metrics or its NLL come out as: every cached
-#: run that depends on the file is then retrained. tests/test_code_stamp.py fails when a file's code
-#: changes and its number does not (bump it, or record that the numbers stay the same).
-CODE_VERSIONS: dict[str, int] = {
-    "data.py": 1, "losses.py": 1, "metrics.py": 1, "train.py": 1, "models/networks.py": 1, "models/vae.py": 1,
-    "models/arvae.py": 1, "models/gmvae.py": 1, "models/hvae.py": 1, "models/m1m2.py": 1, "models/semisup.py": 1,
-    "models/vqvae.py": 1, "models/wae.py": 1, "eval/likelihood.py": 1,
-}
-#: what every run depends on (the VAE base class included: every family builds on it)
+#: the files (under vaelib/) whose code every run's numbers depend on (the VAE base class included:
+#: every family builds on it)
 SHARED_FILES = ("data.py", "losses.py", "metrics.py", "train.py", "models/networks.py", "models/vae.py")
 #: what a model family (ModelConfig.kind) depends on beyond SHARED_FILES
 FAMILY_FILES: dict[str, tuple[str, ...]] = {
@@ -76,7 +73,7 @@ class CachedRun:
     train_config: TrainConfig
 
     @property
-    def code(self) -> dict[str, int]:
+    def code(self) -> dict[str, str]:
         """The stamp of the code that trained it (and that its derived results must carry)."""
         return code_stamp(self.model_config.kind)
 
@@ -87,9 +84,22 @@ def config_key(model: ModelConfig, train_cfg: TrainConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def code_stamp(kind: str) -> dict[str, int]:
-    """The versions of the files whose code computes the numbers of a model of this family."""
-    return {f: CODE_VERSIONS[f] for f in (*SHARED_FILES, *FAMILY_FILES[kind])}
+@lru_cache(maxsize=None)
+def fingerprint(file: str) -> str:
+    """A hash of vaelib/<file>'s code: its syntax tree without docstrings (comments never reach the
+    tree), so rewording a comment or a docstring keeps it, and any change to the code does not."""
+    tree = ast.parse((PACKAGE / file).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
+
+
+def code_stamp(kind: str) -> dict[str, str]:
+    """The fingerprints of the files whose code computes the numbers of a model of this family."""
+    return {f: fingerprint(f) for f in (*SHARED_FILES, *FAMILY_FILES[kind])}
 
 
 def find_folder(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, cache_root: str | Path | None = None) -> Path:
@@ -130,8 +140,8 @@ def load_or_train(name: str, test: bool = False, *, cache_root: str | Path | Non
     return CachedRun(name, result.model, result.history, result.metrics, folder, True, model_cfg, train_cfg)
 
 
-def _drop_if_stale(name: str, folder: Path, stamp: dict[str, int]) -> None:
-    """Delete the run's files when code of other versions (or of unknown versions) wrote them."""
+def _drop_if_stale(name: str, folder: Path, stamp: dict[str, str]) -> None:
+    """Delete the run's files when other code (or code of no known stamp) wrote them."""
     files = run_files(folder)
     if not files:
         return
@@ -142,7 +152,7 @@ def _drop_if_stale(name: str, folder: Path, stamp: dict[str, int]) -> None:
     if written_by == stamp:
         return
     changed = ("no code stamp" if not isinstance(written_by, dict) else ", ".join(
-        f"{f} v{written_by.get(f, '-')} -> v{v}" for f, v in stamp.items() if written_by.get(f) != v) or "other files")
+        f for f, v in stamp.items() if written_by.get(f) != v) + " changed")
     print(f"{name}: {folder.name} was made by other code ({changed}); training it again")
     for path in files:
         path.unlink()

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from vaelib import data as vdata
-from vaelib.cache import CODE_VERSIONS
+from vaelib.cache import fingerprint
 from vaelib.losses import discretized_gaussian_log_prob
 from vaelib.metrics import per_image_nll  # the per-image IWAE estimate, re-exported here
 from vaelib.runs import TEST_IWAE
@@ -138,7 +138,7 @@ class NLL:
 def canonical_nll(run: Any, test: bool = False, n: int | None = None) -> NLL:
     """The run's headline NLL (a `vaelib.cache.CachedRun`): k = HEADLINE_K on all test images
     (test mode: TEST_IWAE's k and n), under its own likelihood, on the model's device; cached in
-    the run's folder with the stamp of the code that computed it (vaelib.cache.CODE_VERSIONS), so
+    the run's folder with the stamp of the code that computed it (vaelib.cache.code_stamp), so
     every notebook prints the same number, and a change of that code computes it again.
 
     n: only the first n test images, a multiple of NLL_BATCH. The images are scored batch after
@@ -151,7 +151,7 @@ def canonical_nll(run: Any, test: bool = False, n: int | None = None) -> NLL:
     n = n if n_all is None or (n is not None and n < n_all) else n_all
     scale = nll_scale(run.model)
     folder = Path(run.folder)
-    code = {**run.code, "eval/likelihood.py": CODE_VERSIONS["eval/likelihood.py"]}  # what computed these numbers
+    code = {**run.code, "eval/likelihood.py": fingerprint("eval/likelihood.py")}  # what computed these numbers
     for m in (n_all, n):  # the largest cached estimate that contains the first n images
         path = folder / f"nll-{scale}-k{k}-n{m or 'all'}.pt"
         stored = torch.load(path, weights_only=True) if path.exists() else None
