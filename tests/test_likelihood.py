@@ -77,13 +77,15 @@ def test_canonical_nll_is_cached_and_its_first_n_images_are_a_prefix(tmp_path, m
     images = _images(300)
     monkeypatch.setattr(vdata, "load_test_split", lambda dataset="mnist": SimpleNamespace(images=images))
     monkeypatch.setitem(__import__("vaelib.eval.likelihood", fromlist=["x"]).TEST_IWAE, "iwae_n", 300)
-    run = SimpleNamespace(model=_model(), folder=tmp_path, train_config=SimpleNamespace(dataset="mnist"))
+    run = SimpleNamespace(model=_model(), folder=tmp_path, train_config=SimpleNamespace(dataset="mnist"),
+                          code={"models/vae.py": "a stamp"})
     first = canonical_nll(run, test=True, n=100)
     whole = canonical_nll(run, test=True)
     assert whole.n == 300 and first.n == 100 and whole.k == 10 and whole.scale == "binarized"
     assert torch.equal(whole.per_image[:100], first.per_image)  # one seeded stream, batch after batch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nll-binarized-k10-n100.pt", "nll-binarized-k10-n300.pt"]
-    torch.save(torch.zeros(300), tmp_path / "nll-binarized-k10-n300.pt")  # from now on it is read, not computed
+    stored = torch.load(tmp_path / "nll-binarized-k10-n300.pt", weights_only=True)
+    torch.save({**stored, "nll": torch.zeros(300)}, tmp_path / "nll-binarized-k10-n300.pt")  # now read, not computed
     assert canonical_nll(run, test=True, n=200).mean == 0.0
     with pytest.raises(ValueError, match="multiple of 100"):
         canonical_nll(run, test=True, n=150)

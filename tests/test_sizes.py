@@ -21,7 +21,7 @@ SOURCES = series()
 
 
 def _mode_attributes(path: Path) -> list[ast.Attribute]:
-    """Every `mode.<something>` in the notebook's code (the .py's markdown cells are comments)."""
+    """Every `session.<something>` in the notebook's code (the .py's markdown cells are comments)."""
     return [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Name) and node.value.id == "session"]
 
@@ -32,7 +32,7 @@ def names_used() -> dict[str, list[str]]:
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "size"
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "mode"):
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "session"):
                 used.setdefault(node.args[0].value, []).append(path.name)
     return used
 
