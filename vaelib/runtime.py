@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import torch
-    from torch import nn
 
 __all__ = [
     "REPO_ROOT", "NOTEBOOKS", "IMAGES", "TEST_MODE_VAR", "COMPILE_VAR", "EVENTS_VAR",
