@@ -95,7 +95,7 @@ REPORT_ROWS = {  # the Experimental Results table, typed from that report (its n
     "beta-vae-2": (0.0189, 64.51),
     "beta-vae-0.5": (0.0116, 71.99),
 }
-NAMES = [*REPORT_ROWS, "vae-std-z20-beta-0.25", "vae-std-z20-beta-8", "vae-std-z2", "vae-std-z5", "vae-std-z10"]
+NAMES = [*REPORT_ROWS, "beta-vae-0.25", "beta-vae-8", "vae-std-z2", "vae-std-z5", "vae-std-z10"]
 configs = {name: get_run(name).configs() for name in NAMES}  # the full-mode protocol of each run
 
 rows = []
@@ -296,7 +296,7 @@ with session.claims():
 # of nats. Where each latent size ends up is a measurement.
 
 # %%
-beta_curve = ["vae-std-z20-beta-0.25", "beta-vae-0.5", "vae-std-z20", "beta-vae-2", "beta-vae-4", "vae-std-z20-beta-8"]
+beta_curve = ["beta-vae-0.25", "beta-vae-0.5", "vae-std-z20", "beta-vae-2", "beta-vae-4", "beta-vae-8"]
 z_curve = ["vae-std-z2", "vae-std-z5", "vae-std-z10", "vae-std-z20", "vae-std-z40"]
 betas = [configs[n][0].beta for n in beta_curve]
 fig, ax = plt.subplots(figsize=(7.5, 5.5))

@@ -88,6 +88,11 @@ def test_the_cache_loads_instead_of_training_and_gives_identical_outputs(small, 
     assert classifier_folder(cache, **{**SMALL, "seed": 1}) != folder
     with pytest.raises(AssertionError, match="trained again"):
         load_or_train_classifier(cache, device="cpu", progress=False, **{**SMALL, "seed": 1})
+    # the classifier's code changed (its stamp, vaelib.cache.fingerprint): trained again too
+    real = vclf.fingerprint
+    monkeypatch.setattr(vclf, "fingerprint", lambda f: "changed" if f == "eval/classifier.py" else real(f))
+    with pytest.raises(AssertionError, match="trained again"):
+        load_or_train_classifier(cache, device="cpu", progress=False, **SMALL)
 
 
 def test_class_histogram_counts_predictions():

@@ -254,7 +254,7 @@ def _runs() -> list[Run]:
                  about=gaussian.format(f"a fixed σ = {s}")) for s in (0.03, 0.1, 0.3, 1.0)]
     runs.append(Run("gaussian-per-pixel", "gaussian-vae", "03", {"sigma": "per-pixel", "sigma_value": 0.1},
                     test_epochs=3, about=gaussian.format("a learned σ per pixel (from 0.1)")))
-    runs += [Run(f"vae-std-z20-beta-{b:g}", "vae-std-z20", "07", {"beta": b}, about=f"pytorch/examples VAE, z = 20, β = {b:g}")
+    runs += [Run(f"beta-vae-{b:g}", "vae-std-z20", "07", {"beta": b}, about=f"pytorch/examples VAE, z = 20, β = {b:g}")
              for b in (0.25, 8.0)]
     runs += [Run(f"vae-std-z{z}", "vae-std-z20", "07", {"latent_dim": z}, about=f"pytorch/examples VAE, z = {z}")
              for z in (2, 5, 10)]
@@ -292,8 +292,8 @@ REPLICA_SEEDS = (0, 1, 2)
 _REPLICATED = ("bernoulli-vae", "gaussian-vae", "gaussian-sigma-0.03", "gaussian-sigma-0.1", "gaussian-sigma-0.3",
                "gaussian-sigma-1.0", "gaussian-per-pixel",
                "fnn-bce", "fnn-mse", "cnn-bce", "cnn-mse",
-               "vae-std-z20", "vae-std-z20-res", "vae-std-z40", "vae-conv", "vae-std-z20-beta-0.25", "beta-vae-0.5", "beta-vae-2", "beta-vae-4",
-               "vae-std-z20-beta-8", "vae-std-z2", "vae-std-z5", "vae-std-z10",
+               "vae-std-z20", "vae-std-z20-res", "vae-std-z40", "vae-conv", "beta-vae-0.25", "beta-vae-0.5", "beta-vae-2", "beta-vae-4",
+               "beta-vae-8", "vae-std-z2", "vae-std-z5", "vae-std-z10",
                "wae-lambda-10", "wae", "wae-lambda-1000", "gm-vae",
                "factorised-vae", "ar-vae", "ar-vae-warmup", "ar-vae-free-bits", "ar-vae-local",
                "cvae", "cvae-z2", "burda-1l-vae", "burda-1l-iwae", "burda-2l-vae", "burda-2l-iwae")
@@ -303,8 +303,8 @@ RUNS: dict[str, Run] = {r.name: r for r in _runs()}
 #: runs that differ from each other in one setting, in the order the notebooks show them
 SWEEPS: dict[str, tuple[str, ...]] = {
     "sigma": ("gaussian-sigma-0.03", "gaussian-sigma-0.1", "gaussian-sigma-0.3", "gaussian-sigma-1.0"),
-    "beta": ("vae-std-z20-beta-0.25", "beta-vae-0.5", "vae-std-z20", "beta-vae-2", "beta-vae-4",
-             "vae-std-z20-beta-8"),
+    "beta": ("beta-vae-0.25", "beta-vae-0.5", "vae-std-z20", "beta-vae-2", "beta-vae-4",
+             "beta-vae-8"),
     "latent_dim": ("vae-std-z2", "vae-std-z5", "vae-std-z10", "vae-std-z20", "vae-std-z40"),
     "mmd_lambda": ("wae-lambda-10", "wae", "wae-lambda-1000"),
 }

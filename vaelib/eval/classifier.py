@@ -19,7 +19,8 @@ The classifier is trained on the training split of `vaelib.data.load_mnist()` (5
 the validation split the VAEs use is held out too) with grey inputs x / 255: cross-entropy, Adam
 with a cosine-decayed learning rate, batch norm, 5 epochs at batch 64, no augmentation. Its
 weights and its measured test accuracy (>= 99 %; `classifier_metrics()`) are cached under
-`vaelib.cache.CACHE_ROOT / "classifier-<hash of its settings>"`.
+`vaelib.cache.CACHE_ROOT / "classifier-<hash of its settings>"`, with `code.json`, the stamp of the
+code that trained it: a classifier made by other code is trained again, as a VAE run is.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from vaelib import data as vdata
+from vaelib.cache import CACHE_ROOT, fingerprint
 from vaelib.runtime import atomic_save, atomic_write_text, log_event, pick_device
 
 __all__ = [
     "NUM_CLASSES", "FEATURE_BATCH", "WEIGHTS", "METRICS", "LR_SCHEDULES", "ClassifierConfig", "MNISTClassifier",
-    "train_classifier", "predict", "accuracy", "class_histogram", "classifier_folder",
+    "train_classifier", "predict", "accuracy", "class_histogram", "classifier_folder", "CODE_FILES",
     "load_or_train_classifier", "classifier_metrics",
 ]
 
@@ -53,6 +55,8 @@ NUM_CLASSES = 10
 FEATURE_BATCH = 128
 WEIGHTS = "classifier.pt"
 METRICS = "metrics.json"
+#: the files whose code a cached classifier's weights and accuracy depend on (its stamp: vaelib.cache)
+CODE_FILES = ("data.py", "eval/classifier.py")
 LR_SCHEDULES = ("cosine", "constant")
 
 
@@ -258,8 +262,6 @@ def class_histogram(images: torch.Tensor, classifier: nn.Module, batch_size: int
 def classifier_folder(cache_root: str | Path | None = None, **settings: Any) -> Path:
     """`<cache_root>/classifier-<hash of the settings>`; cache_root defaults to
     vaelib.cache.CACHE_ROOT. settings: `train_classifier` keywords (others at their defaults)."""
-    from vaelib.cache import CACHE_ROOT
-
     root = Path(cache_root) if cache_root is not None else CACHE_ROOT
     return root / f"classifier-{_config(settings).key()}"
 
@@ -289,9 +291,13 @@ def load_or_train_classifier(
     """
     cfg = _config(settings)
     folder = classifier_folder(cache_root, **settings)
-    weights, metrics = folder / WEIGHTS, folder / METRICS
+    weights, metrics, stamp_file = folder / WEIGHTS, folder / METRICS, folder / "code.json"
     dev = pick_device(device)
-    if weights.exists() and metrics.exists():
+    stamp = {f: fingerprint(f) for f in CODE_FILES}
+    current = stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp
+    if weights.exists() and metrics.exists() and not current:
+        print(f"{folder.name} was made by other code (or by a vaelib without code stamps); training it again")
+    if weights.exists() and metrics.exists() and current:
         ckpt = torch.load(weights, map_location="cpu", weights_only=True)
         if ckpt["config"] != cfg.to_dict():
             raise ValueError(f"{weights} holds other settings than its folder name says: {ckpt['config']}")
@@ -316,6 +322,7 @@ def load_or_train_classifier(
         "torch_threads": torch.get_num_threads(),
     }
     atomic_write_text(json.dumps(info, indent=2) + "\n", metrics)
+    atomic_write_text(json.dumps(stamp, indent=2) + "\n", stamp_file)
     return model
 
 
