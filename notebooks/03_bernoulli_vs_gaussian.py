@@ -55,9 +55,9 @@ from vaelib.notebook import setup
 from vaelib import data as vdata
 from vaelib import losses  # vaelib's reference implementations: losses.bernoulli_log_prob, ...
 from vaelib.losses import elbo, kl_std_normal
-from vaelib.metrics import (BernoulliReadout, active_units, evaluate, iwae_nll, latent_means, moment_kl,
+from vaelib.metrics import (active_units, evaluate, iwae_nll, latent_means, moment_kl,
                             posterior_params, rate_decomposition)
-from vaelib.eval.likelihood import per_image_elbo, per_image_mse
+from vaelib.eval.likelihood import BernoulliReadout, per_image_elbo, per_image_mse
 from vaelib.eval.stats import paired_bootstrap, seed_intervals, seed_verdict
 from vaelib.eval.plots import plot_history, reconstruction_pairs, show_grid
 from vaelib.runs import SWEEPS
@@ -308,7 +308,7 @@ print("trained now:", [k for k, r in runs.items() if r.trained_now] or "none (al
 # ranks the Gaussian models among themselves and says nothing about Bernoulli against Gaussian.
 # No fair likelihood scale for that comparison exists here: the Bernoulli decoder defines no
 # probability of grey images, and a Gaussian decoder read as Bernoulli pixel probabilities
-# (`vaelib.metrics.BernoulliReadout`) is a post-hoc model nobody trained, fed binary images its
+# (`vaelib.eval.likelihood.BernoulliReadout`) is a post-hoc model nobody trained, fed binary images its
 # encoder never saw; that readout appears only in a footnote after the table.
 
 # %%

@@ -65,9 +65,9 @@ from vaelib.eval.classifier import class_histogram, classifier_metrics
 from vaelib.eval.frechet import extract_features, frechet_distance, frechet_distance_of, gaussian_stats
 from vaelib.eval.gaps import inference_gaps
 from vaelib.data import eval_inputs
-from vaelib.eval.likelihood import HEADLINE_K, per_image_nll
+from vaelib.eval.likelihood import HEADLINE_K, BernoulliReadout, per_image_nll
 from vaelib.eval.stats import paired_bootstrap, seed_intervals, seed_verdict
-from vaelib.metrics import BernoulliReadout, evaluate, iwae_nll, kl_per_dimension, mean_terms
+from vaelib.metrics import evaluate, iwae_nll, kl_per_dimension, mean_terms
 from vaelib.runs import get_run
 from vaelib.eval.probe import linear_probe
 
@@ -642,7 +642,7 @@ results.style.format(precision=4).set_properties(subset=["reference"], **{"font-
 # %% [markdown]
 # **Footnote: the Bernoulli readout.** A common shortcut (and this series' own, before it scored
 # each model on its own data) puts every model on the binarized scale by reading a Gaussian
-# decoder's mean as Bernoulli probabilities (`vaelib.metrics.BernoulliReadout`). That number is confounded three ways: the Gaussian
+# decoder's mean as Bernoulli probabilities (`vaelib.eval.likelihood.BernoulliReadout`). That number is confounded three ways: the Gaussian
 # models' encoders are fed binarized images they never saw in training, the means are clipped at
 # $10^{-4}$ so that a confident wrong pixel costs a bounded amount, and the model scored is a
 # post-hoc hybrid that nobody trained. It is shown here for the record, on the first 300 test

@@ -9,7 +9,8 @@ import torch
 
 from vaelib import data as vdata
 from vaelib.losses import iwae_bound
-from vaelib.metrics import BernoulliReadout, active_units, evaluate, iwae_nll, reconstruction_mse
+from vaelib.eval.likelihood import BernoulliReadout
+from vaelib.metrics import active_units, evaluate, iwae_nll, reconstruction_mse
 from vaelib.models import ModelConfig, build_model
 
 

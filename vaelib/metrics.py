@@ -34,11 +34,11 @@ import torch
 from torch import nn
 
 from vaelib import data as vdata
-from vaelib.losses import (aggregate_log_prob, bernoulli_log_prob, gaussian_diag_log_prob, iwae_bound,
+from vaelib.losses import (aggregate_log_prob, gaussian_diag_log_prob, iwae_bound,
                            kl_std_normal_terms)
 
 __all__ = ["mean_terms", "reconstruction_mse", "latent_means", "kl_per_dimension", "active_units", "rate_decomposition", "moment_kl", "posterior_params",
-           "BernoulliReadout", "per_image_nll", "iwae_nll", "cheap_metrics", "evaluate"]
+           "per_image_nll", "iwae_nll", "cheap_metrics", "evaluate"]
 
 
 @torch.no_grad()
@@ -157,32 +157,6 @@ def moment_kl(mu: torch.Tensor, logvar: torch.Tensor | None = None) -> float:
     if logvar is not None:
         cov = cov + torch.diag(logvar.double().exp().mean(0))
     return 0.5 * (torch.trace(cov) + m.pow(2).sum() - d - torch.linalg.slogdet(cov)[1]).item()
-
-
-class BernoulliReadout(nn.Module):
-    """Read any VAE's decoder mean as Bernoulli pixel probabilities.
-
-    A Gaussian decoder's density on binary images is not a probability (it grows without bound
-    as σ shrinks), so its IWAE "NLL" cannot be set beside a Bernoulli model's. Reading the mean
-    E[x | z] in [0, 1] as p(x_i = 1 | z) gives every model a log-probability of the *binarized*
-    test set, in nats, on one scale. Means are clipped to [eps, 1 - eps].
-    """
-
-    def __init__(self, model: nn.Module, eps: float = 1e-4) -> None:
-        super().__init__()
-        self.model, self.eps = model, eps
-
-    def encode(self, x: torch.Tensor):
-        return self.model.encode(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.logit(self.model.mean(self.model.decode(z)).clamp(self.eps, 1 - self.eps))
-
-    def log_likelihood(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        return bernoulli_log_prob(x, logits)
-
-    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model.log_prior(z)
 
 
 @torch.no_grad()

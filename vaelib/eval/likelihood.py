@@ -1,4 +1,6 @@
-"""Per-image scores, and one canonical negative log-likelihood per model of the series.
+"""The likelihood module: per-image scores, the two readouts (a Gaussian decoder on binary images,
+`BernoulliReadout`; on 8-bit images, `DiscretizedGaussian`) and the one canonical negative
+log-likelihood per model of the series, `canonical_nll`.
 
 Every model is scored under **its own likelihood, on the data it models**:
 
@@ -10,7 +12,7 @@ Every model is scored under **its own likelihood, on the data it models**:
   probability of the 8-bit test image, in nats per image, or in bits per dimension.
 
 The two scales are on different data (binary against 8-bit images), so a Bernoulli and a
-Gaussian model cannot be ranked by likelihood; `vaelib.metrics.BernoulliReadout` puts a Gaussian
+Gaussian model cannot be ranked by likelihood; `BernoulliReadout` puts a Gaussian
 decoder's mean on the binary scale only as a readout (it changes the model), kept as a footnote.
 
 `canonical_nll(run)` is *the* NLL of a cached run that every notebook prints: -L_k with k = 100
@@ -31,16 +33,42 @@ from torch import nn
 
 from vaelib import data as vdata
 from vaelib.cache import fingerprint
-from vaelib.losses import discretized_gaussian_log_prob
+from vaelib.losses import bernoulli_log_prob, discretized_gaussian_log_prob
 from vaelib.metrics import per_image_nll  # the per-image IWAE estimate, re-exported here
 from vaelib.runs import TEST_IWAE
 from vaelib.runtime import atomic_path
 
-__all__ = ["DiscretizedGaussian", "NLL", "per_image_nll", "per_image_elbo", "per_image_mse", "nll_scale",
+__all__ = ["BernoulliReadout", "DiscretizedGaussian", "NLL", "per_image_nll", "per_image_elbo", "per_image_mse", "nll_scale",
            "scored_images", "canonical_nll", "HEADLINE_K", "NLL_BATCH"]
 
 #: importance samples of the headline NLL (all 10,000 test images), and images per batch
 HEADLINE_K, NLL_BATCH = 100, 100
+
+
+class BernoulliReadout(nn.Module):
+    """Read any VAE's decoder mean as Bernoulli pixel probabilities.
+
+    A Gaussian decoder's density on binary images is not a probability (it grows without bound
+    as σ shrinks), so its IWAE "NLL" cannot be set beside a Bernoulli model's. Reading the mean
+    E[x | z] in [0, 1] as p(x_i = 1 | z) gives every model a log-probability of the *binarized*
+    test set, in nats, on one scale. Means are clipped to [eps, 1 - eps].
+    """
+
+    def __init__(self, model: nn.Module, eps: float = 1e-4) -> None:
+        super().__init__()
+        self.model, self.eps = model, eps
+
+    def encode(self, x: torch.Tensor):
+        return self.model.encode(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.logit(self.model.mean(self.model.decode(z)).clamp(self.eps, 1 - self.eps))
+
+    def log_likelihood(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        return bernoulli_log_prob(x, logits)
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model.log_prior(z)
 
 
 class DiscretizedGaussian(nn.Module):
