@@ -343,9 +343,8 @@ table
 # Fashion-MNIST has the same format (28 × 28 grey images, 60,000 + 10,000, ten classes of
 # clothing). Its 10,000 test images ship with the repository (`data/FashionMNIST/raw/`, checked
 # by sha256 like MNIST) and load with `load_test_split(dataset="fashion-mnist")`; notebook 06 uses
-# them as anomalies. The 60,000 training images are not committed (no notebook trains on them):
-# `load_mnist(dataset="fashion-mnist")` finds them in Debian's package `dataset-fashion-mnist`, or
-# says how to get them.
+# them as anomalies. Its 60,000 training images ship too (`load_mnist(dataset="fashion-mnist")`):
+# notebook 06 trains one model on them for the reverse test.
 
 # %%
 fashion = load_test_split(dataset="fashion-mnist")  # the 10,000 test images

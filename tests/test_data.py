@@ -1,5 +1,5 @@
-"""vaelib.data and vaelib.datafiles: committed MNIST files, checksums, splits, targets, batching,
-Fashion-MNIST fallback."""
+"""vaelib.data and vaelib.datafiles: committed MNIST and Fashion-MNIST files, checksums, splits, targets,
+batching."""
 
 from __future__ import annotations
 
@@ -408,9 +408,8 @@ def test_iterate_batches_and_to(splits: data.MNISTSplits) -> None:
 # ----------------------------------------------------------------------------- Fashion-MNIST
 
 
-def test_fashion_mnist_missing_says_how_to_get_it(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(datafiles, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-such-dir")
-    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist") as e:
+def test_fashion_mnist_missing_says_how_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="git checkout -- data/FashionMNIST/raw/") as e:
         load_mnist(root=tmp_path, dataset="fashion-mnist")
     assert "FashionMNIST/raw" in str(e.value)
 
@@ -419,8 +418,7 @@ FASHION_RAW = datafiles.REPO_DATA / "FashionMNIST" / "raw"
 
 
 def _fashion_root(tmp_path: Path, monkeypatch, splits: tuple[str, ...] = ("train", "test")) -> Path:
-    """tmp_path/FashionMNIST/raw holding a copy of the committed files of `splits` (.gz); no system dir."""
-    monkeypatch.setattr(datafiles, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "no-such-dir")
+    """tmp_path/FashionMNIST/raw holding a copy of the committed files of `splits` (.gz)."""
     raw = tmp_path / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
     for split in splits:
@@ -452,9 +450,7 @@ def test_fashion_mnist_local_layout(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_fashion_mnist_committed_files(monkeypatch) -> None:
-    """The repository's data/FashionMNIST/raw/ loads, verified, with nothing else installed (no
-    skip: a fresh clone has it)."""
-    monkeypatch.setattr(datafiles, "FASHION_MNIST_SYSTEM_DIR", Path("/no-such-dir"))
+    """The repository's data/FashionMNIST/raw/ loads, verified (no skip: a fresh clone has it)."""
     monkeypatch.setattr(datafiles, "DATA_ROOT", datafiles.REPO_DATA)
     assert set(datafiles.FASHION_MNIST_FILES) == set(datafiles.IDX_SHAPES)
     for name in datafiles.FASHION_MNIST_FILES:
@@ -499,26 +495,9 @@ def test_fashion_mnist_truncated_gz_fails(tmp_path: Path, monkeypatch) -> None:
 def test_fashion_mnist_missing_test_file_says_restore(tmp_path: Path, monkeypatch) -> None:
     raw = _fashion_root(tmp_path, monkeypatch)
     (raw / "t10k-images-idx3-ubyte.gz").unlink()
-    with pytest.raises(DataError, match=r"(?s)no t10k-images-idx3-ubyte.*git checkout -- data/FashionMNIST/raw/") as e:
+    with pytest.raises(DataError, match=r"(?s)t10k-images-idx3-ubyte: missing.*git checkout -- data/FashionMNIST/raw/") as e:
         load_test_split(root=tmp_path, dataset="fashion-mnist")
     assert "train-images" not in str(e.value).split(".")[0]  # only the test split was asked for
-
-
-def test_fashion_mnist_system_dir_checked_in_place(tmp_path: Path, monkeypatch) -> None:
-    """The Debian folder (read-only, .gz only) serves when <root> lacks the files; its test files
-    are checked by sha256 without writing there."""
-    local = _fashion_root(tmp_path / "local", monkeypatch)
-    system = _fashion_root(tmp_path / "system", monkeypatch)
-    monkeypatch.setattr(datafiles, "FASHION_MNIST_SYSTEM_DIR", system)
-    assert ensure_fashion_mnist(root=tmp_path / "local", splits=("test",)) == local  # <root> first
-    assert ensure_fashion_mnist(root=tmp_path / "empty", splits=("test",)) == system
-    assert load_test_split(root=tmp_path / "empty", dataset="fashion-mnist", subset=10).images.shape[0] == 10
-    assert sorted(p.name for p in system.iterdir()) == sorted(f"{n}.gz" for n in datafiles.FASHION_MNIST_FILES)
-    content = gzip.decompress((system / "t10k-labels-idx1-ubyte.gz").read_bytes())
-    with gzip.open(system / "t10k-labels-idx1-ubyte.gz", "wb") as f:  # clean gzip, wrong content
-        f.write(content[:-1] + bytes([(content[-1] + 1) % 10]))
-    with pytest.raises(DataError, match=r"(?s)t10k-labels-idx1-ubyte.*wrong content.*sha256"):
-        ensure_fashion_mnist(root=tmp_path / "empty", splits=("test",))
 
 
 @pytest.mark.parametrize("batch_size", [128, 7])

@@ -3,17 +3,14 @@
 :mod:`vaelib.data` turns these files into splits; this module makes sure they are the official bytes.
 
 * Where: ``DATA_ROOT`` (``$VAELIB_DATA`` when set, else the repository's ``data/``) in torchvision's
-  layout, ``<root>/MNIST/raw/`` and ``<root>/FashionMNIST/raw/``, where the four official MNIST
-  files are committed gzip-compressed. Nothing is ever downloaded.
-* Verified by size + sha256: :func:`ensure_mnist` decompresses each ``<name>.gz`` once next to
-  itself (atomically) and checks size and sha256 of the result against :data:`MNIST_FILES`;
-  verified files are remembered per (path, mtime, size), so an edited file is checked again.
+  layout, ``<root>/MNIST/raw/`` and ``<root>/FashionMNIST/raw/``, where the four official files of
+  each are committed gzip-compressed. Nothing is ever downloaded.
+* Verified by size + sha256: :func:`ensure_raw` decompresses each ``<name>.gz`` once next to
+  itself (atomically) and checks size and sha256 of the result against :data:`MNIST_FILES` or
+  :data:`FASHION_MNIST_FILES`; verified files are remembered per (path, mtime, size), so an edited
+  file is checked again.
 * Restore hints: a missing, truncated or corrupt file raises :class:`DataError` naming every bad
   file, what was expected and found, and how to restore it (``git checkout -- data/...``).
-* Fashion-MNIST (:func:`ensure_fashion_mnist`): the four files committed to
-  ``data/FashionMNIST/raw/`` are checked the same way (:data:`FASHION_MNIST_FILES`); where they
-  are missing, Debian's ``dataset-fashion-mnist`` package (:data:`FASHION_MNIST_SYSTEM_DIR`, read
-  in place, checked by sha256 too) serves instead.
 """
 
 from __future__ import annotations
@@ -31,9 +28,8 @@ import torch
 
 from vaelib.runtime import REPO_ROOT
 
-__all__ = ["DATA_ROOT", "FASHION_MNIST_FILES", "FASHION_MNIST_SYSTEM_DIR", "IDX_SHAPES", "MNIST_FILES",
-           "REPO_DATA", "SPLIT_FILES", "DataError", "ensure_fashion_mnist", "ensure_mnist", "file_version", "find_idx",
-           "read_idx"]
+__all__ = ["DATA_ROOT", "FASHION_MNIST_FILES", "IDX_SHAPES", "MNIST_FILES", "REPO_DATA", "SPLIT_FILES", "DataError",
+           "ensure_raw", "ensure_fashion_mnist", "ensure_mnist", "file_version", "find_idx", "read_idx"]
 
 REPO_DATA = REPO_ROOT / "data"
 DATA_ROOT: Path = Path(os.environ["VAELIB_DATA"]) if os.environ.get("VAELIB_DATA") else REPO_DATA
@@ -47,7 +43,7 @@ MNIST_FILES: dict[str, tuple[int, str]] = {
 }
 
 # The same for the four Fashion-MNIST files committed to data/FashionMNIST/raw/ (its README says
-# where they come from). A file without an entry would get header and size checks only.
+# where they come from).
 FASHION_MNIST_FILES: dict[str, tuple[int, str]] = {
     "train-images-idx3-ubyte": (47_040_016, "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
     "train-labels-idx1-ubyte": (60_008, "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
@@ -66,9 +62,6 @@ SPLIT_FILES: dict[str, tuple[str, str]] = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-
-# Where Debian's dataset-fashion-mnist package puts the four .gz files (read in place).
-FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 # idx type byte -> numpy big-endian dtype
 _IDX_DTYPES: dict[int, np.dtype] = {
@@ -199,29 +192,42 @@ def _ensure_verified(raw: Path, name: str, size: int, sha: str, folder: str) -> 
     )
 
 
-def ensure_mnist(root: Path | str | None = None) -> Path:
-    """Check (and decompress once) the four MNIST files; return the folder ``<root>/MNIST/raw``.
+def ensure_raw(dataset: str = "mnist", root: Path | str | None = None,
+               splits: tuple[str, ...] = ("train", "test")) -> Path:
+    """Check (and decompress once) the files of `splits` of a data set; return ``<root>/<folder>/raw``
+    (folder MNIST or FashionMNIST, torchvision's layout; the repository commits both).
 
     For each file: decompress ``<name>.gz`` next to it when ``<name>`` is absent, then verify the
-    size and sha256 of ``<name>`` against :data:`MNIST_FILES`. Verified files are remembered in
-    this process by (path, mtime, size), so later calls only ``stat`` them. Never downloads.
-    Afterwards ``torchvision.datasets.MNIST(root=str(root), download=False)`` works offline.
+    size and sha256 of ``<name>`` against :data:`MNIST_FILES` or :data:`FASHION_MNIST_FILES`.
+    Verified files are remembered in this process by (path, mtime, size), so later calls only
+    ``stat`` them. Never downloads; afterwards torchvision's datasets read the folder offline.
 
     Raises DataError (one, listing every bad file: what was expected, what was found and how to
     restore it) when a file is missing, truncated or corrupt.
     """
-    raw = _root(root) / "MNIST" / "raw"
-    problems = [
-        msg
-        for name, (size, sha) in MNIST_FILES.items()
-        if (msg := _ensure_verified(raw, name, size, sha, "MNIST")) is not None
-    ]
+    if not splits or not set(splits) <= set(SPLIT_FILES):
+        raise ValueError(f"splits must be a non-empty subset of {tuple(SPLIT_FILES)}, got {splits!r}")
+    folder, files, label = {"mnist": ("MNIST", MNIST_FILES, "MNIST"),
+                            "fashion-mnist": ("FashionMNIST", FASHION_MNIST_FILES, "Fashion-MNIST")}[dataset]
+    raw = _root(root) / folder / "raw"
+    names = [name for split, pair in SPLIT_FILES.items() if split in splits for name in pair]
+    problems = [msg for name in names if (msg := _ensure_verified(raw, name, *files[name], folder)) is not None]
     if problems:
         raise DataError(
-            f"MNIST check failed in {raw} ({len(problems)} bad file(s); nothing is downloaded):\n  "
+            f"{label} check failed in {raw} ({len(problems)} bad file(s); nothing is downloaded):\n  "
             + "\n  ".join(problems)
         )
     return raw
+
+
+def ensure_mnist(root: Path | str | None = None) -> Path:
+    """`ensure_raw` of MNIST's four files."""
+    return ensure_raw("mnist", root)
+
+
+def ensure_fashion_mnist(root: Path | str | None = None, splits: tuple[str, ...] = ("train", "test")) -> Path:
+    """`ensure_raw` of Fashion-MNIST's files of `splits`."""
+    return ensure_raw("fashion-mnist", root, splits)
 
 
 def find_idx(folder: Path, name: str) -> Path | None:
@@ -271,126 +277,3 @@ def read_idx(path: Path | str) -> torch.Tensor:
         )
     arr = np.frombuffer(data, dtype=dtype, offset=hlen).reshape(dims)
     return torch.from_numpy(arr.astype(dtype.newbyteorder("="), copy=True))
-
-
-def _check_idx_cheap(path: Path, shape: tuple[int, ...]) -> str | None:
-    """Header magic, dims and (uncompressed) size of an idx file without decoding it.
-
-    For ``.gz`` the size comes from the gzip trailer; the full CRC check happens when it is read.
-    Returns None when fine, else what was found.
-    """
-    try:
-        with _open_idx(path) as f:
-            head = f.read(4 + 4 * len(shape))
-        dtype, dims, hlen = _parse_header(head, path)
-    except (DataError, EOFError, OSError, zlib.error) as e:
-        return str(e)
-    if dtype != np.dtype(">u1") or dims != shape:
-        return f"{path}: header says {dims} of {dtype}, expected {shape} of uint8"
-    size = hlen + int(np.prod(shape))
-    if path.suffix == ".gz":
-        with open(path, "rb") as f:
-            f.seek(-4, os.SEEK_END)
-            found = int.from_bytes(f.read(4), "little")
-        if found != size % 2**32:
-            return f"{path}: decompresses to {found} bytes, expected {size} (truncated or corrupt)"
-    elif (found := path.stat().st_size) != size:
-        return f"{path}: {found} bytes, expected {size} (truncated or corrupt)"
-    return None
-
-
-def _check_sha_in_place(path: Path, size: int, sha: str) -> str | None:
-    """Size and sha256 of the uncompressed content of path (``.gz`` or not), read in place (for
-    read-only folders such as the Debian package's). None when they match, else what was found."""
-    stamp = file_version(path)
-    if stamp in _VERIFIED:
-        return None
-    h = hashlib.sha256()
-    n = 0
-    try:
-        with _open_idx(path) as f:
-            while chunk := f.read(_CHUNK):
-                h.update(chunk)
-                n += len(chunk)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        return f"{path} cannot be decompressed ({type(e).__name__}: {e}); it is truncated or corrupt"
-    if n != size or h.hexdigest() != sha:
-        return (
-            f"{path}: wrong content\n    expected: {size} bytes, sha256 {sha} (uncompressed)\n"
-            f"    found:    {n} bytes, sha256 {h.hexdigest()}"
-        )
-    _VERIFIED.add(stamp)
-    return None
-
-
-def ensure_fashion_mnist(root: Path | str | None = None, splits: tuple[str, ...] = ("train", "test")) -> Path:
-    """Find the Fashion-MNIST files of ``splits`` ("train", "test"), check them; return their folder.
-
-    Looks in ``<root>/FashionMNIST/raw/`` (torchvision layout; the repository commits the test
-    split there), then in the Debian package's :data:`FASHION_MNIST_SYSTEM_DIR`; the first folder
-    holding every file the splits need (uncompressed or ``.gz``) wins, so the committed test split
-    is preferred. Files listed in :data:`FASHION_MNIST_FILES` (all four) are checked by size
-    and sha256: in ``<root>`` decompressed once next to their ``.gz`` as :func:`ensure_mnist` does,
-    in the system folder read in place. Never
-    downloads. Raises DataError saying how to get the data when no folder holds all the files, or
-    naming each bad file.
-    """
-    if not splits or not set(splits) <= set(SPLIT_FILES):
-        raise ValueError(f"splits must be a non-empty subset of {tuple(SPLIT_FILES)}, got {splits!r}")
-    names = [name for split, files in SPLIT_FILES.items() if split in splits for name in files]
-    local = _root(root) / "FashionMNIST" / "raw"
-    missing: dict[Path, list[str]] = {}
-    for folder in (local, FASHION_MNIST_SYSTEM_DIR):
-        files = {name: find_idx(folder, name) for name in names}
-        missing[folder] = [name for name, p in files.items() if p is None]
-        if not missing[folder]:
-            _check_fashion_folder(folder, files, in_root=folder == local)
-            return folder
-    raise DataError(_fashion_not_found(splits, names, missing, local))
-
-
-def _check_fashion_folder(folder: Path, files: dict[str, Path | None], in_root: bool) -> None:
-    """Check the Fashion-MNIST files found in folder (see :func:`ensure_fashion_mnist`); in_root:
-    folder is ``<root>``'s (decompress once) rather than the system one (read in place)."""
-    problems = []
-    for name, p in files.items():
-        assert p is not None
-        if name not in FASHION_MNIST_FILES:
-            msg = _check_idx_cheap(p, IDX_SHAPES[name])
-        elif in_root:
-            msg = _ensure_verified(folder, name, *FASHION_MNIST_FILES[name], "FashionMNIST")
-        else:
-            msg = _check_sha_in_place(p, *FASHION_MNIST_FILES[name])
-        if msg is not None:
-            problems.append(msg)
-    if problems:
-        raise DataError(
-            f"Fashion-MNIST check failed in {folder} ({len(problems)} bad file(s); nothing is "
-            "downloaded):\n  " + "\n  ".join(problems)
-            + "\n  fix: restore the committed test split (`git checkout -- data/FashionMNIST/raw/`), "
-            "reinstall the package (`apt-get install --reinstall dataset-fashion-mnist`) "
-            "or replace the torchvision-layout files under data/FashionMNIST/raw/."
-        )
-
-
-def _fashion_not_found(splits: tuple[str, ...], names: list[str], missing: dict[Path, list[str]], local: Path) -> str:
-    """The DataError message when no folder holds all the files: what is missing where, how to get it."""
-    looked = "; ".join(
-        f"{folder}: {'folder absent' if not folder.is_dir() else 'no ' + ', '.join(m)}"
-        for folder, m in missing.items()
-    )
-    msg = (
-        f"Fashion-MNIST not found: no folder holds all the files of the "
-        f"{' and '.join(s for s in SPLIT_FILES if s in splits)} split ({', '.join(names)}, "
-        f"uncompressed or .gz; {looked})."
-    )
-    if any(n in missing[local] for n in names):
-        msg += (
-            " All four files are committed to the repository: restore them with "
-            "`git checkout -- data/FashionMNIST/raw/` (and copy them to <VAELIB_DATA>/FashionMNIST/raw/ "
-            "if VAELIB_DATA points elsewhere), or `apt-get install dataset-fashion-mnist` (Debian/Ubuntu, "
-            "installs /usr/share/datasets/fashion-mnist/), or place the torchvision-layout files "
-            "under data/FashionMNIST/raw/ "
-            "(or <VAELIB_DATA>/FashionMNIST/raw/)."
-        )
-    return msg
