@@ -15,7 +15,7 @@ ifndef TEST_CACHE
 TEST_CACHE := $(shell mktemp -d 2>/dev/null || echo /tmp/vaelib-test-cache)
 endif
 
-.PHONY: all install run test unit notebooks bench profile student grade clean kernel lab-settings lab
+.PHONY: all install run test unit notebooks bench profile student grade bundle unbundle clean kernel lab-settings lab
 
 all: test
 
@@ -68,6 +68,16 @@ grade: install
 	@if [ -z "$(NB)" ]; then echo "make grade: say which notebook or folder, e.g. make grade NB=submissions/ ASSIGNMENT=02" >&2; exit 2; fi
 	$(PY) -m vaecourse grade "$(NB)" $(if $(ASSIGNMENT),--assignment "$(ASSIGNMENT)") $(if $(JSON),--json "$(JSON)") \
 		$(if $(OUT),--out "$(OUT)") $(if $(JOBS),--jobs "$(JOBS)")
+
+# checkpoint bundles (README "For instructors"): the cached runs of the series, or of one notebook, in one
+# archive with a manifest (sha256 and code stamp of every file), and back into checkpoints/:
+#   make bundle [NOTEBOOK=07] [FILE=bundles/x.tar.gz]      make unbundle FILE=x.tar.gz | URL=https://...
+bundle: install
+	$(PY) scripts/bundle.py make $(if $(NOTEBOOK),--notebook $(NOTEBOOK)) $(if $(FILE),--out "$(FILE)")
+
+unbundle: install
+	@if [ -z "$(FILE)$(URL)" ]; then echo "make unbundle: say which bundle, FILE=... or URL=https://..." >&2; exit 2; fi
+	$(PY) scripts/bundle.py unbundle "$(or $(FILE),$(URL))"
 
 clean:
 	rm -rf runs checkpoints .pytest_cache
