@@ -85,11 +85,31 @@ def test_canonical_nll_is_cached_and_its_first_n_images_are_a_prefix(tmp_path, m
     assert torch.equal(whole.per_image[:100], first.per_image)  # one seeded stream, batch after batch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nll-binarized-k10-n100.pt", "nll-binarized-k10-n300.pt"]
     stored = torch.load(tmp_path / "nll-binarized-k10-n300.pt", weights_only=True)
-    torch.save({**stored, "nll": torch.zeros(300)}, tmp_path / "nll-binarized-k10-n300.pt")  # now read, not computed
-    assert canonical_nll(run, test=True, n=200).mean == 0.0
+    torch.save({**stored, "nll": stored["nll"] + 1000}, tmp_path / "nll-binarized-k10-n300.pt")  # now read, not computed
+    assert canonical_nll(run, test=True, n=200).mean == pytest.approx(whole.per_image[:200].double().mean().item() + 1000)
     with pytest.raises(ValueError, match="multiple of 100"):
         canonical_nll(run, test=True, n=150)
     assert "n = 300, k = 10" in str(whole) and whole.bits_per_dim == pytest.approx(whole.mean / (784 * math.log(2)))
+
+
+def test_a_damaged_nll_file_is_said_in_one_line_and_computed_again(tmp_path, monkeypatch, capsys):
+    """Zeros (no discrete image has probability 1), too few values, NaN, or bytes that are no file."""
+    monkeypatch.setattr(vdata, "load_test_split", lambda dataset="mnist": SimpleNamespace(images=_images(300)))
+    monkeypatch.setitem(__import__("vaelib.eval.likelihood", fromlist=["x"]).TEST_IWAE, "iwae_n", 300)
+    run = SimpleNamespace(model=_model(), folder=tmp_path, train_config=SimpleNamespace(dataset="mnist"),
+                          code={"models/vae.py": "a stamp"})
+    good = canonical_nll(run, test=True)
+    path = tmp_path / "nll-binarized-k10-n300.pt"
+    stored = torch.load(path, weights_only=True)
+    for damage in (torch.zeros(300), stored["nll"][:3], torch.full((300,), float("nan"))):
+        torch.save({**stored, "nll": damage}, path)
+        capsys.readouterr()
+        assert torch.equal(canonical_nll(run, test=True).per_image, good.per_image)
+        out = capsys.readouterr().out
+        assert out.count("\n") == 1 and f"{path} is damaged (not 300 finite positive values); computing it again" in out
+    path.write_bytes(b"not a torch file")
+    assert torch.equal(canonical_nll(run, test=True).per_image, good.per_image)
+    assert f"{path} is damaged (" in capsys.readouterr().out
 
 
 def test_nll_standard_error():

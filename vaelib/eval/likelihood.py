@@ -36,11 +36,13 @@ from vaelib.cache import fingerprint
 from vaelib.losses import bernoulli_log_prob, discretized_gaussian_log_prob
 from vaelib.metrics import per_image_nll  # the per-image IWAE estimate, re-exported here
 from vaelib.runs import TEST_IWAE
-from vaelib.runtime import atomic_path
+from vaelib.runtime import atomic_path, brief
 
 __all__ = ["BernoulliReadout", "DiscretizedGaussian", "NLL", "per_image_nll", "per_image_elbo", "per_image_mse", "nll_scale",
-           "scored_images", "canonical_nll", "HEADLINE_K", "NLL_BATCH"]
+           "scored_images", "canonical_nll", "HEADLINE_K", "NLL_BATCH", "N_TEST"]
 
+#: images in the official test split (MNIST and Fashion-MNIST alike): what an "all images" NLL file holds
+N_TEST = 10_000
 #: importance samples of the headline NLL (all 10,000 test images), and images per batch
 HEADLINE_K, NLL_BATCH = 100, 100
 
@@ -163,6 +165,28 @@ class NLL:
         return f"{self.mean:.2f} ± {self.se:.2f} nats ({self.scale}, n = {self.n:,}, k = {self.k})"
 
 
+def _read_nll(path: Path, code: dict[str, str], length: int) -> torch.Tensor | None:
+    """The stored per-image NLLs, or None when there are none made by this code. A damaged file (it
+    cannot be read, or holds other than `length` finite positive values: -L_k of a discrete image
+    is > 0) is said in one line and computed again."""
+    if not path.exists():
+        return None
+    try:
+        stored = torch.load(path, weights_only=True)
+        if not isinstance(stored, dict) or stored.get("code") != code:
+            return None  # made by other code (or by a vaelib before code stamps): computed again
+        values = stored["nll"]
+        ok = (isinstance(values, torch.Tensor) and values.shape == (length,) and values.is_floating_point()
+              and bool(torch.isfinite(values).all()) and bool((values > 0).all()))
+        problem = None if ok else f"not {length} finite positive values"
+    except Exception as e:  # a truncated or corrupt file
+        problem, values = brief(e), None
+    if problem is None:
+        return values
+    print(f"{path} is damaged ({problem}); computing it again")
+    return None
+
+
 def canonical_nll(run: Any, test: bool = False, n: int | None = None) -> NLL:
     """The run's headline NLL (a `vaelib.cache.CachedRun`): k = HEADLINE_K on all test images
     (test mode: TEST_IWAE's k and n), under its own likelihood, on the model's device; cached in
@@ -180,11 +204,11 @@ def canonical_nll(run: Any, test: bool = False, n: int | None = None) -> NLL:
     scale = nll_scale(run.model)
     folder = Path(run.folder)
     code = {**run.code, "eval/likelihood.py": fingerprint("eval/likelihood.py")}  # what computed these numbers
-    for m in (n_all, n):  # the largest cached estimate that contains the first n images
+    for m in dict.fromkeys((n_all, n)):  # the largest cached estimate that contains the first n images
         path = folder / f"nll-{scale}-k{k}-n{m or 'all'}.pt"
-        stored = torch.load(path, weights_only=True) if path.exists() else None
-        if isinstance(stored, dict) and stored.get("code") == code:  # else missing, or made by other code
-            return NLL(stored["nll"][:n], k, scale)
+        values = _read_nll(path, code, m or N_TEST)
+        if values is not None:
+            return NLL(values[:n], k, scale)
     images = vdata.load_test_split(dataset=run.train_config.dataset).images
     scorer, x = scored_images(run.model, images[:n] if n else images)
     values = per_image_nll(scorer, x.to(next(run.model.parameters()).device), k, batch_size=NLL_BATCH)
