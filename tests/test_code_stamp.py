@@ -80,3 +80,27 @@ def test_a_derived_nll_follows_its_code_and_every_file_of_a_run_is_known(tmp_pat
     canonical_nll(run, test=True)
     assert len(scored) == 2
     assert sorted(run.folder.iterdir()) == sorted(run_files(run.folder))  # nothing the code does not know
+
+
+def test_a_folder_holding_another_run_or_damaged_results_is_refused_in_one_line(tmp_path):
+    """A 1-epoch run copied into the folder of another configuration is not served as that run; a
+    damaged history or metrics file names itself."""
+    import pytest
+
+    from vaelib.checkpoints import CheckpointError
+
+    short = cache.load_or_train("fnn-bce", test=True, cache_root=tmp_path / "a", progress=False)
+    other = cache.run_folder("fnn-mse", test=True, cache_root=tmp_path / "a")
+    for f in run_files(short.folder):
+        other.mkdir(parents=True, exist_ok=True)
+        (other / f.name).write_bytes(f.read_bytes())
+    (other / "code.json").write_text(json.dumps(cache.code_stamp("vae")))
+    with pytest.raises(CheckpointError, match="holds another configuration than the run asked for"):
+        cache.load_or_train("fnn-mse", test=True, cache_root=tmp_path / "a", progress=False)
+    for name, damage in (("history.csv", ""), ("metrics.json", "{half")):
+        (short.folder / name).write_text(damage)
+        with pytest.raises(CheckpointError, match=f"{name} is damaged .*delete its folder") as e:
+            cache.load_or_train("fnn-bce", test=True, cache_root=tmp_path / "a", progress=False)
+        assert "\n" not in str(e.value)
+        (short.folder / name).write_text(short.history.to_csv(index=False) if name == "history.csv"
+                                         else json.dumps(short.metrics))

@@ -37,10 +37,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from vaelib.checkpoints import CHECKPOINT, load_model, run_files
+from vaelib.checkpoints import CHECKPOINT, CheckpointError, load_model, run_files
 from vaelib.models import ModelConfig
 from vaelib.runs import get_run
-from vaelib.runtime import REPO_ROOT, atomic_write_text
+from vaelib.runtime import REPO_ROOT, atomic_write_text, brief
 from vaelib.train import TrainConfig, train
 
 __all__ = ["CACHE_ROOT", "FAMILY_FILES", "SHARED_FILES", "CachedRun", "config_key", "fingerprint", "code_stamp",
@@ -125,10 +125,9 @@ def load_or_train(name: str, test: bool = False, *, cache_root: str | Path | Non
     stamp = code_stamp(model_cfg.kind)
     _drop_if_stale(name, folder, stamp)
     if (folder / "model.pt").exists() and (folder / "metrics.json").exists():
-        history = pd.read_csv(folder / "history.csv")
-        metrics = json.loads((folder / "metrics.json").read_text())
-        return CachedRun(name, load_model(folder / "model.pt", device), history, metrics, folder, False,
-                         model_cfg, train_cfg)
+        model = load_model(folder / "model.pt", device, expect=(model_cfg.to_dict(), train_cfg.to_dict()))
+        history, metrics = _read_results(folder)
+        return CachedRun(name, model, history, metrics, folder, False, model_cfg, train_cfg)
     if run.continues is not None and not (folder / CHECKPOINT).exists():
         earlier = load_or_train(run.continues, test, cache_root=cache_root, device=device, progress=progress)
         if earlier.folder != folder:  # (in test mode both may be one short run)
@@ -138,6 +137,22 @@ def load_or_train(name: str, test: bool = False, *, cache_root: str | Path | Non
     atomic_write_text(json.dumps(stamp, indent=2) + "\n", folder / "code.json")
     result = train(model_cfg, train_cfg, folder, device=device, progress=progress)
     return CachedRun(name, result.model, result.history, result.metrics, folder, True, model_cfg, train_cfg)
+
+
+def _read_results(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """history.csv and metrics.json of a finished run; a damaged one is a CheckpointError naming it."""
+    path = folder / "history.csv"
+    try:
+        history = pd.read_csv(path)
+        if "epoch" not in history or history.empty:
+            raise ValueError("no epochs")
+        path = folder / "metrics.json"
+        metrics = json.loads(path.read_text())
+        if not isinstance(metrics, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError, pd.errors.ParserError) as e:  # JSONDecodeError and EmptyDataError are ValueErrors
+        raise CheckpointError(path, f"is damaged ({brief(e)})", "delete its folder and ask for the run again") from None
+    return history, metrics
 
 
 def _drop_if_stale(name: str, folder: Path, stamp: dict[str, str]) -> None:

@@ -67,12 +67,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(path, f"is unreadable (truncated or corrupt: {detail})") from e
 
 
-def load_model(path: str | Path, device: str | torch.device | None = None) -> nn.Module:
+def load_model(path: str | Path, device: str | torch.device | None = None,
+               expect: tuple[dict[str, Any], dict[str, Any]] | None = None) -> nn.Module:
     """Rebuild a trained model from a checkpoint file (or a run folder) alone, in eval mode.
 
     A checkpoint whose configuration today's vaelib no longer accepts (a setting a model now
-    rejects) raises CheckpointError saying so and how to retrain."""
+    rejects) raises CheckpointError saying so and how to retrain; so does one that holds another
+    configuration than `expect` (model config, train config as dicts), e.g. a run copied into the
+    folder of another."""
     ckpt = load_checkpoint(path)
+    if expect is not None and (ckpt.get("model_config"), ckpt.get("train_config")) != tuple(expect):
+        raise CheckpointError(path, "holds another configuration than the run asked for (a folder copied or "
+                              "renamed into its place)", "delete its folder and ask for the run again")
     try:
         model = build_model(ckpt["model_config"])
         model.load_state_dict(ckpt["model"])
