@@ -308,3 +308,21 @@ def test_debug_shows_the_unexpected_error(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="boom"):
         main(["train", *TINY, "--out", str(tmp_path)])
 
+
+
+def test_a_second_train_into_a_folder_being_written_is_refused_in_one_line(tmp_path, capsys):
+    import fcntl
+    import os
+
+    out = tmp_path / "run"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # the first `vaelib train --out run`, still training
+    try:
+        assert main(["train", "--preset", "pytorch-example", "--epochs", "1", "--subset", "200", "--no-progress",
+                     "--out", str(out)]) == 1
+    finally:
+        os.close(fd)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is being written by another process" in err and "--restart" not in err
+    assert list(out.iterdir()) == []

@@ -177,3 +177,27 @@ def test_a_compile_backend_that_does_not_exist_trains_eagerly_and_says_so(splits
     with pytest.warns(UserWarning, match="training eagerly"):
         r = train(SMALL, _cfg(epochs=1), None, progress=False, data=splits, final_metrics=False)
     assert r.model._compiled_call_impl is None and len(r.history) == 1
+
+
+def test_a_run_folder_has_one_writer_at_a_time(splits, tmp_path):
+    """While another writer holds the folder (an OS lock on it: another process, or here another
+    open of it), a second training is refused in one line and leaves its files alone; once it is
+    released, training goes on."""
+    import fcntl
+    import os
+
+    from vaelib.checkpoints import FolderBusyError
+
+    first = train(SMALL, _cfg(epochs=1), tmp_path, progress=False, data=splits, final_metrics=False)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    fd = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # what a second `vaelib train --out` on this folder would hold
+    try:
+        with pytest.raises(FolderBusyError, match="is being written by another process") as e:
+            train(SMALL, _cfg(epochs=2), tmp_path, progress=False, data=splits, final_metrics=False)
+        assert "\n" not in str(e.value)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    finally:
+        os.close(fd)
+    again = train(SMALL, _cfg(epochs=2), tmp_path, progress=False, data=splits, final_metrics=False)
+    assert list(again.history["epoch"]) == [1, 2] and again.history.iloc[0].equals(first.history.iloc[0])

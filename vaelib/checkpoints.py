@@ -12,6 +12,9 @@ wrong and how to start over.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,8 @@ from torch import nn
 from vaelib.models import build_model
 from vaelib.runtime import atomic_save, brief, pick_device
 
-__all__ = ["CHECKPOINT", "RUN_FILES", "DERIVED_FILES", "CheckpointError", "run_files", "load_checkpoint",
+__all__ = ["CHECKPOINT", "RUN_FILES", "DERIVED_FILES", "CheckpointError", "FolderBusyError", "run_files", "writing",
+           "load_checkpoint",
            "save_checkpoint", "check_same_run", "load_model"]
 
 CHECKPOINT = "checkpoint.pt"
@@ -49,6 +53,35 @@ class CheckpointError(ValueError):
                  fix: str = "use resume=False to delete it and start over, or another folder") -> None:
         self.path, self.problem = Path(path), problem
         super().__init__(f"{path} {problem}; {fix}")
+
+
+class FolderBusyError(CheckpointError):
+    """Another process is writing the run folder."""
+
+
+@contextmanager
+def writing(folder: str | Path) -> Iterator[None]:
+    """Hold the run folder while this process writes it: a second writer (another `vaelib train`, a
+    second notebook on the same run) gets a FolderBusyError instead of mixing its files with ours.
+    An OS lock on the folder itself (flock), so it goes when the process ends, even when killed;
+    where the system has none (Windows), nothing is held."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl  # noqa: PLC0415  (POSIX only)
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderBusyError(folder, "is being written by another process (a second training of the same run)",
+                                  "wait until it has finished, or write to another folder") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -183,7 +183,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from vaelib import data as vdata
     from vaelib.eval.plots import reconstruction_pairs, save_grid
-    from vaelib.checkpoints import CheckpointError
+    from vaelib.checkpoints import CheckpointError, FolderBusyError
     from vaelib.runtime import atomic_path
     from vaelib.train import train
 
@@ -196,6 +196,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         result = train(mcfg, tcfg, args.out, device=args.device, progress=not args.no_progress,
                        resume=not args.restart)
+    except FolderBusyError as exc:
+        raise CLIError(str(exc)) from None
     except CheckpointError as exc:
         raise _restart_hint(exc) from None
     model = result.model

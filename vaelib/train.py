@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -37,7 +38,7 @@ from vaelib import data as vdata
 from vaelib.metrics import cheap_metrics, mean_terms
 from vaelib.models import MODELS, ModelConfig, build_model
 from vaelib.checkpoints import (CHECKPOINT, RUN_FILES, CheckpointError, check_same_run, load_checkpoint, run_files,
-                                 save_checkpoint)
+                                 save_checkpoint, writing)
 from vaelib.runtime import (atomic_save, atomic_write_csv, atomic_write_text, brief, clean_stale_tmp, config_from_dict,
                             log_event, maybe_compile, pick_device, seed_everything)
 
@@ -164,14 +165,25 @@ def train(
     everything in memory. If out_dir holds a checkpoint of the same configuration, training
     resumes from it (`resume=False` starts over: it first deletes every file a run wrote there,
     vaelib.checkpoints.run_files, the old checkpoint among them); another configuration's or an
-    unreadable checkpoint raises CheckpointError. `on_epoch_end(epoch, row)` is called after each
+    unreadable checkpoint raises CheckpointError, and a folder that another process is writing
+    FolderBusyError (vaelib.checkpoints.writing). `on_epoch_end(epoch, row)` is called after each
     checkpoint.
     """
     started = time.perf_counter()
     mcfg = model_config if isinstance(model_config, ModelConfig) else ModelConfig.from_dict(model_config)
     tcfg = train_config if isinstance(train_config, TrainConfig) else TrainConfig.from_dict(train_config or {})
-    dev = pick_device(device)
     out = Path(out_dir) if out_dir is not None else None
+    with writing(out) if out is not None else nullcontext():  # one writer per run folder
+        result = _fit(mcfg, tcfg, out, pick_device(device), progress, resume, data, final_metrics, on_epoch_end)
+    log_event("trained", run=out.name if out is not None else None, kind=mcfg.kind, epochs=len(result.history),
+              seconds=time.perf_counter() - started)  # the profile's record of what trained (runtime.log_event)
+    return result
+
+
+def _fit(mcfg: ModelConfig, tcfg: TrainConfig, out: Path | None, dev: torch.device, progress: bool, resume: bool,
+         data: vdata.MNISTSplits | None, final_metrics: bool,
+         on_epoch_end: Callable[[int, dict[str, Any]], None] | None) -> TrainResult:
+    """What `train` does once its folder is held: load the data, start or resume, the epochs, the end."""
     splits = data if data is not None else vdata.load_mnist(
         dataset=tcfg.dataset, val_size=tcfg.val_size, seed=0, subset=tcfg.subset
     )
@@ -201,10 +213,7 @@ def train(
         if on_epoch_end is not None:
             on_epoch_end(run.epoch, run.history[-1])
     bar.close()
-    result = _finish(run, splits, mcfg, tcfg, out, dev, final_metrics)
-    log_event("trained", run=out.name if out is not None else None, kind=mcfg.kind, epochs=int(run.epoch),
-              seconds=time.perf_counter() - started)  # the profile's record of what trained (runtime.log_event)
-    return result
+    return _finish(run, splits, mcfg, tcfg, out, dev, final_metrics)
 
 
 def _start(mcfg: ModelConfig, tcfg: TrainConfig, dev: torch.device) -> _Training:
