@@ -565,3 +565,31 @@ def test_bad_arguments_give_one_line_and_status_2(tmp_path: Path, capsys) -> Non
         assert main(args) == 2, args
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("vaecourse: error:") and needle in err, err
+
+
+def test_links_and_special_files_in_a_class_are_refused_never_followed(tmp_path: Path, capsys) -> None:
+    """A submission that links to the solution, a student folder that links to another's, a link
+    to a special file and a FIFO each get a row that says why, score 0, and the class goes on; none
+    is opened (a FIFO would block the grader, /proc/self/mem would abort it)."""
+    student = tmp_path / "student"
+    write_student_versions(student, [NB02])
+    subs = tmp_path / "submissions"
+    (subs / "ada").mkdir(parents=True)
+    nbformat.write(nbformat.read(student / f"{NB02.stem}.ipynb", as_version=4), subs / "ada" / f"{NB02.stem}.ipynb")
+    os.symlink(NB02.with_suffix(".ipynb").resolve(), subs / "bo.ipynb")  # the instructor's solution
+    os.symlink(subs / "ada", subs / "cy")  # another student's folder
+    os.symlink("/proc/self/mem", subs / "dee.ipynb")
+    os.mkfifo(subs / "eve.ipynb")
+    out = tmp_path / "grades"
+    args = ["grade", str(subs), "--assignment", "02", "--out", str(out)]
+    args += [] if ISOLATED else ["--allow-weak-isolation"]
+    assert main(args) == 0
+    rows = {r["student"]: r for r in csv.DictReader((out / "class.csv").open())}
+    assert set(rows) == {"ada", "bo", "cy", "dee", "eve"}
+    for name in ("bo", "cy", "dee"):
+        assert rows[name]["score"] == "0" and "refused: a symbolic link" in rows[name]["flags"], rows[name]
+    assert rows["eve"]["score"] == "0" and "refused: not a regular file" in rows["eve"]["flags"]
+    assert rows["ada"]["flags"] == "" and rows["ada"]["total"] == "4"
+    with pytest.raises(Exception, match="symbolic link"):  # the grader's own reader never follows one either
+        from vaecourse.submission import read_submission
+        read_submission(subs / "bo.ipynb")

@@ -18,13 +18,15 @@ assignment, unless `regrade=True`.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
+import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vaecourse.grader import GradingError, grade, resolve_assignment, write_json
+from vaecourse.submission import submission_sha256
 from vaelib.runtime import atomic_write_text
 
 __all__ = ["find_submissions", "grade_class", "format_summary"]
@@ -32,18 +34,36 @@ __all__ = ["find_submissions", "grade_class", "format_summary"]
 NOTEBOOK_SUFFIXES = (".ipynb", ".py")
 
 
-def find_submissions(folder: Path) -> list[tuple[str, Path]]:
-    """(student, notebook) pairs in folder: its notebooks, and the notebooks of its subfolders."""
+def find_submissions(folder: Path) -> list[tuple[str, Path, str | None]]:
+    """(student, notebook, why it is refused or None) in folder: its notebooks, and the notebooks of
+    its subfolders. A symbolic link (to a file or to a folder: another student's work, the solution,
+    a special file) or anything but a regular file is refused, never followed or opened."""
     found = []
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith((".", "_")):
             continue
-        if entry.is_file() and entry.suffix in NOTEBOOK_SUFFIXES:
-            found.append((entry.stem, entry))
-        elif entry.is_dir():
-            found += [(entry.name, p) for p in sorted(entry.iterdir())
-                      if p.is_file() and p.suffix in NOTEBOOK_SUFFIXES and not p.name.startswith(".")]
+        kind = _kind(entry)
+        if kind == "dir":
+            for p in sorted(entry.iterdir()):
+                if p.suffix in NOTEBOOK_SUFFIXES and not p.name.startswith("."):
+                    found.append((entry.name, p, _refusal(_kind(p))))
+        elif entry.suffix in NOTEBOOK_SUFFIXES or (kind == "link" and not entry.suffix):  # a file, or a linked folder
+            found.append((entry.stem, entry, _refusal(kind)))
     return found
+
+
+def _kind(path: Path) -> str:
+    """"file", "dir", "link" or "special" (a FIFO, a device, a socket), without following a link."""
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        return "link"
+    return "file" if stat.S_ISREG(mode) else "dir" if stat.S_ISDIR(mode) else "special"
+
+
+def _refusal(kind: str) -> str | None:
+    return {"file": None, "link": "refused: a symbolic link (hand in the notebook itself)",
+            "dir": "refused: a folder where a notebook was expected",
+            "special": "refused: not a regular file"}[kind]
 
 
 def _safe(name: str) -> str:
@@ -67,7 +87,7 @@ def _one(student: str, path: Path, out: Path, assignment, regrade: bool, kw: dic
         return {"student": student, "assignment": "", "file": str(path), "score": 0, "total": 0, "percent": "",
                 "flags": f"error: {e}"}, "error"
     report_path = out / _safe(student) / f"{solution.stem}.json"
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha = submission_sha256(path)
     if report_path.is_file() and not regrade:
         try:
             old = json.loads(report_path.read_text(encoding="utf-8"))
@@ -86,6 +106,11 @@ def _one(student: str, path: Path, out: Path, assignment, regrade: bool, kw: dic
     return _row(student, path, report), "graded"
 
 
+def _refused(student: str, path: Path, why: str) -> tuple[dict, str]:
+    return {"student": student, "assignment": "", "file": str(path), "score": 0, "total": 0, "percent": "",
+            "flags": why}, "error"
+
+
 def grade_class(folder: str | Path, out: str | Path, *, assignment: str | Path | None = None, jobs: int = 2,
                 regrade: bool = False, **grade_kw) -> dict:
     """Grade every submission under folder into out; return the summary (also the CSV's rows)."""
@@ -97,7 +122,8 @@ def grade_class(folder: str | Path, out: str | Path, *, assignment: str | Path |
         raise GradingError(f"no notebooks (.ipynb, .py) in {folder} or its subfolders")
     out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        done = list(pool.map(lambda s: _one(s[0], s[1], out, assignment, regrade, grade_kw), subs))
+        done = list(pool.map(lambda s: _refused(*s) if s[2] else _one(s[0], s[1], out, assignment, regrade, grade_kw),
+                             subs))
     rows = [r for r, _ in done]
     columns = ["student", "assignment", "file"]
     columns += sorted({k for r in rows for k in r if k.startswith("ex:")})

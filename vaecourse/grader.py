@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import ast
 import datetime as _dt
-import hashlib
 import importlib.util
 import json
 import re
@@ -53,7 +52,7 @@ from typing import Any
 
 from vaecourse import sandbox
 from vaecourse.student_process import run_student
-from vaecourse.submission import Malformed, clean, read_submission
+from vaecourse.submission import Malformed, clean, read_submission, submission_sha256
 
 __all__ = ["GradingError", "PASSED", "FAILED", "NOT_ATTEMPTED", "format_report", "grade", "resolve_assignment",
            "student_library", "write_json"]
@@ -281,7 +280,7 @@ def _report(path: Path, solution: Path, seed: int, iso: Any, out_ex: list[dict],
     return clean({
         "notebook": str(path),
         "assignment": solution.stem,
-        "submission_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "submission_sha256": submission_sha256(path),
         "graded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seed": seed,
         "isolation": {"level": iso.level, "detail": iso.detail},

@@ -9,11 +9,14 @@ came from a student (answers, the student process's last words) safe to print an
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_SUBMISSION_BYTES", "Malformed", "clean", "read_submission"]
+__all__ = ["submission_sha256", "MAX_SUBMISSION_BYTES", "Malformed", "clean", "read_submission"]
 
 MAX_SUBMISSION_BYTES = 20 * 1024**2
 
@@ -41,12 +44,34 @@ def _tags(cell: dict) -> list[str]:
     return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
 
 
+def submission_sha256(path: Path) -> str:
+    """sha256 of a submission's bytes, read in chunks and at most MAX_SUBMISSION_BYTES of them (the
+    parent never holds a whole file); "" for a link or anything but a regular file, never opened
+    through a link nor blocked on a FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        h, seen = hashlib.sha256(), 0
+        while seen <= MAX_SUBMISSION_BYTES and (chunk := f.read(1 << 20)):
+            h.update(chunk)
+            seen += len(chunk)
+    return h.hexdigest()
+
+
 def read_submission(path: Path) -> dict:
     """The submission as {"cells": [{"cell_type", "source", "tags"}], "raw": the notebook dict}.
     Raises Malformed with a one-line reason; never anything else for any content of the file."""
     if path.suffix not in (".ipynb", ".py"):
         raise Malformed(f"{path.name} is not a notebook (.ipynb, or a jupytext .py)")
     try:
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode) or not stat.S_ISREG(mode):  # never follow a link, never open a FIFO or a device
+            raise Malformed(f"{path.name} is {'a symbolic link' if stat.S_ISLNK(mode) else 'not a regular file'}; "
+                            "hand in the notebook itself")
         size = path.stat().st_size
         if size > MAX_SUBMISSION_BYTES:
             raise Malformed(f"{path.name} is {size / 1024**2:.0f} MiB, over the {MAX_SUBMISSION_BYTES // 1024**2} MiB "
