@@ -593,3 +593,34 @@ def test_links_and_special_files_in_a_class_are_refused_never_followed(tmp_path:
     with pytest.raises(Exception, match="symbolic link"):  # the grader's own reader never follows one either
         from vaecourse.submission import read_submission
         read_submission(subs / "bo.ipynb")
+
+
+def test_report_names_never_collide_and_student_text_is_neutralised(tmp_path: Path, capsys) -> None:
+    """o'brien and o_brien would share a report, ada.ipynb and ada/02_....ipynb too, and a student
+    named class.csv would take the table's name: the later ones are refused, saying why. A name that
+    a spreadsheet reads as a formula is quoted in class.csv, and terminal escapes are shown, not obeyed."""
+    student = tmp_path / "student"
+    write_student_versions(student, [NB02])
+    blank = nbformat.read(student / f"{NB02.stem}.ipynb", as_version=4)
+    subs = tmp_path / "submissions"
+    (subs / "ada").mkdir(parents=True)
+    for name in ("o'brien.ipynb", "o_brien.ipynb", "ada.ipynb", f"ada/{NB02.stem}.ipynb", "class.csv.ipynb",
+                 "=HYPERLINK(1).ipynb", "\x1b[2Jzed.ipynb"):
+        nbformat.write(blank, subs / name)
+    out = tmp_path / "grades"
+    args = ["grade", str(subs), "--assignment", "02", "--out", str(out), "--jobs", "2"]
+    args += [] if ISOLATED else ["--allow-weak-isolation"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    with (out / "class.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    flags = {r["student"]: r["flags"] for r in rows}
+    assert "would overwrite o'brien.ipynb's" in flags["o_brien"] and flags["o'brien"] == ""
+    assert [r["flags"] for r in rows if r["student"] == "ada"] == [
+        "", "refused: its report (ada/02_reparameterization.json) would overwrite ada/02_reparameterization.ipynb's; "
+            "rename it"]
+    assert "may not be named like the class's own files" in flags["class.csv"]
+    assert "'=HYPERLINK(1)" in flags and (out / "summary.json").is_file()
+    assert "\x1b" not in printed and "\\x1b[2Jzed" in printed
+    for report in out.rglob("*.json"):
+        json.loads(report.read_text(), parse_constant=lambda c: pytest.fail(f"{report} holds {c}"))

@@ -26,12 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vaecourse.grader import GradingError, grade, resolve_assignment, write_json
-from vaecourse.submission import submission_sha256
+from vaecourse.submission import csv_cell, printable, submission_sha256
 from vaelib.runtime import atomic_write_text
 
 __all__ = ["find_submissions", "grade_class", "format_summary"]
 
 NOTEBOOK_SUFFIXES = (".ipynb", ".py")
+#: the class's own files in the output folder: no student's report folder may take their names
+RESERVED = frozenset({"class.csv", "summary.json"})
 
 
 def find_submissions(folder: Path) -> list[tuple[str, Path, str | None]]:
@@ -79,13 +81,32 @@ def _row(student: str, path: Path, report: dict) -> dict:
     return row
 
 
-def _one(student: str, path: Path, out: Path, assignment, regrade: bool, kw: dict) -> tuple[dict, str]:
+def _plan(subs: list[tuple[str, Path, str | None]], assignment) -> list[tuple[str, Path, str | None, Path | None]]:
+    """(student, notebook, why it is not graded, its solution): each report has a name of its own.
+    A student named like the class's own files, or whose report would overwrite another's (o'brien
+    beside o_brien, ada.ipynb beside ada/02_....ipynb for one assignment), is refused, saying why."""
+    plan, taken = [], {}
+    for student, path, why in subs:
+        solution = None
+        if why is None:
+            try:
+                solution = resolve_assignment(assignment, path)
+            except GradingError as e:
+                why = f"error: {e}"
+        if why is None:
+            key = (_safe(student).lower(), solution.stem)
+            if key[0] in RESERVED:
+                why = f"refused: a student may not be named like the class's own files ({', '.join(sorted(RESERVED))})"
+            elif key in taken:
+                why = f"refused: its report ({_safe(student)}/{solution.stem}.json) would overwrite {taken[key]}'s; rename it"
+            else:
+                taken[key] = f"{student}/{path.name}" if path.parent.name == student else path.name
+        plan.append((student, path, why, solution))
+    return plan
+
+
+def _one(student: str, path: Path, out: Path, solution: Path, regrade: bool, kw: dict) -> tuple[dict, str]:
     """Grade one submission (or reuse its report); (row, "graded" | "skipped" | "error")."""
-    try:
-        solution = resolve_assignment(assignment, path)
-    except GradingError as e:
-        return {"student": student, "assignment": "", "file": str(path), "score": 0, "total": 0, "percent": "",
-                "flags": f"error: {e}"}, "error"
     report_path = out / _safe(student) / f"{solution.stem}.json"
     sha = submission_sha256(path)
     if report_path.is_file() and not regrade:
@@ -106,9 +127,9 @@ def _one(student: str, path: Path, out: Path, assignment, regrade: bool, kw: dic
     return _row(student, path, report), "graded"
 
 
-def _refused(student: str, path: Path, why: str) -> tuple[dict, str]:
-    return {"student": student, "assignment": "", "file": str(path), "score": 0, "total": 0, "percent": "",
-            "flags": why}, "error"
+def _refused(student: str, path: Path, why: str, solution: Path | None = None) -> tuple[dict, str]:
+    return {"student": student, "assignment": solution.stem if solution else "", "file": str(path), "score": 0,
+            "total": 0, "percent": "", "flags": why}, "error"
 
 
 def grade_class(folder: str | Path, out: str | Path, *, assignment: str | Path | None = None, jobs: int = 2,
@@ -122,8 +143,8 @@ def grade_class(folder: str | Path, out: str | Path, *, assignment: str | Path |
         raise GradingError(f"no notebooks (.ipynb, .py) in {folder} or its subfolders")
     out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        done = list(pool.map(lambda s: _refused(*s) if s[2] else _one(s[0], s[1], out, assignment, regrade, grade_kw),
-                             subs))
+        done = list(pool.map(lambda s: _refused(*s) if s[2] else _one(s[0], s[1], out, s[3], regrade, grade_kw),
+                             _plan(subs, assignment)))
     rows = [r for r, _ in done]
     columns = ["student", "assignment", "file"]
     columns += sorted({k for r in rows for k in r if k.startswith("ex:")})
@@ -131,7 +152,7 @@ def grade_class(folder: str | Path, out: str | Path, *, assignment: str | Path |
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, restval="")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
     table = out / "class.csv"
     atomic_write_text(buf.getvalue(), table)
     status = [s for _, s in done]
@@ -156,4 +177,4 @@ def format_summary(summary: dict) -> str:
                  f"(already graded), {summary['errors']} not gradable, {summary['flagged']} flagged, "
                  f"{summary['malformed']} malformed; mean score {mean}")
     lines.append(f"class table: {summary['table']}")
-    return "\n".join(lines)
+    return printable("\n".join(lines))  # a student's name or flag never acts on the terminal

@@ -45,6 +45,7 @@ import ast
 import datetime as _dt
 import importlib.util
 import json
+import math
 import re
 import tempfile
 from pathlib import Path
@@ -52,7 +53,7 @@ from typing import Any
 
 from vaecourse import sandbox
 from vaecourse.student_process import run_student
-from vaecourse.submission import Malformed, clean, read_submission, submission_sha256
+from vaecourse.submission import Malformed, clean, printable, read_submission, submission_sha256
 
 __all__ = ["GradingError", "PASSED", "FAILED", "NOT_ATTEMPTED", "format_report", "grade", "resolve_assignment",
            "student_library", "write_json"]
@@ -267,7 +268,7 @@ def _exercise_rows(expected: list[str], results: dict, prepared: dict, why_none:
         else:
             status, hint = _verdict(ex, results.get(ex), *prepared[ex])
         r = results.get(ex) if isinstance(results.get(ex), dict) else {}
-        seconds = r.get("seconds", 0.0) if isinstance(r.get("seconds"), float) else 0.0
+        seconds = r["seconds"] if isinstance(r.get("seconds"), float) and math.isfinite(r["seconds"]) else 0.0
         out_ex.append({"id": ex, "title": CHECKS[ex].title, "status": status, "hint": hint, "points": 1,
                        "score": 1 if status == PASSED else 0, "seconds": round(seconds, 2)})
     return out_ex
@@ -298,7 +299,7 @@ def write_json(path: Path, data: dict) -> None:
     """Atomically (vaelib.runtime.atomic_write_text): never a partial report."""
     from vaelib.runtime import atomic_write_text
 
-    atomic_write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", Path(path))
+    atomic_write_text(json.dumps(clean(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n", Path(path))
 
 
 def format_report(report: dict) -> str:
@@ -323,4 +324,4 @@ def format_report(report: dict) -> str:
     if report["flags"]:
         lines.append("flags: " + "; ".join(report["flags"]))
     lines.append(f"JSON report: {report['json']}")
-    return "\n".join(lines)
+    return printable("\n".join(lines))  # a submission's text never acts on the terminal

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import stat
 from pathlib import Path
 from typing import Any
 
-__all__ = ["submission_sha256", "MAX_SUBMISSION_BYTES", "Malformed", "clean", "read_submission"]
+__all__ = ["submission_sha256", "printable", "csv_cell", "MAX_SUBMISSION_BYTES", "Malformed", "clean", "read_submission"]
 
 MAX_SUBMISSION_BYTES = 20 * 1024**2
 
@@ -60,6 +61,20 @@ def submission_sha256(path: Path) -> str:
             h.update(chunk)
             seen += len(chunk)
     return h.hexdigest()
+
+
+def printable(text: str) -> str:
+    """Text for a terminal: control characters and escape sequences (a submission's name, hint or
+    message could repaint the screen) shown as their escapes, e.g. \\x1b, never acted on."""
+    return "".join(c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
+def csv_cell(value: Any) -> Any:
+    """A value for the class table: text that a spreadsheet would read as a formula (=, +, -, @, a
+    tab or a carriage return first) starts with a quote instead; numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def read_submission(path: Path) -> dict:
@@ -107,7 +122,10 @@ def read_submission(path: Path) -> dict:
 
 
 def clean(x: Any) -> Any:
-    """Every string made printable and encodable (lone surrogates replaced), recursively."""
+    """Every string made encodable (lone surrogates replaced) and every non-finite number None,
+    recursively: what goes into a report is strict JSON."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
     if isinstance(x, str):
         return x.encode("utf-8", "replace").decode("utf-8")
     if isinstance(x, list):
