@@ -61,13 +61,15 @@ profile: install
 # course assignments (README "For instructors"): student versions of every notebook into student/
 # (solutions replaced by stubs, outputs cleared), and the autograder for one student's notebook:
 #   make grade NB=student/02_reparameterization.ipynb [JSON=report.json]
+#   (and the grader's other options: ASSIGNMENT=02 OUT=... JOBS=2 SEED=... TIMEOUT=300 REGRADE=1 WEAK=1)
 student: install
 	$(PY) -m vaecourse student --out student
 
 grade: install
 	@if [ -z "$(NB)" ]; then echo "make grade: say which notebook or folder, e.g. make grade NB=submissions/ ASSIGNMENT=02" >&2; exit 2; fi
 	$(PY) -m vaecourse grade "$(NB)" $(if $(ASSIGNMENT),--assignment "$(ASSIGNMENT)") $(if $(JSON),--json "$(JSON)") \
-		$(if $(OUT),--out "$(OUT)") $(if $(JOBS),--jobs "$(JOBS)")
+		$(if $(OUT),--out "$(OUT)") $(if $(JOBS),--jobs "$(JOBS)") $(if $(SEED),--seed "$(SEED)") \
+		$(if $(TIMEOUT),--timeout "$(TIMEOUT)") $(if $(REGRADE),--regrade) $(if $(WEAK),--allow-weak-isolation)
 
 # checkpoint bundles (README "For instructors"): the cached runs of the series, or of one notebook, in one
 # archive with a manifest (sha256 and code stamp of every file), and back into checkpoints/:

@@ -165,3 +165,35 @@ def test_a_stubbed_exercise_runs_on_its_own_and_defines_what_the_solution_define
         exec(compile(stub, f"<{src.stem} exercise>", "exec"), namespace)  # imports, defs: nothing of the notebook
         defined = [n.name for n in ast.parse(stub).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
         assert defined and all(callable(namespace[name]) for name in defined)
+
+
+def test_shortcuts_that_passed_the_checks_fail_them_now():
+    """A warm-up schedule as a table of the cases one seed draws, and a ConvDecoder that never
+    upsamples (a linear layer to 28 x 28, then a stride-1 transposed convolution), fail; the
+    reference implementations still pass on any seed."""
+    import torch
+    from torch import nn
+
+    from vaecourse.checks import CHECKS, DEFAULT_SEED, CheckFailed, check_exercise, check_seed
+    from vaelib.models.arvae import warmup_beta
+    from vaelib.models.networks import ConvDecoder
+
+    cases = CHECKS["warmup_beta"].prepare(torch.Generator().manual_seed(check_seed("warmup_beta", DEFAULT_SEED)))[0]
+    table = {tuple(c): warmup_beta(*c) for c in cases["cases"]}
+    check_exercise("warmup_beta", lambda s, w, b=1.0: table[(s, w, b)], seed=DEFAULT_SEED)  # its own seed: passes
+    with pytest.raises(CheckFailed):
+        check_exercise("warmup_beta", lambda s, w, b=1.0: table.get((s, w, b), 0.0), seed=DEFAULT_SEED + 1)
+
+    class Flat(nn.Module):
+        def __init__(self, latent):
+            super().__init__()
+            self.fc, self.conv = nn.Linear(latent, 784), nn.ConvTranspose2d(1, 1, 3, stride=1, padding=1)
+
+        def forward(self, z):
+            return self.conv(self.fc(z).view(-1, 1, 28, 28))
+
+    with pytest.raises(CheckFailed, match="no transposed convolution upsamples"):
+        check_exercise("ConvDecoder", Flat)
+    for seed in (DEFAULT_SEED, 12345):
+        check_exercise("warmup_beta", warmup_beta, seed=seed)
+        check_exercise("ConvDecoder", lambda latent: ConvDecoder(latent), seed=seed)

@@ -624,3 +624,23 @@ def test_report_names_never_collide_and_student_text_is_neutralised(tmp_path: Pa
     assert "\x1b" not in printed and "\\x1b[2Jzed" in printed
     for report in out.rglob("*.json"):
         json.loads(report.read_text(), parse_constant=lambda c: pytest.fail(f"{report} holds {c}"))
+
+
+def test_a_table_of_answers_to_fixed_inputs_fails_under_the_fresh_seed_of_each_grading(tmp_path: Path) -> None:
+    """The answers on the inputs of one seed (the public default's) pass only when that seed is
+    used again: each grading draws its own, records it, and SEED= reproduces a grading."""
+    import torch
+
+    from vaecourse.checks import CHECKS, DEFAULT_SEED, check_seed
+
+    _, ref = CHECKS["kl_std_normal"].prepare(torch.Generator().manual_seed(check_seed("kl_std_normal", DEFAULT_SEED)))
+    table = ("import torch\ndef kl_std_normal(mu, logvar):  # a table, not a formula\n"
+             f"    return torch.tensor({ref.tolist()!r}) if mu.shape[0] == {len(ref)} else torch.zeros(mu.shape[0])\n")
+    path = _nb(tmp_path / "02_table.ipynb", table)
+    weak = not ISOLATED
+    assert _statuses(grade(path, tmp_path / "fixed.json", seed=DEFAULT_SEED, allow_weak=weak))["kl_std_normal"] == PASSED
+    first = grade(path, tmp_path / "a.json", allow_weak=weak)
+    second = grade(path, tmp_path / "b.json", allow_weak=weak)
+    assert _statuses(first)["kl_std_normal"] == FAILED and first["seed"] != second["seed"] != DEFAULT_SEED
+    again = grade(path, tmp_path / "c.json", seed=first["seed"], allow_weak=weak)
+    assert [e["hint"] for e in again["exercises"]] == [e["hint"] for e in first["exercises"]]

@@ -59,14 +59,16 @@ def _judge_free_bits(out: dict, p: dict, ref: dict) -> None:
 # ----------------------------------------------------------------------------- warmup_beta (09)
 
 
-_WARMUP_CASES = [(0, 50, 1.0), (24, 50, 1.0), (49, 50, 1.0), (120, 50, 1.0), (9, 40, 2.0), (7, 0, 0.5)]
-
-
 def _prep_warmup(g: torch.Generator) -> tuple[dict, list[float]]:
+    """Fresh cases on each grading: warm-up lengths up to 10^5 steps and betas drawn from [0.25, 4],
+    at the first step, inside the warm-up, at its last step, after it, and with no warm-up."""
     from vaelib.models.arvae import warmup_beta  # noqa: PLC0415
 
-    shift = int(torch.randint(0, 5, (1,), generator=g))
-    cases = [(s + shift if w else s, w, b) for s, w, b in _WARMUP_CASES]
+    w = [int(v) for v in torch.randint(10, 100_000, (4,), generator=g)]
+    beta = [round(float(b), 4) for b in torch.empty(5).uniform_(0.25, 4.0, generator=g)]
+    inside = int(torch.randint(1, w[1] - 1, (1,), generator=g))
+    cases = [(0, w[0], beta[0]), (inside, w[1], beta[1]), (w[2] - 1, w[2], beta[2]), (3 * w[3] + 7, w[3], beta[3]),
+             (int(torch.randint(0, 1000, (1,), generator=g)), 0, beta[4])]
     return {"cases": cases}, [warmup_beta(*c) for c in cases]
 
 

@@ -122,6 +122,11 @@ def _judge_conv_decoder(out: dict, p: dict, _ref) -> None:
     if out.get("has_conv_transpose") is not True:
         raise CheckFailed("no nn.ConvTranspose2d layer: upsample 7x7 -> 14x14 -> 28x28 with transposed "
                           "convolutions (kernel 4, stride 2, padding 1)")
+    sizes = out.get("upsampling")
+    if not (isinstance(sizes, list) and any(isinstance(v, list) and len(v) == 4 and v[2] > v[0] and v[3] > v[1]
+                                            for v in sizes)):
+        raise CheckFailed("no transposed convolution upsamples (its output is no larger than its input): upsample "
+                          "7x7 -> 14x14 -> 28x28 with stride 2 (kernel 4, stride 2, padding 1)")
     for n in (2, 6):
         got = out["shapes"][str(n)]
         if not isinstance(got, torch.Tensor) or tuple(got.shape) != (n, 1, 28, 28):

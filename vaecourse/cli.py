@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", type=Path, help="a folder: where the reports and class.csv go (default: FOLDER-grades)")
     g.add_argument("--jobs", type=pos_int, default=2, help="a folder: submissions graded at once (default 2)")
     g.add_argument("--regrade", action="store_true", help="a folder: grade again what was graded already")
-    g.add_argument("--seed", type=nonneg_int, help="seed of the check inputs (default: the grader's own)")
+    g.add_argument("--seed", type=nonneg_int, help="seed of the check inputs (default: a fresh one per grading, "
+                                                      "recorded in the report; give it to reproduce a grading)")
     g.add_argument("--timeout", type=pos_int, default=300, help="seconds per submission (default 300)")
     g.add_argument("--allow-weak-isolation", action="store_true",
                    help="grade even where the OS cannot isolate the student code (trusted submissions only)")

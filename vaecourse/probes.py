@@ -230,7 +230,15 @@ def probe_ConvDecoder(cls, p: dict) -> dict:  # noqa: N802  (named after the exe
     out: dict = {"is_module": isinstance(dec, nn.Module), "type": type(dec).__name__}
     if not out["is_module"]:
         return out
-    out["has_conv_transpose"] = any(isinstance(m, nn.ConvTranspose2d) for m in dec.modules())
+    convs = [m for m in dec.modules() if isinstance(m, nn.ConvTranspose2d)]
+    out["has_conv_transpose"] = bool(convs)
+    sizes: list = []  # (height, width) into and out of each transposed convolution, in one forward pass
+    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append([*i[0].shape[-2:], *o.shape[-2:]])) for m in convs]
+    with torch.no_grad():
+        call(dec, z[:2])
+    for h in hooks:
+        h.remove()
+    out["upsampling"] = [[int(v) for v in s] for s in sizes]
     dec.train()
     out["shapes"] = {str(n): call(dec, z[:n]) for n in (2, 6)}
     dec.eval()

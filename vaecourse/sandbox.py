@@ -185,8 +185,8 @@ def isolation(allow_weak: bool = False) -> Isolation:
         return Isolation("namespaces", f"Linux namespaces (mount, PID, network, IPC, UTS; {who}, no new privileges): "
                                        "read-only root without the repository, no network, resource limits")
     if not allow_weak:
-        raise RuntimeError(f"no OS isolation for student code: {why_not}; pass --allow-weak-isolation to grade "
-                           "anyway (only for submissions you trust)")
+        raise RuntimeError(f"no OS isolation for student code: {why_not}; pass --allow-weak-isolation (make grade "
+                           "WEAK=1) to grade anyway (only for submissions you trust)")
     return Isolation("weak", f"WEAK: a plain child process with resource limits only ({why_not})")
 
 
