@@ -62,6 +62,15 @@ def _added(text: str, original: str | None) -> str:
     return "\n".join(lines).strip()
 
 
+def _between_markers(text: str) -> str | None:
+    """What stands between the first BEGIN ANSWER and the END ANSWER after it (an old student
+    version's answer), or None. Two finds, so thousands of markers cost linear time (a regex
+    `BEGIN(.*?)END` would scan from every BEGIN to the end: quadratic)."""
+    start = text.find(BEGIN_ANSWER)
+    end = text.find(END_ANSWER, start + len(BEGIN_ANSWER)) if start >= 0 else -1
+    return text[start + len(BEGIN_ANSWER):end] if end >= 0 else None
+
+
 def question_records(nb) -> list[dict]:
     """What a student version started from, one record per question: the question cell's text and
     the text of the cell after the answer cell (`make_student` stores them in the metadata, and
@@ -118,9 +127,9 @@ def answers(nb, reference=None) -> list[dict]:
         tagged = next((j for j in range(i + 1, stop) if ANSWER_TAG in _tags(cells[j])), None)
         question = _cell_source(cells[i])
         pieces: list[tuple[int, str]] = []
-        legacy = re.search(re.escape(BEGIN_ANSWER) + r"(.*?)" + re.escape(END_ANSWER), question, flags=re.S)
-        if legacy:
-            pieces.append((i, legacy.group(1)))
+        legacy = _between_markers(question)
+        if legacy is not None:
+            pieces.append((i, legacy))
         elif record.get("question"):
             pieces.append((i, _added(question, record["question"])))
         if tagged is not None:

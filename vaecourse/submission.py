@@ -13,13 +13,16 @@ import hashlib
 import json
 import math
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
 
-__all__ = ["submission_sha256", "printable", "csv_cell", "MAX_SUBMISSION_BYTES", "Malformed", "clean", "read_submission"]
+__all__ = ["submission_sha256", "printable", "csv_cell", "MAX_SUBMISSION_BYTES", "MAX_CELLS", "Malformed", "clean", "read_submission"]
 
 MAX_SUBMISSION_BYTES = 20 * 1024**2
+MAX_CELLS = 5_000  # the series' notebooks have fewer than 200
+_CELL_MARKER = re.compile(r"^# %%", re.M)
 
 
 class Malformed(Exception):
@@ -94,6 +97,9 @@ def read_submission(path: Path) -> dict:
         text = path.read_bytes().decode("utf-8", "replace")
     except OSError as e:
         raise Malformed(f"{path.name} cannot be read ({e.strerror or e})") from None
+    markers = len(_CELL_MARKER.findall(text)) if path.suffix == ".py" else 0
+    if markers > MAX_CELLS:  # counted in one pass before jupytext parses it (its time grows faster than the cells)
+        raise Malformed(f"{path.name} has {markers} cells, over the {MAX_CELLS} a notebook may have")
     try:
         if path.suffix == ".ipynb":
             raw = json.loads(text)
@@ -111,6 +117,8 @@ def read_submission(path: Path) -> dict:
     cells = raw.get("cells")
     if not isinstance(cells, list):
         raise Malformed(f"{path.name} is not a notebook: it has no list of cells")
+    if len(cells) > MAX_CELLS:
+        raise Malformed(f"{path.name} has {len(cells)} cells, over the {MAX_CELLS} a notebook may have")
     out = []
     for cell in cells:
         if not isinstance(cell, dict):
