@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -644,3 +645,14 @@ def test_a_table_of_answers_to_fixed_inputs_fails_under_the_fresh_seed_of_each_g
     assert _statuses(first)["kl_std_normal"] == FAILED and first["seed"] != second["seed"] != DEFAULT_SEED
     again = grade(path, tmp_path / "c.json", seed=first["seed"], allow_weak=weak)
     assert [e["hint"] for e in again["exercises"]] == [e["hint"] for e in first["exercises"]]
+
+
+@pytest.mark.skipif(not ISOLATED, reason=f"no OS isolation here: {WHY_NOT_ISOLATED}")
+def test_an_environment_that_is_a_symbolic_link_still_starts_the_sandbox(tmp_path: Path, monkeypatch) -> None:
+    """A .venv that is a link (or moved behind one): the jail binds it as named and where it is."""
+    link = tmp_path / "venv-link"
+    os.symlink(Path(sys.prefix).resolve(), link)
+    monkeypatch.setattr(sys, "prefix", str(link))
+    monkeypatch.setattr(sys, "executable", str(link / "bin" / Path(sys.executable).name))
+    report = grade(_nb(tmp_path / "02_x.ipynb", KL_RIGHT), tmp_path / "r.json")
+    assert _statuses(report)["kl_std_normal"] == PASSED, report["flags"]

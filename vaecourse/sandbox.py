@@ -87,8 +87,10 @@ class SandboxResult:
 
 
 def _ro_paths() -> list[str]:
-    """The Python installation and the virtual environment, made visible read-only."""
-    paths = {os.path.realpath(sys.base_prefix), sys.prefix, os.path.realpath(sys.executable)}
+    """The Python installation and the virtual environment, made visible read-only: each as named
+    and where it really is, so an environment that is a link (or lives behind one) still starts."""
+    named = (sys.base_prefix, sys.prefix, sys.executable)
+    paths = {p for q in named for p in (q, os.path.realpath(q))}
     return sorted(p for p in paths if p and not any(p != q and p.startswith(q + os.sep) for q in paths))
 
 
