@@ -21,10 +21,13 @@ from vaecourse.student_process import MAX_RESULT_ELEMENTS, read_results
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _in_child(code: str, cpu_seconds: int = 20) -> str:
-    """Run `code` in a fresh interpreter under a CPU-time limit; its stdout (it must exit 0)."""
+def _in_child(code: str, cpu_seconds: int = 20, memory: int | None = None) -> str:
+    """Run `code` in a fresh interpreter under a CPU-time limit (and an address-space limit in
+    bytes); its stdout (it must exit 0)."""
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+        if memory is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
     r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, cwd=REPO,
                        preexec_fn=limit, timeout=10 * cpu_seconds)
@@ -87,3 +90,22 @@ def test_a_py_submission_with_too_many_cells_is_refused_before_it_is_parsed(tmp_
             print(e)
     """)
     assert "has 80000 cells, over the 5000 a notebook may have" in out
+
+
+def test_a_huge_sparse_notebook_is_neither_read_nor_hashed_whole(tmp_path):
+    """2 GiB that take no disk (a sparse file): refused by its size before it is read, and hashed
+    in chunks up to the size limit, in a process that may not map more than 512 MiB."""
+    path = tmp_path / "ada.ipynb"
+    with open(path, "wb") as f:
+        f.truncate(2 * 1024**3)
+    out = _in_child(f"""
+        from pathlib import Path
+        from vaecourse.submission import Malformed, read_submission, submission_sha256
+        path = Path({str(path)!r})
+        print(len(submission_sha256(path)))
+        try:
+            read_submission(path)
+        except Malformed as e:
+            print(e)
+    """, memory=512 * 1024**2)
+    assert out.splitlines()[0] == "64" and "over the 20 MiB a notebook may have" in out
