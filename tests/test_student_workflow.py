@@ -71,8 +71,12 @@ def _errors(nb) -> list[tuple[int, str, str]]:
             for o in c.outputs if o.output_type == "error"]
 
 
-def _stderr(cell) -> str:
-    return "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr")
+def _stream(cell, name: str) -> str:
+    return "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == name)
+
+
+def _stdout(cell) -> str:
+    return _stream(cell, "stdout")
 
 
 # ----------------------------------------------------------------------------- check cells
@@ -136,20 +140,20 @@ def test_exercise_check_raises_when_strict_and_reports_otherwise(capsys) -> None
                 assert wrong(1) == 2, "one more than x"
     assert capsys.readouterr() == ("", "")  # strict: nothing printed, the error is the report
 
-    with exercise_check("f", strict=False):
+    with exercise_check("f", strict=False):  # a notice on stdout, not a red stderr block
         unsolved(1)
-    err = capsys.readouterr().err
-    assert f"✗ f {NOT_SOLVED} (NotImplementedError: add one to x)" in err and "vaelib's own f" in err
+    out, err = capsys.readouterr()
+    assert f"✗ f {NOT_SOLVED} (NotImplementedError: add one to x)" in out and "vaelib's own f" in out and err == ""
 
     with exercise_check("f", strict=False):
         assert wrong(1) == 2, "one more than x"
-    err = capsys.readouterr().err
-    assert "✗ f: the check failed with AssertionError: one more than x" in err
-    assert 'line' in err and 'assert wrong(1) == 2, "one more than x"' in err and "vaelib's own f" in err
+    out, err = capsys.readouterr()
+    assert "✗ f: the check failed with AssertionError: one more than x" in out and err == ""
+    assert 'line' in out and 'assert wrong(1) == 2, "one more than x"' in out and "vaelib's own f" in out
 
     with exercise_check("deleted", strict=False):
         deleted(1)  # noqa: F821  (the student deleted the exercise cell)
-    assert "✗ deleted is not defined (NameError" in capsys.readouterr().err
+    assert "✗ deleted is not defined (NameError" in capsys.readouterr().out
 
     with exercise_check("f", strict=False):
         assert unsolved is not wrong
@@ -179,9 +183,10 @@ def test_run_all_goes_through_an_untouched_student_notebook(src: Path, tmp_path:
     assert _errors(nb) == []
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
     for ex, i in checks.items():
-        assert f"✗ {ex} {NOT_SOLVED}" in _stderr(nb.cells[i]), (ex, nb.cells[i].outputs)
-    reported = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and NOT_SOLVED in _stderr(c)]
+        assert f"✗ {ex} {NOT_SOLVED}" in _stdout(nb.cells[i]), (ex, nb.cells[i].outputs)
+    reported = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and NOT_SOLVED in _stdout(c)]
     assert reported == list(checks.values())
+    assert not [i for i in checks.values() if _stream(nb.cells[i], "stderr")]  # notices, not red blocks
 
 
 @pytest.mark.slow
@@ -207,7 +212,7 @@ def test_a_broken_exercise_fails_its_check_in_the_solution_notebook_and_is_repor
     student.cells[-1] = new_code_cell("print('the next cell ran')")
     _execute(student, tmp_path, monkeypatch, test_mode_cache)
     assert _errors(student) == []
-    assert "✗ reparameterize: the check failed with AssertionError: from the same seed, the same z" in _stderr(
+    assert "✗ reparameterize: the check failed with AssertionError: from the same seed, the same z" in _stdout(
         student.cells[check])
     assert student.cells[-1].outputs[0].text == "the next cell ran\n"
 

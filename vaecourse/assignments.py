@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import ast
 import re
-import sys
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -285,15 +284,16 @@ def exercise_check(exercise: str, strict: bool = True) -> Iterator[None]:
 
     strict=True (the solution notebooks, executed by the tests): a failing check raises as any
     cell would. strict=False (what `make_student` writes into the student versions): a failing
-    check, or an exercise not solved yet (NotImplementedError from its stub), prints what failed
-    and the notebook runs on, on vaelib's own version of the exercise; a passing one says so.
+    check, or an exercise not solved yet (NotImplementedError from its stub), prints what failed,
+    as a notice on the cell's ordinary output (JupyterLab paints stderr red, as for a crash), and
+    the notebook runs on, on vaelib's own version of the exercise; a passing one says so.
     """
     try:
         yield
     except Exception as err:  # not KeyboardInterrupt: stopping a cell still stops it
         if strict:
             raise
-        print(check_report(exercise, err), file=sys.stderr)
+        print(check_report(exercise, err))
     else:
         if not strict:
             print(f"✓ {exercise}: the check passed.")
