@@ -416,6 +416,7 @@ def test_make_lab_puts_the_settings_where_jupyterlab_reads_them_and_registers_th
 
     settings = json.loads((REPO / "jupyter" / "overrides.json").read_text())
     assert settings["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["python"] == "Jupytext Notebook"
+    assert settings["@jupyterlab/docmanager-extension:plugin"]["autosave"] is False  # a Run All keeps the stored run
     dry = subprocess.run(["make", "-n", "-o", "install", "lab"], capture_output=True, text=True, check=True,
                          cwd=REPO).stdout
     target = Path(get_app_dir()) / "settings" / "overrides.d" / "vae-notebooks.json"
@@ -484,6 +485,7 @@ def test_jupyterlab_opens_a_jupytext_py_as_a_notebook_with_the_project_settings(
                 time.sleep(0.5)
         plugin = get("/lab/api/settings/@jupyterlab/docmanager-extension:plugin")
         assert plugin["schema"]["properties"]["defaultViewers"]["default"] == {"python": "Jupytext Notebook"}
+        assert plugin["schema"]["properties"]["autosave"]["default"] is False  # nothing overwritten unless saved
         model = get(f"/api/contents/{src.name}", "&type=notebook&content=1")
         assert model["type"] == "notebook" and len(model["content"]["cells"]) == len(read_notebook(src).cells)
     finally:
