@@ -27,8 +27,10 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from vaecourse import sandbox
 from vaecourse.assignments import EXERCISE_TAG, exercises, read_notebook
-from vaecourse.checks import CHECKS
+from vaecourse.check_helpers import CheckFailed
+from vaecourse.checks import CHECKS, check_exercise
 from vaecourse.cli import main
+from vaecourse.probes import defined_names
 from vaecourse.grader import FAILED, NOT_ATTEMPTED, PASSED, GradingError, format_report, grade, student_library
 from vaecourse.student import write_student_versions
 from vaelib.runtime import series
@@ -401,6 +403,36 @@ def test_typical_mistakes_fail_with_a_hint(number: str, graded: dict) -> None:
     assert report["score"] == 0 and set(_statuses(report).values()) == {FAILED}, _hints(report)
     for ex, hint in _hints(report).items():
         assert MISTAKE_HINTS[ex] in hint, (ex, hint)
+
+
+def _defined(source: str) -> tuple[str, object]:
+    namespace: dict = {}
+    exec(source, namespace)  # noqa: S102  (the test's own cells)
+    name = next(n for n in defined_names(source) if n in CHECKS)
+    return name, namespace[name]
+
+
+#: every grading draws a fresh seed, so a verdict must not depend on it: the same hint for a mistake
+#: and a pass for a solution, whatever the inputs. Seeds here are cheap (in-process, no sandbox).
+SEEDS = range(150)
+
+
+@pytest.mark.parametrize("cell", [c for cells in MISTAKES.values() for c in cells], ids=lambda c: _defined(c)[0])
+def test_a_typical_mistake_gets_its_hint_under_every_seed(cell: str) -> None:
+    exercise, obj = _defined(cell)
+    for seed in SEEDS:
+        with pytest.raises(CheckFailed) as failed:
+            check_exercise(exercise, obj, seed=seed)
+        assert MISTAKE_HINTS[exercise] in str(failed.value), (seed, str(failed.value))
+
+
+@pytest.mark.parametrize("exercise", sorted(CHECKS))
+def test_the_solution_passes_under_every_seed(exercise: str) -> None:
+    source = next(e.source for p in WITH_EXERCISES for e in exercises(read_notebook(p)) if e.id == exercise)
+    name, obj = _defined(source)
+    assert name == exercise
+    for seed in SEEDS if exercise != "ConvDecoder" else SEEDS[:8]:  # it trains a few steps per seed
+        check_exercise(exercise, obj, seed=seed)
 
 
 # ----------------------------------------------------------------------------- attacks

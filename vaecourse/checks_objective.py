@@ -41,7 +41,7 @@ def _judge_reparameterize(out: dict, p: dict, _ref) -> None:
     mean, std = zs.mean(0), zs.std(0)
     if (std < 1e-6).all():
         raise CheckFailed("z has no spread: z = mu + sigma * eps with eps ~ N(0, I), not z = mu")
-    se = sigma / math.sqrt(n)
+    se = std / math.sqrt(n)  # the observed spread: a wrong sigma is named by the spread check below, not here
     if not ((mean - mu0.double()).abs() < 5 * se + 1e-6).all():
         raise CheckFailed(f"the sample mean of z is not mu (max error {_max_diff(mean, mu0)}): z = mu + sigma * eps")
     if not ((std - sigma).abs() / sigma < 0.03).all():
