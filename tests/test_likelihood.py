@@ -12,7 +12,7 @@ import torch
 from vaelib import data as vdata
 from vaelib.eval.likelihood import (NLL, DiscretizedGaussian, canonical_nll, per_image_elbo, per_image_mse,
                                     per_image_nll, scored_images)
-from vaelib.eval.stats import Interval, mean_se, paired_bootstrap, seed_intervals, seed_verdict
+from vaelib.eval.stats import Interval, mean_se, over_seeds, paired_bootstrap, seed_intervals, seed_verdict, t_quantile
 from vaelib.losses import discretized_gaussian_log_prob, gaussian_log_prob
 from vaelib.metrics import iwae_nll, mean_terms, reconstruction_mse
 from vaelib.models import ModelConfig, build_model
@@ -153,3 +153,60 @@ def test_seed_intervals_pair_seed_with_seed():
     assert [iv.mean for iv in intervals] == pytest.approx([1.0] * 3) and seed_verdict(intervals) == "higher"
     with pytest.raises(ValueError):
         seed_intervals(a, b[:2])
+
+
+def test_t_quantile_matches_the_tables():
+    # Student's t tables (two-sided 95 %: the 0.975 quantile), and the normal limit
+    for df, table in [(1, 12.7062), (2, 4.3027), (3, 3.1824), (4, 2.7764), (9, 2.2622), (30, 2.0423)]:
+        assert t_quantile(0.975, df) == pytest.approx(table, abs=1e-4)
+    assert t_quantile(0.975, 2000) == pytest.approx(1.9612, abs=1e-4)  # 1.96 in the normal limit
+    assert t_quantile(0.025, 2) == pytest.approx(-4.3027, abs=1e-4) and abs(t_quantile(0.5, 3)) < 1e-9
+    with pytest.raises(ValueError):
+        t_quantile(0.975, 0)
+
+
+def _simulated_seeds(g: torch.Generator, seed_effects: list[float], n: int = 10_000) -> list[Interval]:
+    """Per-image scores of two models per training seed: a shared image difficulty, the seed's own
+    offset between the two (training noise), and small per-image noise."""
+    out = []
+    for effect in seed_effects:
+        difficulty = 100 + 20 * torch.randn(n, generator=g)
+        a = difficulty + effect + 0.5 * torch.randn(n, generator=g)
+        b = difficulty + 0.5 * torch.randn(n, generator=g)
+        out.append(paired_bootstrap(a, b, resamples=300))
+    return out
+
+
+def test_over_seeds_decides_at_the_seed_level_where_image_intervals_mislead():
+    """Seed noise dominates: the three seeds' offsets +1.0, +0.2, +1.5 have no common sign that
+    three seeds can establish. Every image interval excludes zero on the same side, so the
+    image-level rule says "higher"; the interval over seeds contains zero: undecided."""
+    g = torch.Generator().manual_seed(0)
+    per_seed = _simulated_seeds(g, [1.0, 0.2, 1.5])
+    assert all(i.lo > 0 for i in per_seed) and seed_verdict(per_seed) == "higher"
+    level = over_seeds(per_seed)
+    assert level.verdict == "undecided" and level.lo < 0 < level.hi and level.k == 3
+    assert level.mean == pytest.approx(sum(i.mean for i in per_seed) / 3)
+    sd = torch.tensor([i.mean for i in per_seed], dtype=torch.float64).std().item()
+    assert level.hi - level.mean == pytest.approx(4.3027 * sd / 3 ** 0.5, rel=1e-4)
+    # a real effect, well above the seed noise, is decided; in the direction of its sign
+    assert over_seeds(_simulated_seeds(g, [-5.0, -5.6, -4.7])).verdict == "lower"
+    assert over_seeds(_simulated_seeds(g, [5.0, 5.6, 4.7])).verdict == "higher"
+    assert str(level).endswith("over 3 seeds: undecided")
+    with pytest.raises(ValueError):
+        over_seeds(per_seed[:1])
+
+
+def test_over_seeds_is_wrong_about_one_time_in_twenty_under_no_effect():
+    """No effect, seed offsets ~ N(0, 1): over 400 simulated three-seed studies, the image-level
+    rule decides about 1/4 of them (a sign test), the seed-level interval about 5 %."""
+    g = torch.Generator().manual_seed(1)
+    wrong_image = wrong_seed = 0
+    studies = 400
+    for _ in range(studies):
+        effects = torch.randn(3, generator=g)
+        per_seed = [Interval(e, e - 0.01, e + 0.01, 10_000) for e in effects.tolist()]  # images: narrow
+        wrong_image += seed_verdict(per_seed) != "unclear"
+        wrong_seed += over_seeds(per_seed).verdict != "undecided"
+    assert 0.18 < wrong_image / studies < 0.32
+    assert 0.02 < wrong_seed / studies < 0.09

@@ -3,7 +3,8 @@ training seeds.
 
     d = paired_bootstrap(nll_a, nll_b)          # mean of a - b over images, 95 % interval
     print(d)                                    # "-2.49 [-3.10, -1.89]"
-    seed_verdict([d0, d1, d2])                  # "lower", "higher" or "unclear"
+    v = over_seeds([d0, d1, d2])                # one interval per training seed, then over seeds
+    print(v)                                    # "-2.41 [-3.90, -0.92] over 3 seeds: lower"
 
 A comparison of two trained models on the same test images is *paired*: image-to-image
 variation (some digits are hard for every model) cancels in the per-image difference, so its
@@ -12,9 +13,12 @@ resamples images with replacement and reads the 2.5 % and 97.5 % quantiles of th
 differences (the percentile interval; n in the thousands makes it close to mean ± 1.96 SE).
 
 That interval is about *these two trained models*. A verdict about a modelling choice (an
-architecture, a likelihood, β) must also survive training noise: `seed_verdict` takes one
-paired interval per training seed (seed s of A against seed s of B) and calls the direction only
-when every seed's interval excludes zero on the same side.
+architecture, a likelihood, β) must also survive training noise, and the unit of that question is
+the training seed: `over_seeds` takes one paired interval per seed (seed s of A against seed s of
+B), and decides on the mean of the per-seed differences with a Student-t interval over seeds
+(k - 1 degrees of freedom). With 10,000 images each seed's own interval is narrow and excludes
+zero for almost any difference, so "three seeds agree" alone is a sign test: probability 1/4 under
+no effect (`seed_verdict`, the weaker rule). Where k seeds cannot decide, the verdict is "undecided".
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["Interval", "paired_bootstrap", "mean_se", "seed_verdict", "seed_intervals"]
+__all__ = ["Interval", "SeedLevel", "paired_bootstrap", "mean_se", "over_seeds", "seed_verdict", "seed_intervals",
+           "t_quantile"]
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,79 @@ def mean_se(values: torch.Tensor | Sequence[float]) -> tuple[float, float]:
     return v.mean().item(), (v.std() / math.sqrt(v.numel())).item() if v.numel() > 1 else math.nan
 
 
+def _t_cdf(t: float, df: int) -> float:
+    """Student's t cdf for an integer df, in closed form (Abramowitz & Stegun 26.7.3-4):
+    with θ = atan(t / √df), a finite series in sin θ and cos² θ."""
+    theta = math.atan(t / math.sqrt(df))
+    s, c2 = math.sin(theta), math.cos(theta) ** 2
+    if df % 2 == 0:
+        term, total = 1.0, 1.0
+        for j in range(1, df // 2):
+            term *= c2 * (2 * j - 1) / (2 * j)
+            total += term
+        return 0.5 + 0.5 * s * total
+    total = theta
+    if df > 1:
+        term, series = 1.0, 1.0
+        for j in range(1, (df - 1) // 2):
+            term *= c2 * (2 * j) / (2 * j + 1)
+            series += term
+        total += s * math.cos(theta) * series
+    return 0.5 + total / math.pi
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The p-quantile of Student's t with an integer df >= 1 (bisection on the closed-form cdf)."""
+    if df < 1 or not 0.0 < p < 1.0:
+        raise ValueError(f"need an integer df >= 1 and 0 < p < 1, got df={df}, p={p}")
+    lo, hi = -1e6, 1e6
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if _t_cdf(mid, df) < p else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+@dataclass(frozen=True)
+class SeedLevel:
+    """A verdict about a modelling choice, decided over k training seeds: the mean of the per-seed
+    paired differences and its 95 % Student-t interval over seeds; `per_seed` keeps each seed's
+    own image-bootstrap interval."""
+
+    mean: float
+    lo: float
+    hi: float
+    per_seed: tuple[Interval, ...]
+
+    @property
+    def k(self) -> int:
+        return len(self.per_seed)
+
+    @property
+    def verdict(self) -> str:
+        """"lower" (A - B below zero over seeds), "higher", or "undecided"."""
+        return "lower" if self.hi < 0 else "higher" if self.lo > 0 else "undecided"
+
+    def format(self, spec: str = "+.3g") -> str:
+        return f"{self.mean:{spec}} [{self.lo:{spec}}, {self.hi:{spec}}] over {self.k} seeds: {self.verdict}"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def over_seeds(intervals: Sequence[Interval], level: float = 0.95) -> SeedLevel:
+    """The seed-level verdict: mean of the per-seed mean differences d_s, ± t_{k-1} · sd(d_s) / √k.
+    Needs k >= 2 seeds (one seed says nothing about training noise)."""
+    if len(intervals) < 2:
+        raise ValueError(f"a verdict over seeds needs at least 2 seeds, got {len(intervals)}")
+    d = torch.tensor([i.mean for i in intervals], dtype=torch.float64)
+    k = len(d)
+    half = t_quantile(0.5 + level / 2, k - 1) * d.std().item() / math.sqrt(k)
+    m = d.mean().item()
+    return SeedLevel(m, m - half, m + half, tuple(intervals))
+
+
 def seed_verdict(intervals: Sequence[Interval]) -> str:
-    """"lower" if every seed's interval of a - b lies below zero, "higher" if every one lies
+    """The weaker rule (a sign test when images are many; prefer `over_seeds`): "lower" if every seed's interval of a - b lies below zero, "higher" if every one lies
     above, else "unclear" (some seed's interval contains zero, or the seeds disagree)."""
     signs = {i.sign for i in intervals}
     if len(intervals) == 0 or len(signs) != 1 or 0 in signs:
