@@ -230,3 +230,26 @@ def test_decoding_in_pieces_gives_the_values_of_one_pass(arch) -> None:
         whole = model.log_likelihood(x, model.decode(z))
         for rows in (DECODE_ROWS, 7):
             torch.testing.assert_close(decoded_log_likelihood(model, x, z, rows=rows), whole, rtol=1e-6, atol=1e-4)
+
+
+def test_discretized_logistic_is_a_distribution_over_the_256_levels():
+    """Against the logistic cdf computed directly in float64: the bins' probabilities, the outer
+    bins reaching to ±∞, and a total of 1 over the levels, for locations inside and outside [0, 1]."""
+    from vaelib.losses import discretized_logistic_log_prob
+
+    levels = torch.arange(256, dtype=torch.float64) / 255
+    h = 0.5 / 255
+    for loc, scale in [(0.3, 0.05), (-0.2, 0.01), (1.3, 0.2), (0.5, 1e-3), (0.0, 0.5)]:
+        x = levels.reshape(256, 1)
+        lp = discretized_logistic_log_prob(x, torch.full_like(x, loc), math.log(scale))
+        cdf = lambda t: torch.sigmoid((t - loc) / scale)  # noqa: E731
+        ref = torch.where(levels < h, cdf(levels + h),
+                          torch.where(levels > 1 - h, 1 - cdf(levels - h), cdf(levels + h) - cdf(levels - h)))
+        assert torch.allclose(lp.exp(), ref, atol=1e-12), (loc, scale)
+        assert lp.exp().sum().item() == pytest.approx(1.0, abs=1e-9)
+    # far in a tail the bins stay finite (no cancellation): log of a tiny positive number
+    far = discretized_logistic_log_prob(torch.tensor([[0.5]]), torch.tensor([[-3.0]]), math.log(0.01))
+    assert torch.isfinite(far).all() and far.item() < -300
+    # a location below 0 puts nearly all of a black pixel on 0: the floor a sigmoid mean cannot leave
+    black = discretized_logistic_log_prob(torch.zeros(1, 784), torch.full((1, 784), -0.1), math.log(0.01))
+    assert black.item() > -784 * 1e-3

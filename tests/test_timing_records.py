@@ -91,3 +91,22 @@ def test_the_runner_reads_training_from_the_kernels_events_not_its_printed_text(
     assert phases["evaluation"] >= 0.3, phases  # the printed epoch line did not make it training
     assert phases["plotting"] > 0, phases
     assert sum(phases.values()) <= seconds
+
+
+def test_a_notebook_header_reads_its_run_time_from_the_records(tmp_path):
+    """setup("03") prints the measured times (never typed ones): from the cache, the latest run less
+    what it trained; from an empty cache, the recorded one; nothing invented where none is measured."""
+    from vaelib.notebook import run_time
+
+    record = tmp_path / "notebook_times.json"
+    record.write_text(json.dumps({
+        "03_x": {"seconds": 1975.0, "training": 1743.0, "when": "2026-12-01 20:53", "cores": 2,
+                 "from an empty cache": {"seconds": 1975.0, "training": 1743.0}},
+        "04_y": {"seconds": 20.0, "training": 0.0, "when": "2026-12-02 01:20", "cores": 2}}))
+    line = run_time("03", record)
+    assert "4 min with its runs in the cache" in line and "33 min from an empty cache" in line
+    assert "on a GPU: not measured yet" in line and "2-core" in line
+    assert "20 s with its runs in the cache" in run_time("04", record)
+    assert "from an empty cache: not measured yet" in run_time("04", record)
+    assert run_time("05", record) == "Run time: not measured yet."
+    assert run_time("03", tmp_path / "missing.json") == "Run time: not measured yet."

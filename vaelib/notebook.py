@@ -16,6 +16,7 @@ once, in vaelib.runs, and how large each evaluation is, in vaelib.eval.sizes; a 
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from contextlib import contextmanager
@@ -33,10 +34,13 @@ from vaelib.eval.classifier import load_or_train_classifier  # noqa: E402
 from vaelib.eval.likelihood import NLL, canonical_nll  # noqa: E402
 from vaelib.models import count_parameters  # noqa: E402
 from vaelib.runs import REPLICA_SEEDS, REPLICAS, TEST_SUBSET, get_run  # noqa: E402
-from vaelib.runtime import IMAGES, is_test_mode, pick_device, seed_everything  # noqa: E402
+from vaelib.runtime import IMAGES, REPO_ROOT, is_test_mode, pick_device, seed_everything  # noqa: E402
 from vaelib.eval.sizes import size  # noqa: E402
 
-__all__ = ["Session", "setup", "markdown_table", "is_test_mode"]
+__all__ = ["Session", "setup", "markdown_table", "is_test_mode", "run_time"]
+
+#: each notebook's measured run times, written by `make run` (scripts/run_notebooks.py)
+NOTEBOOK_TIMES = REPO_ROOT / "benchmarks" / "results" / "notebook_times.json"
 
 
 @dataclass(frozen=True)
@@ -155,8 +159,32 @@ def markdown_table(df, floatfmt: str = "{:.4g}") -> str:
     return "\n".join(lines) + "\n"
 
 
-def setup(seed: int = 0, device: str | None = None) -> Session:
-    """Seed torch, pick the device, set plotting defaults, and say which mode this is."""
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def run_time(notebook: str, records: Path = NOTEBOOK_TIMES) -> str:
+    """How long notebook `notebook` ("03") takes, from the measured records of `make run`: with its
+    runs in the cache (a bundle), and from an empty cache; never a typed number."""
+    try:
+        times = json.loads(records.read_text())
+    except (OSError, ValueError):
+        return "Run time: not measured yet."
+    entry = next((v for k, v in times.items() if k.split("_")[0] == notebook), None)
+    if entry is None:
+        return "Run time: not measured yet."
+    cached = entry["seconds"] - entry.get("training", 0.0)  # a run that trained, less its training
+    empty = entry.get("from an empty cache", {}).get("seconds")
+    parts = [f"{_duration(cached)} with its runs in the cache (or from a bundle)",
+             f"{_duration(empty)} from an empty cache" if empty else "from an empty cache: not measured yet"]
+    gpu = entry.get("gpu", {}).get("seconds")
+    return (f"Run time on a {entry.get('cores', 2)}-core laptop CPU (measured {entry['when'][:10]}): " + ", ".join(parts)
+            + f"; on a GPU: {_duration(gpu) if gpu else 'not measured yet'}.")
+
+
+def setup(notebook: str | None = None, seed: int = 0, device: str | None = None) -> Session:
+    """Seed torch, pick the device, set plotting defaults, and say which mode this is (and, given
+    the notebook's number, how long it takes: `run_time`)."""
     test = is_test_mode()
     seed_everything(seed)
     try:
@@ -173,4 +201,6 @@ def setup(seed: int = 0, device: str | None = None) -> Session:
         progress=not test,
     )
     print(f"mode: {'TEST (fast, tiny subset)' if test else 'full'}; device: {session.device}")
+    if notebook is not None:
+        print(run_time(notebook))
     return session

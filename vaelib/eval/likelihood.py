@@ -125,16 +125,18 @@ def per_image_mse(model: nn.Module, grey: torch.Tensor, batch_size: int = 1000) 
 
 
 def nll_scale(model: nn.Module) -> str:
-    """"binarized" for a Bernoulli decoder, "8-bit" for a Gaussian one: the data it is a model of."""
+    """"binarized" for a Bernoulli decoder, "8-bit" for a Gaussian or logistic one: the data it models."""
     return "binarized" if model.config.likelihood == "bernoulli" else "8-bit"
 
 
 def scored_images(model: nn.Module, images: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
     """(scorer, x): the model under its own likelihood and the uint8 images as the data it models
-    (the fixed binarization for a Bernoulli decoder, the grey levels v/255 for a Gaussian one)."""
+    (the fixed binarization for a Bernoulli decoder, the grey levels v/255 for the others: a
+    Gaussian scored through its bins, a discretized logistic as it is)."""
     if nll_scale(model) == "binarized":
         return model, vdata.fixed_binarization(images)
-    return DiscretizedGaussian(model), vdata.to_unit(images)
+    scorer = DiscretizedGaussian(model) if model.config.likelihood == "gaussian" else model
+    return scorer, vdata.to_unit(images)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,10 @@ Likelihoods (`ModelConfig.likelihood`):
   "fixed" (σ = sigma_value, a buffer), "learned" (one scalar log σ, a parameter), or
   "per-pixel" (a log σ per pixel, [1, 28, 28], a parameter). `min_sigma` floors a learned σ:
   on near-binary MNIST a free σ would shrink without bound on always-black pixels.
+- "logistic": made for 8-bit images. The decoder outputs an unconstrained location μ (no
+  sigmoid: μ < 0 puts a black pixel's probability on exactly 0) and log p(x | z) =
+  vaelib.losses.discretized_logistic_log_prob, the probability of x's grey-level bins, with the
+  scale s set by `sigma` and `sigma_value` as for the Gaussian.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from torch import nn
 from vaelib.losses import (
     ELBOTerms,
     bernoulli_log_prob,
+    discretized_logistic_log_prob,
     elbo,
     gaussian_log_prob,
     kl_std_normal,
@@ -37,7 +42,7 @@ from vaelib.runtime import config_from_dict
 
 __all__ = ["ModelConfig", "VAE", "LIKELIHOODS", "SIGMA_MODES", "METRIC_GROUPS"]
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
 SIGMA_MODES = ("fixed", "learned", "per-pixel")
 #: the groups of test metrics a model family can declare (vaelib.metrics.evaluate computes those)
 METRIC_GROUPS = ("elbo", "iwae", "active_units", "codebook")
@@ -123,9 +128,9 @@ class VAE(nn.Module):
         c = config
         self._build_networks(c)
         log_s = torch.tensor(math.log(c.sigma_value))
-        if c.likelihood == "gaussian" and c.sigma == "learned":
+        if c.likelihood != "bernoulli" and c.sigma == "learned":
             self.log_sigma_param = nn.Parameter(log_s.clone())
-        elif c.likelihood == "gaussian" and c.sigma == "per-pixel":
+        elif c.likelihood != "bernoulli" and c.sigma == "per-pixel":
             self.log_sigma_param = nn.Parameter(torch.full(IMAGE_SHAPE, float(log_s)))
         else:
             self.register_buffer("log_sigma_param", log_s.clone())
@@ -171,7 +176,8 @@ class VAE(nn.Module):
         return self.config.latent_dim
 
     def log_sigma(self) -> torch.Tensor:
-        """log σ of the Gaussian likelihood (scalar or [1, 28, 28]), floored at log min_sigma."""
+        """log σ of the Gaussian likelihood, or log s of the logistic (scalar or [1, 28, 28]),
+        floored at log min_sigma."""
         return self.log_sigma_param.clamp(min=math.log(self.config.min_sigma))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -179,18 +185,24 @@ class VAE(nn.Module):
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z: [B, D] -> likelihood parameters [B, 1, 28, 28]: logits (Bernoulli) or mean (Gaussian)."""
+        """z: [B, D] -> likelihood parameters [B, 1, 28, 28]: logits (Bernoulli), mean (Gaussian) or
+        location (logistic)."""
         out = self.decoder(z)
-        return out if self.config.likelihood == "bernoulli" else torch.sigmoid(out)
+        return torch.sigmoid(out) if self.config.likelihood == "gaussian" else out
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
-        """E[x | z] from the decoder's output: σ(logits) or the Gaussian mean."""
+        """E[x | z] from the decoder's output: σ(logits), the Gaussian mean, or the logistic's
+        location clipped to [0, 1] (its outer bins hold the mass beyond)."""
+        if self.config.likelihood == "logistic":
+            return params.clamp(0.0, 1.0)
         return torch.sigmoid(params) if self.config.likelihood == "bernoulli" else params
 
     def log_likelihood(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """log p(x | z), [B] nats."""
         if self.config.likelihood == "bernoulli":
             return bernoulli_log_prob(x, params)
+        if self.config.likelihood == "logistic":
+            return discretized_logistic_log_prob(x, params, self.log_sigma())
         return gaussian_log_prob(x, params, self.log_sigma())
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
