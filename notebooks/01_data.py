@@ -17,50 +17,42 @@
 # %% [markdown]
 # # 01 · MNIST as tensors
 #
-# **What this notebook teaches.** What a VAE on MNIST actually sees: 70,000 grey-scale digits as
-# one `uint8` tensor, how their pixel values are distributed, and why that distribution decides
-# the likelihood of the decoder. We compare the three kinds of *targets* the rest of the series
-# uses (grey values, a dynamic binarization, a fixed binarization), look at the
-# train / validation / test split and its class balance, and meet Fashion-MNIST, a harder
-# sibling with the same shape.
+# **What you will learn**
 #
-# **Prerequisites.** None: this is the first notebook. Basic PyTorch tensors help.
+# - MNIST as one `uint8` tensor, in three splits;
+# - why its nearly binary pixels decide the decoder's likelihood, and what a grey "BCE" computes;
+# - grey, dynamically binarized and fixed binarized targets;
+# - how Fashion-MNIST differs.
 #
-# **Exercise.** One open question (marked *Question*) asks you to read the notebook's numbers.
+# **You need** basic PyTorch tensors. **Run time**: printed by the setup cell below, from the measured
+# records. Evidence tags: see [How to read the claims](#How-to-read-the-claims).
 #
-# **Run time.** Everything here is cheap. How long it takes on this project's 2-core CPU, from an empty cache and from the
-# `checkpoints/` cache, is in the README's run-time table (written by `make run`, never typed);
-# the last cell prints this run's own time. On a GPU: not measured yet.
-# Because it is cheap, the test mode
-# (`VAE_NOTEBOOKS_TEST=1`) runs the same computations on the full splits; it only skips saving
-# the figures.
+# The series reproduces and checks five public write-ups of VAEs on MNIST (*Bernoulli vs Gaussian*,
+# *VAE-MNIST*, *Experimental Results*, *VAE Implementation*, *VAE activity*); each notebook that
+# checks one says what it claimed in a closing section.
+
+# %% [markdown]
+# ## How to read the claims
 #
-# **The source documents.** The series retrains, and checks the claims of, five write-ups of VAEs
-# on MNIST. Later notebooks refer to them by these names, and name the document wherever they
-# set our numbers beside its claims:
+# Every number in the prose is printed by the cell above it, and every claim is asserted in code (a
+# plain `assert`, or `with session.claims():` where it needs trained models). A tag gives the evidence:
 #
-# - the ***Bernoulli vs Gaussian* project** (`bernoulli_gaussian_vae`, "VAE Comparison: Bernoulli
-#   vs Gaussian"): a 784-400-400-40 VAE with a Bernoulli and with a Gaussian decoder, and a sweep
-#   of the Gaussian's σ (notebook 03);
-# - the ***VAE-MNIST* project**: fully connected and convolutional VAEs, each trained with a BCE
-#   and with an MSE loss, the 2 × 2 table of notebooks 04 and 05;
-# - the ***Experimental Results* report** ("Variational Autoencoders on MNIST: Experimental
-#   Results"): seven VAE variants (β, latent size, residual and convolutional encoders), a WAE and
-#   a GM-VAE under one protocol, scored by reconstruction MSE and FID, and a VQ-VAE it found too
-#   unstable to report (notebooks 06–08);
-# - the ***VAE Implementation* tutorial** ("Variational Autoencoders (VAE) Implementation", the
-#   *VariationalAutoencoders* repository): a 784-256-128-2 VAE with batch norm, dropout, a
-#   learning-rate schedule and early stopping, with anomaly detection as an application
-#   (notebooks 04 and 06);
-# - the ***VAE activity* report** ("Variational Autoencoder on MNIST", written from a
-#   `vae_activity` notebook): a 784-400-2 VAE whose 2-D latent space is drawn (notebook 04).
+# - **[exact]**: a closed form, an identity, or a count over a fixed data set.
+# - **[1 run]**: one trained model.
+# - **[3 seeds]**: a verdict on a modelling choice (likelihood, architecture, β, latent size): each
+#   training seed gives a paired difference between the two choices, and a Student-t interval over the
+#   seeds reads "lower" or "higher" if it excludes zero, "undecided" if the seeds cannot decide.
+# - **[n = 10,000, k = 100]**: a log-likelihood estimate from n test images, k importance samples each.
+# - **[10,000 images, paired]**: a bootstrap over paired test images: whether two trained models
+#   differ, not whether their methods do.
 #
-# `vaelib.runs.PRESETS` holds each of their models as a preset whose `source` names the document.
+# Read a single-run observation as an example that another seed may not repeat: a hypothesis, not a
+# property of the method.
 
 # %% [markdown]
 # ## Setup
 #
-# One cell fixes the seed, picks the device and reads the test-mode switch, once.
+# One cell fixes the seed, picks the device and prints the run time.
 
 # %%
 import math
@@ -74,19 +66,15 @@ from vaelib.data import binarize, fixed_binarization, load_mnist, load_test_spli
 from vaelib.losses import bernoulli_log_prob, gaussian_log_prob
 from vaelib.eval.plots import show_grid
 
-session = setup()
+session = setup("01")
 
 # %% [markdown]
 # ## Loading the splits
 #
-# `vaelib.data.load_mnist` reads the four official MNIST files committed under `data/MNIST/raw/`
-# (checked against their sha256; nothing is ever downloaded) and returns three splits. The
-# *validation* split is carved from the 60,000 official training images by a seeded permutation,
-# so early stopping and model selection never look at the official test set.
-#
-# Each split holds whole tensors: `images` is `uint8 [N, 1, 28, 28]` with grey values
-# 0…255, `labels` is `int64 [N]`. Training code slices batches out of these tensors by index;
-# there is no per-image `Dataset` object.
+# `vaelib.data.load_mnist` reads the MNIST files committed under `data/MNIST/raw/`. The *validation*
+# split is 10,000 of the 60,000 official training images,
+# chosen by a seeded permutation, so model selection never sees the test set. Each split holds whole
+# tensors, `images` (`uint8 [N, 1, 28, 28]`, grey values 0…255) and `labels` (`int64 [N]`).
 
 # %% tags=["nbval-check-output"]
 splits = load_mnist()
@@ -100,13 +88,12 @@ assert splits.train.images.dtype == torch.uint8 and splits.train.images.shape[1:
 assert not train_pos & val_pos and len(train_pos | val_pos) == 60_000
 
 # %% [markdown]
-# The validation images are disjoint from the training images, and together they are exactly the
-# official training file. The test split is the official test file, untouched.
+# Validation and training images are disjoint and together make up the official training file [exact].
 #
 # ## What the digits look like
 #
-# `vaelib.data.to_unit` maps the grey values to $x/255 \in [0, 1]$ for plotting and for the
-# models; `vaelib.eval.plots.show_grid` draws a batch as one image.
+# `vaelib.data.to_unit` maps grey values to $x = \text{grey} / 255 \in [0, 1]$; from here on $x$
+# always means this scaled value.
 
 # %%
 first = splits.train.images[:64]
@@ -118,13 +105,11 @@ session.save_figure(fig, "01_digits.png");
 print(splits.train.labels[:64].reshape(4, 16))
 
 # %% [markdown]
-# The labels above are the digits of the grid, row by row. Strokes are white on black, and
-# most of each 28 × 28 square is background.
+# The labels of the grid, row by row: white strokes on a mostly black square.
 #
 # ## Pixel intensities: nearly binary
 #
-# How many of the training pixels are exactly black (0), exactly white (255), or grey in
-# between? `torch.bincount` over the flattened training tensor counts every value at once.
+# How many training pixels are exactly black (0), exactly white (255), or grey in between?
 
 # %% tags=["nbval-check-output"]
 counts = torch.bincount(splits.train.images.flatten(), minlength=256).double()
@@ -138,6 +123,9 @@ print(f"in between (grey):    {frac_grey:.1%}, of which {near_ends / frac_grey:.
 assert frac_black > 0.75 and frac_grey < 0.25
 
 # %%
+always_black = int((splits.train.images.amax(dim=0) == 0).sum())  # positions 0 in every training image
+print(f"pixel positions black in every training image: {always_black} of 784")
+assert frac_white < 0.01 and 0.4 < near_ends / frac_grey < 0.6 and always_black > 0
 fig, ax = plt.subplots(figsize=(7, 3))
 ax.bar(range(256), counts.numpy(), width=1.0, color="0.3")
 ax.set_yscale("log")
@@ -146,29 +134,23 @@ ax.set_ylabel("training pixels (log scale)")
 ax.set_title("MNIST pixel values: a spike at 0, a bump near 255, little in between");
 
 # %% [markdown]
-# Four pixels in five are exactly black, almost none exactly white, and about half of the grey
-# ones lie within 25 levels of black or white: the anti-aliased edges of the strokes, and the
-# bump just below 255 in the histogram. MNIST is *almost* binary, and that shapes the choice of
-# the decoder's likelihood $p(x \mid z)$:
+# Four pixels in five are exactly black, almost none exactly white, about half the grey ones lie
+# within 25 levels of either end [exact], and some positions are black in every training image. MNIST
+# is *almost* binary, and that shapes the decoder's likelihood $p(x \mid z)$:
 #
-# * A **Bernoulli** likelihood treats each pixel as a coin that lands on 0 or 1 with probability
-#   $\sigma(\ell_i)$, where $\ell_i$ is the decoder's logit:
-#   $\log p(x \mid z) = \sum_i x_i \log \sigma(\ell_i) + (1 - x_i) \log(1 - \sigma(\ell_i))$
-#   (`vaelib.losses.bernoulli_log_prob`). On binary targets this is a log-*probability*: at most 0,
-#   reached by a perfect decoder, comparable across papers.
-# * Fed **grey** targets, the same formula is the "BCE loss" of most VAE code, but no longer a
-#   log-probability: a pixel of value 0.5 cannot be predicted with certainty, and the best logits,
-#   $\ell_i = \operatorname{logit}(x_i)$, still leave $\sum_i H(x_i)$ nats, the binary entropy of
-#   the grey values.
-# * A **Gaussian** likelihood $\log \mathcal N(x; \hat x, \sigma^2 I)$
-#   (`vaelib.losses.gaussian_log_prob`) assumes continuous values with symmetric noise around the
-#   decoder's mean: it puts density below 0 and above 1, where no pixel lives, and because it is
-#   a *density*, a perfect mean with a small $\sigma$ scores without bound. On the always-black
-#   background a learned $\sigma$ would shrink towards 0, which is why vaelib floors it
-#   (`ModelConfig.min_sigma`).
+# * **Bernoulli**: pixel $i$ is a coin showing 1 with probability $\sigma(\ell_i)$, $\ell_i$ the
+#   decoder's logit: $\log p(x \mid z) = \sum_i x_i \log \sigma(\ell_i) + (1 - x_i) \log(1 - \sigma(\ell_i))$
+#   (`vaelib.losses.bernoulli_log_prob`). On binary targets it is a log-*probability*, at most 0.
+#   On **grey** targets it is the "BCE loss" of most VAE code, and no longer a log-probability.
+# * **Gaussian**: $\log \mathcal N(x; \hat x, \sigma^2 I)$ (`vaelib.losses.gaussian_log_prob`) is a
+#   *density*: it puts mass outside $[0, 1]$, and a perfect mean with a small $\sigma$ scores without
+#   bound. For a given mean the best $\sigma$ is the root-mean-square error of the pixels it covers,
+#   $\hat\sigma^2 = \frac1N \sum_i (x_i - \hat x_i)^2$ [exact]. So a $\sigma$ learned *per pixel*
+#   shrinks towards 0 on always-black pixels (vaelib floors it: `ModelConfig.min_sigma`), while one
+#   $\sigma$ shared by all pixels settles at a positive value, held up by grey edges no decoder
+#   predicts exactly (notebook 03 learns it).
 #
-# The cell below puts numbers on these three statements for the 10,000 test digits, each at its
-# best possible decoder output.
+# The cell below scores each on the 10,000 test digits at its best decoder output.
 
 # %% tags=["nbval-check-output"]
 grey = to_unit(splits.test.images)  # [10000, 1, 28, 28] in [0, 1]
@@ -201,28 +183,23 @@ gauss = table["best log p(x|z), nats per image"].iloc[2:].tolist()
 assert 0 < gauss[0] < gauss[1] < gauss[2]  # a density: positive, and growing as sigma shrinks
 
 # %% [markdown]
-# Read the table as "how well could a perfect decoder possibly score":
+# Binary targets reach 0 nats; grey targets under a Bernoulli stop at minus the mean binary entropy
+# printed below the table; a Gaussian's best score grows as $\sigma$ shrinks, so its "NLL" depends on
+# the $\sigma$ you chose [exact].
 #
-# * binary targets under a Bernoulli: 0 nats, the ceiling of a log-probability;
-# * grey targets under a Bernoulli: minus the entropy printed below the table, never 0. Every
-#   "grey BCE" reported for a model includes this irreducible part, so grey-target numbers cannot
-#   be compared with binarized-MNIST results from the literature;
-# * grey targets under a Gaussian: positive values that keep growing as $\sigma$ shrinks. A
-#   Gaussian "NLL" depends on a $\sigma$ you chose, and on MNIST it wastes probability on values
-#   no pixel takes.
-#
-# What, then, *is* the grey BCE? Read each grey value $x_i$ as the probability that pixel $i$ is
-# on, and draw a binary image $b$ with $b_i \sim \mathrm{Bernoulli}(x_i)$. Because
-# $\log p(b \mid z)$ is linear in each $b_i$, its expectation replaces $b_i$ by $x_i$:
+# What, then, *is* the grey BCE? Read $x_i$ as the probability that pixel $i$ is on, and draw a
+# binary image $b_i \sim \mathrm{Bernoulli}(x_i)$. As $\log p(b \mid z)$ is linear in each $b_i$, its
+# expectation replaces $b_i$ by $x_i$:
 #
 # $$\mathbb E_{b \sim \mathrm{Bern}(x)}\big[\log p(b \mid z)\big]
 #   = \sum_i x_i \log \sigma(\ell_i) + (1 - x_i) \log\big(1 - \sigma(\ell_i)\big) = -\mathrm{BCE}(x, \sigma(\ell)).$$
 #
-# So a Bernoulli decoder trained on grey targets is trained on the **expected log-probability of a
-# random binarization** of each image: a model of binary digits, fitted to all binarizations at
-# once. Per pixel, $x \log p + (1-x)\log(1-p)$ is largest at $p = x$ (Gibbs' inequality), where it
-# equals $-H(x)$: that is the floor of the table above. The cell below checks the identity by
-# Monte Carlo, with imperfect logits, on 100 test digits and 2,000 binarizations each.
+# A Bernoulli decoder trained on grey targets is thus trained on the **expected log-probability of a
+# random binarization**: a model of binary digits, fitted to all binarizations at once. Per pixel,
+# $x \log p + (1-x)\log(1-p)$ is largest at $p = x$ (Gibbs' inequality), where it equals $-H(x)$. So
+# $-H(x)$ is a *ceiling*: every decoder has $-\mathrm{BCE}(x, \sigma(\ell)) \le -\sum_i H(x_i)$, with
+# equality only at $\sigma(\ell_i) = x_i$ (as a loss, the entropy is the BCE's floor). The cell below
+# checks both on 100 test digits, with imperfect logits.
 
 # %%
 gen = torch.Generator().manual_seed(0)
@@ -235,44 +212,23 @@ z_scores = (mc - bce_grey) / mc_se
 print(f"grey BCE (as log-likelihood), mean over 100 digits: {bce_grey.mean():.2f} nats; "
       f"Monte Carlo E_b log p(b|z): {mc.mean():.2f}; largest |difference| / SE over the 100 digits: {z_scores.abs().max():.2f}")
 assert z_scores.abs().max() < 4.5  # equal up to Monte Carlo noise, image by image
-assert (bce_grey <= -entropy[:100] + 1e-3).all()  # never above the -H(x) floor
+assert (bce_grey <= -entropy[:100] + 1e-3).all()  # never above the -H(x) ceiling
 
 # %% [markdown]
-# Equal image by image, within the Monte-Carlo noise, and below the $-H(x)$ floor. The series
-# therefore trains Bernoulli decoders on *binarized* digits when it reports likelihoods, and keeps
-# grey targets where it reproduces code that uses them (the `pytorch-example` preset), saying so
-# each time; a grey-trained Bernoulli decoder can still be scored on binarized digits, since it is
-# a model of them.
-
-# %% [markdown] tags=["question"]
-# **Question.** A VAE with a Bernoulli decoder is trained on *grey* MNIST targets and reports its
-# reconstruction loss, $-\log p(x \mid z)$ summed over pixels, on these test digits. What is the
-# lowest value any decoder could reach, why is it not 0, and which numbers printed above tell you?
-
-# %% [markdown] tags=["answer"]
-# **Answer.**
-# It cannot go below the mean binary entropy of the grey test digits, printed under the table
-# ("mean binary entropy of the grey test digits"). The best possible logits, $\ell_i =
-# \operatorname{logit}(x_i)$, leave exactly $-\sum_i H(x_i)$: the "grey / Bernoulli" row of the
-# table equals minus that entropy, and the cell asserts it image by image
-# (`torch.allclose(bern_grey, -entropy)`). A pixel of grey value 0.5 is a fair coin to a Bernoulli
-# likelihood, so no decoder can predict it with certainty; only binary targets (the first row)
-# reach the ceiling of 0 nats. Every grey-target "BCE" therefore carries this irreducible part,
-# and is not a log-likelihood.
-
-# %% [markdown]
+# The two agree within the Monte-Carlo noise, and every image stays below its ceiling [exact]. The
+# series therefore reports likelihoods of Bernoulli decoders on *binarized*
+# digits, and uses grey targets only where it reproduces code that does (the `pytorch-example` preset).
+#
 # ## Three kinds of targets
 #
-# A Bernoulli decoder wants 0/1 targets, so the grey digits are turned into coin flips:
-# $x^{\mathrm{bin}}_i \sim \mathrm{Bernoulli}(x_i / 255)$.
+# Binarizing turns each grey digit into coin flips, $b_i \sim \mathrm{Bernoulli}(x_i)$, $x_i \in [0, 1]$:
 #
-# * **grey**: `to_unit(images)`, $x/255$, no randomness.
-# * **dynamic binarization**: `vaelib.data.binarize(x, generator)` draws fresh coins every time a
-#   batch is drawn, so each epoch sees different binary images (a data augmentation; the usual
-#   choice for training).
-# * **fixed binarization**: `vaelib.data.fixed_binarization(images, seed=0)` draws once with a
-#   fixed seed. It is a fixed binary data set, used to evaluate, so that test numbers are
-#   comparable from run to run.
+# * **grey**: `to_unit(images)`, no randomness.
+# * **dynamic binarization**: `vaelib.data.binarize(x, generator)` flips fresh coins for every batch,
+#   so each epoch sees new binary images (the usual choice for training).
+# * **fixed binarization**: `vaelib.data.fixed_binarization(images, seed=0)` flips them once, with
+#   seed 0, for evaluation. It is this series' own draw, not the static binarized MNIST of Larochelle &
+#   Murray (2011) used in much of the literature, so its NLLs are not comparable with those numbers.
 
 # %% tags=["nbval-check-output"]
 g = torch.Generator().manual_seed(0)
@@ -306,14 +262,12 @@ fig.tight_layout()
 session.save_figure(fig, "01_binarization.png");
 
 # %% [markdown]
-# Only a few percent of the pixels change between two dynamic draws, as the formula
-# $2p(1-p)$ predicts: the coins are nearly certain on the black background and in the middle of
-# the strokes, and only the grey edges flicker. The fixed binarization is the same every time,
-# and a binarization keeps the mean brightness.
+# Two dynamic draws differ on a few percent of the pixels, as $2p(1-p)$ predicts: only the grey edges
+# flicker. The fixed binarization is the same every time, and binarizing keeps the mean brightness.
 #
 # ## Split sizes and class balance
 #
-# A pandas table of how many images of each digit every split holds.
+# How many images of each digit does each split hold?
 
 # %% tags=["nbval-check-output"]
 balance = pd.DataFrame(
@@ -332,19 +286,14 @@ assert (shares["train"] - shares["val"]).abs().max() < 0.01  # a random split ke
 table
 
 # %% [markdown]
-# 50,000 training, 10,000 validation and 10,000 test images. The classes are close to
-# balanced but not exactly: the shares printed above span a couple of percentage points
-# between the most and the least frequent digit, the same in all three splits, and the random
-# validation split keeps each digit's share to within the printed difference of the training
-# split. These counts depend on neither the model nor the mode, so they are checked by the tests.
+# Close to balanced: the most and least frequent digits are a couple of points apart, and each
+# digit's validation share is within a point of its training share [exact].
 #
 # ## Fashion-MNIST, a harder sibling
 #
-# Fashion-MNIST has the same format (28 × 28 grey images, 60,000 + 10,000, ten classes of
-# clothing). Its 10,000 test images ship with the repository (`data/FashionMNIST/raw/`, checked
-# by sha256 like MNIST) and load with `load_test_split(dataset="fashion-mnist")`; notebook 06 uses
-# them as anomalies. Its 60,000 training images ship too (`load_mnist(dataset="fashion-mnist")`):
-# notebook 06 trains one model on them for the reverse test.
+# Fashion-MNIST has MNIST's format (28 × 28 grey images, ten classes of clothing) and ships with the
+# repository: `load_test_split(dataset="fashion-mnist")` loads its test images, `load_mnist(...)` all
+# its splits. Notebook 06 uses it for anomaly detection.
 
 # %%
 fashion = load_test_split(dataset="fashion-mnist")  # the 10,000 test images
@@ -356,20 +305,16 @@ print(f"{'':>28}{'MNIST':>8}{'Fashion (test)':>15}")
 print(f"{'exactly 0':>28}{frac_black:>8.1%}{f_frac[0].item():>15.1%}")
 print(f"{'in between (grey)':>28}{frac_grey:>8.1%}{f_frac[1:255].sum().item():>15.1%}")
 print(f"{'binary entropy, nats/image':>28}{entropy.mean().item():>8.1f}{f_entropy.mean().item():>15.1f}")
-assert f_frac[1:255].sum().item() > frac_grey  # far more grey pixels than MNIST
+assert f_frac[1:255].sum().item() > 2 * frac_grey  # far more grey pixels than MNIST
+assert f_entropy.mean() > 3 * entropy.mean()  # several times the irreducible grey entropy
 fig, ax = plt.subplots(figsize=(9.6, 1.4))
 show_grid(to_unit(fashion.images[:32]), ax=ax, nrow=16, title="the first 32 Fashion-MNIST test images");
 
 # %% [markdown]
-# The comparison above shows why Fashion-MNIST is harder for the
-# models of this series: far more of its pixels are grey (textures, shading), so a binarization
-# throws away more of the picture, and the irreducible entropy of the grey targets is several
-# times MNIST's. The notebooks use MNIST throughout; the presets accept `dataset="fashion-mnist"`
-# for those who want to try.
+# Far more of its pixels are grey (textures, shading), so binarizing loses more of the picture, and
+# the grey targets' irreducible entropy is several times MNIST's [exact].
 #
 # ## Summary
-#
-# The numbers this notebook computed, once more:
 
 # %%
 summary = pd.Series(
@@ -385,15 +330,34 @@ print(summary.to_string())
 session.report_run_time()
 
 # %% [markdown]
-# * MNIST is nearly binary: most pixels are exactly 0 and the grey ones sit near the ends. That
-#   makes a Bernoulli likelihood on binarized digits the natural choice, and its
-#   log-likelihoods are real log-probabilities.
-# * On grey targets the same Bernoulli formula cannot reach 0: the binary entropy of the grey
-#   values (the third line) is lost whatever the model does, so "grey BCE" numbers are not
-#   log-likelihoods. A Gaussian likelihood is a density whose value depends on the chosen σ.
-# * A dynamic binarization changes only a few percent of the pixels per draw (the grey edges);
-#   the fixed binarization is reproducible and is what the series evaluates on.
-# * The splits are 50,000 / 10,000 / 10,000 with nearly balanced classes; validation is carved
-#   from the training file, and the test file is kept for the final numbers.
+# * MNIST is nearly binary: four pixels in five are exactly black [exact]. A Bernoulli on binarized
+#   digits gives true log-probabilities.
+# * On grey targets the Bernoulli formula is the expected log-probability of a random binarization,
+#   capped at $-\sum_i H(x_i)$ (third line) [exact]: grey "BCE" numbers are not log-likelihoods.
+# * A Gaussian density's best value grows without bound as $\sigma$ shrinks [exact].
+# * A dynamic binarization flips a few percent of the pixels per draw [exact]; the series evaluates on
+#   a fixed one (seed 0), not the literature's static binarized MNIST.
+# * The splits are 50,000 / 10,000 / 10,000 and nearly balanced [exact].
+
+# %% [markdown] tags=["question"]
+# **Question.** A VAE with a Bernoulli decoder is trained on *grey* MNIST targets and reports its
+# reconstruction loss, $-\log p(x \mid z)$ summed over pixels, on these test digits. What is the
+# lowest value any decoder could reach, why is it not 0, and which numbers printed above tell you?
+
+# %% [markdown] tags=["answer"]
+# **Answer.**
+# The mean binary entropy of the grey test digits, printed under the likelihood table: the best
+# logits, $\ell_i = \operatorname{logit}(x_i)$, leave exactly $\sum_i H(x_i)$ (the "grey / Bernoulli"
+# row). A grey pixel is a coin to a Bernoulli likelihood, which no decoder predicts with certainty;
+# only binary targets (first row) reach 0.
+
+# %% [markdown]
+# ## References
 #
-# Next: [02 · the reparameterization trick and the ELBO](02_reparameterization.ipynb).
+# - LeCun, Bottou, Bengio & Haffner (1998). Gradient-based learning applied to document recognition. *Proc. IEEE*.
+# - Xiao, Rasul & Vollgraf (2017). Fashion-MNIST. arXiv:1708.07747.
+# - Larochelle & Murray (2011). The neural autoregressive distribution estimator. *AISTATS*.
+# - Kingma & Welling (2014). Auto-encoding variational Bayes. *ICLR*.
+# - Loaiza-Ganem & Cunningham (2019). The continuous Bernoulli: fixing a pervasive error in VAEs. *NeurIPS*.
+#
+# **Next:** [02 · the reparameterization trick and the ELBO](02_reparameterization.ipynb).
