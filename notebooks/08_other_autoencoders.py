@@ -42,9 +42,8 @@
 # three seeds (the VAE's three come from notebook 07), and the VQ-VAE, the slowest by far (its
 # convolutions and its Transformer prior; the last cell adds up the histories). From the cache,
 # most of the time goes to drawing and scoring 10,000 samples per model (the VQ-VAE draws its 49
-# codes one at a time). How long it takes on this project's 2-core CPU, from an empty cache and from the
-# `checkpoints/` cache, is in the README's run-time table (written by `make run`, never typed);
-# the last cell prints this run's own time. On a GPU: not measured yet.
+# codes one at a time). The README's run-time table gives the measured times on a 2-core CPU; the
+# last cell prints this run's own time.
 # The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one short epoch on 2,000
 # images (500 for the VQ-VAE) and only reports the claims that need trained models.
 
