@@ -751,7 +751,7 @@ with session.claims():
 #   decoder makes of $z \sim p(z)$.
 # - Among the **Bernoulli decoders** the likeliest is `cnn-bce`, trained on grey targets (the
 #   paired comparison above). Among the **Gaussian decoders**, on the 8-bit scale, the likeliest
-#   is the hand-set σ = 0.3 (notebook 03 finds the same in each of three training seeds), not a
+#   is the hand-set σ = 0.3 (notebook 03 decides this over three training seeds), not a
 #   learned σ: maximising the density of grey values is not maximising the probability of the
 #   stored 8-bit image.
 # - **Training longer helps** the same network on every scale: compare the two `pytorch-example`

@@ -34,8 +34,8 @@ class Size:
 SIZES: dict[str, Size] = {
     # scoring the same test images under several models, paired
     "paired_images": Size(2000, 200, "test images behind a paired bootstrap over training seeds (03, 05, 06)"),
-    "readout_images": Size(300, 100, "test images scored by the Bernoulli readout footnote (03, 06)"),
-    "readout_k": Size(100, 10, "importance samples of the readout footnote (03, 06)"),
+    "readout_images": Size(300, 100, "test images scored by the Bernoulli readout footnote (06)"),
+    "readout_k": Size(100, 10, "importance samples of the readout footnote (06)"),
     # 03: the learned σ against the maximum-likelihood σ
     "sigma_fit_images": Size(5000, 1000, "validation images behind the RMS residual (03)"),
     # 04: latent paths
