@@ -33,7 +33,7 @@ from vaelib.cache import CachedRun, load_or_train  # noqa: E402  (after the filt
 from vaelib.eval.classifier import load_or_train_classifier  # noqa: E402
 from vaelib.eval.likelihood import NLL, canonical_nll  # noqa: E402
 from vaelib.models import count_parameters  # noqa: E402
-from vaelib.runs import REPLICA_SEEDS, REPLICAS, TEST_SUBSET, get_run  # noqa: E402
+from vaelib.runs import REPLICAS, TEST_SUBSET, get_run, seeds_of  # noqa: E402
 from vaelib.runtime import IMAGES, REPO_ROOT, is_test_mode, pick_device, seed_everything  # noqa: E402
 from vaelib.eval.sizes import size  # noqa: E402
 
@@ -100,7 +100,7 @@ class Session:
         for name in names:
             out[name] = [self.run(r, quiet=True) for r in REPLICAS[name]]
             trained = sum(r.trained_now for r in out[name])
-            print(f"{name}: training seeds {', '.join(map(str, REPLICA_SEEDS))}, "
+            print(f"{name}: training seeds {', '.join(map(str, seeds_of(name)))}, "
                   f"{f'{trained} trained now' if trained else 'all from the cache'}")
         return out
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vaelib.models import ModelConfig
     from vaelib.train import TrainConfig
 
-__all__ = ["Preset", "Run", "PRESETS", "RUNS", "SWEEPS", "REPLICAS", "REPLICA_SEEDS", "TEST_SUBSET", "TEST_SUBSET_CONV", "TEST_IWAE",
+__all__ = ["Preset", "Run", "PRESETS", "RUNS", "SWEEPS", "REPLICAS", "REPLICA_SEEDS", "MORE_SEEDS", "seeds_of", "TEST_SUBSET", "TEST_SUBSET_CONV", "TEST_IWAE",
            "MSE_SIGMA", "get_preset", "get_run"]
 
 MSE_SIGMA = math.sqrt(0.5)  # σ at which the Gaussian NLL is the summed squared error
@@ -286,12 +286,20 @@ def _runs() -> list[Run]:
         base = next(r for r in runs if r.name == name)
         runs += [Run(f"{name}-seed-{s}", base.preset, base.notebook, base.model_changes, {**base.train_changes, "seed": s},
                      base.test_epochs, base.test_subset, f"{base.description}; training seed {s}")
-                 for s in REPLICA_SEEDS[1:]]
+                 for s in seeds_of(name)[1:]]
     return runs
 
 
 #: training seeds of the replicated runs: seed 0 is the run itself, the others its replicas
 REPLICA_SEEDS = (0, 1, 2)
+#: runs whose verdicts three seeds left at the edge of their interval get five (05's 2 x 2 table)
+MORE_SEEDS = {name: (0, 1, 2, 3, 4) for name in ("fnn-bce", "fnn-mse", "cnn-bce", "cnn-mse")}
+
+
+def seeds_of(name: str) -> tuple[int, ...]:
+    """The training seeds of a replicated run (REPLICA_SEEDS unless MORE_SEEDS says otherwise)."""
+    return MORE_SEEDS.get(name, REPLICA_SEEDS)
+
 #: the runs whose verdicts the notebooks check over several training seeds: 03's σ sweep and
 #: likelihoods, 05's 2 x 2 table, 07's β and latent-size sweeps and its convolutional against fully
 #: connected model, 08's WAE λ sweep and GM-VAE, 10's two CVAEs
@@ -318,7 +326,7 @@ SWEEPS: dict[str, tuple[str, ...]] = {
 #: each replicated run and its replicas, seed 0 first: `REPLICAS["cnn-bce"]` is
 #: ("cnn-bce", "cnn-bce-seed-1", "cnn-bce-seed-2")
 REPLICAS: dict[str, tuple[str, ...]] = {
-    name: (name, *(f"{name}-seed-{s}" for s in REPLICA_SEEDS[1:])) for name in _REPLICATED}
+    name: (name, *(f"{name}-seed-{s}" for s in seeds_of(name)[1:])) for name in _REPLICATED}
 
 
 def get_preset(name: str) -> Preset:

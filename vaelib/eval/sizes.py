@@ -41,7 +41,6 @@ SIZES: dict[str, Size] = {
     # 04: latent paths
     "path_pairs": Size(2000, 500, "random pairs of test codes whose path midpoints are decoded (04)"),
     # 05: speed of one training step
-    "timing_rounds": Size(20, 2, "timed training steps per model; the median is reported (05)"),
     # 06: the importance-weighted bound and the inference gaps
     "iwae_images": Size(200, 50, "fixed-binarized test images of the L_k-against-k curve and the gaps (06)"),
     "iwae_k_max": Size(5000, 50, "largest k of the L_k-against-k curve (06)"),
