@@ -233,7 +233,7 @@ session.save_figure(fig, "03_loss_functions.png");
 # One network for all: 784-400-400-40, batch 256, Adam 10⁻³, 20 epochs. The **Bernoulli** VAE
 # (`bernoulli-vae`) is trained on *dynamically binarized* digits (a fresh draw each batch) and
 # scored on a fixed binarization; the **Gaussian** (`gaussian-vae`) on grey values, with one
-# learned σ. `session.run(name)` loads a cached model or trains it (names: `vaelib.runs`).
+# learned σ. `session.run(name)` loads a cached model or trains it.
 
 # %%
 bern = session.run("bernoulli-vae")
@@ -383,8 +383,7 @@ with session.claims():  # after a full run; reported in test mode
 # %% [markdown]
 # - **The σ sweep.** Each step up in σ lowers the rate, and from 0.1 up raises the MSE; from 0.03
 #   to 0.1 the MSE moves by under a tenth of the next step: undecided. At σ = 1 the posterior
-#   largely collapses (a rate under 10 nats, fewer than half the units active; how many varies
-#   from seed to seed) [3 seeds].
+#   largely collapses (a rate under 10 nats; under half the units active) [3 seeds].
 # - **8-bit likelihood.** σ = 0.3 has the lowest bound of the Gaussians, fixed or learned; a σ per
 #   pixel beats one learned σ; the logistic beats σ = 0.3 [3 seeds]. These are $k = 100$ bounds,
 #   each above its NLL by a gap that differs between models (notebook 06 follows it in $k$):

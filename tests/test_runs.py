@@ -220,3 +220,26 @@ def test_the_long_runs_are_burda_et_als_protocol_and_nothing_in_the_series_train
     train_all = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train_all)
     assert train_all.main(["--only", "burda-1l-vae-paper", "--test", "--out", str(tmp_path)]) == 2  # none matches
+
+
+def test_runs_compared_together_get_the_seeds_they_share(monkeypatch):
+    """05's models have five seeds, the others three: asked for together (06 sets cnn-bce beside
+    bernoulli-vae), each gets the seeds both were trained from, so seed s still pairs with seed s."""
+    from vaelib import notebook
+    from vaelib.runs import REPLICAS, seeds_of
+
+    assert seeds_of("cnn-bce") == (0, 1, 2, 3, 4) and seeds_of("bernoulli-vae") == (0, 1, 2)
+    assert len(REPLICAS["cnn-bce"]) == 5 and REPLICAS["cnn-bce"][3] == "cnn-bce-seed-3"
+    asked = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name, self.trained_now = name, False
+
+    session = notebook.Session(test=True, device=None)
+    monkeypatch.setattr(notebook.Session, "run", lambda self, name, quiet=False, width=0: asked.append(name) or Fake(name))
+    both = session.replicas(["cnn-bce", "bernoulli-vae"])
+    assert [r.name for r in both["cnn-bce"]] == ["cnn-bce", "cnn-bce-seed-1", "cnn-bce-seed-2"]
+    assert [r.name for r in both["bernoulli-vae"]] == list(REPLICAS["bernoulli-vae"])
+    alone = session.replicas(["cnn-bce", "fnn-bce"])
+    assert [r.name for r in alone["fnn-bce"]] == list(REPLICAS["fnn-bce"])  # all five

@@ -95,12 +95,17 @@ class Session:
 
     def replicas(self, names: Iterable[str]) -> dict[str, list[CachedRun]]:
         """Each run and its seed replicas (vaelib.runs.REPLICAS: the same run trained from other
-        seeds), loaded or trained in this mode: name -> [CachedRun of seed 0, 1, ...]. One line each."""
+        seeds), loaded or trained in this mode: name -> [CachedRun of seed 0, 1, ...]. One line each.
+        Runs asked for together are compared seed by seed, so each gets the seeds that all of them
+        were trained from (vaelib.runs.seeds_of), in the same order."""
+        names = list(names)
+        common = [s for s in seeds_of(names[0]) if all(s in seeds_of(n) for n in names)]
         out = {}
         for name in names:
-            out[name] = [self.run(r, quiet=True) for r in REPLICAS[name]]
+            folders = dict(zip(seeds_of(name), REPLICAS[name]))
+            out[name] = [self.run(folders[s], quiet=True) for s in common]
             trained = sum(r.trained_now for r in out[name])
-            print(f"{name}: training seeds {', '.join(map(str, seeds_of(name)))}, "
+            print(f"{name}: training seeds {', '.join(map(str, common))}, "
                   f"{f'{trained} trained now' if trained else 'all from the cache'}")
         return out
 
