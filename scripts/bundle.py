@@ -12,6 +12,10 @@ A bundle is a gzip'd tar whose first member, MANIFEST.json, lists every file of 
 with its size and sha256, each folder's code stamp (vaelib.cache.code_stamp), the torch and vaelib
 versions, and the command that made it. A run goes into a bundle only when its stamp is today's.
 
+A bundle carries what loading needs (weights, config, history, metrics, cached evaluations), not
+the optimizer state a run would resume training from (`checkpoint.pt`, twice the weights), except
+for runs that another run continues.
+
 `unbundle` writes nothing until the whole bundle has passed its checks, and refuses it, with one
 line, when a member is not a plain file listed in the manifest (a link, a path outside its folder),
 a file's size or sha256 differs (a corrupt or truncated download), a checkpoint would load code
@@ -41,12 +45,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vaelib.cache import CACHE_ROOT, code_stamp, fingerprint, run_folder  # noqa: E402
+from vaelib.checkpoints import CHECKPOINT  # noqa: E402
 from vaelib.eval.classifier import CODE_FILES as CLASSIFIER_FILES, classifier_folder  # noqa: E402
 from vaelib.runs import RUNS, TEST_SUBSET  # noqa: E402
 
 FORMAT = 1
 MANIFEST = "MANIFEST.json"
 SUFFIXES = (".pt", ".json", ".csv", ".png")  # what a run folder holds; nothing else is bundled
+#: the optimizer's resume state (two Adam moments per weight: twice the model) is left out, except
+#: for the runs that another run continues from (it resumes training from that state)
+CONTINUED = {r.continues for r in RUNS.values() if r.continues}
 CHUNK = 1 << 20
 
 
@@ -110,7 +118,8 @@ def make(cache: Path, out: Path, notebook: str | None = None, test: bool = False
         "torch": torch.__version__, "vaelib": _vaelib_version(), "mode": "test" if test else "full",
         "folders": {folder.name: {"run": name, "code": _stamp(folder), "files": {
             p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-            for p in sorted(folder.iterdir()) if p.is_file() and p.suffix in SUFFIXES}}
+            for p in sorted(folder.iterdir())
+            if p.is_file() and p.suffix in SUFFIXES and (p.name != CHECKPOINT or name in CONTINUED)}}
             for folder, name in chosen},
     }
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -74,12 +74,20 @@ def test_a_bundle_makes_the_round_trip(made, tmp_path):
     for run in runs.values():
         entry = folders[run.folder.name]
         assert entry["code"] == run.code and {"model.pt", "code.json", "history.csv"} <= set(entry["files"])
+        # the optimizer's resume state stays behind (loading does not need it; it doubles the weights)
+        assert (run.folder / "checkpoint.pt").is_file() and "checkpoint.pt" not in entry["files"]
     assert sorted(bundle.unbundle(out, tmp_path / "cache")) == sorted(folders)
     for name, run in runs.items():
         again = cache.load_or_train(name, test=True, cache_root=tmp_path / "cache", progress=False)
         assert not again.trained_now and again.history.equals(run.history)
         assert all(torch.equal(a, b) for a, b in zip(again.model.state_dict().values(), run.model.state_dict().values()))
     assert bundle.unbundle(out, tmp_path / "cache") == []  # what is there is kept
+
+
+def test_a_run_that_another_continues_keeps_its_resume_state():
+    """11's 15-epoch runs resume from the 10-epoch runs' checkpoint.pt: those keep it in a bundle."""
+    continued = {r.continues for r in bundle.RUNS.values() if r.continues}
+    assert continued and bundle.CONTINUED == continued and "fnn-bce" not in continued
 
 
 def test_a_bundle_of_one_notebook_holds_its_runs_only(made, tmp_path):

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vaelib.models import ModelConfig
     from vaelib.train import TrainConfig
 
-__all__ = ["Preset", "Run", "PRESETS", "RUNS", "SWEEPS", "REPLICAS", "REPLICA_SEEDS", "MORE_SEEDS", "seeds_of", "TEST_SUBSET", "TEST_SUBSET_CONV", "TEST_IWAE",
+__all__ = ["Preset", "Run", "PRESETS", "RUNS", "SWEEPS", "REPLICAS", "REPLICA_SEEDS", "MORE_SEEDS", "SEED_NOTEBOOK", "seeds_of", "TEST_SUBSET", "TEST_SUBSET_CONV", "TEST_IWAE",
            "MSE_SIGMA", "get_preset", "get_run"]
 
 MSE_SIGMA = math.sqrt(0.5)  # σ at which the Gaussian NLL is the summed squared error
@@ -284,7 +284,8 @@ def _runs() -> list[Run]:
     runs += _burda_runs()
     for name in _REPLICATED:  # the same run trained from other seeds (initialisation, data order, binarization)
         base = next(r for r in runs if r.name == name)
-        runs += [Run(f"{name}-seed-{s}", base.preset, base.notebook, base.model_changes, {**base.train_changes, "seed": s},
+        notebook = SEED_NOTEBOOK.get(name, base.notebook)  # the notebook that asks for the replicas
+        runs += [Run(f"{name}-seed-{s}", base.preset, notebook, base.model_changes, {**base.train_changes, "seed": s},
                      base.test_epochs, base.test_subset, f"{base.description}; training seed {s}")
                  for s in seeds_of(name)[1:]]
     return runs
@@ -294,6 +295,10 @@ def _runs() -> list[Run]:
 REPLICA_SEEDS = (0, 1, 2)
 #: runs whose verdicts three seeds left at the edge of their interval get five (05's 2 x 2 table)
 MORE_SEEDS = {name: (0, 1, 2, 3, 4) for name in ("fnn-bce", "fnn-mse", "cnn-bce", "cnn-mse")}
+
+
+#: replicated runs whose other seeds a later notebook trains (04 uses one seed of each, 05 all five)
+SEED_NOTEBOOK = {"fnn-bce": "05", "fnn-mse": "05"}
 
 
 def seeds_of(name: str) -> tuple[int, ...]:
