@@ -274,8 +274,8 @@ with session.claims():
 # lower in every one. The convolutional VAE's MSE is the interesting case. Its three training runs
 # spread widely (the per-seed table: seed 0 below `vae-std-z20`, seed 1 just above, seed 2 more than
 # 10 % above, each difference with an interval that excludes zero), so the report's "clearly higher
-# MSE" holds in one seed of three, and our earlier reading of one run, "level with
-# `vae-std-z20`", does not hold either. What the numbers show is that 10 epochs leave the
+# MSE" holds in one seed of three, and "level with `vae-std-z20`", what one run suggests, does
+# not hold either. What the numbers show is that 10 epochs leave the
 # convolutional model's reconstruction error at the mercy of its initialisation, while the fully
 # connected models agree across seeds to the third decimal. None of our seeds comes near the
 # report's 64 %.

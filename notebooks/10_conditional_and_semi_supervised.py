@@ -290,8 +290,8 @@ with session.claims():  # M2 beats the linear probe; the small CNN beats M2 (thi
 # labels: the unlabelled images teach the model what the digits look like, and the classifier
 # inherits that through $\mathcal U$, which rewards a $q(y\mid x)$ under which the class-conditional
 # decoder explains $x$ well. But **the small CNN trained on the 100 labels alone beats M2** in this
-# run (paired interval above), and M2 does **not** reach the paper's 11.97 % or this project's goal of
-# 12 % (the summary cell asserts that the goal is missed, so that a change that reaches it shows up).
+# run (paired interval above), and M2 does **not** reach the paper's 11.97 % or 12 % (the summary
+# cell asserts that it is missed, so that a change that reaches it shows up).
 # Two differences carry most of it. The CNN brings what M2's fully connected networks lack, a
 # convolutional prior about images (with batch norm, dropout and 100 passes over its 100 images);
 # and our M2 protocol is much shorter than the paper's (20 epochs; 256 hidden units instead of 500,

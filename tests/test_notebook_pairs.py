@@ -188,5 +188,5 @@ def test_prose_stays_a_lesson_length(py: Path) -> None:
 def test_no_project_history_in_the_prose(py: Path) -> None:
     """Student prose carries no changelog: the git log keeps history (GUIDE.md, the teaching voice)."""
     text = "\n".join(_prose(py).markdown_cells(py.read_text(encoding="utf-8"))).lower()
-    for phrase in ("withdrawn", "earlier version", "our goal", "an earlier reading", "previously claimed"):
+    for phrase in ("withdrawn", "earlier version", "our goal", "project's goal", "earlier reading", "previously claimed"):
         assert phrase not in text, f"{py.name}: project history in the prose ({phrase!r})"
