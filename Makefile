@@ -1,6 +1,7 @@
 # vae-notebooks: two commands do everything.
 #   make run    execute the notebook series in full mode (outputs written into the .ipynb files)
 #   make test   unit tests + every notebook executed by nbval in fast test mode
+# and the book: make book (the site, from the stored notebooks), make book-check (it, in Chromium)
 # Both install the environment first (uv + uv.lock into .venv); uv itself is installed into
 # .tools/ when it is not on PATH, so the system Python is never touched.
 
@@ -15,7 +16,7 @@ ifndef TEST_CACHE
 TEST_CACHE := $(shell mktemp -d 2>/dev/null || echo /tmp/vaelib-test-cache)
 endif
 
-.PHONY: all install run test unit notebooks bench profile student grade bundle unbundle clean kernel lab-settings lab
+.PHONY: all install run test unit notebooks bench profile student grade bundle unbundle clean kernel lab-settings lab book book-check
 
 all: test
 
@@ -33,10 +34,11 @@ $(VENV)/.installed: pyproject.toml uv.lock Makefile | $(UV)
 install: $(VENV)/.installed
 
 # every notebooks/NN_topic.py, in order, executed into its NN_topic.ipynb (full mode); trained
-# models are cached in checkpoints/, figures for the README go to images/; then the profile
+# models are cached in checkpoints/, figures for the book and README go to images/, results tables
+# into the book's landing page (book/index.md); then the profile
 run: install
 	$(PY) scripts/run_notebooks.py
-	$(PY) benchmarks/profile_series.py --measure 30 --readme
+	$(PY) benchmarks/profile_series.py --measure 30 --book
 
 test: install unit notebooks
 
@@ -51,14 +53,14 @@ notebooks: install
 		-p no:cacheprovider -q
 
 bench: install
-	$(PY) benchmarks/bench_epoch.py --readme
+	$(PY) benchmarks/bench_epoch.py --book
 
 # where the time of `make run` went: per run and per notebook, against the machine's matmul limit
-# (benchmarks/results/profile.md, and the README's profile table)
+# (benchmarks/results/profile.md, and the profile table of book/running.md)
 profile: install
-	$(PY) benchmarks/profile_series.py --measure 30 --readme
+	$(PY) benchmarks/profile_series.py --measure 30 --book
 
-# course assignments (README "For instructors"): student versions of every notebook into student/
+# course assignments (book/instructors.md): student versions of every notebook into student/
 # (solutions replaced by stubs, outputs cleared), and the autograder for one student's notebook:
 #   make grade NB=student/02_reparameterization.ipynb [JSON=report.json]
 #   (and the grader's other options: ASSIGNMENT=02 OUT=... JOBS=2 SEED=... TIMEOUT=300 REGRADE=1 WEAK=1)
@@ -71,7 +73,7 @@ grade: install
 		$(if $(OUT),--out "$(OUT)") $(if $(JOBS),--jobs "$(JOBS)") $(if $(SEED),--seed "$(SEED)") \
 		$(if $(TIMEOUT),--timeout "$(TIMEOUT)") $(if $(REGRADE),--regrade) $(if $(WEAK),--allow-weak-isolation)
 
-# checkpoint bundles (README "For instructors"): the cached runs of the series, or of one notebook, in one
+# checkpoint bundles (book/instructors.md): the cached runs of the series, or of one notebook, in one
 # archive with a manifest (sha256 and code stamp of every file), and back into checkpoints/:
 #   make bundle [NOTEBOOK=07] [FILE=bundles/x.tar.gz]      make unbundle FILE=x.tar.gz | URL=https://...
 bundle: install
@@ -82,9 +84,23 @@ unbundle: install
 	$(PY) scripts/bundle.py unbundle "$(or $(FILE),$(URL))"
 
 clean:
-	rm -rf runs checkpoints .pytest_cache
+	rm -rf runs checkpoints .pytest_cache book/_build
 
-# JupyterLab from the project environment (README "Reading and running the notebooks in JupyterLab"):
+# the book: a static site from the notebooks' stored outputs (nothing is executed), in book/_build/html;
+# BOOK_SOLUTIONS=withhold leaves every solution and model answer out (a class whose assignments are open),
+# BOOK_REPOSITORY_URL=https://... links each page to the code host (book/conf.py)
+book: install
+	$(PY) scripts/build_book.py
+
+# the built book in headless Chromium (Debian: apt-get install chromium chromium-driver): every page
+# rendered and screenshotted (SHOTS=/tmp/book_shots); fails on TeX left unrendered, a broken image,
+# a console error or a dead link
+SHOTS ?= /tmp/book_shots
+book-check: book
+	$(UV) sync --frozen --group browser --compile-bytecode
+	$(PY) scripts/check_book_in_browser.py --shots "$(SHOTS)"
+
+# JupyterLab from the project environment (book/running.md, "JupyterLab"):
 #   make lab                 notebooks/, or student/ where there is no notebooks/ (the hand-out)
 #   make lab DIR=student     any folder; LAB_ARGS="--no-browser --port 8890" passes options on
 #   make kernel              the kernel "Python (vae-notebooks)" in .venv; KERNEL_SCOPE=--user registers

@@ -45,19 +45,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the tooling package `benchmarks` (benchmarks/__init__.py)
 
 from benchmarks.perf import epoch_images, matmul_limit, run_flops_per_image, training_rate  # noqa: E402
-from benchmarks.readme import between_markers  # noqa: E402
+from benchmarks.pages import BOOK, refresh  # noqa: E402
 from vaelib import datafiles  # noqa: E402
 from vaelib.runs import get_run  # noqa: E402
 from vaelib.runtime import pick_device  # noqa: E402
 from vaelib.train import train  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
-README = REPO / "README.md"
+PAGE = BOOK / "benchmarks.md"
 BEGIN, END = "<!-- bench:begin (written by benchmarks/bench_epoch.py) -->", "<!-- bench:end -->"
 
 
 def summary_markdown(out: dict) -> str:
-    """The README's benchmark lines, from one device's results."""
+    """The benchmark lines of book/benchmarks.md, from one device's results."""
     lines = [f"Measured on {out['machine']} (torch {out['torch']}): reference {min(out['reference_s']):.2f} s per "
              f"epoch, `vaelib` {min(out['vaelib_s']):.2f} s, **{out['speedup']:.1f}× faster**. fp32 matmul limit "
              f"{out['matmul_limit_gflops']:.0f} GFLOP/s; the share of it that training reaches:", "",
@@ -146,7 +146,7 @@ def main() -> None:
     ap.add_argument("--device", action="append", help="cpu, cuda (repeatable; default: cpu, plus cuda if present)")
     ap.add_argument("--epochs", type=int, default=2, help="timed epochs per side, after one warm-up")
     ap.add_argument("--steps", type=int, default=40, help="timed training steps of the conv and VQ-VAE models")
-    ap.add_argument("--readme", action="store_true", help="copy the CPU figures into README.md between its markers")
+    ap.add_argument("--book", action="store_true", help="copy the CPU figures into book/benchmarks.md between its markers")
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON (default: benchmarks/results)")
     ap.add_argument("--subset", type=int, default=None, help="images per epoch (default: all 60,000; a quick check)")
     args = ap.parse_args()
@@ -174,10 +174,9 @@ def main() -> None:
                "reference_s": ref, "vaelib_s": lib, "speedup": ratio, "images_per_epoch": args.subset or 60_000,
                "matmul_limit_gflops": limit, "models": fractions}
         (args.out / f"bench_epoch_{device.type}.json").write_text(json.dumps(out, indent=2) + "\n")
-        text = between_markers(README.read_text(), BEGIN, END, summary_markdown(out))
-        if args.readme and device.type == "cpu" and args.subset is None and text is not None:
-            README.write_text(text)
-            print("README.md: benchmark figures refreshed")
+        if (args.book and device.type == "cpu" and args.subset is None
+                and refresh(PAGE, BEGIN, END, summary_markdown(out))):
+            print("book/benchmarks.md: benchmark figures refreshed")
 
 
 if __name__ == "__main__":

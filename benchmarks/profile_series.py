@@ -1,7 +1,7 @@
 """Where the series' time goes: every run of the registry and every notebook, against this machine.
 
     make profile                          # after `make run`: writes benchmarks/results/profile.{json,md}
-    python benchmarks/profile_series.py --readme    # also refresh the README's profile table
+    python benchmarks/profile_series.py --book      # also refresh the profile table in book/running.md
 
 Per run (vaelib.runs, full mode, read from its cache folder in checkpoints/): epochs trained, the
 median seconds of a training epoch (history.csv's `train_seconds`, as recorded when the run
@@ -39,14 +39,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the tooling package `benchmarks` (benchmarks/__init__.py)
 
 from benchmarks.perf import epoch_images, matmul_limit, run_flops_per_image, training_rate  # noqa: E402
-from benchmarks.readme import between_markers  # noqa: E402
+from benchmarks.pages import BOOK, refresh  # noqa: E402
 from vaelib.cache import run_folder  # noqa: E402
 from vaelib.notebook import markdown_table  # noqa: E402
 from vaelib.runs import RUNS  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 NOTEBOOK_TIMES = RESULTS / "notebook_times.json"
-README = REPO / "README.md"
+PAGE = BOOK / "running.md"
 BEGIN, END = "<!-- profile:begin (written by benchmarks/profile_series.py) -->", "<!-- profile:end -->"
 
 
@@ -122,7 +122,7 @@ def notebook_rows() -> pd.DataFrame:
 
 
 def summary_markdown(runs: pd.DataFrame, notebooks: pd.DataFrame, machine: str, limit: float) -> str:
-    """The README's profile section: per notebook, then the runs grouped by architecture."""
+    """The profile section of book/running.md: per notebook, then the runs grouped by architecture."""
     lines = [f"Measured on {machine}; fp32 matmul limit {limit:.0f} GFLOP/s (measured by the profile, "
              f"`benchmarks.perf.matmul_limit`).", ""]
     if len(notebooks):
@@ -172,7 +172,7 @@ def summary_markdown(runs: pd.DataFrame, notebooks: pd.DataFrame, machine: str, 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--readme", action="store_true", help="also copy the summary into README.md between its markers")
+    ap.add_argument("--book", action="store_true", help="also copy the summary into book/running.md between its markers")
     ap.add_argument("--measure", type=int, default=0, metavar="STEPS",
                     help="also time each architecture's training now, on STEPS steps (0: only read the histories)")
     args = ap.parse_args(argv)
@@ -195,11 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "profile.md").write_text(summary + slow + "\n\nPer run:\n\n" + markdown_table(runs, "{:.3g}"))
     print(summary)
     print(f"\nwritten: {(RESULTS / 'profile.json').relative_to(REPO)}, {(RESULTS / 'profile.md').relative_to(REPO)}")
-    if args.readme:
-        text = between_markers(README.read_text(), BEGIN, END, summary + "\n")
-        if text is not None:
-            README.write_text(text)
-            print("README.md: profile table refreshed")
+    if args.book and refresh(PAGE, BEGIN, END, summary + "\n"):
+        print("book/running.md: profile table refreshed")
     return 0
 
 

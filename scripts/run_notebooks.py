@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the tooling package `benchmarks` (benchmarks/__init__.py)
 
 from benchmarks.perf import notebook_phases, read_events  # noqa: E402
-from benchmarks.readme import between_markers  # noqa: E402
+from benchmarks.pages import BOOK, between_markers  # noqa: E402
 from vaelib.cache import CACHE_ROOT  # noqa: E402
 from vaelib.runtime import EVENTS_VAR, NOTEBOOKS, TEST_MODE_VAR, is_test_mode, series  # noqa: E402
 
@@ -233,12 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(s for _, s in times)
     print(f"{'total, ' + str(len(times)) + ' notebook(s)':<{width}}  {total:5.0f} s")
     if not test and out_dir is None:
-        for name in update_readme():
-            print(f"README.md: results table refreshed from images/{name}")
+        for name in update_landing_page():
+            print(f"book/index.md: results table refreshed from images/{name}")
     return 0
 
 
-README = REPO / "README.md"
+LANDING_PAGE = BOOK / "index.md"
 IMAGES = REPO / "images"
 NOTEBOOK_TIMES = REPO / "benchmarks" / "results" / "notebook_times.json"
 
@@ -262,17 +262,17 @@ def record_notebook_time(stem: str, seconds: float, phases: dict[str, float], sl
 
 
 def markers(number: str) -> tuple[str, str]:
-    """The README markers around the table notebook `number` saved as images/<number>_results.md
+    """The landing page's markers around the table notebook `number` saved as images/<number>_results.md
     (notebook 06 keeps the unnumbered markers it had first)."""
     tag = "results" if number == "06" else f"results-{number}"
     return f"<!-- {tag}:begin (written by scripts/run_notebooks.py) -->", f"<!-- {tag}:end -->"
 
 
-def update_readme() -> list[str]:
-    """Copy each results table a notebook saved (images/NN_results.md) into the README between its
-    markers, so the README's numbers come from the last full run and are never typed by hand.
-    Returns the tables copied."""
-    text = original = README.read_text()
+def update_landing_page() -> list[str]:
+    """Copy each results table a notebook saved (images/NN_results.md) into the book's landing page
+    (book/index.md) between its markers, so its numbers come from the last full run and are never
+    typed by hand. Returns the tables copied."""
+    text = original = LANDING_PAGE.read_text()
     copied = []
     for table in sorted(IMAGES.glob("[0-9][0-9]_results.md")):
         new = between_markers(text, *markers(table.name[:2]), table.read_text())
@@ -280,7 +280,7 @@ def update_readme() -> list[str]:
             text = new
             copied.append(table.name)
     if text != original:
-        README.write_text(text)
+        LANDING_PAGE.write_text(text)
     return copied
 
 

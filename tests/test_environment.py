@@ -1,9 +1,15 @@
-"""environment.yml (for conda users) stays in step with pyproject.toml (what uv installs)."""
+"""environment.yml (for conda users) stays in step with pyproject.toml (what uv installs: the
+project's dependencies and its default dependency groups)."""
 
 from __future__ import annotations
 
 import re
+
 from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -13,9 +19,10 @@ def _name(req: str) -> str:
 
 
 def test_environment_yml_lists_the_same_packages_as_pyproject():
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    block = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
-    deps = re.findall(r'"([^"]+)"', block)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    deps = list(pyproject["project"]["dependencies"])
+    for group in pyproject["tool"]["uv"]["default-groups"]:
+        deps += pyproject["dependency-groups"][group]
     wanted = {_name(d): d.replace(" ", "") for d in deps}
     text = (ROOT / "environment.yml").read_text()
     dependencies = text.split("dependencies:", 1)[1]

@@ -133,7 +133,7 @@ class Session:
 
     def save_table(self, df, name: str) -> Path | None:
         """Save a DataFrame as a markdown table to images/<name> in full mode (`make run` copies
-        it into the README, so the README's numbers are computed, never typed)."""
+        it into the book's landing page, so its numbers are computed, never typed)."""
         if self.test:
             return None
         IMAGES.mkdir(exist_ok=True)
@@ -142,7 +142,7 @@ class Session:
         return path
 
     def save_figure(self, fig, name: str) -> Path | None:
-        """Save a figure to images/<name> in full mode (the README shows these); not in test mode."""
+        """Save a figure to images/<name> in full mode (the README and the book show these); not in test mode."""
         if self.test:
             return None
         IMAGES.mkdir(exist_ok=True)
