@@ -4,7 +4,6 @@ project's dependencies and its default dependency groups)."""
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 
 import pytest
