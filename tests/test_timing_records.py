@@ -1,4 +1,4 @@
-"""The run-time records behind the README's profile: scripts/run_notebooks.py keeps each notebook's
+"""The run-time records behind the profile (book/running.md): scripts/run_notebooks.py keeps each notebook's
 latest full-run time and, beside it, the time of the last series run that started from an empty
 cache; benchmarks/profile_series.py shows both. A notebook's training time is what its kernel
 logged as trained (VAELIB_EVENTS), never what it printed."""
@@ -110,3 +110,33 @@ def test_a_notebook_header_reads_its_run_time_from_the_records(tmp_path):
     assert "from an empty cache: not measured yet" in run_time("04", record)
     assert run_time("05", record) == "Run time: not measured yet."
     assert run_time("03", tmp_path / "missing.json") == "Run time: not measured yet."
+
+
+def test_a_notebook_says_what_it_will_train_before_it_starts(tmp_path):
+    """`training_plan`: the runs of the notebook not in the cache, with the last profile's times;
+    a run made by today's code counts as cached, one made by other code does not."""
+    from vaelib.cache import code_stamp, is_cached, run_folder
+    from vaelib.notebook import training_plan
+    from vaelib.runs import RUNS, get_run
+
+    names = [n for n, r in RUNS.items() if r.notebook == "09" and not r.long]
+    profile = tmp_path / "profile.json"
+    profile.write_text(json.dumps({"runs": {n: {"training s": 30.0} for n in names}}))
+    cache = tmp_path / "cache"
+    plan = training_plan("09", test=True, profile=profile, cache_root=cache)
+    assert plan.startswith(f"Training: {len(names)} of the {len(names)} models")
+    assert f"about {len(names) * 30 / 60:.0f} min" in plan and "make unbundle" in plan
+
+    first = names[0]
+    folder = run_folder(first, test=True, cache_root=cache)
+    folder.mkdir(parents=True)
+    for f in ("model.pt", "metrics.json"):
+        (folder / f).write_text("{}")
+    (folder / "code.json").write_text(json.dumps({"losses.py": "other code"}))
+    assert not is_cached(first, test=True, cache_root=cache)  # made by other code: it trains again
+    (folder / "code.json").write_text(json.dumps(code_stamp(get_run(first).configs(test=True)[0].kind)))
+    assert is_cached(first, test=True, cache_root=cache)
+    assert training_plan("09", test=True, profile=profile, cache_root=cache).startswith(
+        f"Training: {len(names) - 1} of the {len(names)} models")
+    assert training_plan("01", test=True, profile=profile, cache_root=cache) == \
+        "Training: this notebook trains no model of its own."

@@ -44,7 +44,7 @@ from vaelib.runtime import REPO_ROOT, atomic_write_text, brief
 from vaelib.train import TrainConfig, train
 
 __all__ = ["CACHE_ROOT", "FAMILY_FILES", "SHARED_FILES", "CachedRun", "config_key", "fingerprint", "code_stamp",
-           "find_folder", "run_folder", "load_or_train"]
+           "find_folder", "run_folder", "is_cached", "load_or_train"]
 
 #: where trained models live; VAELIB_CACHE overrides (the tests point it at a temporary folder)
 CACHE_ROOT = Path(os.environ.get("VAELIB_CACHE", REPO_ROOT / "checkpoints"))
@@ -113,6 +113,19 @@ def find_folder(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, cache
 def run_folder(name: str, test: bool = False, cache_root: str | Path | None = None) -> Path:
     """The cache folder of run `name` (vaelib.runs) in full or test mode, trained or not yet."""
     return find_folder(name, *get_run(name).configs(test=test), cache_root)
+
+
+def is_cached(name: str, test: bool = False, cache_root: str | Path | None = None) -> bool:
+    """Whether `load_or_train` would load run `name` rather than train it: a finished copy made by
+    today's code is in the cache."""
+    model_cfg, train_cfg = get_run(name).configs(test=test)
+    folder = find_folder(name, model_cfg, train_cfg, cache_root)
+    if not ((folder / "model.pt").is_file() and (folder / "metrics.json").is_file()):
+        return False
+    try:
+        return json.loads((folder / "code.json").read_text()) == code_stamp(model_cfg.kind)
+    except (OSError, ValueError):
+        return False
 
 
 def load_or_train(name: str, test: bool = False, *, cache_root: str | Path | None = None,

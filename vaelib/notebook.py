@@ -29,18 +29,20 @@ import torch
 # Without ipywidgets, tqdm.auto falls back to text bars and warns on import; the fallback is fine.
 warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
 
-from vaelib.cache import CachedRun, load_or_train  # noqa: E402  (after the filter)
+from vaelib.cache import CachedRun, is_cached, load_or_train  # noqa: E402  (after the filter)
 from vaelib.eval.classifier import load_or_train_classifier  # noqa: E402
 from vaelib.eval.likelihood import NLL, canonical_nll  # noqa: E402
 from vaelib.models import count_parameters  # noqa: E402
-from vaelib.runs import REPLICAS, TEST_SUBSET, get_run, seeds_of  # noqa: E402
+from vaelib.runs import REPLICAS, RUNS, TEST_SUBSET, get_run, seeds_of  # noqa: E402
 from vaelib.runtime import IMAGES, REPO_ROOT, is_test_mode, pick_device, seed_everything  # noqa: E402
 from vaelib.eval.sizes import size  # noqa: E402
 
-__all__ = ["Session", "setup", "markdown_table", "is_test_mode", "run_time"]
+__all__ = ["Session", "setup", "markdown_table", "is_test_mode", "run_time", "training_plan"]
 
 #: each notebook's measured run times, written by `make run` (scripts/run_notebooks.py)
 NOTEBOOK_TIMES = REPO_ROOT / "benchmarks" / "results" / "notebook_times.json"
+#: each run's measured training time, written by `make profile` (benchmarks/profile_series.py)
+PROFILE = REPO_ROOT / "benchmarks" / "results" / "profile.json"
 
 
 @dataclass(frozen=True)
@@ -187,9 +189,33 @@ def run_time(notebook: str, records: Path = NOTEBOOK_TIMES) -> str:
             + f"; on a GPU: {_duration(gpu) if gpu else 'not measured yet'}.")
 
 
+def training_plan(notebook: str, test: bool = False, profile: Path = PROFILE, cache_root: Path | None = None) -> str:
+    """What a Run All of notebook `notebook` ("07") will train, said before it starts: the models it
+    trains that are not in the cache, and about how long they take (each run's training time as the
+    last profile measured it), or that it trains nothing."""
+    names = [name for name, run in RUNS.items() if run.notebook == notebook and not run.long]
+    if not names:
+        return "Training: this notebook trains no model of its own."
+    missing = [name for name in names if not is_cached(name, test, cache_root)]
+    if not missing:
+        return f"Training: none; the {len(names)} models this notebook trains are all in the cache."
+    try:
+        measured = json.loads(profile.read_text())["runs"]
+    except (OSError, ValueError, KeyError):
+        measured = {}
+    seconds = [measured.get(name, {}).get("training s") for name in missing]
+    known = [s for s in seconds if isinstance(s, (int, float))]
+    estimate = (f"about {_duration(sum(known))} of training on the machine of the last profile"
+                + (f" (for {len(known)} of them; the others not measured yet)" if len(known) < len(missing) else "")
+                if known else "their training time not measured yet")
+    return (f"Training: {len(missing)} of the {len(names)} models this notebook trains are not in the cache: "
+            f"{estimate}. A checkpoint bundle of the series loads them in seconds instead "
+            f"(`make unbundle FILE=...`, book/instructors.md).")
+
+
 def setup(notebook: str | None = None, seed: int = 0, device: str | None = None) -> Session:
     """Seed torch, pick the device, set plotting defaults, and say which mode this is (and, given
-    the notebook's number, how long it takes: `run_time`)."""
+    the notebook's number, how long it takes, `run_time`, and what it will train, `training_plan`)."""
     test = is_test_mode()
     seed_everything(seed)
     try:
@@ -208,4 +234,6 @@ def setup(notebook: str | None = None, seed: int = 0, device: str | None = None)
     print(f"mode: {'TEST (fast, tiny subset)' if test else 'full'}; device: {session.device}")
     if notebook is not None:
         print(run_time(notebook))
+        if not test:
+            print(training_plan(notebook))
     return session
