@@ -32,8 +32,9 @@
 # targets), [02](02_reparameterization.ipynb) (the ELBO), [03](03_bernoulli_vs_gaussian.ipynb)
 # (likelihoods, the IWAE bound, the discretized Gaussian), [04](04_fnn_vae.ipynb) and
 # [05](05_cnn_vae.ipynb) (the fully connected and convolutional models). This notebook trains
-# nothing new except the 10-epoch `pytorch-example` and the classifier: it loads the models of
-# those notebooks from the `checkpoints/` cache (and trains the ones that are missing).
+# three models of its own: the 10-epoch `pytorch-example`, the same model on Fashion-MNIST
+# (`fashion-example`, for the reverse test of the anomaly section) and the MNIST classifier; it loads
+# the models of notebooks 02–05 from the `checkpoints/` cache (and trains the ones that are missing).
 #
 # **Run time.** From the cache, most of it goes to the importance-weighted bounds, the per-image
 # optimisation of the gaps section and the classifier features of 160,000 images; the canonical
@@ -300,8 +301,8 @@ fig.tight_layout()
 session.save_figure(fig, "06_inference_gaps.png");
 
 # %% [markdown]
-# In every model the encoder costs more than the Gaussian family: the amortization gap (3.9 to 6.3
-# nats per image in the table above) is larger than the approximation gap (1.4 to 2.2 nats). Training the same
+# In every model the encoder costs more than the Gaussian family: the amortization gap is larger
+# than the approximation gap (both per image, in the table above). Training the same
 # network longer, from 2 to 10 epochs, **shrinks the amortization gap** and **widens the
 # approximation gap**, each by an interval that excludes zero (printed above): the encoder learns
 # to fit the posteriors better, while the posteriors of a better-trained decoder are further from
@@ -560,8 +561,8 @@ with session.claims():
 # %% [markdown]
 # With 20 or more dimensions, a linear readout of the unsupervised code gets most digits right,
 # close to what the same probe achieves on the 784 raw pixels; with two dimensions it cannot:
-# notebook 04's scatter plots show the classes overlapping in the plane, and a line can only cut
-# it into wedges. Probe accuracy measures how *linearly decodable* the label is, not how good a
+# notebook 04's scatter plots show the classes overlapping in the plane, and a linear readout can
+# only cut the plane into convex regions, one per digit. Probe accuracy measures how *linearly decodable* the label is, not how good a
 # generative model is: it is a statement about the representation.
 
 # %% [markdown]
@@ -754,8 +755,8 @@ with session.claims():
 #   is the hand-set σ = 0.3 (notebook 03 decides this over three training seeds), not a
 #   learned σ: maximising the density of grey values is not maximising the probability of the
 #   stored 8-bit image.
-# - **Training longer helps** the same network on every scale: compare the two `pytorch-example`
-#   rows.
+# - **Training longer helps** the same network on every measure of the table: compare the two
+#   `pytorch-example` rows (both Bernoulli decoders, scored on the binarized scale).
 #
 # The FD ranks `cnn-bce` above `pytorch-example` (one training run and one set of samples each: a
 # single-run observation), the same order in which the *Experimental Results* report's
@@ -951,8 +952,8 @@ with session.claims():  # the likelihood scores flag the wrong set, the reconstr
 #   $\mathcal L_{5000}$ lies above $\mathcal L_{100}$ by an interval that excludes zero (printed in
 #   section 2), so each headline NLL overstates $-\log p(x)$ by at least that much.
 # - **The gaps, split.** Per-image optimisation of a Gaussian $q$ shows that the encoder
-#   (amortization gap, 4 to 6.5 nats) costs more than the Gaussian family (approximation gap, 1.4
-#   to 2.2 nats) for all four models scored; training longer shrinks the first and widens the
+#   (the amortization gap) costs more than the Gaussian family (the approximation gap) for all
+#   four models scored; training longer shrinks the first and widens the
 #   second (paired intervals over 200 images, one run each).
 # - **Active units and the KL per dimension agree**: the per-dimension KLs add up to the test
 #   KL, every active unit carries at least $\tfrac12 \mathrm{Var}\,\mu_d$ nats, and the inactive
