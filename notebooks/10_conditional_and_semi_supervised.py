@@ -17,31 +17,20 @@
 # %% [markdown]
 # # 10 · Labels in a VAE: conditional generation and semi-supervised learning
 #
-# **What this notebook teaches.** A label $y$ can enter a VAE in two ways. As an **input**: the
-# conditional VAE (CVAE, Sohn et al. 2015) gives $y$ to the encoder and the decoder, so you can ask
-# for a digit by name, and $z$ is left to carry everything else (its "style"). As a **latent
-# variable that is sometimes observed**: M2 (Kingma, Rezende, Mohamed & Welling 2014) has a
-# classifier $q(y\mid x)$ inside its inference network, and trains it from 100 labelled images and
-# 49,900 unlabelled ones, because every unlabelled image still has to be explained by *some* digit.
-# We check the CVAE's samples with the MNIST classifier of notebook 06, look at what $z$ encodes
-# when $y$ is given, and score M2's classifier on the test set beside two baselines that see the
-# same 100 labels and nothing else. Then M1 + M2, Kingma et al.'s best model with few labels: M2 on the
-# codes of a VAE of the images.
+# **What you will learn**
 #
-# **Exercise.** You write `m2_unlabelled_loss`, M2's loss on an unlabelled image (with the entropy of
-# $q(y\mid x)$), in section 3; the cell after it checks yours against vaelib's. Two open questions
-# ask where M2's advantage comes from and why M1 + M2 keeps M2's loss away from M1.
+# - the label as an input (the conditional VAE), and what $z$ then encodes;
+# - why prior samples miss the requested digit, and what temperature and latent size can and
+#   cannot tell you about it;
+# - the label as a latent variable (M2): a classifier trained from a few labels and many unlabelled images;
+# - to read one run beside a paper's table; M1 + M2.
 #
-# **Prerequisites.** [02](02_reparameterization.ipynb) (the ELBO), [04](04_fnn_vae.ipynb) (the
-# fully connected VAE) and [06](06_evaluation.ipynb) (the MNIST classifier, linear probes, intervals).
+# **You need** [02](02_reparameterization.ipynb) (the ELBO), [04](04_fnn_vae.ipynb) and
+# [06](06_evaluation.ipynb) (the MNIST classifier, linear probes). You write
+# `m2_unlabelled_loss` in section 3.
 #
-# **Run time.** Two CVAEs ($z$ of 20 and of 2 dimensions) for 10 epochs, each from three seeds; M2
-# once for 20 epochs (its unlabelled bound decodes every image under all ten labels); M1 + M2 once
-# for 30 epochs; and three small baselines fitted on 100 images.
-# How long it takes on this project's 2-core CPU, from an empty cache and from the `checkpoints/`
-# cache, is in the README's run-time table (written by `make run`, never typed); the last cell
-# prints this run's own time. The test mode (`VAE_NOTEBOOKS_TEST=1`) trains each model for one
-# short epoch on 2,000 images and only reports the claims that need trained models.
+# **Run time**: printed by the setup cell below, from the measured records. Evidence tags:
+# [How to read the claims](01_data.ipynb#How-to-read-the-claims).
 
 # %% [markdown]
 # ## Setup
@@ -57,27 +46,23 @@ from vaelib.eval.classifier import predict, train_classifier
 from vaelib.eval.likelihood import per_image_elbo
 from vaelib.eval.plots import show_grid
 from vaelib.eval.probe import fit_linear_probe  # (the 100-label baseline of section 4)
-from vaelib.eval.stats import paired_bootstrap, seed_intervals, seed_verdict
+from vaelib.eval.stats import over_seeds, paired_bootstrap, seed_intervals
 from vaelib.models import semisup
 from vaelib.runs import get_run
 
-session = setup()
+session = setup("10")
 
 # %% [markdown]
 # ## 1 · The conditional VAE
 #
-# The CVAE's bound is on $\log p(x\mid y)$:
+# Give the label $y$ to the encoder and the decoder (Sohn et al. 2015; `vaelib.models.semisup.CVAE`),
+# and the ELBO bounds $\log p(x\mid y)$:
 #
-# $$\log p(x\mid y) \ge \mathbb E_{q(z\mid x, y)}[\log p(x\mid z, y)] - \mathrm{KL}\big(q(z\mid x, y)\,\|\,p(z)\big),$$
+# $$\log p(x\mid y) \ge \mathbb E_{q(z\mid x, y)}[\log p(x\mid z, y)] - \mathrm{KL}\big(q(z\mid x, y)\,\|\,p(z)\big).$$
 #
-# with the label one-hot into the encoder's and the decoder's hidden layer
-# (`vaelib.models.semisup.CVAE`). The decoder is told the digit, so $z$ need not carry it.
-# **Generation on request:** draw $z$ and ask for each class in turn; the MNIST classifier of
-# notebook 06 (cached) then says which digit it sees. We ask for `cvae_samples` samples of each
-# class and count how often the classifier agrees with the request, for $z$ from the prior
-# $\mathcal N(0, I)$ and from a narrower $\mathcal N(0, T^2 I)$ with $T = 0.5$ (sampling at a lower
-# "temperature": fewer draws from the prior's outskirts, where the aggregate posterior has little
-# mass and the decoder has seen few codes).
+# The decoder is told the digit, so $z$ need not carry it. To ask for a digit, decode a random $z$
+# with the requested $y$; notebook 06's classifier says which digit it sees. $z$ comes from the
+# prior $\mathcal N(0, I)$, or at a lower *temperature* from $\mathcal N(0, T^2 I)$, $T = 0.5$.
 
 # %%
 cvae = session.run("cvae").model
@@ -104,56 +89,77 @@ for t in (1.0, 0.5):
     if t == 1.0:
         print(pd.crosstab(pd.Series(requested.cpu().numpy(), name="requested (T = 1)"),
                           pd.Series(seen.numpy(), name="classifier sees")))
-with session.claims():  # the goal of 97 % holds at T = 0.5, not for samples from the prior itself
+with session.claims():  # at T = 0.5 at least 97 % agree (the whole interval); from the prior itself fewer
     assert agreement[0.5].lo >= 0.97 and agreement[1.0].hi < 0.97, agreement
 cvae_agreement = agreement
 
 # %% [markdown]
-# **A smaller $z$.** Why do samples from the prior miss? With 20 dimensions, $z$ can carry part of
-# what the label says, and a $z$ from the prior's outskirts can pull the decoder away from the
-# requested digit. A CVAE whose $z$ has only 2 dimensions has no room for that: the label has to do
-# the work. Below, the same protocol with a $z$ of 20 and of 2 dimensions, each trained from three
-# seeds: the agreement at $T = 1$ (samples from the prior itself), and what the small $z$ costs in
-# fit, the paired difference of the test ELBO (one sampled $z$ per image, its label given), per seed.
+# From the prior the classifier agrees with fewer than 97 % of the requests (the crosstab shows
+# where the misses go), at $T = 0.5$ with at least 97 % [1 run].
+#
+# ### Why do samples from the prior miss?
+#
+# 1. **$z$ carries part of the label.** Nothing forbids it: if the codes of 3s and of 5s sit in
+#    different regions, a $z$ from the "3" region decoded as a 5 pulls the drawing towards a 3.
+# 2. **Holes in the prior.** The codes of real images, the aggregate posterior
+#    $q(z) = \mathbb E_{x,y}\, q(z\mid x, y)$, need not fill $\mathcal N(0, I)$ (Hoffman & Johnson
+#    2016); a prior draw can land where the decoder has seen few codes.
+#
+# A lower $T$ fits both: draws near the origin are less extreme codes, and more often lie where real
+# codes do. A smaller $z$ fits both too: two dimensions leave little room for the label and are
+# easier to fill than twenty. The next cell measures how much the misses depend on the room $z$
+# has, not which explanation holds: $z$ of 20 and of 2 dimensions, three seeds each, compared on
+# the agreement from the prior and the test ELBO (one sampled $z$, label given) over seeds
+# (`over_seeds`).
 
 # %%
 cvaes = session.replicas(["cvae", "cvae-z2"])
+for n in cvaes:
+    print(f"  {n}: {get_run(n).description}")
 test_split = vdata.load_mnist(subset=session.subset).test
 x_fit, y_fit = vdata.eval_inputs(test_split.images, "fixed").to(session.device), test_split.labels.to(session.device)
 
 
-def agreement_at(model, t):
-    agree = (classify_samples(model, t) == requested.cpu()).float()
-    return paired_bootstrap(agree, torch.zeros_like(agree))
+def agrees(model, t):  # 1 where the classifier sees the requested digit, per sample
+    return (classify_samples(model, t) == requested.cpu()).float()
 
 
 def test_elbo(model):  # the bound on log p(x | y) of each test image, its label given
     return per_image_elbo(model, x_fit, labels=y_fit)["elbo"]
 
 
-prior_agreement = {n: [agreement_at(r.model, 1.0) for r in cvaes[n]] for n in cvaes}
-fit_cost = seed_intervals([test_elbo(r.model) for r in cvaes["cvae-z2"]], [test_elbo(r.model) for r in cvaes["cvae"]])
+prior_agrees = {n: [agrees(r.model, 1.0) for r in cvaes[n]] for n in cvaes}
+prior_agreement = {n: [paired_bootstrap(a, torch.zeros_like(a)) for a in v] for n, v in prior_agrees.items()}
+agree_gain = over_seeds(seed_intervals(prior_agrees["cvae-z2"], prior_agrees["cvae"]))
+fit_cost = over_seeds(seed_intervals([test_elbo(r.model) for r in cvaes["cvae-z2"]], [test_elbo(r.model) for r in cvaes["cvae"]]))
+
+
+def points(v):  # an Interval or SeedLevel of fractions, in percentage points
+    return f"{100 * v.mean:+.2f} [{100 * v.lo:+.2f}, {100 * v.hi:+.2f}]"
+
+
 print(f"T = 1 (the prior), {len(requested)} samples per model; the classifier agrees with the request (%), by seed:")
 for n, ivs in prior_agreement.items():
     print(f"  {n:8} " + "   ".join(f"{100 * i.mean:.2f} [{100 * i.lo:.2f}, {100 * i.hi:.2f}]" for i in ivs))
-print(f"test ELBO, z = 2 − z = 20, nats on {len(x_fit)} test images (paired, by seed): {seed_verdict(fit_cost)}  "
-      + "  ".join(str(i) for i in fit_cost))
-with session.claims():  # from the prior: z = 2 meets the 97 % goal in every seed, z = 20 misses it in every seed; z = 2 fits worse
+print("agreement, z = 2 − z = 20 (points, paired by request), by seed: " + "  ".join(points(i) for i in agree_gain.per_seed))
+print(f"  over {agree_gain.k} seeds: {points(agree_gain)}: {agree_gain.verdict}")
+print(f"test ELBO, z = 2 − z = 20 (nats per image, {len(x_fit)} test images, paired), by seed: "
+      + "  ".join(str(i) for i in fit_cost.per_seed))
+print(f"  over {fit_cost.k} seeds: {fit_cost.format('+.2f')}")
+with session.claims():  # over seeds: z = 2 agrees more often from the prior and fits worse by more than ten nats;
+    assert agree_gain.lo > 0, agree_gain  # ... and per model: every z = 2 model at least 97 %, no z = 20 model
+    assert fit_cost.hi < -10, fit_cost
     assert all(i.lo >= 0.97 for i in prior_agreement["cvae-z2"]), prior_agreement
     assert all(i.hi < 0.97 for i in prior_agreement["cvae"]), prior_agreement
-    assert seed_verdict(fit_cost) == "lower" and all(i.hi < -10 for i in fit_cost), fit_cost
 
 # %% [markdown]
-# So the goal of 97 % from the prior itself is a matter of how much room $z$ has: with 2
-# dimensions every seed meets it, with 20 none does, and the 2-d model pays for it in the ELBO by
-# more than ten nats in every seed (printed above): two numbers hold far less of an image's style
-# than twenty. Which to prefer depends on the use: samples that are always the requested digit, or
-# a model that fits the images; lowering $T$ (above) gets much of the first from the second.
-
-# %% [markdown]
-# **Style transfer: one $z$, ten labels.** Each row below keeps one $z$ and changes only $y$. The
-# first column of each row is a test digit; its $z$ is the mean of $q(z\mid x, y)$ under its true
-# label, and the ten images to its right are that $z$ decoded as 0, 1, …, 9.
+# A 2-d $z$ agrees with the request more often from the prior and fits the test images worse by
+# more than ten nats per image [3 seeds]; every 2-d model agrees with at least 97 %, no 20-d model
+# does. Which to prefer depends on the use. The open question at the end asks how to tell the two
+# explanations apart.
+#
+# **Style transfer.** Each row: a test digit, then the mean of $q(z\mid x, y)$ under its true
+# label, decoded as 0, 1, …, 9.
 
 # %%
 splits = vdata.load_mnist(subset=session.subset)
@@ -171,11 +177,8 @@ fig.tight_layout()
 session.save_figure(fig, "10_style_transfer.png");
 
 # %% [markdown]
-# **What $z$ encodes when $y$ is given.** If $z$ carried the digit's identity, a test digit's code
-# decoded under *another* label would still look like the source digit. The classifier settles it:
-# take the codes $\mu(x, y)$ of the first `paired_images` test digits under their true labels,
-# decode each under the nine other labels, and count how often the classifier sees the requested
-# label and how often the source digit.
+# **Does $z$ carry the digit?** Then a code decoded under *another* label would still look like
+# its source digit. Decode `paired_images` test digits' codes under the nine other labels.
 
 # %%
 n_swap = min(session.size("paired_images"), x_test.shape[0])
@@ -193,44 +196,46 @@ with session.claims():
     assert as_requested > 0.8 and as_source < 0.1, (as_requested, as_source)
 
 # %% [markdown]
-# So the rows of the style figure are what $z$ holds: slant, width and stroke thickness carry over
-# from the test digit to all ten labels, while the digit's identity comes from $y$: decoded under
-# another label, a code is rarely drawn as its own digit and mostly as the requested one (printed above; one training run).
+# Mostly the requested digit, rarely the source [1 run]: $z$ holds the style (slant, width,
+# stroke), $y$ the identity. This speaks against $z$ carrying the digit's *identity*; subtler traces
+# of the label, and holes, are the open question at the end.
 #
 # ## 2 · M2: the label as a latent variable
 #
-# M2's generative model is $p(y)\,p(z)\,p(x\mid y, z)$ with $p(y)$ uniform over the ten digits; its
-# inference network is $q(y\mid x)\,q(z\mid x, y)$. A labelled pair has the CVAE's bound plus
-# $\log p(y)$,
+# M2 (Kingma et al. 2014) generates the label too: $p(y)\,p(z)\,p(x\mid y, z)$, $p(y)$ uniform.
+# It infers with $q(y\mid x)\,q(z\mid x, y)$: a classifier inside the inference network. A
+# labelled pair has the CVAE's bound plus $\log p(y)$,
 #
 # $$\mathcal L(x, y) = \mathbb E_{q(z\mid x,y)}[\log p(x\mid y, z)] + \log p(y) - \mathrm{KL}\big(q(z\mid x,y)\,\|\,p(z)\big) \le \log p(x, y),$$
 #
 # and an unlabelled image sums $y$ out under the classifier,
 #
-# $$\mathcal U(x) = \sum_y q(y\mid x)\,\mathcal L(x, y) + \mathcal H\big(q(y\mid x)\big) \le \log p(x).$$
+# $$\mathcal U(x) = \sum_y q(y\mid x)\,\mathcal L(x, y) + \mathcal H\big(q(y\mid x)\big) \le \log p(x),$$
 #
-# $\mathcal U$ is an ELBO on $\log p(x)$ whose latent variables are $(y, z)$: the entropy term is
-# the $-\mathbb E_q \log q(y\mid x)$ part of it. Nothing in $\mathcal U$ is supervised, so the
-# objective adds the classifier's log-likelihood on the labelled images, with weight α:
+# the ELBO with latent variables $(y, z)$ (`semisup.m2_unlabelled_loss` returns $-\mathcal U$).
+# Nothing in $\mathcal U$ is supervised, so the objective adds the classifier's log-likelihood on
+# the labelled images, weighted by α (`M2.labelled_loss`):
 #
 # $$J = \sum_{\text{unlabelled}} -\mathcal U(x) + \sum_{\text{labelled}} \big[-\mathcal L(x, y) - \alpha \log q(y\mid x)\big],\qquad \alpha = 0.1\,N.$$
 #
-# Our 100 labelled images are the first 10 of each class in a seeded permutation of the 50,000
-# training images (`semisup.pick_labelled`); the other 49,900 are used without their labels. Each
-# training step adds the whole labelled set's term to the batch's unlabelled one, scaled so that
-# an epoch estimates $J / N_u$ (`M2.labelled_loss`).
+# The labelled images: 10 per class from a seeded permutation (`semisup.pick_labelled`).
 
 # %%
 m2_run = session.run("m2")
 m2 = m2_run.model
 print(get_run("m2").description)
-print(f"labelled images kept by the model: {m2.labelled_y.numel()}, per class: {m2.labelled_y.bincount(minlength=10).tolist()}")
+print(f"labelled images kept by the model: {m2.labelled_y.numel()}, per class: {m2.labelled_y.bincount(minlength=10).tolist()}; "
+      f"unlabelled: {int(m2.unlabelled_n):,}")
+m2_entropy = m2_run.history.set_index("epoch").filter(like="entropy")
+print("the classifier's mean entropy H(q(y|x)) (nats; log 10 = 2.30 is a uniform guess), by epoch, "
+      "on the training batches (train_) and the validation images (val_):")
+print(m2_entropy.T.to_string(float_format=lambda v: f"{v:.3f}"))
 
 # %% [markdown]
 # ## 3 · The unlabelled loss, written by you
 #
-# Given the classifier's log-probabilities $\log q(y\mid x)$ and the bound $\mathcal L(x, y)$ of
-# each image under each of the ten labels, return $-\mathcal U(x)$ per image.
+# Given $\log q(y\mid x)$ and the bound $\mathcal L(x, y)$ of each image under each label, return
+# $-\mathcal U(x)$ per image.
 
 # %% tags=["exercise"]
 import torch
@@ -255,14 +260,36 @@ with exercise_check("m2_unlabelled_loss"):
     print("m2_unlabelled_loss agrees with vaelib's")
 
 # %% [markdown]
+# **What $\mathcal U$ does to the classifier.** With $q_y = q(y\mid x)$ and
+# $f_y = \mathcal L(x, y) - \log q_y$, $\mathcal U = \sum_y q_y f_y$. Since
+# $\partial q_y/\partial a_k = q_y(\delta_{yk} - q_k)$ for the logit $a_k$, and
+# $\sum_y q_y\,\partial f_y/\partial a_k = 0$,
+#
+# $$\frac{\partial\,\mathcal U}{\partial a_k} = q_k\,\big(f_k - \mathcal U\big)\quad\text{[exact]}.$$
+#
+# $\mathcal U$ moves probability towards the labels under which the decoder explains $x$ better than
+# average, but the push is scaled by $q_k$: once $q(y\mid x)$ commits to a wrong digit, the right
+# one has $q_k \approx 0$ and hardly moves. The cell checks the formula against autograd.
+
+# %%
+gen = torch.Generator().manual_seed(0)  # its own generator: the global random state is left as it was
+logits = torch.randn(8, 10, dtype=torch.float64, generator=gen).requires_grad_()
+bounds = -100 - 10 * torch.rand(8, 10, dtype=torch.float64, generator=gen)
+log_q = torch.log_softmax(logits, dim=1)
+u = -semisup.m2_unlabelled_loss(log_q, bounds)
+(grad,) = torch.autograd.grad(u.sum(), logits)
+q, f = log_q.exp().detach(), bounds - log_q.detach()
+formula = q * (f - u.detach().unsqueeze(1))
+print(f"largest |autograd − formula|: {(grad - formula).abs().max().item():.1e}")
+assert torch.allclose(grad, formula)
+
+# %% [markdown]
 # ## 4 · How well does M2 classify?
 #
-# M2's classifier $q(y\mid x)$ on all test images (fixed binarization), beside two baselines that
-# see the same 100 labelled images and nothing else: a **linear probe** on the pixels (multinomial
-# logistic regression, `vaelib.eval.probe`), and a **small CNN** (notebook 06's classifier
-# architecture, 100 images, `baseline_epochs` epochs). The intervals are 95 % bootstrap intervals
-# over the test images; the differences are paired (the same test images), for this one training
-# run of each model.
+# The test error of $\arg\max_y q(y\mid x)$, beside two classifiers that see the same 100 labelled
+# images and nothing else: a **linear probe** on the pixels (`vaelib.eval.probe`) and a **small
+# CNN** (notebook 06's architecture). Each is one training run on one labelled subset: the
+# comparisons are between these trained models, not between the methods.
 
 # %%
 idx = semisup.pick_labelled(splits.train.labels, 10)
@@ -278,30 +305,31 @@ errors = {name: paired_bootstrap(w, torch.zeros_like(w)) for name, w in wrong.it
 print(f"test error on {len(splits.test)} test images:")
 for name, e in errors.items():
     print(f"  {name:26} {100 * e.mean:5.2f} % [{100 * e.lo:.2f}, {100 * e.hi:.2f}]")
-print("Kingma et al. 2014 (M2, 100 labels, their Table 1): 11.97 % (± 1.71 over their runs)")
+KINGMA_100 = {"NN": 0.2581, "CNN": 0.2298, "TSVM": 0.1681, "M2": 0.1197}  # Kingma et al. 2014, Table 1, 100 labels
+print("Kingma et al. 2014, Table 1, 100 labels: " + ", ".join(f"{n} {100 * e:.2f} %" for n, e in KINGMA_100.items())
+      + " (M2 ± 1.71 over their runs; NN, CNN and TSVM: baselines from earlier work)")
 gaps = {name: paired_bootstrap(wrong["M2"], w) for name, w in wrong.items() if name != "M2"}
 for name, d in gaps.items():
     print(f"M2 − {name}: {100 * d.mean:+.2f} points [{100 * d.lo:+.2f}, {100 * d.hi:+.2f}] (paired)")
-with session.claims():  # M2 beats the linear probe; the small CNN beats M2 (this run of each)
+assert KINGMA_100["CNN"] > KINGMA_100["M2"]  # in the paper's table, M2 beats its CNN baseline
+with session.claims():  # M2 beats the linear probe; the small CNN beats M2 and the paper's CNN baseline (this run of each)
     assert gaps["linear probe, 100 labels"].hi < 0 < gaps["small CNN, 100 labels"].lo, gaps
+    assert errors["small CNN, 100 labels"].hi < KINGMA_100["CNN"], errors
 
 # %% [markdown]
-# **Reading the numbers.** M2 classifies much better than the linear probe that sees only the 100
-# labels: the unlabelled images teach the model what the digits look like, and the classifier
-# inherits that through $\mathcal U$, which rewards a $q(y\mid x)$ under which the class-conditional
-# decoder explains $x$ well. But **the small CNN trained on the 100 labels alone beats M2** in this
-# run (paired interval above), and M2 does **not** reach the paper's 11.97 % or 12 % (the summary
-# cell asserts that it is missed, so that a change that reaches it shows up).
-# Two differences carry most of it. The CNN brings what M2's fully connected networks lack, a
-# convolutional prior about images (with batch norm, dropout and 100 passes over its 100 images);
-# and our M2 protocol is much shorter than the paper's (20 epochs; 256 hidden units instead of 500,
-# to fit the 2-core budget), while the classifier's entropy on the training images falls to nearly
-# zero within a few epochs (the history's `H(q(y|x))` column): once $q(y\mid x)$ is confident,
-# $\mathcal U$ can hardly move a wrong answer. What would lower M2's error: longer training and the
-# paper's sizes; a warm-up of the entropy or of α; convolutional networks in M2 itself; and Kingma
-# et al.'s own best result, M1 + M2 (M2 on the codes of a separately trained VAE: 3.33 % with 100
-# labels in their Table 1), which section 5 trains; later work (ladder networks, consistency
-# regularisation) goes below 1 %.
+# **Reading the numbers.** M2 errs much less often than the linear probe, which lacks the
+# unlabelled images and a deeper network [1 run, paired]. The small CNN errs less often than M2
+# [1 run, paired], and M2 misses the paper's 11.97 % [1 run].
+#
+# Kingma et al.'s table has the opposite order: their CNN baseline with 100 labels, from earlier
+# work, errs far more often than their M2 (printed above). Our small CNN, trained with later tools
+# (batch norm, Adam), errs less often than that baseline [1 run]; our M2 is smaller and trains for
+# fewer passes than theirs. So "the CNN beats M2" describes one run on one labelled subset, not
+# the methods; the paper's ± 1.71 shows how far M2 alone moves between runs.
+#
+# The entropy history printed in section 2 shows how confident $q(y\mid x)$ becomes, epoch by
+# epoch; by section 3's gradient, confident wrong answers are hard to undo. Whether that, the
+# protocol or the network sizes keeps our M2 from the paper's number is not measured here.
 
 # %% [markdown] tags=["question"]
 # **Question.** The classification term $-\alpha \log q(y\mid x)$ sees only 100 images. Through which
@@ -310,33 +338,22 @@ with session.claims():  # M2 beats the linear probe; the small CNN beats M2 (thi
 
 # %% [markdown] tags=["answer"]
 # **Answer.**
-# Through $\mathcal U(x) = \sum_y q(y\mid x)\,\mathcal L(x, y) + \mathcal H(q(y\mid x))$: its gradient
-# with respect to the classifier moves probability towards the labels $y$ under which the bound
-# $\mathcal L(x, y)$ is highest, i.e. under which the class-conditional decoder $p(x\mid y, z)$ explains
-# the image best (the entropy keeps $q$ from committing too early). The decoder learns what each
-# $y$ looks like from the labelled images (and from the unlabelled ones once $q$ is right for them),
-# so "the $y$ that explains $x$ best" becomes the true digit: the labels name the clusters, the
-# unlabelled data shape them. Section 4 shows the effect against the linear probe that uses the labels
-# alone; a CNN's built-in knowledge of images did better still in our run.
+# Through $\mathcal U(x)$: its gradient moves $q(y\mid x)$ towards the labels under which the
+# class-conditional decoder explains the image best (section 3's formula). The decoder learns what
+# each $y$ looks like from the labelled images, and from the unlabelled ones once $q$ is right for
+# them: the labels name the clusters, the unlabelled data shape them.
 
 # %% [markdown]
 # ## 5 · M1 + M2: M2 on a VAE's codes
 #
-# Kingma et al.'s best model with few labels stacks two models. **M1** is a plain VAE of the images,
-# $q(z_1\mid x)$ and $p(x\mid z_1)$, with a 50-dimensional $z_1$: it never sees a label. **M2** is the
-# model of section 2 with the code $z_1$ in the place of the image: $p(y)\,p(z_2)\,p(z_1\mid y, z_2)$,
-# where $p(z_1\mid y, z_2)$ is a diagonal Gaussian (a code is continuous, not a binary image), and
-# $q(y\mid z_1)$, $q(z_2\mid z_1, y)$. Its bounds $\mathcal L(z_1, y)$ and $\mathcal U(z_1)$ are those
-# of section 2 with $z_1$ for $x$: bounds on the density of the codes, not on the likelihood of the
-# images.
+# Kingma et al.'s best model with few labels stacks two. **M1** is a plain VAE of the images; it
+# never sees a label. **M2** is section 2's model with M1's code $z_1$ in the place of the image
+# and a Gaussian $p(z_1\mid y, z_2)$: its bounds are on the density of the codes.
 #
-# The paper trains M1 first and M2 on its codes afterwards. We train both in one run
-# (`vaelib.models.m1m2.M1M2`): each step draws $z_1 \sim q(z_1\mid x)$ for the batch and for the 100
-# labelled images and hands M2 the draws **detached**, so M2's loss never reaches M1's networks: M1
-# learns exactly what it would alone, and M2 learns on M1's codes as they are at that step. The
-# classifier is $q(y\mid z_1)$ read at the code's mean, $\arg\max_y q(y\mid \mu_1(x))$. To see what M2
-# adds to M1's codes, a third baseline: the **linear probe on M1's codes** $\mu_1(x)$, fitted on the
-# same 100 labelled images.
+# We train both in one run (`vaelib.models.m1m2.M1M2`): each step hands M2 draws
+# $z_1 \sim q(z_1\mid x)$ **detached**, so M1 learns exactly what it would alone. The classifier is
+# $\arg\max_y q(y\mid \mu_1(x))$. A third baseline: a **linear probe on M1's codes** $\mu_1(x)$,
+# fitted on the same 100 images.
 
 # %%
 m1m2_run = session.run("m1m2")
@@ -360,25 +377,21 @@ for name, d in m1m2_gaps.items():
 codes_vs_pixels = paired_bootstrap(wrong["linear probe on M1's codes, 100 labels"], wrong["linear probe, 100 labels"])
 print(f"linear probe on M1's codes − linear probe on the pixels: {100 * codes_vs_pixels.mean:+.2f} points "
       f"[{100 * codes_vs_pixels.lo:+.2f}, {100 * codes_vs_pixels.hi:+.2f}] (paired)")
-with session.claims():  # M1 + M2 meets the 12 % goal (its whole interval) and beats every other model here (this run of each)
-    assert errors["M1 + M2"].hi <= 0.12, errors["M1 + M2"]
+with session.claims():  # M1 + M2 beats the paper's M2 (its whole interval) and every other model here (this run of each)
+    assert errors["M1 + M2"].hi <= 0.1197, errors["M1 + M2"]
     assert all(d.hi < 0 for d in m1m2_gaps.values()), m1m2_gaps
     assert errors["M1 + M2"].lo > 0.0333, errors["M1 + M2"]  # ... but not the paper's 3.33 %
     assert codes_vs_pixels.lo > 0, codes_vs_pixels  # from 100 labels alone, M1's codes are no easier to read than pixels
 
 # %% [markdown]
-# **Reading the numbers.** On M1's codes, M2 meets the 12 % goal with its whole interval and beats
-# plain M2 and the small CNN (paired intervals above; one training run of each model, so the
-# comparison is a single-run observation). It does not reach the paper's 3.33 %: our M1 is smaller
-# and trained for far fewer passes. The two linear probes say where the gain does **not** come from:
-# read by a linear classifier from the 100 labels alone, M1's codes are *worse* than the raw pixels
-# in this run (the last paired interval printed), so M1 does not simply make the digits linearly
-# separable. What the codes change is M2's task, and here we can only offer a reading that this
-# notebook does not test: modelling 50 continuous numbers with a Gaussian $p(z_1\mid y, z_2)$ is a
-# much smaller problem than modelling 784 pixels, so the bound $\mathcal L(z_1, y)$ can tell the
-# labels apart early in training; if a VAE's codes of one digit lie together, M2's unlabelled bound
-# $\mathcal U(z_1)$ lets the 49,900 unlabelled codes say where the clusters are, and the 100 labels
-# only have to name them. The probe, which sees the labelled codes alone, cannot use that.
+# **Reading the numbers.** M1 + M2's whole interval lies below the paper's M2 (11.97 %), and it errs
+# less often than our M2, the small CNN and the probe on its codes [1 run each, paired]; it does not
+# reach the paper's 3.33 % [1 run], with a smaller M1 trained for fewer passes than the paper's.
+#
+# Read linearly from the 100 labels, M1's codes are *worse* than the pixels [1 run, paired]: M1 does
+# not simply make the digits linearly separable. One untested reading: if one digit's codes lie
+# together, $\mathcal U(z_1)$ lets the unlabelled codes say where the clusters are, and the labels
+# only name them; a probe that sees the labelled codes alone cannot use that.
 
 # %% [markdown] tags=["question"]
 # **Question.** M2's loss is stopped from reaching M1's networks (the codes are detached). What could
@@ -387,33 +400,23 @@ with session.claims():  # M1 + M2 meets the 12 % goal (its whole interval) and b
 # %% [markdown] tags=["answer"]
 # **Answer.**
 # $\mathcal U(z_1)$ bounds a *density* of the codes, and a density has no upper limit: M1 could raise
-# it by making its codes easy for M2 to model (shrinking their spread, or collapsing them onto a few
-# points per class) rather than by describing the images well. The sum of M1's ELBO and M2's bound is
-# then not a bound on anything about the images, and M1 would trade image likelihood for code density.
-# Detaching keeps M1 an honest VAE of the images and M2 an honest model of its codes.
+# it by shrinking its codes or collapsing them onto a few points per class, rather than by
+# describing the images. The sum of both objectives then bounds nothing about the images. Detaching
+# keeps M1 an honest VAE of the images and M2 an honest model of its codes.
 
 # %% [markdown]
 # ## Summary
 #
-# The cells of sections 1, 4 and 5 print the numbers this summary rests on; their claims cells and the
-# cell below assert it (the CVAEs from three training seeds, every other model from one run).
-#
-# - **The CVAE generates every digit on request, at a lower temperature or with a small $z$**: with
-#   $z \sim \mathcal N(0, 0.25\,I)$ the MNIST classifier agrees with the requested class for at least
-#   97 % of its samples (the interval's lower end); with $z$ from the prior itself the 20-d model
-#   agrees clearly less often (below 97 % over the whole interval, in every seed; the crosstab of
-#   section 1 shows which requests are drawn as which digit), and a 2-d $z$ meets the 97 % from the
-#   prior in every seed, at a cost of more than ten nats of test ELBO.
-#   Its $z$ carries style, not identity: the same $z$ under ten labels draws ten digits in one
-#   hand, and a test digit's code decoded under another label is rarely seen as the source digit.
-# - **M2 with 100 labels** classifies the test set much better than a linear probe on the same 100
-#   labels, but worse than a small CNN trained on those 100 labels alone (paired intervals, one run
-#   of each), and it misses the 12 % goal and the paper's 11.97 % under this protocol (20 epochs, 256
-#   hidden units): its error and interval are printed below, and the cell asserts that the whole
-#   interval lies above 12 %.
-# - **M1 + M2** (M2 on the codes of a VAE of the images, the same 100 labels) meets the 12 % goal with
-#   its whole interval and beats M2, the small CNN and a linear probe on the same codes (paired
-#   intervals, one run of each), though not the paper's 3.33 %.
+# - The CVAE draws the requested digit for most prior samples, for at least 97 % at $T = 0.5$
+#   [1 run]; a 2-d $z$ agrees more often from the prior and fits worse by over ten nats [3 seeds].
+# - Neither temperature nor latent size tells whether prior samples miss because $z$ carries part
+#   of the label or because the prior has holes.
+# - Given $y$, $z$ carries style: under another label a code is seldom drawn as its source [1 run].
+# - $\mathcal U$'s gradient on the classifier is scaled by $q(y\mid x)$: confident wrong answers are
+#   hard to undo [exact].
+# - Our M2 errs less often than a linear probe, more often than a small CNN, and misses the paper's
+#   11.97 % [1 run, one labelled subset]; the paper's M2 beat its CNN baseline.
+# - M1 + M2 beats every other model here and the paper's M2, not its 3.33 % [1 run].
 
 # %%
 m2_error = errors["M2"]
@@ -431,9 +434,29 @@ results = pd.DataFrame({"measure": list(shown), "%": [100 * v.mean for v in show
                         "95 % interval": [f"[{100 * v.lo:.2f}, {100 * v.hi:.2f}]" for v in shown.values()]}).set_index("measure")
 session.save_table(results, "10_results.md")
 with session.claims():
-    assert m2_error.lo > 0.12, m2_error  # the goal of at most 12 % is missed (the prose says so)
+    assert m2_error.lo > 0.1197, m2_error  # the paper's 11.97 % is missed (the prose says so)
 session.report_run_time()
 
+# %% [markdown] tags=["question"]
+# **Question.** Section 1 left two explanations for the misses from the prior: $z$ carries part of
+# the label, or the prior has holes. Design an experiment with the trained CVAE whose outcome
+# differs under the two.
+
+# %% [markdown] tags=["answer"]
+# **Answer.**
+# Decode three kinds of code under a requested label: (a) prior draws; (b) codes of real digits *of
+# the requested class*; (c) codes of real digits of other classes (section 1's swap test). Real
+# codes lie where the aggregate posterior has mass, so holes predict that only (a) misses; a label
+# carried in $z$ predicts that (c) misses and (b) does not.
+
 # %% [markdown]
-# Next: [11 · hierarchical VAEs and the IWAE objective](11_hierarchical_and_iwae.ipynb): two
+# ## References
+#
+# - Kingma, Rezende, Mohamed & Welling (2014). Semi-supervised learning with deep generative models. *NeurIPS*.
+# - Sohn, Lee & Yan (2015). Learning structured output representation using deep conditional
+#   generative models. *NeurIPS*.
+# - Hoffman & Johnson (2016). ELBO surgery: yet another way to carve up the variational evidence
+#   lower bound. *NeurIPS Workshop on Advances in Approximate Bayesian Inference*.
+#
+# **Next:** [11 · hierarchical VAEs and the IWAE objective](11_hierarchical_and_iwae.ipynb): two
 # stochastic layers, and training with the importance-weighted bound.
