@@ -40,9 +40,9 @@
 # optimisation of the gaps section and the classifier features of 160,000 images; the canonical
 # NLLs are cached with the models after their first computation. From an empty cache it also
 # trains the 10-epoch `pytorch-example`, the Fashion-MNIST model and the classifier (the models
-# of notebooks 03–05 are trained there). How long it takes on this project's 2-core CPU, from an empty cache and from the
-# `checkpoints/` cache, is in the README's run-time table (written by `make run`, never typed);
-# the last cell prints this run's own time. On a GPU: not measured yet.
+# of notebooks 03–05 are trained there). How long it takes on this project's 2-core CPU, from an
+# empty cache and from the `checkpoints/` cache, the setup cell below prints from the measured
+# records of `make run`; the last cell prints this run's own time.
 # The test mode (`VAE_NOTEBOOKS_TEST=1`) uses the test-mode models of notebooks 02–05 and
 # small sample sizes, and checks only the claims that do not need trained models.
 
@@ -72,7 +72,7 @@ from vaelib.metrics import evaluate, iwae_nll, kl_per_dimension, mean_terms
 from vaelib.runs import get_run
 from vaelib.eval.probe import linear_probe
 
-session = setup()
+session = setup("06")
 
 # %% [markdown]
 # ## 1 · Every model trained so far, from the cache
@@ -637,7 +637,7 @@ results = pd.DataFrame(rows).set_index("model")
 nll_col, fd_col = "NLL (nats)", f"FD, classifier ({n_fd} samples)"
 k_nll, n_nll = nll["bernoulli-vae"].k, nll["bernoulli-vae"].n
 print(f"NLL: k = {k_nll} importance samples on n = {n_nll:,} test images, each model under its own likelihood")
-session.save_table(results.drop(columns="reference"), "06_results.md")  # the README's results table
+session.save_table(results.drop(columns="reference"), "06_results.md")  # the results table of the book's front page
 results.style.format(precision=4).set_properties(subset=["reference"], **{"font-size": "80%"})
 
 # %% [markdown]

@@ -425,4 +425,5 @@ with session.claims():
 # - Rainforth, Kosiorek, Le, Maddison, Igl, Wood & Teh (2018). Tighter variational bounds are not
 #   necessarily better. *ICML*.
 #
-# **Next:** this is the last notebook; the [README](../README.md) lists the series.
+# **Next:** this is the last notebook; [01 · MNIST as tensors](01_data.ipynb) starts the series again, and
+# the course's front page lists every notebook.

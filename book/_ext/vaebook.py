@@ -139,9 +139,10 @@ def chapter_references(notebooks: Path) -> list[tuple[str, str, str]]:
         texts = [_source(c) for c in cells if c.get("cell_type") == "markdown"]
         for text in texts:
             m = re.search(r"^## References\s*$(.*?)(?=^#{1,2} |\Z)", text, flags=re.M | re.S)
-            if m and m.group(1).strip():
+            body = m.group(1).split("**Next", 1)[0] if m else ""  # the chapter's own "Next:" line is not a reference
+            if body.strip():
                 # a chapter's link to a sibling chapter, seen from book/_generated/
-                body = re.sub(r"\]\((\d\d_\w+\.ipynb)", r"](../../notebooks/\1", m.group(1).strip())
+                body = re.sub(r"\]\((\d\d_\w+\.ipynb)", r"](../../notebooks/\1", body.strip())
                 found.append((path.stem, title, body))
     return found
 
