@@ -120,12 +120,8 @@ def is_cached(name: str, test: bool = False, cache_root: str | Path | None = Non
     today's code is in the cache."""
     model_cfg, train_cfg = get_run(name).configs(test=test)
     folder = find_folder(name, model_cfg, train_cfg, cache_root)
-    if not ((folder / "model.pt").is_file() and (folder / "metrics.json").is_file()):
-        return False
-    try:
-        return json.loads((folder / "code.json").read_text()) == code_stamp(model_cfg.kind)
-    except (OSError, ValueError):
-        return False
+    finished = (folder / "model.pt").is_file() and (folder / "metrics.json").is_file()
+    return finished and _written_by(folder) == code_stamp(model_cfg.kind)
 
 
 def load_or_train(name: str, test: bool = False, *, cache_root: str | Path | None = None,
@@ -168,15 +164,20 @@ def _read_results(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     return history, metrics
 
 
+def _written_by(folder: Path) -> Any:
+    """The code stamp a run folder records (code.json), or None when it has none."""
+    try:
+        return json.loads((folder / "code.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _drop_if_stale(name: str, folder: Path, stamp: dict[str, str]) -> None:
     """Delete the run's files when other code (or code of no known stamp) wrote them."""
     files = run_files(folder)
     if not files:
         return
-    try:
-        written_by = json.loads((folder / "code.json").read_text())
-    except (OSError, ValueError):
-        written_by = None
+    written_by = _written_by(folder)
     if written_by == stamp:
         return
     changed = ("no code stamp" if not isinstance(written_by, dict) else ", ".join(
