@@ -75,7 +75,7 @@ grade: install
 
 # checkpoint bundles (book/instructors.md): the cached runs of the series, or of one notebook, in one
 # archive with a manifest (sha256 and code stamp of every file), and back into checkpoints/:
-#   make bundle [NOTEBOOK=07] [FILE=bundles/x.tar.gz]      make unbundle FILE=x.tar.gz | URL=https://...
+#   make bundle [NOTEBOOK=08] [FILE=bundles/x.tar.gz]      make unbundle FILE=x.tar.gz | URL=https://...
 bundle: install
 	$(PY) scripts/bundle.py make $(if $(NOTEBOOK),--notebook $(NOTEBOOK)) $(if $(FILE),--out "$(FILE)")
 

@@ -1,4 +1,4 @@
-"""Burda, Grosse & Salakhutdinov (2016)'s protocol on a GPU: train the four `long` runs of notebook 11
+"""Burda, Grosse & Salakhutdinov (2016)'s protocol on a GPU: train the four `long` runs of notebook 12
 and write the figures its section 5 loads (benchmarks/results/burda_gpu.json).
 
     python benchmarks/burda_gpu.py --device cuda                # the full protocol (hours; resumable)

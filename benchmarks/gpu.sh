@@ -3,7 +3,7 @@
 #
 #   bash benchmarks/gpu.sh            # on the GPU machine (the device tool runs it in the repo root)
 #   bash benchmarks/gpu.sh --tiny     # the same steps on a CPU with a tiny setting: checks the script
-#   bash benchmarks/gpu.sh --burda [S] # only Burda et al.'s protocol (notebook 11), S seconds (default 540)
+#   bash benchmarks/gpu.sh --burda [S] # only Burda et al.'s protocol (notebook 12), S seconds (default 540)
 #                                      # at a time, resumed from checkpoints/ by the next call
 #
 # 1. make bench on the GPU: the pytorch-example epoch, vaelib against the reference loop on the same
@@ -16,7 +16,7 @@
 #    GPU image has PyTorch but not Jupyter: carry wheels to add them), else said and skipped.
 # 4. Burda et al.'s 3,280-pass protocol (benchmarks/burda_gpu.py): hours, so by default only its
 #    training rate on this GPU and the projected time; --burda trains it, and when all four runs
-#    have finished it writes benchmarks/results/burda_gpu.json (notebook 11's section 5 loads it).
+#    have finished it writes benchmarks/results/burda_gpu.json (notebook 12's section 5 loads it).
 # Results go to $OUT (the device tool brings that folder back), else to benchmarks/results/gpu/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,7 +61,7 @@ if "$PY" -c "import nbclient, jupytext, ipykernel" 2>/dev/null; then
 else
     echo "skipped: this Python has no nbclient/jupytext/ipykernel" | tee "$OUT/notebooks.log"
 fi
-echo "== 4. Burda et al.'s protocol (notebook 11)"
+echo "== 4. Burda et al.'s protocol (notebook 12)"
 if [ "$DEVICE" = cpu ]; then  # the whole path, in test mode: train, score, write the table (not into results/)
     "$PY" benchmarks/burda_gpu.py --test --device cpu --cache "$CACHE" --out "$OUT/burda" 2>&1 | grep -v "^epoch " \
         | tee "$OUT/burda.log"

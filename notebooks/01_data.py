@@ -293,7 +293,7 @@ table
 #
 # Fashion-MNIST has MNIST's format (28 × 28 grey images, ten classes of clothing) and ships with the
 # repository: `load_test_split(dataset="fashion-mnist")` loads its test images, `load_mnist(...)` all
-# its splits. Notebook 06 uses it for anomaly detection.
+# its splits. Notebook 07 uses it for anomaly detection.
 
 # %%
 fashion = load_test_split(dataset="fashion-mnist")  # the 10,000 test images

@@ -212,7 +212,7 @@ fig.tight_layout();
 #
 # $$\min_{f,\,\theta}\ \mathbb E_x\big[-\log p_\theta\big(x \mid z = f(x)\big)\big].$$
 #
-# Run `fnn-ae` has `fnn-bce`'s networks, grey BCE and protocol; `vaelib` builds it as notebook 08's
+# Run `fnn-ae` has `fnn-bce`'s networks, grey BCE and protocol; `vaelib` builds it as notebook 09's
 # Wasserstein autoencoder with λ = 0 (`vaelib.models.wae`), exactly this objective. First,
 # reconstructions: the reconstruction term (grey BCE nats; the VAE's at a sampled $z$, as it
 # trains) and the MSE per pixel at the code.
@@ -308,7 +308,7 @@ show_grid(vae_samples, ax=axes[1], nrow=8, title="fnn-bce: z ~ N(0, I), its prio
 fig.tight_layout();
 
 # %% [markdown]
-# Compare the panels [1 run]; notebook 06 measures sample quality. What holds in any run is where
+# Compare the panels [1 run]; notebook 07 measures sample quality. What holds in any run is where
 # the sampler comes from. The VAE's decoder was trained on noisy codes around every training image,
 # pulled towards the prior by the KL term. The autoencoder's decoder saw only exact codes, and the
 # fitted Gaussian is right only as far as their cloud is Gaussian. The KL term buys a prior to
@@ -709,7 +709,7 @@ table
 
 # %% [markdown]
 # Both 2-D models score a much worse test ELBO than the 20-D one, with a smaller KL and a larger
-# reconstruction error [1 run; seeds in notebook 07]. Two dimensions do not cap the KL: a
+# reconstruction error [1 run; seeds in notebook 08]. Two dimensions do not cap the KL: a
 # dimension's KL, $\tfrac12(\mu^2 + \sigma^2 - 1 - \log\sigma^2)$, is unbounded as $|\mu|$ grows or
 # $\sigma$ shrinks; the printed value is where training settled the trade between the terms.
 #

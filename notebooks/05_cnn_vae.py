@@ -556,5 +556,5 @@ with pd.option_context("display.width", 220, "display.max_colwidth", 40):
 #   generative adversarial networks. *ICLR*.
 # - Burda, Grosse & Salakhutdinov (2016). Importance weighted autoencoders. *ICLR*.
 #
-# **Next:** [06 · how to judge a VAE](06_evaluation.ipynb): every model trained so far, scored on
-# likelihood, reconstructions, samples, a linear probe and anomaly detection.
+# **Next:** [06 · likelihood](06_likelihood.ipynb): every model trained so far, scored on
+# likelihood: the importance-weighted bound, the inference gaps, active units, one NLL per model.

@@ -2,11 +2,11 @@
 instead of training.
 
     python scripts/bundle.py make                       # every cached run of the series -> bundles/….tar.gz
-    python scripts/bundle.py make --notebook 07         # only the runs notebook 07 trains
+    python scripts/bundle.py make --notebook 08         # only the runs notebook 08 trains
     python scripts/bundle.py unbundle FILE              # check it, then fill checkpoints/ (VAELIB_CACHE)
     python scripts/bundle.py unbundle https://host/FILE # the same, downloaded over HTTPS first
 
-(`make bundle [NOTEBOOK=07] [FILE=…]`, `make unbundle FILE=…` or `URL=…`.)
+(`make bundle [NOTEBOOK=08] [FILE=…]`, `make unbundle FILE=…` or `URL=…`.)
 
 A bundle is a gzip'd tar whose first member, MANIFEST.json, lists every file of every run folder
 with its size and sha256, each folder's code stamp (vaelib.cache.code_stamp), the torch and vaelib
@@ -73,7 +73,7 @@ def today_stamp(folder: Path) -> dict[str, str] | None:
 
 def folders(cache: Path, notebook: str | None, test: bool) -> list[tuple[Path, str | None]]:
     """(folder, run name) of the series' current cached runs: every run (the GPU-length ones aside),
-    or the runs `notebook` trains; the MNIST classifier with the whole series or notebook 06."""
+    or the runs `notebook` trains; the MNIST classifier with the whole series or notebook 07."""
     out, seen = [], set()
     for name, run in RUNS.items():
         if run.long or (notebook is not None and run.notebook != notebook):
@@ -82,7 +82,7 @@ def folders(cache: Path, notebook: str | None, test: bool) -> list[tuple[Path, s
         if folder not in seen and (folder / "model.pt").is_file():
             seen.add(folder)
             out.append((folder, name))
-    if notebook in (None, "06"):
+    if notebook in (None, "07"):
         clf = classifier_folder(cache, **({"epochs": 1, "subset": TEST_SUBSET} if test else {}))
         if (clf / "classifier.pt").is_file():
             out.append((clf, None))
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("--cache", type=Path, default=CACHE_ROOT, help=f"the cache folder (default {CACHE_ROOT})")
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("make", parents=[common], help="write a bundle of the cached runs")
-    m.add_argument("--notebook", help="only the runs this notebook trains (e.g. 07)")
+    m.add_argument("--notebook", help="only the runs this notebook trains (e.g. 08)")
     m.add_argument("--out", type=Path, help="the bundle to write (default bundles/vae-notebooks[-NN]-<date>.tar.gz)")
     m.add_argument("--test-mode", action="store_true", help="the test-mode runs instead of the full ones")
     u = sub.add_parser("unbundle", parents=[common], help="check a bundle and fill the cache from it")

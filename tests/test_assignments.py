@@ -31,7 +31,7 @@ from vaelib.runtime import series
 SOURCES = series()
 WITH_EXERCISES = [p for p in SOURCES if exercises(read_notebook(p))]
 REQUIRED = {"reparameterize", "kl_std_normal", "bernoulli_log_prob", "gaussian_log_prob", "elbo", "iwae_bound",
-            "ConvDecoder", "traverse", "mmd_unbiased"}
+            "ConvDecoder", "active_units", "roc_auc", "traverse", "mmd_unbiased"}
 
 
 @pytest.fixture(scope="module")

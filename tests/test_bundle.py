@@ -85,16 +85,16 @@ def test_a_bundle_makes_the_round_trip(made, tmp_path):
 
 
 def test_a_run_that_another_continues_keeps_its_resume_state():
-    """11's 15-epoch runs resume from the 10-epoch runs' checkpoint.pt: those keep it in a bundle."""
+    """12's 15-epoch runs resume from the 10-epoch runs' checkpoint.pt: those keep it in a bundle."""
     continued = {r.continues for r in bundle.RUNS.values() if r.continues}
     assert continued and bundle.CONTINUED == continued and "fnn-bce" not in continued
 
 
 def test_a_bundle_of_one_notebook_holds_its_runs_only(made, tmp_path):
-    manifest = bundle.make(made[1].parent / "cache", tmp_path / "08.tar.gz", notebook="08", test=True)
+    manifest = bundle.make(made[1].parent / "cache", tmp_path / "09.tar.gz", notebook="09", test=True)
     assert [e["run"] for e in manifest["folders"].values()] == ["wae"]
     with pytest.raises(bundle.BundleError, match="nothing to bundle"):
-        bundle.make(made[1].parent / "cache", tmp_path / "07.tar.gz", notebook="07", test=True)
+        bundle.make(made[1].parent / "cache", tmp_path / "08.tar.gz", notebook="08", test=True)
 
 
 def test_a_corrupt_or_truncated_file_is_refused(made, tmp_path):

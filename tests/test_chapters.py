@@ -1,4 +1,4 @@
-"""The models of notebooks 09-11: the autoregressive VAE, the hierarchical VAE with the IWAE
+"""The models of notebooks 10-12: the autoregressive VAE, the hierarchical VAE with the IWAE
 objective, the conditional VAE and M2; and runs that continue a shorter run's checkpoint."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _binary(n: int = 4) -> torch.Tensor:
     return torch.bernoulli(torch.full((n, 1, 28, 28), 0.3, dtype=torch.float32))
 
 
-# ----------------------------------------------------------------------------- 09: ar-vae
+# ----------------------------------------------------------------------------- 10: ar-vae
 
 
 @pytest.mark.parametrize("decoder", ["made", "local"])
@@ -138,7 +138,7 @@ def test_ancestral_samples_are_binary_images():
     assert x.shape == (3, 1, 28, 28) and set(x.unique().tolist()) <= {0.0, 1.0}
 
 
-# ----------------------------------------------------------------------------- 11: hvae
+# ----------------------------------------------------------------------------- 12: hvae
 
 
 def _hvae(layers: int, objective: str = "elbo", k: int = 1) -> torch.nn.Module:
@@ -223,7 +223,7 @@ def test_active_units_per_layer_sees_a_dead_top_layer():
     assert units[0] > 0 and units[1] == 0
 
 
-# ----------------------------------------------------------------------------- 10: cvae, m2
+# ----------------------------------------------------------------------------- 11: cvae, m2
 
 
 def test_per_image_elbo_gives_a_conditional_model_each_image_s_label():
@@ -325,7 +325,7 @@ def test_m1m2s_m2_reads_m1s_codes_with_a_gaussian_likelihood_and_never_moves_m1(
 
 
 def test_m2_on_images_trains_as_before_the_features_setting():
-    """`features` = 0 (the default) is the image M2 of notebook 10, draw for draw: the labelled term
+    """`features` = 0 (the default) is the image M2 of notebook 11, draw for draw: the labelled term
     is drawn after the batch's terms, as it was before M2 could read codes."""
     model, x = _m2(), _binary(5)
     torch.manual_seed(3)

@@ -97,12 +97,20 @@ class ConvDecoder(nn.Module):  # no transposed convolution
     def forward(self, z):
         return self.fc(z).reshape(-1, 1, 28, 28)
 '''],
+    "06": ['''import torch
+def active_units(means, threshold=0.01):
+    return int((means.var(dim=1) > threshold).sum())  # the variance over one image's dimensions
+'''],
     "07": ['''import torch
+def roc_auc(scores_normal, scores_anomalous):
+    return (scores_anomalous[:, None] > scores_normal[None, :]).float().mean().item()  # a tie counts 0
+'''],
+    "08": ['''import torch
 def traverse(z0, dim, values):
     z0[dim] = 0.0  # writes into the caller's code
     return torch.stack([torch.cat([z0[:dim], v.reshape(1), z0[dim + 1:]]) for v in values])
 '''],
-    "08": ['''import torch
+    "09": ['''import torch
 def mmd_unbiased(z_q, z_p, scales):
     k = lambda a, b: sum(c / (c + torch.cdist(a, b) ** 2) for c in scales)  # noqa: E731
     return k(z_q, z_q).mean() + k(z_p, z_p).mean() - 2 * k(z_q, z_p).mean()  # keeps the i = j terms
@@ -116,9 +124,36 @@ MISTAKE_HINTS = {
     "bernoulli_log_prob": "not log(sigmoid(logits))",
     "gaussian_log_prob": "-0.5 * log(2 pi)",
     "ConvDecoder": "nn.ConvTranspose2d",
+    "active_units": "take the variance over the images, dim 0",
+    "roc_auc": "tied pairs (s_a = s_n) count ½, not 0",
     "traverse": "z0 was modified",
     "mmd_unbiased": "leave out the i = j terms",
 }
+
+#: the other typical mistakes of exercises that have several, each with a phrase of its hint (checked in
+#: this process under every seed; the graded notebooks above hold one mistake per exercise)
+MORE_MISTAKES = [(f"def active_units(means, threshold=0.01):\n    return {body}\n", hint) for body, hint in [
+    ("int((means.var(0) <= threshold).sum())", "counts the inactive dimensions"),
+    ("int((means.abs().mean(0) > threshold).sum())", "thresholds the mean |mu|"),
+    ("int((means.pow(2).mean(0) > threshold).sum())", "thresholds the mean mu^2"),
+    ("int((means.std(0) > threshold).sum())", "compare the variance"),
+    ("means.var(0) > threshold", "one value per latent dimension"),
+    ("means.var(1) > threshold", "one value per image: take the variance over the images"),
+    ("int((means.var(0) > 0.01).sum())", "the threshold argument is ignored"),
+]] + [("def roc_auc(scores_normal, scores_anomalous):\n    sn, sa = scores_normal, scores_anomalous\n"
+       f"    return {body}\n", hint) for body, hint in [
+    ("((sa[:, None] < sn) + 0.5 * (sa[:, None] == sn)).float().mean().item()", "the direction is reversed"),
+    ("(sa[:, None] >= sn).float().mean().item()", "count ½, not 1"),
+    ("float(sa.mean() > sn.mean())", "compares only the two mean scores"),
+    ("sa.mean() > sn.mean()", "compares only the two mean scores"),
+    ("(sa[:, None] > sn).float()", "must return one number"),
+    ("sum(float((s > sn).sum() + (s > sa).sum() + 0.5 * ((s == sn).sum() + (s == sa).sum() + 1)) for s in sa)"
+     " / (len(sa) * len(sn))", "needs the n_a (n_a + 1) / 2 subtracted"),  # mid-ranks R_a, the term left out
+]]
+#: right answers other than the notebooks' solutions: they pass under every seed
+RIGHT_TOO = ["def active_units(means, threshold=0.01):\n    return (means.var(0, unbiased=False) > threshold).sum()\n",
+             "def roc_auc(scores_normal, scores_anomalous):\n    d = scores_anomalous[:, None] - scores_normal\n"
+             "    return ((d > 0).double() + 0.5 * (d == 0).double()).mean()\n"]
 
 KL_RIGHT = "def kl_std_normal(mu, logvar):\n    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)\n"
 
@@ -424,6 +459,23 @@ def test_a_typical_mistake_gets_its_hint_under_every_seed(cell: str) -> None:
         with pytest.raises(CheckFailed) as failed:
             check_exercise(exercise, obj, seed=seed)
         assert MISTAKE_HINTS[exercise] in str(failed.value), (seed, str(failed.value))
+
+
+@pytest.mark.parametrize(("cell", "hint"), MORE_MISTAKES,
+                         ids=[c.splitlines()[-1].strip()[len("return "):][:40] for c, _ in MORE_MISTAKES])
+def test_more_typical_mistakes_get_their_hints_under_every_seed(cell: str, hint: str) -> None:
+    exercise, obj = _defined(cell)
+    for seed in SEEDS:
+        with pytest.raises(CheckFailed) as failed:
+            check_exercise(exercise, obj, seed=seed)
+        assert hint in str(failed.value), (seed, str(failed.value))
+
+
+@pytest.mark.parametrize("cell", RIGHT_TOO, ids=lambda c: _defined(c)[0])
+def test_other_right_answers_pass_under_every_seed(cell: str) -> None:
+    exercise, obj = _defined(cell)
+    for seed in SEEDS:
+        check_exercise(exercise, obj, seed=seed)
 
 
 @pytest.mark.parametrize("exercise", sorted(CHECKS))

@@ -163,9 +163,8 @@ def test_an_edited_copy_of_a_real_pair_is_caught(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- the lesson's shape
 
-#: a notebook's prose stays under about 3,000 words (GUIDE.md); 06 is to be split in two (issue 29)
+#: a notebook's prose stays under about 3,000 words (GUIDE.md)
 PROSE_WORDS = 3000
-LONG_FOR_NOW = {"06_evaluation"}
 
 
 def _prose(py: Path):
@@ -177,8 +176,7 @@ def _prose(py: Path):
     return module
 
 
-@pytest.mark.parametrize("py", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="to be split"))
-                                if p.stem in LONG_FOR_NOW else p for p in SOURCES], ids=[p.stem for p in SOURCES])
+@pytest.mark.parametrize("py", SOURCES, ids=[p.stem for p in SOURCES])
 def test_prose_stays_a_lesson_length(py: Path) -> None:
     words = _prose(py).prose_words(py)
     assert words <= PROSE_WORDS, f"{py.name}: {words} words of prose (at most {PROSE_WORDS}: cut, or split the notebook)"

@@ -168,7 +168,7 @@ def test_runs_load_from_the_cache_the_second_time(tmp_path, monkeypatch, capsys)
     import vaelib.cache as cache
 
     monkeypatch.setattr(cache, "CACHE_ROOT", tmp_path)
-    monkeypatch.setitem(vruns.RUNS, "vae-std-z20", vruns.Run("vae-std-z20", "vae-std-z20", "07", test_subset=300))
+    monkeypatch.setitem(vruns.RUNS, "vae-std-z20", vruns.Run("vae-std-z20", "vae-std-z20", "08", test_subset=300))
     session = Session(test=True, device=torch.device("cpu"), subset=300, progress=False)
     first = session.runs(["vae-std-z20"])["vae-std-z20"]
     assert first.trained_now and not first.model.training

@@ -119,11 +119,11 @@ def test_a_notebook_says_what_it_will_train_before_it_starts(tmp_path):
     from vaelib.notebook import training_plan
     from vaelib.runs import RUNS, get_run
 
-    names = [n for n, r in RUNS.items() if r.notebook == "09" and not r.long]
+    names = [n for n, r in RUNS.items() if r.notebook == "10" and not r.long]
     profile = tmp_path / "profile.json"
     profile.write_text(json.dumps({"runs": {n: {"training s": 30.0} for n in names}}))
     cache = tmp_path / "cache"
-    plan = training_plan("09", test=True, profile=profile, cache_root=cache)
+    plan = training_plan("10", test=True, profile=profile, cache_root=cache)
     assert plan.startswith(f"Training: {len(names)} of the {len(names)} models")
     assert f"about {len(names) * 30 / 60:.0f} min" in plan and "make unbundle" in plan
 
@@ -136,7 +136,7 @@ def test_a_notebook_says_what_it_will_train_before_it_starts(tmp_path):
     assert not is_cached(first, test=True, cache_root=cache)  # made by other code: it trains again
     (folder / "code.json").write_text(json.dumps(code_stamp(get_run(first).configs(test=True)[0].kind)))
     assert is_cached(first, test=True, cache_root=cache)
-    assert training_plan("09", test=True, profile=profile, cache_root=cache).startswith(
+    assert training_plan("10", test=True, profile=profile, cache_root=cache).startswith(
         f"Training: {len(names) - 1} of the {len(names)} models")
     assert training_plan("01", test=True, profile=profile, cache_root=cache) == \
         "Training: this notebook trains no model of its own."

@@ -19,7 +19,7 @@ standard errors) and gradients, never one draw against another, so any correct w
 passes.
 
 The checks themselves live with their notebooks: `vaecourse.checks_objective` (notebook 02)
-`vaecourse.checks_models` (notebooks 03-08) and `vaecourse.checks_chapters` (09-11), on the helpers of
+`vaecourse.checks_models` (notebooks 03-09) and `vaecourse.checks_chapters` (10-12), on the helpers of
 `vaecourse.check_helpers`. This module gathers them into `CHECKS` and runs them.
 """
 

@@ -1,5 +1,5 @@
-"""The checks of notebooks 09-11: free_bits_kl and warmup_beta (09), m2_unlabelled_loss (10),
-iwae_loss (11). Each has a `_prep_*` (fresh inputs and vaelib's reference answers) and a
+"""The checks of notebooks 10-12: free_bits_kl and warmup_beta (10), m2_unlabelled_loss (11),
+iwae_loss (12). Each has a `_prep_*` (fresh inputs and vaelib's reference answers) and a
 `_judge_*` (the student's outputs against them, with a hint naming the usual mistake);
 `CHAPTER_CHECKS` pairs them up for the registry `vaecourse.checks.CHECKS`.
 """
@@ -21,7 +21,7 @@ def iwae_loss(log_w: torch.Tensor) -> torch.Tensor:
     return -losses.iwae_from_log_weights(log_w)
 
 
-# ----------------------------------------------------------------------------- free_bits_kl (09)
+# ----------------------------------------------------------------------------- free_bits_kl (10)
 
 
 def _prep_free_bits(g: torch.Generator) -> tuple[dict, dict]:
@@ -56,7 +56,7 @@ def _judge_free_bits(out: dict, p: dict, ref: dict) -> None:
                           "lam), one above it the gradient of its KL")
 
 
-# ----------------------------------------------------------------------------- warmup_beta (09)
+# ----------------------------------------------------------------------------- warmup_beta (10)
 
 
 def _prep_warmup(g: torch.Generator) -> tuple[dict, list[float]]:
@@ -89,7 +89,7 @@ def _judge_warmup(out: dict, p: dict, ref: list[float]) -> None:
             raise CheckFailed(f"warmup_beta({step}, {w}, {beta}) = {value}, expected {expected}")
 
 
-# ----------------------------------------------------------------------------- m2_unlabelled_loss (10)
+# ----------------------------------------------------------------------------- m2_unlabelled_loss (11)
 
 
 def _prep_m2(g: torch.Generator) -> tuple[dict, torch.Tensor]:
@@ -120,7 +120,7 @@ def _judge_m2(out: dict, p: dict, ref: torch.Tensor) -> None:
     raise CheckFailed(f"-U(x) differs from vaelib's by up to {_max_diff(value, ref)} nats")
 
 
-# ----------------------------------------------------------------------------- iwae_loss (11)
+# ----------------------------------------------------------------------------- iwae_loss (12)
 
 
 def _prep_iwae_loss(g: torch.Generator) -> tuple[dict, dict]:

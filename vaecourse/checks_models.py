@@ -1,5 +1,6 @@
-"""The checks of notebooks 03-08, the pieces a model is built from and explored with:
-bernoulli_log_prob and gaussian_log_prob (03), ConvDecoder (05), traverse (07), mmd_unbiased (08).
+"""The checks of notebooks 03-09, the pieces a model is built from, evaluated and explored with:
+bernoulli_log_prob and gaussian_log_prob (03), ConvDecoder (05), active_units (06), roc_auc (07),
+traverse (08), mmd_unbiased (09).
 
 Each exercise has a `_prep_*` (fresh inputs and vaelib's reference answers) and a `_judge_*` (the
 student's outputs against them, a hint on failure); `MODEL_CHECKS` pairs them up for the
@@ -154,7 +155,167 @@ def _judge_conv_decoder(out: dict, p: dict, _ref) -> None:
                           "nats per image): does the output depend on z through trainable layers?")
 
 
-# ----------------------------------------------------------------------------- traverse (07)
+# ----------------------------------------------------------------------------- active_units (06)
+
+
+def _units_answers(kinds: dict[str, int], n: int) -> dict[str, int]:
+    """What the right count and each typical mistake give on means made of these kinds of dimension
+    (see `_units_means`): every mistake counts a different set of kinds."""
+    a, b, c, d, e = (kinds[k] for k in "ABCDE")
+    return {"right": a, "axis": n, "inactive": b + c + d + e, "mean |mu|": a + b + d + e, "mean mu^2": a + b,
+            "std": a + e, "0.01": a - 1}
+
+
+def _units_means(g: torch.Generator, t: float, n: int = 40) -> torch.Tensor:
+    """Posterior means [n, D] whose variances sit far from the threshold t <= 0.01 (no seed can tip one
+    over): each column is a random permutation of one standardised ramp (exact mean 0, variance 1), scaled
+    and offset by its kind. A: active (std 0.3-1, any offset; the first has variance 3t, which a
+    hard-coded 0.01 misses when t < 0.003, and a default above 0.03 when t = 0.01); B: constant but far
+    from 0 (offset 1-2); C: tiny spread around 0; D: constant at 5t (|mu| > t, mu^2 < t); E: std 3t
+    around 0 (std > t, variance < t). The row variances all exceed t (B's offsets against C's zeros)."""
+    while True:  # the numbers of each kind, redrawn until every mistake counts differently
+        kinds = dict(zip("ABCDE", (int(v) for v in torch.randint(1, 4, (5,), generator=g))))
+        kinds["A"] += int(torch.randint(1, 5, (1,), generator=g))
+        if len(set(_units_answers(kinds, n).values())) == 7:
+            break
+    ramp = torch.linspace(-1.0, 1.0, n, dtype=torch.float64)
+    ramp = (ramp - ramp.mean()) / ramp.std()
+    u = lambda: torch.rand(1, generator=g).item()  # noqa: E731
+    columns = []
+    for kind, count in kinds.items():
+        for i in range(count):
+            sign = 1.0 if u() < 0.5 else -1.0
+            std, offset = {"A": (math.sqrt(3 * t) if i == 0 else 0.3 + 0.7 * u(), 2 * u() - 1),
+                           "B": (0.5 * t, sign * (1 + u())), "C": (0.3 * t, 0.0),
+                           "D": (0.5 * t, sign * 5 * t), "E": (3 * t, 0.0)}[kind]
+            columns.append(offset + std * ramp[torch.randperm(n, generator=g)])
+    order = torch.randperm(len(columns), generator=g)
+    return torch.stack([columns[int(j)] for j in order], dim=1).float()
+
+
+def _prep_active_units(g: torch.Generator) -> tuple[dict, dict]:
+    from vaelib.metrics import active_units  # noqa: PLC0415
+
+    t = round(0.001 + 0.002 * torch.rand(1, generator=g).item(), 5)
+    explicit, default = _units_means(g, t), _units_means(g, 0.01)
+    cases = {"an explicit threshold": {"means": explicit, "args": [t]},
+             "the default threshold": {"means": default, "args": []}}
+    return {"cases": cases}, {"an explicit threshold": active_units(explicit, t),
+                              "the default threshold": active_units(default)}
+
+
+def _units_mistakes(m: torch.Tensor, t: float) -> dict[str, int]:
+    """What each typical mistake returns on means m [N, D] (keys of _UNITS_HINTS)."""
+    count = lambda mask: int(mask.sum())  # noqa: E731
+    return {"axis": count(m.var(1) > t), "inactive": count(m.var(0) <= t), "mean |mu|": count(m.abs().mean(0) > t),
+            "mean mu^2": count(m.pow(2).mean(0) > t), "std": count(m.std(0) > t), "0.01": count(m.var(0) > 0.01)}
+
+
+_UNITS_HINTS = {
+    "axis": "that is a count of images, not of latent dimensions: take the variance over the images, dim 0 of "
+            "means [N, D] (one variance per latent dimension), not over the dimensions of one image",
+    "inactive": "that counts the inactive dimensions (variance at or below the threshold); count the active ones, "
+                "whose variance exceeds it",
+    "mean |mu|": "that thresholds the mean |mu| of each dimension: threshold its variance over the images, centred "
+                 "on its mean (a dimension that stays at the same value far from 0 carries nothing)",
+    "mean mu^2": "that thresholds the mean mu^2 of each dimension (not centred): threshold its variance over the "
+                 "images, centred on its mean (a dimension that stays at the same value far from 0 carries nothing)",
+    "std": "that compares the standard deviation with the threshold; compare the variance",
+    "0.01": "the threshold argument is ignored: compare with `threshold`, not a fixed 0.01",
+}
+
+
+def _judge_active_units(out: dict, p: dict, refs: dict) -> None:
+    for case, c in p["cases"].items():
+        n, d = c["means"].shape
+        got, what = out[case], f"active_units(means) with {case}"
+        if isinstance(got, dict) and "error" in got:
+            raise CheckFailed(f"{what} raised {got['error']}")
+        if isinstance(got, torch.Tensor) and got.numel() > 1:
+            per = "image: take the variance over the images, dim 0," if got.numel() == n else "latent dimension:"
+            raise CheckFailed(f"{what} must return one count (an int), got a tensor {_shape(got)}, one value per "
+                              f"{per} then count the dimensions above the threshold, int((... > threshold).sum())")
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, bool) or not isinstance(got, (int, float)):
+            raise CheckFailed(f"{what} must return the number of active dimensions (an int), got a {_shape(got)}")
+        if got == refs[case]:
+            continue
+        if case == "the default threshold" and out["an explicit threshold"] == refs["an explicit threshold"]:
+            raise CheckFailed(f"{what}: {got}, expected {refs[case]}; the default threshold is 0.01")
+        for mistake, value in _units_mistakes(c["means"].double(), c["args"][0] if c["args"] else 0.01).items():
+            if got == value:
+                raise CheckFailed(f"{what}: {got} of {d} dimensions, expected {refs[case]}: {_UNITS_HINTS[mistake]}")
+        raise CheckFailed(f"{what}: {got} of {d} dimensions, expected {refs[case]} "
+                          "(the dimensions whose variance over the images exceeds the threshold)")
+
+
+# ----------------------------------------------------------------------------- roc_auc (07)
+
+
+def _auc_mistakes(sn: torch.Tensor, sa: torch.Tensor) -> dict[str, float]:
+    """The right AUC and what each typical mistake returns on these scores (keys of _AUC_HINTS)."""
+    diff = sa.double()[:, None] - sn.double()[None, :]  # [n_a, n_n], every pair
+    gt, eq = (diff > 0).double().mean().item(), (diff == 0).double().mean().item()
+    auc, n_a, n_n = gt + eq / 2, len(sa), len(sn)
+    return {"right": auc, "reversed": 1 - auc, "ties 0": gt, "ties 1": gt + eq,
+            "means": float(sa.double().mean() > sn.double().mean()), "rank sum": auc + (n_a + 1) / (2 * n_n)}
+
+
+def _prep_roc_auc(g: torch.Generator) -> tuple[dict, float]:
+    """Integer scores, so that many pairs tie; redrawn until the AUC lies in [0.6, 0.95] and the right
+    answer and every mistake lie at least 0.02 apart (a fixed such case if 1000 draws miss, never so far)."""
+    from vaelib.eval.anomaly import roc_auc  # noqa: PLC0415
+
+    for _ in range(1000):
+        n_n, n_a = int(torch.randint(9, 15, (1,), generator=g)), int(torch.randint(5, 9, (1,), generator=g))
+        sn = torch.randint(0, 7, (n_n,), generator=g).float()
+        sa = torch.randint(2, 10, (n_a,), generator=g).float()
+        values = sorted(_auc_mistakes(sn, sa).values())
+        if 0.6 <= roc_auc(sn, sa) <= 0.95 and min(b - a for a, b in zip(values, values[1:])) >= 0.02:
+            break
+    else:
+        sn, sa = torch.tensor([0.0, 1, 1, 2, 2, 3, 3, 4, 5, 6]), torch.tensor([2.0, 3, 4, 4, 6, 7, 8])
+    return {"normal": sn, "anomalous": sa}, roc_auc(sn, sa)
+
+
+_AUC_HINTS = {
+    "reversed": "that is 1 - AUC: the direction is reversed; a higher score means anomalous, so count the pairs "
+                "where the anomalous score (the second argument) is the higher",
+    "ties 0": "tied pairs (s_a = s_n) count ½, not 0: P(s_a > s_n) + ½ P(s_a = s_n)",
+    "ties 1": "tied pairs (s_a = s_n) count ½, not 1: P(s_a > s_n) + ½ P(s_a = s_n) (with ranks, tied scores get "
+              "the mean of their ranks)",
+    "means": "that compares only the two mean scores (0 or 1): compare every anomalous score with every normal "
+             "score and take the fraction of pairs",
+    "rank sum": "the rank sum R_a of the anomalous scores needs the n_a (n_a + 1) / 2 subtracted before dividing by "
+                "n_a n_n: AUC = (R_a - n_a (n_a + 1) / 2) / (n_a n_n)",
+}
+
+
+def _judge_roc_auc(out: dict, p: dict, ref: float) -> None:
+    got, what = out["out"], "roc_auc(scores_normal, scores_anomalous)"
+    if isinstance(got, dict) and "error" in got:
+        raise CheckFailed(f"{what} raised {got['error']}")
+    if isinstance(got, torch.Tensor) and got.numel() > 1:
+        raise CheckFailed(f"{what} must return one number (a float), got a tensor {_shape(got)}: the mean over "
+                          "all pairs of the pair's score (1, ½ or 0)")
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.double().item()
+    if not isinstance(got, (bool, int, float)) or not math.isfinite(got):
+        raise CheckFailed(f"{what} must return a float, got a {_shape(got)}")
+    if math.isclose(got, ref, abs_tol=1e-6):
+        return
+    mistakes = _auc_mistakes(p["normal"], p["anomalous"])
+    for mistake, hint in _AUC_HINTS.items():
+        if math.isclose(got, mistakes[mistake], abs_tol=1e-6):
+            raise CheckFailed(f"{what}: {got:.4f}, expected {ref:.4f}; {hint}")
+    if mistakes["ties 0"] < got < mistakes["ties 1"]:
+        raise CheckFailed(f"{what}: {got:.4f}, expected {ref:.4f}; the tied pairs are broken arbitrarily (ranks "
+                          "from a sort?): each tied pair counts ½, tied scores get the mean of their ranks")
+    raise CheckFailed(f"{what}: {got:.4f}, expected {ref:.4f} = P(s_a > s_n) + ½ P(s_a = s_n)")
+
+
+# ----------------------------------------------------------------------------- traverse (08)
 
 
 def _prep_traverse(g: torch.Generator) -> tuple[dict, torch.Tensor]:
@@ -182,7 +343,7 @@ def _judge_traverse(out: dict, p: dict, ref: torch.Tensor) -> None:
         raise CheckFailed("coordinate `dim` of row i must be values[i]")
 
 
-# ----------------------------------------------------------------------------- mmd_unbiased (08)
+# ----------------------------------------------------------------------------- mmd_unbiased (09)
 
 
 def _prep_mmd(g: torch.Generator) -> tuple[dict, torch.Tensor]:
@@ -224,6 +385,8 @@ MODEL_CHECKS: tuple[Check, ...] = (
     Check("bernoulli_log_prob", "Bernoulli log-likelihood", "function", _prep_bernoulli, _judge_bernoulli),
     Check("gaussian_log_prob", "Gaussian log-likelihood", "function", _prep_gaussian, _judge_gaussian),
     Check("ConvDecoder", "a convolutional decoder", "class", _prep_conv_decoder, _judge_conv_decoder),
+    Check("active_units", "the number of active units", "function", _prep_active_units, _judge_active_units),
+    Check("roc_auc", "the ROC AUC, ties counted half", "function", _prep_roc_auc, _judge_roc_auc),
     Check("traverse", "a latent traversal", "function", _prep_traverse, _judge_traverse),
     Check("mmd_unbiased", "the unbiased MMD² with the IMQ kernel", "function", _prep_mmd, _judge_mmd),
 )

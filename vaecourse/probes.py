@@ -31,7 +31,8 @@ from typing import Any, Callable
 __all__ = ["PREAMBLE", "STUDENT_MODULE", "PROBES", "ProbeError", "ToyLinearGaussian", "TimeLimit", "export", "call",
            "describe", "defined_names", "without_magics", "set_limits", "main", "adam_step",
            "probe_reparameterize", "probe_kl_std_normal", "probe_bernoulli_log_prob", "probe_gaussian_log_prob",
-           "probe_elbo", "probe_iwae_bound", "probe_ConvDecoder", "probe_traverse", "probe_mmd_unbiased",
+           "probe_elbo", "probe_iwae_bound", "probe_ConvDecoder", "probe_active_units",
+           "probe_roc_auc", "probe_traverse", "probe_mmd_unbiased",
            "probe_free_bits_kl", "probe_warmup_beta", "probe_m2_unlabelled_loss", "probe_iwae_loss"]
 
 PREAMBLE = "import math\nimport numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
@@ -265,6 +266,14 @@ def probe_ConvDecoder(cls, p: dict) -> dict:  # noqa: N802  (named after the exe
         adam_step(params, state, step)
     out["logits"] = logits  # first and last training step: the grader computes the losses itself
     return out
+
+
+def probe_active_units(f, p: dict) -> dict:
+    return {case: call(f, c["means"].clone(), *c["args"]) for case, c in p["cases"].items()}
+
+
+def probe_roc_auc(f, p: dict) -> dict:
+    return {"out": call(f, p["normal"].clone(), p["anomalous"].clone())}
 
 
 def probe_traverse(f, p: dict) -> dict:

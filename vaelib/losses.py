@@ -16,7 +16,7 @@ Grep map (equation -> function):
     log (1/k) Σ p(x, z_i) / q(z_i | x)            iwae_bound
     log q(z) = log (1/N) Σ_n q(z | x_n)           aggregate_log_prob      (Hoffman & Johnson 2016)
 
-The other autoencoders of notebook 08:
+The other autoencoders of notebook 09:
 
     KL(N(μ, σ²) || N(m, s²))                      kl_gaussians
     log Σ_k π_k N(z; m_k, s_k²)                   mixture_log_prob        (GM-VAE prior)

@@ -190,7 +190,7 @@ def run_time(notebook: str, records: Path = NOTEBOOK_TIMES) -> str:
 
 
 def training_plan(notebook: str, test: bool = False, profile: Path = PROFILE, cache_root: Path | None = None) -> str:
-    """What a Run All of notebook `notebook` ("07") will train, said before it starts: the models it
+    """What a Run All of notebook `notebook` ("08") will train, said before it starts: the models it
     trains that are not in the cache, and about how long they take (each run's training time as the
     last profile measured it), or that it trains nothing."""
     names = [name for name, run in RUNS.items() if run.notebook == notebook and not run.long]

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vaelib.models import ModelConfig
     from vaelib.train import TrainConfig
 
-__all__ = ["Preset", "Run", "PRESETS", "RUNS", "SWEEPS", "REPLICAS", "REPLICA_SEEDS", "MORE_SEEDS", "SEED_NOTEBOOK", "seeds_of", "TEST_SUBSET", "TEST_SUBSET_CONV", "TEST_IWAE",
+__all__ = ["Preset", "Run", "PRESETS", "RUNS", "SWEEPS", "REPLICAS", "REPLICA_SEEDS", "MORE_SEEDS", "LABEL_SEEDS", "SEED_NOTEBOOK", "seeds_of", "TEST_SUBSET", "TEST_SUBSET_CONV", "TEST_IWAE",
            "MSE_SIGMA", "get_preset", "get_run"]
 
 MSE_SIGMA = math.sqrt(0.5)  # σ at which the Gaussian NLL is the summed squared error
@@ -118,9 +118,9 @@ _BG = dict(arch="fc", hidden=(400, 400), decoder_hidden=(400, 400), latent_dim=4
 _AR = dict(kind="ar-vae", arch="fc", hidden=(400,), decoder_hidden=(400,), latent_dim=20)
 _AR_TRAIN = dict(epochs=10, batch_size=256, lr=3e-3, targets="dynamic")
 _BURDA_TRAIN = dict(epochs=10, batch_size=100, lr=1e-3, targets="dynamic")
-#: 11's seed-0 models are trained on to this many epochs (15, not 20: 11 then trains in 15 minutes)
+#: 12's seed-0 models are trained on to this many epochs (15, not 20: 12 then trains in 15 minutes)
 BURDA_LONG_EPOCHS = 15
-#: 09's KL warm-up: β from 0 to 1 over the first 5 of 10 epochs (196 steps of batch 256 per epoch)
+#: 10's KL warm-up: β from 0 to 1 over the first 5 of 10 epochs (196 steps of batch 256 per epoch)
 WARMUP_STEPS = 5 * 196
 M2_EPOCHS = 20
 M1M2_EPOCHS = 30
@@ -157,7 +157,7 @@ PRESETS: dict[str, Preset] = {
         _p("beta-vae-4", "β = 4", "Experimental Results: beta_vae_4", _with(_FC400, beta=4.0), _EXPERIMENTAL_RESULTS),
         _p("beta-vae-2", "β = 2", "Experimental Results: beta_vae_2", _with(_FC400, beta=2.0), _EXPERIMENTAL_RESULTS),
         _p("beta-vae-0.5", "β = 0.5", "Experimental Results: beta_vae_0.5", _with(_FC400, beta=0.5), _EXPERIMENTAL_RESULTS),
-        # the other autoencoders of "Experimental Results", under the same protocol (notebook 08)
+        # the other autoencoders of "Experimental Results", under the same protocol (notebook 09)
         _p("wae", "Wasserstein autoencoder (MMD, inverse multiquadratic kernel, λ = 100), 784-400-20, "
            "deterministic encoder", "Experimental Results: WAE",
            _with(_FC400, kind="wae", extra={"mmd_lambda": 100.0}), _EXPERIMENTAL_RESULTS),
@@ -172,30 +172,30 @@ PRESETS: dict[str, Preset] = {
            dict(arch="fc", hidden=(256, 128), latent_dim=2, batch_norm=True, dropout=0.1),
            dict(epochs=50, batch_size=128, scheduler="plateau", scheduler_patience=2,
                        early_stopping=5)),
-        # notebook 09: a decoder strong enough to ignore z (vaelib.models.arvae), under one protocol
+        # notebook 10: a decoder strong enough to ignore z (vaelib.models.arvae), under one protocol
         _p("ar-vae", "784-400-20 encoder, autoregressive (MADE, 500 hidden units) Bernoulli decoder given z, "
-           "dynamic binarization, batch 256, Adam 3e-3, 10 epochs", "posterior collapse (notebook 09)",
+           "dynamic binarization, batch 256, Adam 3e-3, 10 epochs", "posterior collapse (notebook 10)",
            dict(_AR, extra={"decoder": "made", "made_hidden": 500}), _AR_TRAIN),
-        # notebook 10: labels in a VAE (vaelib.models.semisup)
+        # notebook 11: labels in a VAE (vaelib.models.semisup)
         _p("cvae", "conditional VAE: the label into encoder and decoder, 784+10-400-20, 20+10-400-784, dynamic "
-           "binarization, batch 128, Adam 1e-3, 10 epochs", "Sohn et al. 2015 (notebook 10)",
+           "binarization, batch 128, Adam 1e-3, 10 epochs", "Sohn et al. 2015 (notebook 11)",
            dict(kind="cvae", arch="fc", hidden=(400,), decoder_hidden=(400,), latent_dim=20),
            dict(epochs=10, batch_size=128, targets="dynamic")),
         _p("m2", "M2 with 100 labelled training images (10 per class) and the rest unlabelled: classifier "
            "784-256-10, q(z | x, y) 784+10-256-50, p(x | y, z) 50+10-256-784, α = 0.1 N, dynamic binarization, "
-           "batch 256, Adam 1e-3", "Kingma et al. 2014, M2 (notebook 10)",
+           "batch 256, Adam 1e-3", "Kingma et al. 2014, M2 (notebook 11)",
            dict(kind="m2", arch="fc", hidden=(256,), decoder_hidden=(256,), latent_dim=50, extra={"labelled": 100}),
            dict(epochs=M2_EPOCHS, batch_size=256, targets="dynamic")),
         _p("m1m2", "M1 + M2 with the same 100 labelled images: M1 a VAE of the images (784-400-50, 50-400-784), M2 "
            "on its detached codes z1 (classifier 50-256-10, q(z2 | z1, y) 50+10-256-50, Gaussian p(z1 | y, z2) "
            f"50+10-256-100), α = 0.1 N, trained together, dynamic binarization, batch 256, Adam 1e-3, {M1M2_EPOCHS} epochs",
-           "Kingma et al. 2014, M1 + M2 (notebook 10)",
+           "Kingma et al. 2014, M1 + M2 (notebook 11)",
            dict(kind="m1m2", arch="fc", hidden=(400,), latent_dim=50,
                 extra={"labelled": 100, "m2_hidden": 256, "m2_latent": 50}),
            dict(epochs=M1M2_EPOCHS, batch_size=256, targets="dynamic")),
-        # notebook 11: Burda, Grosse & Salakhutdinov (2016)'s architectures (vaelib.models.hvae)
+        # notebook 12: Burda, Grosse & Salakhutdinov (2016)'s architectures (vaelib.models.hvae)
         _p("burda-1l-vae", "one stochastic layer (784-200-200-50, tanh), ELBO, dynamic binarization, batch 100, "
-           "Adam 1e-3, 10 epochs", "Burda et al. 2016, Table 1 (notebook 11)",
+           "Adam 1e-3, 10 epochs", "Burda et al. 2016, Table 1 (notebook 12)",
            dict(kind="hvae", latent_dim=50, extra={"layers": 1, "objective": "elbo", "k": 1}), _BURDA_TRAIN),
         _p("activity-z2", "784-400-2, grey BCE, batch 128, 20 epochs: the VAE activity report",
            "vae_activity report", _with(_FC400, latent_dim=2), dict(epochs=20, batch_size=128)),
@@ -205,7 +205,7 @@ PRESETS: dict[str, Preset] = {
 
 
 def _burda_runs() -> list[Run]:
-    """Notebook 11's runs: Burda et al.'s two architectures under our short protocol (and continued),
+    """Notebook 12's runs: Burda et al.'s two architectures under our short protocol (and continued),
     and under their own (the `long` runs)."""
     def extra(layers: dict[str, int], k: int) -> dict[str, Any]:  # the ELBO with k = 1, else the IWAE bound
         return {"extra": {**layers, "objective": "elbo" if k == 1 else "iwae", "k": k}}
@@ -216,10 +216,10 @@ def _burda_runs() -> list[Run]:
         for objective, k in (("vae", 1), ("iwae", 5)):
             name = f"burda-{depth}-{objective}"
             if name != "burda-1l-vae":
-                runs.append(Run(name, "burda-1l-vae", "11", {"latent_dim": 50, **extra(layers, k)},
+                runs.append(Run(name, "burda-1l-vae", "12", {"latent_dim": 50, **extra(layers, k)},
                                 about=f"Burda et al.'s {layers['layers']}-stochastic-layer model, trained with "
                                       + ("the ELBO" if k == 1 else f"the IWAE bound, k = {k}")))
-            runs.append(Run(f"{name}-{BURDA_LONG_EPOCHS}-epochs", "burda-1l-vae", "11", extra(layers, k),
+            runs.append(Run(f"{name}-{BURDA_LONG_EPOCHS}-epochs", "burda-1l-vae", "12", extra(layers, k),
                             {"epochs": BURDA_LONG_EPOCHS}, test_epochs=2, continues=name,
                             about=f"{name}, trained on to {BURDA_LONG_EPOCHS} epochs (continues its 10-epoch checkpoint)"))
     # Burda et al.'s own protocol: 3,280 passes over all 60,000 training images, batch 20, Adam with
@@ -228,7 +228,7 @@ def _burda_runs() -> list[Run]:
     paper = dict(epochs=3280, batch_size=20, val_size=0, scheduler="burda", adam_eps=1e-4, iwae_k=5000, iwae_n=10_000)
     for depth, layers in burda.items():
         for objective, k in (("vae", 1), ("iwae-50", 50)):
-            runs.append(Run(f"burda-{depth}-{objective}-paper", "burda-1l-vae", "11", extra(layers, k), paper,
+            runs.append(Run(f"burda-{depth}-{objective}-paper", "burda-1l-vae", "12", extra(layers, k), paper,
                             long=True, about=f"Burda et al.'s {layers['layers']}-stochastic-layer model under their "
                             f"protocol: {'the ELBO' if k == 1 else 'the IWAE bound, k = 50'}, 3,280 passes over 60,000 "
                             "images, batch 20, Adam ε = 1e-4, lr 1e-3 · 10^(-i/7) for 3^i passes"))
@@ -239,16 +239,16 @@ def _runs() -> list[Run]:
     """Every preset as a run of its own name, then the sweeps' members."""
     first = {"pytorch-example": "06", "bernoulli-vae": "03", "gaussian-vae": "03", "fnn-bce": "04",
              "fnn-mse": "04", "activity-z2": "04", "latent2-bn-dropout": "04", "cnn-bce": "05", "cnn-mse": "05",
-             "vae-std-z20": "07", "vae-std-z20-res": "07", "vae-std-z40": "07", "vae-conv": "07", "beta-vae-4": "07",
-             "beta-vae-2": "07", "beta-vae-0.5": "07", "wae": "08", "gm-vae": "08", "vq-vae": "08",
-             "ar-vae": "09", "cvae": "10", "m2": "10", "m1m2": "10", "burda-1l-vae": "11"}
+             "vae-std-z20": "08", "vae-std-z20-res": "08", "vae-std-z40": "08", "vae-conv": "08", "beta-vae-4": "08",
+             "beta-vae-2": "08", "beta-vae-0.5": "08", "wae": "09", "gm-vae": "09", "vq-vae": "09",
+             "ar-vae": "10", "cvae": "11", "m2": "11", "m1m2": "11", "burda-1l-vae": "12"}
     test_epochs = {"bernoulli-vae": 3, "gaussian-vae": 3, "activity-z2": 2, "latent2-bn-dropout": 3}
     runs = [Run(name, name, first[name], test_epochs=test_epochs.get(name, 1)) for name in PRESETS]
     runs.append(Run("pytorch-example-2-epochs", "pytorch-example", "02", train_changes={"epochs": 2},
                     about="pytorch/examples' VAE (784-400-20, grey BCE, batch 128, all 60k images) for 2 epochs"))
-    runs.append(Run("fashion-example", "pytorch-example", "06", train_changes={"dataset": "fashion-mnist"},
+    runs.append(Run("fashion-example", "pytorch-example", "07", train_changes={"dataset": "fashion-mnist"},
                     about="pytorch/examples' VAE (784-400-20, grey BCE, batch 128, 10 epochs) trained on all 60,000 "
-                          "Fashion-MNIST training images: the reverse anomaly test of notebook 06"))
+                          "Fashion-MNIST training images: the reverse anomaly test of notebook 07"))
     gaussian = "784-400-400-40, Gaussian likelihood with {}, grey digits"
     runs += [Run(f"gaussian-sigma-{s}", "gaussian-vae", "03", {"sigma": "fixed", "sigma_value": s}, test_epochs=3,
                  about=gaussian.format(f"a fixed σ = {s}")) for s in (0.03, 0.1, 0.3, 1.0)]
@@ -260,28 +260,43 @@ def _runs() -> list[Run]:
     runs.append(Run("fnn-ae", "fnn-bce", "04", {"kind": "wae", "extra": {"mmd_lambda": 0.0}},
                     about="a plain autoencoder beside fnn-bce: the same networks (784-400-20) and grey BCE, a "
                           "deterministic encoder, no KL and no noise (the WAE objective at λ = 0)"))
-    runs += [Run(f"beta-vae-{b:g}", "vae-std-z20", "07", {"beta": b}, about=f"pytorch/examples VAE, z = 20, β = {b:g}")
+    runs += [Run(f"beta-vae-{b:g}", "vae-std-z20", "08", {"beta": b}, about=f"pytorch/examples VAE, z = 20, β = {b:g}")
              for b in (0.25, 8.0)]
-    runs += [Run(f"vae-std-z{z}", "vae-std-z20", "07", {"latent_dim": z}, about=f"pytorch/examples VAE, z = {z}")
+    runs += [Run(f"vae-std-z{z}", "vae-std-z20", "08", {"latent_dim": z}, about=f"pytorch/examples VAE, z = {z}")
              for z in (2, 5, 10)]
-    runs += [Run(f"wae-lambda-{lam:g}", "wae", "08", {"extra": {"mmd_lambda": lam}},
+    runs += [Run(f"wae-lambda-{lam:g}", "wae", "09", {"extra": {"mmd_lambda": lam}},
                  about=f"Wasserstein autoencoder (MMD, inverse multiquadratic kernel, λ = {lam:g}), 784-400-20, "
                        "deterministic encoder") for lam in (10.0, 1000.0)]
-    runs.append(Run("cvae-z2", "cvae", "10", {"latent_dim": 2},
+    runs.append(Run("cvae-z2", "cvae", "11", {"latent_dim": 2},
                     about="the conditional VAE with a 2-d z (784+10-400-2, 2+10-400-784), cvae's protocol"))
     made = {"decoder": "made", "made_hidden": 500}
-    runs += [Run("ar-vae-warmup", "ar-vae", "09", {"extra": {**made, "warmup_steps": WARMUP_STEPS}},
+    runs += [Run("ar-vae-warmup", "ar-vae", "10", {"extra": {**made, "warmup_steps": WARMUP_STEPS}},
                  about="ar-vae with a KL warm-up: β rises linearly from 0 to 1 over the first 5 epochs"),
-             Run("ar-vae-free-bits", "ar-vae", "09", {"extra": {**made, "free_bits": 0.5}},
+             Run("ar-vae-free-bits", "ar-vae", "10", {"extra": {**made, "free_bits": 0.5}},
                  about="ar-vae with free bits: KL floor of λ = 0.5 nats per latent dimension (Kingma et al. 2016)"),
-             Run("ar-vae-local", "ar-vae", "09", {"extra": {"decoder": "local", "window": 28}},
+             Run("ar-vae-local", "ar-vae", "10", {"extra": {"decoder": "local", "window": 28}},
                  about="the weakened decoder: each pixel sees z and only the 28 pixels before it (no MADE layer)"),
-             Run("made-alone", "ar-vae", "09", {"extra": {**made, "use_z": False}},
+             Run("made-alone", "ar-vae", "10", {"extra": {**made, "use_z": False}},
                  about="the MADE decoder alone: ar-vae with the wire from z cut (the decoder gets z = 0), one seed"),
-             Run("factorised-vae", "ar-vae", "09", {"kind": "vae", "extra": {}},
+             Run("factorised-vae", "ar-vae", "10", {"kind": "vae", "extra": {}},
                  about="the same encoder and z-network with a factorised Bernoulli decoder (784-400-20-400-784), "
-                       "09's protocol")]
+                       "10's protocol")]
     runs += _burda_runs()
+    # 12's diagnosis of the two-layer VAE: each control changes one thing (ELBO, Burda's protocol)
+    narrow, two = {"layers": 1, "widths": [[100, 100]]}, {"layers": 2}
+    controls = {"burda-2l-vae-no-z2": ({**narrow, "prior": "learned"}, "the two-layer model with z2 removed: one "
+                                       "layer of 100 (784-100-100-100) under a learned diagonal Gaussian prior"),
+                "burda-1l-vae-narrow": (narrow, "one layer with the two-layer model's widths, 784-100-100-100, prior N(0, I)"),
+                "burda-2l-vae-clamped": ({**two, "logvar_clamp": [-6.0, 2.0]}, "the two-layer VAE with every "
+                                         "log-variance clamped to [-6, 2]"),
+                "burda-2l-vae-warmup": ({**two, "warmup_steps": 2500}, "the two-layer VAE with a KL warm-up: "
+                                        "β from 0 to 1 over the first 5 epochs"),
+                "burda-2l-vae-relu": ({**two, "activation": "relu"}, "the two-layer VAE with ReLU hidden units instead of tanh"),
+                "burda-1l-vae-narrow-relu": ({**narrow, "activation": "relu"}, "burda-1l-vae-narrow with ReLU hidden units")}
+    for name, (layers, about) in controls.items():
+        top = layers.get("widths", [[50, 50]])[-1][1] if layers["layers"] == 1 else 50
+        runs.append(Run(name, "burda-1l-vae", "12", {"latent_dim": top, "extra": {**layers, "objective": "elbo", "k": 1}},
+                        about=about))
     for name in _REPLICATED:  # the same run trained from other seeds (initialisation, data order, binarization)
         base = next(r for r in runs if r.name == name)
         notebook = SEED_NOTEBOOK.get(name, base.notebook)  # the notebook that asks for the replicas
@@ -293,6 +308,8 @@ def _runs() -> list[Run]:
 
 #: training seeds of the replicated runs: seed 0 is the run itself, the others its replicas
 REPLICA_SEEDS = (0, 1, 2)
+#: 11's labelled subsets: label seed 0 is the run itself (m2, m1m2), the others `m2-labels-1`, ...
+LABEL_SEEDS = (0, 1, 2)
 #: runs whose verdicts three seeds left at the edge of their interval get five (05's 2 x 2 table)
 MORE_SEEDS = {name: (0, 1, 2, 3, 4) for name in ("fnn-bce", "fnn-mse", "cnn-bce", "cnn-mse")}
 
@@ -306,8 +323,8 @@ def seeds_of(name: str) -> tuple[int, ...]:
     return MORE_SEEDS.get(name, REPLICA_SEEDS)
 
 #: the runs whose verdicts the notebooks check over several training seeds: 03's σ sweep and
-#: likelihoods, 05's 2 x 2 table, 07's β and latent-size sweeps and its convolutional against fully
-#: connected model, 08's WAE λ sweep and GM-VAE, 10's two CVAEs
+#: likelihoods, 05's 2 x 2 table, 08's β and latent-size sweeps and its convolutional against fully
+#: connected model, 09's WAE λ sweep and GM-VAE, 11's two CVAEs
 _REPLICATED = ("bernoulli-vae", "gaussian-vae", "gaussian-sigma-0.03", "gaussian-sigma-0.1", "gaussian-sigma-0.3",
                "gaussian-sigma-1.0", "gaussian-per-pixel", "logistic-vae",
                "fnn-bce", "fnn-mse", "cnn-bce", "cnn-mse",
@@ -315,7 +332,8 @@ _REPLICATED = ("bernoulli-vae", "gaussian-vae", "gaussian-sigma-0.03", "gaussian
                "beta-vae-8", "vae-std-z2", "vae-std-z5", "vae-std-z10",
                "wae-lambda-10", "wae", "wae-lambda-1000", "gm-vae",
                "factorised-vae", "ar-vae", "ar-vae-warmup", "ar-vae-free-bits", "ar-vae-local",
-               "cvae", "cvae-z2", "burda-1l-vae", "burda-1l-iwae", "burda-2l-vae", "burda-2l-iwae")
+               "cvae", "cvae-z2", "burda-1l-vae", "burda-1l-iwae", "burda-2l-vae", "burda-2l-iwae",
+               "burda-1l-vae-narrow", "burda-2l-vae-relu", "burda-1l-vae-narrow-relu")
 
 RUNS: dict[str, Run] = {r.name: r for r in _runs()}
 

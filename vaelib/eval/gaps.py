@@ -7,8 +7,10 @@ ELBO* is the best ELBO a diagonal Gaussian q can reach *for this image*: its μ 
 optimised for x alone (`optimal_gaussian_elbo`, Adam from the encoder's q). The approximation gap
 is what the Gaussian family cannot express about the true posterior; the amortization gap is
 what one encoder shared by all images loses against per-image optimisation. log p(x) is
-estimated by the importance-weighted bound L_k with the *optimised* q as the proposal (a lower
-bound in expectation, so the approximation gap printed is one too). The encoder's q is a worse
+estimated by the importance-weighted bound L_k with the *optimised* q as the proposal. Two errors
+pull the printed approximation gap in opposite directions: L_k falls short of log p(x) (it
+shrinks the gap), and a q stopped before its optimum lowers ELBO* (it inflates the gap); check
+that `steps` has converged (double it) before reading the gap as more than an estimate. The encoder's q is a worse
 proposal: where its L_k falls below ELBO*, it cannot measure the approximation gap at all.
 
     gaps = inference_gaps(model, x, k=1000)   # per image, [N] each

@@ -34,8 +34,6 @@ class Size:
 SIZES: dict[str, Size] = {
     # scoring the same test images under several models, paired
     "paired_images": Size(2000, 200, "test images behind a paired bootstrap over training seeds (03, 05, 06)"),
-    "readout_images": Size(300, 100, "test images scored by the Bernoulli readout footnote (06)"),
-    "readout_k": Size(100, 10, "importance samples of the readout footnote (06)"),
     # 03: the learned σ against the maximum-likelihood σ
     "sigma_fit_images": Size(5000, 1000, "validation images behind the RMS residual (03)"),
     # 04: latent paths
@@ -44,28 +42,29 @@ SIZES: dict[str, Size] = {
     # 06: the importance-weighted bound and the inference gaps
     "iwae_images": Size(200, 50, "fixed-binarized test images of the L_k-against-k curve and the gaps (06)"),
     "iwae_k_max": Size(5000, 50, "largest k of the L_k-against-k curve (06)"),
+    "gap_sweep_images": Size(50, 10, "fixed-binarized test images of 06's sweep over the Adam steps of the per-image q (06)"),
     "gap_steps": Size(300, 20, "Adam steps fitting one Gaussian q per image (06)"),
     "gap_samples": Size(8, 2, "reparameterised draws per step of that fit (06)"),
     "gap_eval_samples": Size(200, 10, "draws behind each image's encoder and optimal ELBO (06)"),
-    # 06, 07, 08: sample quality
-    "fd_images": Size(10_000, 500, "samples per model and real images behind a Fréchet distance (06, 07, 08)"),
-    "shown_samples": Size(2000, 500, "samples per model kept for the figures (06)"),
-    # 06: what the codes know, anomalies
-    "probe_images": Size(10_000, 1000, "training images that fit the linear probe (06)"),
-    "anomaly_images": Size(10_000, 1000, "test images per set in the anomaly-detection AUCs (06)"),
-    "reverse_images": Size(2000, 200, "images per set in the Fashion-MNIST -> MNIST test (06)"),
-    "reverse_k": Size(HEADLINE_K, 10, "importance samples of the Fashion-MNIST -> MNIST test (06)"),
-    # 07, 08: the codes themselves
-    "mi_images": Size(5000, 500, "test images behind the rate decomposition I_q(x; z) + KL(q(z) || p(z)) and the bracket on the second term (03, 07)"),
-    "latent_images": Size(2000, 500, "test images and prior draws compared in code space (08)"),
-    # 09, 11: per-image likelihoods of the new chapters' models
-    # 10: conditional generation and the 100-label baselines
-    "cvae_samples": Size(1000, 20, "CVAE samples per requested class scored by the MNIST classifier (10)"),
-    "baseline_epochs": Size(100, 2, "epochs of the small CNN trained on the 100 labelled images alone (10)"),
-    # 11: Burda et al.'s evaluation, scaled down
-    "burda_images": Size(2000, 200, "test images behind 11's NLL table (its k is burda_k)"),
-    "burda_k": Size(1000, 10, "importance samples of 11's NLL table (Burda et al. used k = 5000 on all 10,000)"),
-    "nll_k": Size(100, 10, "importance samples behind the per-image NLLs of the paired comparisons (09, 11)"),
+    # 07, 08, 09: sample quality
+    "fd_images": Size(10_000, 500, "samples per model and real images behind a Fréchet distance (07, 08, 09)"),
+    "shown_samples": Size(2000, 500, "samples per model kept for the figures (07)"),
+    # 07: what the codes know, anomalies
+    "probe_images": Size(10_000, 1000, "training images that fit the linear probe (07)"),
+    "anomaly_images": Size(10_000, 1000, "test images per set in the anomaly-detection AUCs (07)"),
+    "reverse_images": Size(2000, 200, "images per set in the Fashion-MNIST -> MNIST test (07)"),
+    "reverse_k": Size(HEADLINE_K, 10, "importance samples of the Fashion-MNIST -> MNIST test (07)"),
+    # 08, 09: the codes themselves
+    "mi_images": Size(5000, 500, "test images behind the rate decomposition I_q(x; z) + KL(q(z) || p(z)) and the bracket on the second term (03, 06, 08)"),
+    "latent_images": Size(2000, 500, "test images and prior draws compared in code space (09)"),
+    # 10, 12: per-image likelihoods of the new chapters' models
+    # 11: conditional generation and the 100-label baselines
+    "cvae_samples": Size(1000, 20, "CVAE samples per requested class scored by the MNIST classifier (11)"),
+    "baseline_epochs": Size(100, 2, "epochs of the small CNN trained on the 100 labelled images alone (11)"),
+    # 12: Burda et al.'s evaluation, scaled down
+    "burda_images": Size(2000, 200, "test images behind 12's NLL table (its k is burda_k)"),
+    "burda_k": Size(1000, 10, "importance samples of 12's NLL table (Burda et al. used k = 5000 on all 10,000)"),
+    "nll_k": Size(100, 10, "importance samples behind the per-image NLLs of the paired comparisons (10, 12)"),
 }
 
 

@@ -1,6 +1,6 @@
-"""A VAE with an autoregressive decoder: strong enough to ignore z (notebook 09, posterior collapse).
+"""A VAE with an autoregressive decoder: strong enough to ignore z (notebook 10, posterior collapse).
 
-The decoders of notebooks 03-08 are *factorised*: given z, the pixels are independent, so
+The decoders of notebooks 03-09 are *factorised*: given z, the pixels are independent, so
 everything the pixels share must come through z. An autoregressive decoder models each pixel
 given z **and the pixels before it** (raster order),
 
@@ -18,7 +18,7 @@ q(z | x) = p(z): rate 0, and the decoder does all the work. Two decoders (`extra
 
 `use_z` False cuts the wire from z (the decoder gets z = 0): p(x | z) = p(x), the decoder alone.
 The KL then pushes q(z | x) to p(z), so this is complete collapse by construction, and its
-ELBO/NLL is what the decoder achieves without any code (notebook 09's yardstick).
+ELBO/NLL is what the decoder achieves without any code (notebook 10's yardstick).
 
 Two remedies of the training objective (the ELBO itself, `terms.elbo`, is never changed):
 

@@ -1,4 +1,4 @@
-"""VAEs with one or two stochastic layers, trained with the ELBO or the IWAE bound (notebook 11).
+"""VAEs with one or two stochastic layers, trained with the ELBO or the IWAE bound (notebook 12).
 
 The architecture of Burda, Grosse & Salakhutdinov (2016, *Importance weighted autoencoders*),
 on dynamically binarized MNIST, tanh hidden units, every Gaussian with a diagonal covariance:
@@ -38,24 +38,29 @@ __all__ = ["HVAE", "GaussianLayer", "active_units_per_layer"]
 #: Burda et al.'s widths: (hidden width, stochastic units) per layer, bottom first
 ARCHITECTURES = {1: ((200, 50),), 2: ((100, 100), (50, 50))}
 OBJECTIVES = ("elbo", "iwae")
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
-def _tanh_mlp(n_in: int, width: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, width), nn.Tanh(), nn.Linear(width, width), nn.Tanh())
+def _mlp(n_in: int, width: int, act: type[nn.Module] = nn.Tanh) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, width), act(), nn.Linear(width, width), act())
 
 
 class GaussianLayer(nn.Module):
-    """Two tanh layers, then the mean and log variance of a diagonal Gaussian: [B, n_in] -> 2 x [B, n_out]."""
+    """Two hidden layers, then the mean and log variance of a diagonal Gaussian: [B, n_in] -> 2 x [B, n_out]
+    (the log variance clamped to `clamp` = (lo, hi) when given)."""
 
-    def __init__(self, n_in: int, width: int, n_out: int) -> None:
+    def __init__(self, n_in: int, width: int, n_out: int, act: type[nn.Module] = nn.Tanh,
+                 clamp: tuple[float, float] | None = None) -> None:
         super().__init__()
-        self.body = _tanh_mlp(n_in, width)
+        self.body = _mlp(n_in, width, act)
         self.mu = nn.Linear(width, n_out)
         self.logvar = nn.Linear(width, n_out)
+        self.clamp = clamp
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         t = self.body(h)
-        return self.mu(t), self.logvar(t)
+        logvar = self.logvar(t)
+        return self.mu(t), logvar if self.clamp is None else logvar.clamp(*self.clamp)
 
 
 def _draw(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,7 +72,11 @@ def _draw(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.T
 class HVAE(VAE):
     """One or two stochastic layers of diagonal Gaussians, a Bernoulli decoder, ELBO or IWAE training."""
 
-    SETTINGS = {"layers": 1, "objective": "elbo", "k": 1}
+    #: Burda et al.'s model by default; the other settings are notebook 12's controls: `activation`
+    #: "relu", `widths` [[hidden, units], ...] bottom first, `prior` "learned" (a learned diagonal
+    #: Gaussian for the top layer), `warmup_steps` (β of the ELBO's KL from 0 to 1), `logvar_clamp` [lo, hi]
+    SETTINGS = {"layers": 1, "objective": "elbo", "k": 1, "activation": "tanh", "widths": None, "prior": "standard",
+                "warmup_steps": 0, "logvar_clamp": None}
     METRICS = ("elbo", "iwae")  # active units per layer: `active_units_per_layer`
     TERM_LABELS = {"kl": "KL (sampled)"}
 
@@ -78,21 +87,33 @@ class HVAE(VAE):
             raise ValueError(f"hvae: objective must be one of {OBJECTIVES} with k >= 1, got {s}")
         if config.likelihood != "bernoulli":
             raise ValueError("hvae: Burda et al.'s models have a Bernoulli decoder")
+        if int(s["warmup_steps"]) > 0 and s["objective"] != "elbo":
+            raise ValueError("hvae: a KL warm-up weights the ELBO's KL; the IWAE bound has none to weight")
 
     def _build_networks(self, c: ModelConfig, variance: bool = True) -> None:
-        layers = int(self.settings["layers"])
-        if layers not in ARCHITECTURES:
-            raise ValueError(f"hvae: layers must be 1 or 2, got {layers}")
-        arch = ARCHITECTURES[layers]
+        s = self.settings
+        layers = int(s["layers"])
+        if layers not in ARCHITECTURES or s["activation"] not in ACTIVATIONS or s["prior"] not in ("standard", "learned"):
+            raise ValueError(f"hvae: layers 1 or 2, activation in {tuple(ACTIVATIONS)}, prior standard or learned: {s}")
+        arch = tuple(map(tuple, s["widths"])) if s["widths"] else ARCHITECTURES[layers]
+        if len(arch) != layers:
+            raise ValueError(f"hvae: widths {s['widths']} must give (hidden, units) for each of {layers} layers")
+        act, clamp = ACTIVATIONS[s["activation"]], tuple(s["logvar_clamp"]) if s["logvar_clamp"] else None
         if c.latent_dim != arch[-1][1]:
             raise ValueError(f"hvae: the top layer of the {layers}-layer model has {arch[-1][1]} units "
                              f"(latent_dim), got {c.latent_dim}")
         sizes = [IMAGE_DIM] + [n for _, n in arch]
         self.sizes = sizes[1:]
-        self.up = nn.ModuleList(GaussianLayer(sizes[i], w, sizes[i + 1]) for i, (w, _) in enumerate(arch))
+        self.up = nn.ModuleList(GaussianLayer(sizes[i], w, sizes[i + 1], act, clamp) for i, (w, _) in enumerate(arch))
         # the generative side, top down: p(z_l | z_{l+1}) for l < L, and p(x | z1)
-        self.down = nn.ModuleList(GaussianLayer(sizes[i + 1], arch[i][0], sizes[i]) for i in range(1, len(arch)))
-        self.decoder = nn.Sequential(_tanh_mlp(sizes[1], arch[0][0]), nn.Linear(arch[0][0], IMAGE_DIM))
+        self.down = nn.ModuleList(GaussianLayer(sizes[i + 1], arch[i][0], sizes[i], act, clamp)
+                                  for i in range(1, len(arch)))
+        self.decoder = nn.Sequential(_mlp(sizes[1], arch[0][0], act), nn.Linear(arch[0][0], IMAGE_DIM))
+        if s["prior"] == "learned":  # p(z_L) = N(m, diag exp(v)), m and v learned
+            self.prior_mu = nn.Parameter(torch.zeros(sizes[-1]))
+            self.prior_logvar = nn.Parameter(torch.zeros(sizes[-1]))
+        if int(s["warmup_steps"]) > 0:
+            self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         self.encoder = self.up[0]  # q(z1 | x): encode(x) and the metrics' latent means read it
 
     @property
@@ -126,7 +147,9 @@ class HVAE(VAE):
             z, lq = _draw(*layer(z))
             zs.append(z)
             log_q = log_q + lq
-        log_p = std_normal_log_prob(zs[-1])
+        top = zs[-1]
+        log_p = (gaussian_diag_log_prob(top, self.prior_mu, self.prior_logvar) if self.settings["prior"] == "learned"
+                 else std_normal_log_prob(top))
         for layer, below, above in zip(self.down, zs[:-1], zs[1:]):  # p(z_l | z_{l+1})
             log_p = log_p + gaussian_diag_log_prob(below, *layer(above))
         x_rep = x.unsqueeze(0).expand(k, *x.shape).reshape(k * b, *x.shape[1:])
@@ -141,11 +164,16 @@ class HVAE(VAE):
         log_w, log_px = self.log_weights(x, k)
         recon = log_px.mean(0)
         elbo_est = log_w.mean(0)
+        beta, kl = 1.0, recon - elbo_est
         if self.settings["objective"] == "iwae":
             loss = -iwae_from_log_weights(log_w)
+        elif int(self.settings["warmup_steps"]) > 0 and self.training:  # β from 0 to 1 over the first steps
+            beta = min(1.0, (int(self.steps) + 1) / int(self.settings["warmup_steps"]))
+            self.steps += 1
+            loss = -(recon - beta * kl)
         else:
             loss = -elbo_est
-        return ELBOTerms(reconstruction=recon, kl=recon - elbo_est, elbo=elbo_est, loss=loss, beta=1.0)
+        return ELBOTerms(reconstruction=recon, kl=kl, elbo=elbo_est, loss=loss, beta=beta)
 
     # ---- using it -----------------------------------------------------------------------
 
@@ -168,6 +196,8 @@ class HVAE(VAE):
         """Decoder means at z_L ~ N(0, I), then z_l ~ p(z_l | z_{l+1}) down to z1: [n, 1, 28, 28]."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.sizes[-1], generator=generator).to(device)
+        if self.settings["prior"] == "learned":
+            z = self.prior_mu + torch.exp(0.5 * self.prior_logvar) * z
         for layer in reversed(self.down):
             mu, logvar = layer(z)
             z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator).to(device)

@@ -1,4 +1,4 @@
-"""M1 + M2 (Kingma, Rezende, Mohamed & Welling 2014, their best model with few labels; notebook 10).
+"""M1 + M2 (Kingma, Rezende, Mohamed & Welling 2014, their best model with few labels; notebook 11).
 
 M1 is a plain VAE of the images, q(z1 | x) and p(x | z1); M2 (vaelib.models.semisup.M2) is then
 trained on its codes z1 instead of on the pixels, with a diagonal Gaussian p(z1 | y, z2):

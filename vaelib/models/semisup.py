@@ -1,4 +1,4 @@
-"""Labels in a VAE: the conditional VAE and Kingma et al.'s M2 (notebook 10).
+"""Labels in a VAE: the conditional VAE and Kingma et al.'s M2 (notebook 11).
 
 **Conditional VAE** (`kind="cvae"`, Sohn et al. 2015): encoder q(z | x, y) and decoder p(x | z, y)
 both see the one-hot label y, the prior stays N(0, I):

@@ -15,7 +15,7 @@
 # ---
 
 # %% [markdown]
-# # 10 · Labels in a VAE: conditional generation and semi-supervised learning
+# # 11 · Labels in a VAE: conditional generation and semi-supervised learning
 #
 # **What you will learn**
 #
@@ -26,7 +26,7 @@
 # - to read one run beside a paper's table; M1 + M2.
 #
 # **You need** [02](02_reparameterization.ipynb) (the ELBO), [04](04_fnn_vae.ipynb) and
-# [06](06_evaluation.ipynb) (the MNIST classifier, linear probes). You write
+# [07](07_samples_and_ood.ipynb) (the MNIST classifier, linear probes). You write
 # `m2_unlabelled_loss` in section 3.
 #
 # **Run time**: printed by the setup cell below, from the measured records. Evidence tags:
@@ -50,7 +50,7 @@ from vaelib.eval.stats import over_seeds, paired_bootstrap, seed_intervals
 from vaelib.models import semisup
 from vaelib.runs import get_run
 
-session = setup("10")
+session = setup("11")
 
 # %% [markdown]
 # ## 1 · The conditional VAE
@@ -61,7 +61,7 @@ session = setup("10")
 # $$\log p(x\mid y) \ge \mathbb E_{q(z\mid x, y)}[\log p(x\mid z, y)] - \mathrm{KL}\big(q(z\mid x, y)\,\|\,p(z)\big).$$
 #
 # The decoder is told the digit, so $z$ need not carry it. To ask for a digit, decode a random $z$
-# with the requested $y$; notebook 06's classifier says which digit it sees. $z$ comes from the
+# with the requested $y$; notebook 07's classifier says which digit it sees. $z$ comes from the
 # prior $\mathcal N(0, I)$, or at a lower *temperature* from $\mathcal N(0, T^2 I)$, $T = 0.5$.
 
 # %%
@@ -174,7 +174,7 @@ with torch.no_grad():
 fig, ax = plt.subplots(figsize=(9, 5.5))
 show_grid(torch.cat(rows).cpu(), ax=ax, nrow=11, title="test digit | the same z decoded as 0 … 9")
 fig.tight_layout()
-session.save_figure(fig, "10_style_transfer.png");
+session.save_figure(fig, "11_style_transfer.png");
 
 # %% [markdown]
 # **Does $z$ carry the digit?** Then a code decoded under *another* label would still look like
@@ -288,7 +288,7 @@ assert torch.allclose(grad, formula)
 #
 # The test error of $\arg\max_y q(y\mid x)$, beside two classifiers that see the same 100 labelled
 # images and nothing else: a **linear probe** on the pixels (`vaelib.eval.probe`) and a **small
-# CNN** (notebook 06's architecture). Each is one training run on one labelled subset: the
+# CNN** (notebook 07's architecture). Each is one training run on one labelled subset: the
 # comparisons are between these trained models, not between the methods.
 
 # %%
@@ -432,7 +432,7 @@ shown = {**{f"CVAE: classifier agrees with the requested digit, T = {t}": a for 
          **{f"test error: {name}": e for name, e in errors.items()}}
 results = pd.DataFrame({"measure": list(shown), "%": [100 * v.mean for v in shown.values()],
                         "95 % interval": [f"[{100 * v.lo:.2f}, {100 * v.hi:.2f}]" for v in shown.values()]}).set_index("measure")
-session.save_table(results, "10_results.md")
+session.save_table(results, "11_results.md")
 with session.claims():
     assert m2_error.lo > 0.1197, m2_error  # the paper's 11.97 % is missed (the prose says so)
 session.report_run_time()
@@ -458,5 +458,5 @@ session.report_run_time()
 # - Hoffman & Johnson (2016). ELBO surgery: yet another way to carve up the variational evidence
 #   lower bound. *NeurIPS Workshop on Advances in Approximate Bayesian Inference*.
 #
-# **Next:** [11 · hierarchical VAEs and the IWAE objective](11_hierarchical_and_iwae.ipynb): two
+# **Next:** [12 · hierarchical VAEs and the IWAE objective](12_hierarchical_and_iwae.ipynb): two
 # stochastic layers, and training with the importance-weighted bound.

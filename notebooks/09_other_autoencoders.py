@@ -15,7 +15,7 @@
 # ---
 
 # %% [markdown]
-# # 08 · Beyond the VAE: Wasserstein, Gaussian-mixture and vector-quantised autoencoders
+# # 09 · Beyond the VAE: Wasserstein, Gaussian-mixture and vector-quantised autoencoders
 #
 # **What you will learn**
 #
@@ -23,11 +23,12 @@
 # - the GM-VAE: a mixture prior that could cluster digits, and why the ELBO lets it leave
 #   components unused;
 # - the VQ-VAE: how a discrete code trains, and why it needs a learned prior to generate;
-# - to diagnose poor samples by decoding draws from what the encoder produced.
+# - to diagnose poor samples (decode draws from the encoder's codes) and measure what the
+#   Fréchet distance rewards.
 #
-# **You need** [02](02_reparameterization.ipynb) (the ELBO), [06](06_evaluation.ipynb) (the
-# Fréchet distance and its classifier) and [07](07_beta_and_latent_size.ipynb) (the protocol and
-# `vae-std-z20`, the VAE we compare against). You write `mmd_unbiased` in section 2.
+# **You need** [02](02_reparameterization.ipynb) (the ELBO), [07](07_samples_and_ood.ipynb) (the
+# Fréchet distance and its classifier) and [08](08_beta_and_latent_size.ipynb) (the protocol and
+# `vae-std-z20`). You write `mmd_unbiased` in section 2.
 #
 # **Run time**: printed by the setup cell below, from the measured records. Evidence tags:
 # [How to read the claims](01_data.ipynb#How-to-read-the-claims).
@@ -48,18 +49,20 @@ from vaelib import data as vdata
 from vaelib import losses
 from vaelib.eval.frechet import frechet_distance, frechet_scorer, gaussian_stats
 from vaelib.metrics import evaluate, moment_kl, rate_decomposition, reconstruction_mse
-from vaelib.eval.likelihood import per_image_mse
+from vaelib.eval.likelihood import per_image_elbo, per_image_mse
 from vaelib.eval.stats import Interval, over_seeds, seed_intervals
 from vaelib.eval.plots import plot_history, reconstruction_pairs, show_grid
 from vaelib.runs import SWEEPS, get_run
 from vaelib.eval.probe import cluster_accuracy
+from vaelib.models import build_model
+from vaelib.runtime import seed_everything
 
-session = setup("08")
+session = setup("09")
 
 # %% [markdown]
 # ## 1 · Four models, one protocol
 #
-# Notebook 07's protocol: batch 256, Adam at 10⁻³, 10 epochs, grey-BCE reconstruction. The WAE
+# Notebook 08's protocol: batch 256, Adam at 10⁻³, 10 epochs, grey-BCE reconstruction. The WAE
 # and the GM-VAE use the 784-400-20 networks of `vae-std-z20`; the VQ-VAE is convolutional.
 
 # %%
@@ -85,18 +88,17 @@ for name, run in runs.items():
         assert len(h) == 10 and h["val_loss"].iloc[-1] < h["val_loss"].iloc[0]
 
 # %% [markdown]
-# Every model, the VQ-VAE included, trained ten epochs with finite losses and a falling
-# validation loss [1 run each].
+# All four trained ten epochs with finite losses and a falling validation loss [1 run each].
 #
-# The measures of notebook 07: reconstruction MSE per pixel on grey test images, the test ELBO
+# The measures of notebook 08: reconstruction MSE per pixel on grey test images, the test ELBO
 # (the WAE has none), and the Fréchet distance (FD) of samples to the test images in the
-# classifier's feature space (lower is better). `fd_of` scores any set of images.
+# classifier's feature space (lower is better).
 
 # %%
 splits = vdata.load_mnist(subset=session.subset)
 test_grey = vdata.to_unit(splits.test.images).to(session.device)
 train_grey = vdata.to_unit(splits.train.images).to(session.device)
-clf = session.classifier()  # notebook 06's classifier, from the cache
+clf = session.classifier()  # notebook 07's classifier, from the cache
 n_fd = session.size("fd_images")
 fd_of = frechet_scorer(test_grey[:n_fd], clf.features)  # images -> FD to the test images
 
@@ -124,7 +126,7 @@ for j, name in enumerate(NAMES):
     axes[1, j].set_title(f"{name}: samples", fontsize=11)
 fig.suptitle("Top: 16 test images (rows 1–2) over their reconstructions (rows 3–4). Bottom: 64 samples.", fontsize=12)
 fig.tight_layout()
-session.save_figure(fig, "08_samples_reconstructions.png");
+session.save_figure(fig, "09_samples_reconstructions.png");
 
 # %% [markdown]
 # ## 2 · The Wasserstein autoencoder
@@ -186,15 +188,14 @@ with exercise_check("mmd_unbiased"):
     assert math.isclose(mmd_unbiased(a, b, scales).item(), losses.mmd_unbiased(a, b, scales).item(), rel_tol=1e-5, abs_tol=1e-7)
 
 # %% [markdown]
-# **Does the code cloud match the prior?** Test codes of the WAE and the VAE (for the VAE, draws
-# $z \sim q(z\mid x)$) against prior draws, by three measures: the MMD²; the *latent FD*, the
-# Fréchet formula applied to $z$; and a lower bound on $\mathrm{KL}(q(z)\,\|\,p(z))$ from the
-# cloud's moments (`vaelib.metrics.moment_kl`, as in notebook 03); for the VAE also an upper
-# bound, its rate minus an information estimate (`rate_decomposition`).
+# **Does the code cloud match the prior?** Test codes (for the VAE, draws $z \sim q(z\mid x)$)
+# against prior draws by the MMD²; the *latent FD* (the Fréchet formula applied to $z$); a lower
+# bound on $\mathrm{KL}(q(z)\,\|\,p(z))$ from the cloud's moments (`vaelib.metrics.moment_kl`);
+# for the VAE also an upper bound, its rate minus an information estimate (`rate_decomposition`).
 #
-# Where cloud and prior differ, prior draws land where the decoder saw no code. To test this, fit
-# a Gaussian to the training codes and decode draws from it instead (the *ex-post density* of
-# Ghosh et al. 2020): if the FD drops, the prior was the problem, not the decoder.
+# Where cloud and prior differ, prior draws land where the decoder saw no code. Decoding draws
+# from a Gaussian fitted to the training codes instead (the *ex-post density* of Ghosh et al.
+# 2020) tests this: if the FD drops, the prior was the problem.
 
 # %%
 @torch.no_grad()
@@ -252,7 +253,7 @@ print(f"MMD² between two independent sets of {n_lat} prior draws (zero in expec
 # The last line is the MMD²'s noise floor.
 #
 # **The weight λ.** Tolstikhin et al. use λ = 10 with a squared-error cost; a BCE in nats is
-# larger, so the preset uses λ = 100. Two more WAEs, λ = 10 and 1000, show what λ trades.
+# larger, so the preset uses λ = 100. Two more WAEs (λ = 10, 1000) show the trade.
 
 # %%
 lambda_runs = {runs["wae"].model.mmd_lambda: runs["wae"]}  # the sweep's middle member is the preset
@@ -277,10 +278,9 @@ print(lambda_table.round(4).to_string())
 # %% [markdown]
 # ### Verdicts over three training seeds
 #
-# The regulariser and λ are modelling choices, so each comparison is decided over three training
-# seeds as in notebook 05: per seed the difference A − B, then a Student-t interval over seeds
-# (`vaelib.eval.stats.over_seeds`). An FD or an MMD² belongs to a whole set of samples, so a seed
-# gives one difference, and the spread over seeds holds the sampling noise too.
+# The regulariser and λ are modelling choices, decided over training seeds
+# (`vaelib.eval.stats.over_seeds`): per seed the difference A − B, then a Student-t interval over
+# seeds. An FD or an MMD² scores a whole set, so each seed gives one difference.
 
 # %%
 wae_replicas = session.replicas(["vae-std-z20", *SWEEPS["mmd_lambda"]])
@@ -375,16 +375,14 @@ with session.claims():
     assert wae_levels["λ 10 − VAE: FD of prior samples"].verdict != "lower"  # no better than the VAE
 
 # %% [markdown]
-# At λ = 100 the WAE's codes are closer to the prior by the latent FD; by the MMD² and the moment
-# bound they are closer in every seed, but the seeds do not decide it [3 seeds]. Its samples have
-# the lower FD, and it reconstructs at least as well (MSE at most 3 % above) [3 seeds]. For both models
-# a Gaussian fitted to the codes beats the prior [3 seeds]: sample quality is lost to the mismatch
-# between the codes the decoder learned from and the draws it is fed.
+# At λ = 100 the WAE's codes are closer to the prior by the latent FD (by the MMD² and the moment
+# bound in every seed, undecided over seeds); its samples have the lower FD; it reconstructs at
+# least as well (MSE at most 3 % above) [3 seeds]. For both models a Gaussian fitted to the
+# codes beats the prior [3 seeds]: the decoder is fed draws unlike the codes it learned from.
 #
-# λ = 1000 costs over 10 % of MSE, and λ = 10 leaves the codes further from the prior than λ = 100
-# [3 seeds]; whether λ = 1000 brings them closer than λ = 100, or than λ = 10, is undecided
-# [3 seeds]. λ = 100 generates better than λ = 10 (against λ = 1000: undecided), and at λ = 10 the
-# WAE's samples are no better than the VAE's [3 seeds].
+# λ = 1000 costs over 10 % of MSE; λ = 10 leaves the codes further from the prior than λ = 100
+# and generates worse than it, no better than the VAE [3 seeds]. λ = 1000 against the others, by
+# MMD² or FD: undecided [3 seeds].
 
 # %% [markdown]
 # ## 3 · The Gaussian-mixture VAE
@@ -398,8 +396,8 @@ with session.claims():
 # $$\mathrm{KL}\big(q(y\mid x)\,q(z\mid x)\,\big\|\,p(y)\,p(z\mid y)\big) = \sum_k q(k\mid x)\,\mathrm{KL}\big(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(m_k, s_k^2)\big) + \mathrm{KL}\big(q(y\mid x)\,\|\,p(y)\big).$$
 #
 # If each component found one digit, $q(y\mid x)$ would cluster the digits without labels.
-# Generation draws $y \sim p(y)$, then $z \sim p(z\mid y)$. Below, one row per component
-# (`GMVAE.sample_component`), and the share of test images assigned to each.
+# Generation draws $y \sim p(y)$, then $z \sim p(z\mid y)$. Below: samples per component
+# (`GMVAE.sample_component`) and each component's share of the test images.
 
 # %%
 gm = models["gm-vae"]
@@ -422,13 +420,12 @@ axes[1].set_yticks(range(K), [f"y = {k}" for k in range(K)][::-1])
 axes[1].set_xlabel("% of test images assigned (argmax q(y|x))")
 axes[1].set_title("How the test images use the components")
 fig.tight_layout()
-session.save_figure(fig, "08_gmvae_components.png");
+session.save_figure(fig, "09_gmvae_components.png");
 
 # %% [markdown]
-# **Clustering accuracy.** Name each component by the commonest digit among the training images
-# assigned to it, and count the test images whose component's name is their label
-# (`vaelib.eval.probe.cluster_accuracy`): ten digit-components score near a classifier, one
-# component for everything about 11 %.
+# **Clustering accuracy.** Name each component by the commonest digit among its training images
+# and count the test images whose component bears their label (`vaelib.eval.probe.cluster_accuracy`):
+# ten digit-components would score near a classifier, one for everything about 11 %.
 #
 # **What the categorical KL pays for.** Averaged over images it splits like a VAE's rate (Hoffman
 # & Johnson 2016), with $q(y) = \mathbb E_x\,q(y\mid x)$ [exact]:
@@ -440,8 +437,7 @@ session.save_figure(fig, "08_gmvae_components.png");
 # more components.
 #
 # **Why samples can fail.** $y$ is drawn uniformly, so an unused component still makes a tenth of
-# the samples, from a region of $z$ the decoder never saw. Drawing $y \sim q(y)$ instead tests
-# that.
+# the samples, from a region of $z$ the decoder never saw; drawing $y \sim q(y)$ tests that.
 
 # %%
 used = int((mass > 0.01).sum())
@@ -465,8 +461,7 @@ print(f"FD of GM-VAE samples: y ~ uniform p(y) {fd['gm-vae']:.2f};  y ~ q(y) {fd
       f"the VAE {fd['vae-std-z20']:.2f}")
 
 # %% [markdown]
-# One initialisation is not a verdict. The same measurements over three training seeds, against
-# the VAE's:
+# The same over three training seeds, against the VAE's:
 
 # %%
 gm_replicas = session.replicas(["gm-vae"])["gm-vae"]
@@ -474,12 +469,12 @@ gm_replicas = session.replicas(["gm-vae"])["gm-vae"]
 
 @torch.no_grad()
 def gm_seed(gm_s):
-    """One GM-VAE seed: components holding over 1 % of q(y), clustering accuracy, and the FD of its
-    samples with y ~ p(y) (uniform) and with y ~ q(y) (by use)."""
+    """One GM-VAE seed: q(y) on the test images, the components holding over 1 % of it, clustering
+    accuracy, and the FD of its samples with y ~ p(y) (uniform) and with y ~ q(y) (by use)."""
     qt, qtr = (torch.cat([gm_s.cluster_probs(x[i : i + 1000]) for i in range(0, x.shape[0], 1000)])
                for x in (test_grey, train_grey))
     mass_s = qt.mean(0).cpu()
-    return {"used": int((mass_s > 0.01).sum()),
+    return {"mass": mass_s, "used": int((mass_s > 0.01).sum()),
             "accuracy": cluster_accuracy(qtr.argmax(1), splits.train.labels, qt.argmax(1), splits.test.labels, K),
             ("GM-VAE", "FD, y ~ p(y)"): fd_of(gm_s.sample(n_fd, generator=gen())),
             ("GM-VAE", "FD, y ~ q(y)"): fd_of(gm_s.sample(n_fd, generator=gen(), weights=mass_s))}
@@ -504,15 +499,92 @@ with session.claims():
     assert all(s[("GM-VAE", "FD, y ~ p(y)")] > s[(V, FDP)] for s in gm_per_seed)  # worse in each seed
 
 # %% [markdown]
-# Every seed leaves components unused, how many differs between seeds, and clustering accuracy
-# stays below 50 % [3 seeds]. The samples have a higher FD than the VAE's in every seed, but by
-# margins so different (the seed that uses the most components comes close to the VAE) that the
-# seeds do not decide it; drawing $y$ by use improves them [3 seeds].
+# Every seed leaves components unused (how many differs) and clusters below 50 % accuracy
+# [3 seeds]. Its samples have a higher FD than the VAE's in every seed, by margins too different
+# to decide over seeds; drawing $y$ by use improves them [3 seeds].
 #
-# **Why components go unused: a hypothesis.** Early on the codes sit near the origin and the
-# nearest components win them; once a component holds several digits, moving some to an idle one
-# gains too little for gradient descent to find. Dilokthanakul et al. (2016) call this
-# over-regularisation. Following $q(y)$ during training from several initialisations would test it.
+# **Is it overfitting?** An overfit model scores its training images higher than unseen ones.
+# The ELBO (`vaelib.eval.likelihood.per_image_elbo`) on the training images against held-out
+# validation images (from the same 60,000) and test images:
+
+# %%
+val_grey = vdata.to_unit(splits.val.images).to(session.device)
+
+
+def split_elbos(m):
+    """Model m's per-image ELBO [N] (nats) on the training, validation and test images."""
+    return {split: per_image_elbo(m, x)["elbo"].double()
+            for split, x in (("train", train_grey), ("validation", val_grey), ("test", test_grey))}
+
+
+def mean_gap(a, b):
+    """mean(a) − mean(b) of per-image values on two sets of images, with a normal 95 % interval."""
+    d = (a.mean() - b.mean()).item()
+    half = 1.96 * math.sqrt(a.var().item() / len(a) + b.var().item() / len(b))
+    return Interval(d, d - half, d + half, len(a) + len(b))
+
+
+TV, TT = "GM-VAE: train − validation ELBO", "GM-VAE: train − test ELBO"
+VTV, DIFF = "VAE: train − validation ELBO", "GM-VAE gap − VAE gap (validation)"
+gap_ivs = {TV: [], TT: [], VTV: [], DIFF: []}
+for gm_run, vae_run in zip(gm_replicas, wae_replicas["vae-std-z20"]):
+    e_gm, e_vae = split_elbos(gm_run.model), split_elbos(vae_run.model)
+    gap_ivs[TV].append(mean_gap(e_gm["train"], e_gm["validation"]))
+    gap_ivs[TT].append(mean_gap(e_gm["train"], e_gm["test"]))
+    gap_ivs[VTV].append(mean_gap(e_vae["train"], e_vae["validation"]))
+    # the same images under both models: per-image differences, so how hard each image is cancels
+    gap_ivs[DIFF].append(mean_gap(e_gm["train"] - e_vae["train"], e_gm["validation"] - e_vae["validation"]))
+gap_levels = {row: over_seeds(ivs) for row, ivs in gap_ivs.items()}
+print(f"nats per image: {len(train_grey)} training, {len(val_grey)} validation, {len(test_grey)} test images\n"
+      "per seed the gap [95 % interval over the images]; then the mean over seeds [95 % t-interval]")
+for row, ivs in gap_ivs.items():
+    v = gap_levels[row]
+    print(f"{row:36} " + "  ".join(iv.format("+.2f") for iv in ivs) + f"   over seeds {v.format('+.2f')}")
+with session.claims():
+    assert gap_levels[TV].lo > 0  # the training images score higher ...
+    for row in (TV, TT, VTV):  # ... by under 1.5 nats, over seeds and in every seed's image interval
+        assert gap_levels[row].hi < 1.5 and all(iv.hi < 1.5 for iv in gap_ivs[row]), gap_ivs[row]
+    assert gap_levels[DIFF].hi < 0.5 and all(iv.hi < 0.5 for iv in gap_ivs[DIFF]), gap_ivs[DIFF]
+
+# %% [markdown]
+# The training images score a little higher, but neither held-out set trails by 1.5 nats (about
+# 1 % of the ELBO), and the gap exceeds the VAE's by under half a nat [3 seeds]: no overfitting.
+#
+# **Where the unused components are.** In the KL above, $m_k$ and $s_k$ appear only in the term
+# $q(k\mid x)\,\mathrm{KL}\big(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(m_k, s_k^2)\big)$: a
+# component no image uses gets no gradient [exact]. Rebuilding each seed's model as training
+# started (seed, then build) shows how far each mean moved:
+
+# %%
+def initial_model(run):
+    """A run's model as its training started: the trainer (`_start`) seeds torch with the run's
+    seed, then builds the model. The notebook's random state is left as it was."""
+    with torch.random.fork_rng():
+        seed_everything(run.train_config.seed)
+        return build_model(run.model_config)
+
+
+moved = []  # per seed: how far each used component's mean moved, and each unused one's
+for s, (run, row) in enumerate(zip(gm_replicas, gm_per_seed)):
+    start = initial_model(run)
+    step = (run.model.prior_means.detach().cpu() - start.prior_means.detach()).norm(dim=1)
+    in_use = row["mass"] > 0.01
+    moved.append((step[in_use], step[~in_use]))
+    unused_max = step[~in_use].max().item() if (~in_use).any() else math.nan
+    print(f"seed {s}: initial distance of the means from the origin, median {start.prior_means.norm(dim=1).median().item():.2f}; "
+          f"{int(in_use.sum())} used components moved {step[in_use].min().item():.2f} to {step[in_use].max().item():.2f}, "
+          f"{int((~in_use).sum())} unused at most {unused_max:.2f}")
+with session.claims():
+    assert all(len(u) > 0 and u.max().item() < min(0.5, v.min().item()) for v, u in moved), moved
+
+# %% [markdown]
+# Every unused component's mean ends within half a unit of its random start (a few units from the
+# origin), nearer than any used one's [3 seeds]: they dropped out early and froze.
+#
+# **Why they drop out: a hypothesis.** The codes start near the origin, far from every component;
+# $q(y\mid x)$ settles on a few before the others approach the codes, and the others then get no
+# gradient (over-regularisation, Dilokthanakul et al. 2016). Tracking $q(y)$ over the first epochs
+# would test it.
 
 # %% [markdown]
 # ## 4 · The VQ-VAE
@@ -522,18 +594,17 @@ with session.claims():
 # vectors $e_k$, and the decoder sees only those. Three pieces make it train (`vaelib.models.vqvae`):
 #
 # - the **straight-through estimator** (Bengio et al. 2013): $z_q = z_e + \mathrm{sg}(e_k - z_e)$
-#   is $e_k$ going forward, while the gradient reaching $z_q$ passes to $z_e$ unchanged
-#   (`VectorQuantizer`);
+#   is $e_k$ going forward, while gradients pass to $z_e$ unchanged (`VectorQuantizer`);
 # - the **commitment loss** $\beta_c\lVert z_e - \mathrm{sg}(e)\rVert^2$, β_c = 0.25, which keeps the
 #   encoder's outputs near their codes (`vaelib.losses.commitment_loss`);
-# - **EMA codebook updates**: each code moves to the moving average of the vectors assigned to it
-#   (decay 0.99), and a code nobody chose is restarted on an encoder output.
+# - **EMA codebook updates**: each code tracks the moving average (decay 0.99) of the vectors
+#   assigned to it; an unused code restarts on an encoder output.
 #
 # $q$ picks one code grid $c(x)$ with certainty, so $\mathrm{KL}(q\,\|\,p) = -\log p(c(x))$
 # [exact]: the ELBO is $\log p(x\mid z_q(x)) + \log p(c(x))$, and the KL term counts the code
 # bits under a **prior over codes**, $p(c) = \prod_i p(c_i\mid c_{<i})$ over the 49 codes in
-# raster order: a small causal Transformer trained alongside (`CodePrior`). Sampling draws the
-# codes one at a time; uniformly drawn codes show what the decoder makes of grids unlike any digit's.
+# raster order: a small causal Transformer trained alongside (`CodePrior`). Uniformly drawn
+# codes show what the decoder makes of grids unlike any digit's.
 
 # %%
 vq = models["vq-vae"]
@@ -559,7 +630,7 @@ axes[2].set_title("code use on the test set, most used first")
 axes[2].set_xlabel("code (sorted)")
 axes[2].set_ylabel("positions")
 fig.tight_layout()
-session.save_figure(fig, "08_vqvae.png");
+session.save_figure(fig, "09_vqvae.png");
 
 # %%
 vq_claims = {
@@ -578,14 +649,14 @@ with session.claims():
 # %% [markdown]
 # Most of the codebook is in use, the VQ-VAE reconstructs best of the four, and its code prior's
 # samples have a far lower FD than uniform codes [1 run]: a discrete code needs its prior. Its
-# ELBO is the lowest: the code bits exceed the VAE's KL, more than the sharper reconstructions
-# recover [1 run].
+# ELBO is the lowest: the code bits exceed the VAE's KL by more than the reconstructions recover
+# [1 run].
 #
 # ### Sharp samples, and what the FD sees
 #
-# The FD compares feature statistics; it does not ask whether each sample is a digit. Two numbers
-# help: how **grey** samples are (mean of $4p(1-p)$ over pixels: 0 black and white, 1 all grey),
-# and how often the classifier is **unsure** what a sample shows (top probability below 0.9).
+# The FD compares feature statistics, not whether each sample is a digit. Two more numbers: how
+# **grey** samples are (mean of $4p(1-p)$ over pixels: 0 black and white, 1 all grey), and how
+# often the classifier is **unsure** of a sample (top probability below 0.9).
 
 # %%
 with torch.no_grad():
@@ -614,18 +685,80 @@ with session.claims():
     assert look.loc["vq-vae", "classifier unsure"] > max(0.3, 10 * look.loc["test digits", "classifier unsure"])
 
 # %% [markdown]
-# The VQ-VAE's samples are the sharpest, and the classifier is unsure about fewer of them than of
-# any other model's; yet about half, against a few per cent of test digits [1 run per model]:
-# many are crisp shapes that are no clear digit.
+# The VQ-VAE's samples are the sharpest, and the classifier is unsure of fewer of them than of
+# any other model's, yet of about half (test digits: a few per cent) [1 run per model]: many are
+# crisp shapes that are no clear digit.
 #
-# **Hypothesis: the FD rewards sharpness**, so part of the VQ-VAE's low FD would be crispness, not
-# digit-likeness. Blurring or sharpening the test images and re-scoring them would test it.
+# **Does the FD reward sharpness?** Change only the sharpness of real digits (the FD floor's
+# training images): blur them (a Gaussian of σ pixels), binarize them (sharper than real), or blur
+# them to each model's greyness, and score them like samples.
+
+# %%
+def gaussian_blur(x, sigma):
+    """x [B, 1, 28, 28] convolved with a Gaussian of standard deviation sigma pixels (separable, zero padding)."""
+    r = math.ceil(3 * sigma)
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    x = torch.nn.functional.conv2d(x, k.view(1, 1, 1, -1), padding=(0, r))
+    return torch.nn.functional.conv2d(x, k.view(1, 1, -1, 1), padding=(r, 0))
+
+
+def greyness(x):
+    """Mean of 4p(1-p) over pixels and images, as in the table above."""
+    return (4 * x * (1 - x)).mean().item()
+
+
+def blurred_to(x, target, steps=20):
+    """(σ, x blurred by σ) such that the blurred images have the target greyness: bisection on [0.05, 3] pixels."""
+    lo, hi = 0.05, 3.0
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if greyness(gaussian_blur(x, mid)) < target else (lo, mid)
+    return (lo + hi) / 2, gaussian_blur(x, (lo + hi) / 2)
+
+
+real = train_grey[:n_fd]
+BLURS = (0.5, 1, 2)
+altered = {"real digits": real, **{f"blurred, σ = {b:g}": gaussian_blur(real, b) for b in BLURS},
+           "binarized at 0.5": (real > 0.5).float()}
+FDM = "FD, real digits at its greyness"
+with torch.no_grad():
+    sharp = pd.DataFrame({name: {"greyness": greyness(x), "classifier unsure": per_image(x)[0].mean().item(),
+                                 "FD": fd_of(x)} for name, x in altered.items()}).T
+    matched = {}
+    for name in NAMES:
+        sigma, x = blurred_to(real, look.loc[name, "greyness"])
+        matched[name] = {"greyness of its samples": look.loc[name, "greyness"], "σ (pixels)": sigma,
+                         FDM: fd_of(x), "FD of its samples": fd[name]}
+    matched = pd.DataFrame(matched).T
+crisp_share = (matched.loc["vae-std-z20", FDM] - matched.loc["vq-vae", FDM]) / (fd["vae-std-z20"] - fd["vq-vae"])
+print(f"{n_fd} real training digits, altered, against the test images\n" + sharp.round(4).to_string())
+print("\nreal digits blurred to the greyness of each model's samples (seed 0)\n" + matched.round(4).to_string())
+print(f"\nblurring real digits from the VQ-VAE's greyness to the VAE's raises their FD by {100 * crisp_share:.0f} % "
+      "of the FD gap between the two models' samples")
+with session.claims():
+    fd_blur = [sharp.loc[n, "FD"] for n in ("real digits", *(f"blurred, σ = {b:g}" for b in BLURS))]
+    assert all(a < b for a, b in zip(fd_blur, fd_blur[1:])), fd_blur  # the FD rises with every step of blur
+    one_px = sharp.loc["blurred, σ = 1"]
+    assert one_px["FD"] > fd["vq-vae"] and one_px["classifier unsure"] < min(0.5, look.loc["vq-vae", "classifier unsure"])
+    assert 10 * fd_floor < sharp.loc["binarized at 0.5", "FD"] < one_px["FD"]  # sharper than real costs too, less
+    assert (matched[FDM] < matched["FD of its samples"]).all()
+    assert crisp_share > 0.5
+
+# %% [markdown]
+# The FD climbs with every step of blur: blurred by one pixel, real digits, most still read with
+# confidence, score worse than the VQ-VAE's samples. Binarizing costs too (real digits have grey
+# edges), but less [n = 10,000 images]. Real digits blurred to a model's greyness beat its
+# samples: content costs FD too. But from the VQ-VAE's greyness to the VAE's, blur costs real
+# digits over half the FD between those models' samples [n = 10,000 images; 1 run per model]:
+# much of the VQ-VAE's lead can be crispness alone.
 
 # %% [markdown]
 # ## 5 · The four models side by side
 #
-# "FD, better sampling" draws the latent from what the model learned, not the prior: a Gaussian
-# fitted to the codes (VAE, WAE), $y \sim q(y)$ (GM-VAE); the VQ-VAE's prior is learned already.
+# "FD, better sampling" draws the latent from what the model learned: a Gaussian fitted to the
+# codes (VAE, WAE), $y \sim q(y)$ (GM-VAE), the VQ-VAE's own learned prior.
 
 # %%
 table = pd.DataFrame({
@@ -649,17 +782,18 @@ with session.claims():
 # %% [markdown]
 # ## Summary
 #
-# - **WAE** (λ = 100): reconstructs at least as well as the VAE, codes closer to the prior by the
-#   latent FD (by the MMD² and the moment bound in every seed, undecided over seeds), lower FD
-#   [3 seeds].
-# - **λ**: 1000 costs over 10 % of MSE; 10 leaves the codes further from the prior than 100, and
-#   samples no better than the VAE's [3 seeds].
-# - Draws from a Gaussian fitted to the codes beat the prior, for the VAE and the WAE [3 seeds].
+# - **WAE** (λ = 100): reconstructs at least as well as the VAE, codes closer to the prior
+#   (latent FD), lower FD; λ = 1000 costs over 10 % of MSE, λ = 10 generates no better than
+#   the VAE [3 seeds].
+# - For the VAE and the WAE, draws from a Gaussian fitted to the codes beat the prior [3 seeds].
 # - **GM-VAE**: a confident $q(y\mid x)$ pays $\log K$ nats however many components it uses
-#   [exact]; components go unused in every seed, accuracy stays below 50 %, samples are worse than
-#   the VAE's in every seed (undecided over seeds), and drawing $y$ by use improves them [3 seeds].
+#   [exact]; in every seed components go unused, frozen at their initialisation, accuracy stays
+#   below 50 %, samples are worse than the VAE's (undecided over seeds) and better with $y$ drawn
+#   by use; no overfitting [3 seeds].
 # - **VQ-VAE**: stable, lowest MSE and FD, needs its learned prior, lowest ELBO [1 run]; sharpest
 #   samples, yet the classifier is unsure of half [1 run per model].
+# - **The FD punishes blur**: one pixel of blur makes real digits score worse than the VQ-VAE's
+#   samples [n = 10,000 images].
 
 # %% [markdown] tags=["question"]
 # **Question.** "Reconstructs well but generates badly": for the WAE and for the GM-VAE, say
@@ -668,17 +802,17 @@ with session.claims():
 
 # %% [markdown] tags=["answer"]
 # **Answer.**
-# Reconstruction: the WAE reconstructs at least as well as the VAE [3 seeds]; the GM-VAE's MSE is
-# within 5 % of it [1 run]. Generation: the WAE at λ = 100 beats the VAE, because its codes match
-# the prior more closely [3 seeds]; at λ = 10 it loses that edge. The GM-VAE generates worse in
-# every seed, by margins the seeds cannot average into a verdict: unused components are still
-# drawn, and drawing $y$ by use improves the samples [3 seeds]. Why they go unused is a hypothesis (section 3).
+# Reconstruction: the WAE at least matches the VAE [3 seeds], the GM-VAE is within 5 % of its MSE
+# [1 run]. Generation: the WAE at λ = 100 beats the VAE, its codes closer to the prior; λ = 10
+# loses that edge [3 seeds]. The GM-VAE generates worse in every seed (undecided over seeds), not
+# from overfitting but because unused components are still drawn: drawing $y$ by use improves
+# the samples [3 seeds].
 
 # %% [markdown]
 # ## Checking the *Experimental Results* report
 #
-# The *Experimental Results* report trains the WAE and the GM-VAE under this protocol and
-# concludes that both "excel in reconstruction but fail in generation" (by MSE and FID): the WAE
+# The *Experimental Results* report trains the WAE and the GM-VAE and concludes that both
+# "excel in reconstruction but fail in generation" (by MSE and FID): the WAE
 # "behaves more like an AE", the GM-VAE "likely suffers from overfitting". Its VQ-VAE was unstable
 # (EMA helped but needed more than 10 epochs), so it reports none. Our seed 0 beside its table
 # (our FD is on classifier features: compare orders with its FID, not values):
@@ -690,7 +824,7 @@ results = table.join(REPORT)[["MSE", "report MSE", "FD", "report FID", "FD, bett
 results.index.name = "model"
 print("the report has no VQ-VAE row (NaN)")
 print(results.to_string(float_format=lambda v: f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}"))
-session.save_table(results.round(4), "08_results.md")
+session.save_table(results.round(4), "09_results.md")
 with session.claims():
     assert all(abs(evals[n]["recon_mse"] / REPORT.loc[n, "report MSE"] - 1) < 0.3 for n in ("wae", "gm-vae"))
     assert abs(evals["gm-vae"]["recon_mse"] / evals["vae-std-z20"]["recon_mse"] - 1) < 0.05
@@ -700,19 +834,17 @@ print("training time from the histories: " + ", ".join(f"{n} {m:.1f} min" for n,
 session.report_run_time()
 
 # %% [markdown]
-# - **"Excel in reconstruction"** (MSE 0.0092 and 0.0090, the VAE 0.0144): our MSEs are within
+# - **"Excel in reconstruction"** (MSE 0.0092 and 0.0090, the VAE 0.0144): ours are within
 #   30 % of the report's [1 run], but not far ahead of our VAE: the WAE at least as good
 #   [3 seeds], the GM-VAE within 5 % [1 run].
-# - **WAE "fails in generation"** (FID 176.34, the VAE 64.45): not at λ = 100 [3 seeds]. At
-#   λ = 10, the paper's weight for squared error, it loses its edge [3 seeds]; the report gives no
-#   λ, so that this explains its number is a hypothesis. Nor is it just an autoencoder: its codes
+# - **WAE "fails in generation"** (FID 176.34, the VAE 64.45): not at λ = 100 [3 seeds]; at
+#   λ = 10, the paper's weight for squared error, it loses its edge [3 seeds] (the report gives no
+#   λ: whether this explains its number is open). Nor is it just an autoencoder: its codes
 #   match the prior more closely than the VAE's [3 seeds].
 # - **GM-VAE "fails in generation"** (FID 247.84): its FD is worse than the VAE's in every seed,
-#   undecided over seeds [3 seeds]. Overfitting is untested here (a
-#   train/test ELBO gap would test it); what we measured is unused components being drawn
-#   [3 seeds].
-# - **VQ-VAE**: with the EMA codebook and dead-code restarts it trained stably in 10 epochs, with
-#   the lowest MSE and FD [1 run].
+#   undecided over seeds [3 seeds]. Not overfitting (train − held-out ELBO under 1.5 nats, as for
+#   the VAE), but unused components being drawn [3 seeds].
+# - **VQ-VAE**: with EMA and dead-code restarts it trained stably in 10 epochs [1 run].
 
 # %% [markdown]
 # ## References
@@ -729,5 +861,5 @@ session.report_run_time()
 # - Bengio, Léonard & Courville (2013). Estimating or propagating gradients through stochastic
 #   neurons for conditional computation. arXiv:1308.3432.
 #
-# **Next:** [09 · posterior collapse](09_posterior_collapse.ipynb): a decoder strong enough to do
+# **Next:** [10 · posterior collapse](10_posterior_collapse.ipynb): a decoder strong enough to do
 # without $z$, and three ways to make the model use it anyway.

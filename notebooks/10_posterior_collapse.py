@@ -15,7 +15,7 @@
 # ---
 
 # %% [markdown]
-# # 09 · Posterior collapse, and how to fight it
+# # 10 · Posterior collapse, and how to fight it
 #
 # **What you will learn**
 #
@@ -25,7 +25,7 @@
 # - three remedies (KL warm-up, free bits, a weakened decoder) and what each costs.
 #
 # **You need** [02](02_reparameterization.ipynb) (the ELBO and its gap), [03](03_bernoulli_vs_gaussian.ipynb)
-# (the rate split) and [06](06_evaluation.ipynb) (importance-weighted NLLs, active units). You
+# (the rate split) and [06](06_likelihood.ipynb) (importance-weighted NLLs, active units). You
 # write `free_bits_kl` and `warmup_beta` in section 5.
 #
 # **Run time**: printed by the setup cell below, from the measured records. Evidence tags:
@@ -49,7 +49,7 @@ from vaelib.metrics import kl_per_dimension, moment_kl, per_image_nll, posterior
 from vaelib.models import arvae
 from vaelib.runs import REPLICA_SEEDS, get_run
 
-session = setup("09")
+session = setup("10")
 
 # %% [markdown]
 # ## 1 · Why the ELBO would rather ignore $z$
@@ -147,7 +147,7 @@ print(table.to_string(float_format=lambda v: f"{v:.2f}"))
 per_seed = pd.DataFrame({(LABELS[n], s): row(replicas[n][s]) for n in NAMES for s in range(len(REPLICA_SEEDS))}).T
 print("\nrate and active units, every training seed:")
 print(per_seed[["rate (nats)", "active units"]].unstack().to_string(float_format=lambda v: f"{v:.1f}"))
-session.save_table(table, "09_results.md");
+session.save_table(table, "10_results.md");
 
 # %% [markdown]
 # 03's σ = 1 Gaussian collapsed through its likelihood (β = 2σ² = 2 in "SSE + β·KL" terms), not
@@ -167,7 +167,7 @@ ax.set_xticks(range(0, 20, 2))
 ax.set_title(f"KL per latent dimension (seed 0, {n_mi} test images)")
 ax.legend(fontsize=8)
 fig.tight_layout()
-session.save_figure(fig, "09_kl_per_dimension.png");
+session.save_figure(fig, "10_kl_per_dimension.png");
 print("dimensions with KL < 0.05 nats: " + ", ".join(f"{LABELS[n]} {int((kl_dims[n] < 0.05).sum())}" for n in NAMES))
 with session.claims():
     assert (kl_dims["factorised-vae"] > 0.1).all() and (kl_dims["ar-vae"] < 0.05).sum() >= 5, kl_dims
@@ -393,7 +393,7 @@ for i, n in enumerate(NAMES):  # one row per model, labelled by its title (show_
     show_grid(recons[8 * (i + 1) : 8 * (i + 2)], ax=axes[i + 1, 1], nrow=8)
     axes[i + 1, 1].set_title(f"{LABELS[n]}: z = μ(x)", fontsize=9, loc="left")
 fig.tight_layout()
-session.save_figure(fig, "09_samples.png");
+session.save_figure(fig, "10_samples.png");
 
 # %% [markdown]
 # ## Summary
@@ -447,5 +447,5 @@ session.report_run_time()
 # - Kingma, D. P. et al. (2016). Improved variational inference with inverse autoregressive flow. *NeurIPS*.
 # - Sønderby, C. K. et al. (2016). Ladder variational autoencoders. *NeurIPS*.
 #
-# **Next:** [10 · conditional and semi-supervised VAEs](10_conditional_and_semi_supervised.ipynb):
+# **Next:** [11 · conditional and semi-supervised VAEs](11_conditional_and_semi_supervised.ipynb):
 # the label as an input (a CVAE) and as a latent variable that is sometimes observed (M2).

@@ -15,7 +15,7 @@
 # ---
 
 # %% [markdown]
-# # 07 · β and latent size: moving along the rate–distortion curve
+# # 08 · β and latent size: moving along the rate–distortion curve
 #
 # **What you will learn**
 #
@@ -26,8 +26,8 @@
 # - to read a β-VAE's code with latent traversals.
 #
 # **You need** [02](02_reparameterization.ipynb) (the ELBO, β), [04](04_fnn_vae.ipynb) (the
-# 784-400-20 VAE), [06](06_evaluation.ipynb) (MSE, active units, the Fréchet distance). You write
-# `traverse` in section 6.
+# 784-400-20 VAE), [06](06_likelihood.ipynb) (MSE, active units) and [07](07_samples_and_ood.ipynb)
+# (the Fréchet distance). You write `traverse` in section 6.
 #
 # **Run time**: printed by the setup cell below, from the measured records. Evidence tags:
 # [How to read the claims](01_data.ipynb#How-to-read-the-claims).
@@ -55,7 +55,7 @@ from vaelib.eval.plots import show_grid
 from vaelib.eval.stats import Interval, over_seeds, seed_intervals
 from vaelib.runs import REPLICA_SEEDS, get_run
 
-session = setup("07")
+session = setup("08")
 
 # %% [markdown]
 # ## 1 · Twelve models, one protocol
@@ -111,18 +111,12 @@ runs = session.runs(NAMES)  # in test mode: one short epoch (the conv model on 5
 # 2018): a large β stops at a small rate and a large distortion. **β moves a model along the
 # curve.** Lines of slope −1 are lines of equal ELBO, so β = 1 aims at the curve's best ELBO.
 #
-# **What the rate is.** With $q(z) = \mathbb E_x\, q(z\mid x)$, the **aggregate posterior** (all
-# codes together), dividing and multiplying by $q(z)$ inside the logarithm splits the mean rate in
-# two (Hoffman & Johnson 2016) [exact]:
-#
-# $$\mathbb E_x\,\mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)
-#   = \underbrace{\mathbb E_x\,\mathbb E_{q(z\mid x)}\Big[\log\frac{q(z\mid x)}{q(z)}\Big]}_{I_q(x;\,z)}
-#   + \underbrace{\mathbb E_{q(z)}\Big[\log\frac{q(z)}{p(z)}\Big]}_{\mathrm{KL}(q(z)\,\|\,p(z))\ \ge\ 0}
-#   \;\ge\; I_q(x; z).$$
-#
-# The first term is the mutual information between image and code; the second is what the prior
-# charges for codes that do not fill it as it expects. **The rate bounds the information from above; it is not the
-# information.** Section 5 measures both parts (`vaelib.metrics.rate_decomposition`).
+# **What the rate is.** Notebook 06 split the mean rate into the mutual information between image
+# and code and what the prior charges for an aggregate posterior $q(z)$ that does not fill it
+# ([06 · the rate bounds the information](06_likelihood.ipynb#The-rate-bounds-the-information)):
+# $\mathbb E_x\,\mathrm{KL}(q(z\mid x)\,\|\,p(z)) = I_q(x; z) + \mathrm{KL}(q(z)\,\|\,p(z)) \ge I_q(x; z)$
+# [exact]. **The rate bounds the information from above; it is not the information.** Section 5
+# measures both parts across β and latent size (`vaelib.metrics.rate_decomposition`).
 #
 # **Latent size** limits what encoder and decoder can express, but not the rate: one dimension's
 # KL, $\tfrac12(\mu^2 + \sigma^2 - 1 - \log\sigma^2)$ (`vaelib.losses.kl_std_normal_terms`), grows
@@ -135,7 +129,7 @@ runs = session.runs(NAMES)  # in test mode: one short epoch (the conv model on 5
 #
 # - **MSE** per pixel, grey image against the decoder mean at $z = \mu(x)$
 #   (`vaelib.metrics.reconstruction_mse`);
-# - **FD**, the Fréchet distance between prior samples and test images in the features of 06's
+# - **FD**, the Fréchet distance between prior samples and test images in the features of 07's
 #   classifier (`vaelib.eval.frechet`; lower is better; the floor, training against test images,
 #   is printed);
 # - the **test ELBO** (one sampled $z$), its **rate** and **distortion** in nats per image, and the
@@ -145,7 +139,7 @@ runs = session.runs(NAMES)  # in test mode: one short epoch (the conv model on 5
 splits = vdata.load_mnist(subset=session.subset)
 test_grey = vdata.to_unit(splits.test.images).to(session.device)
 
-clf = session.classifier()  # notebook 06's classifier, from the cache
+clf = session.classifier()  # notebook 07's classifier, from the cache
 n_fd = session.size("fd_images")
 fd_of = frechet_scorer(test_grey[:n_fd], clf.features)  # images -> FD to the test images
 
@@ -283,7 +277,7 @@ ax.set_ylabel("distortion D = -E_q log p(x|z) (nats per image)")
 ax.set_title("Rate–distortion on the test set (grey lines: equal ELBO)")
 ax.legend(fontsize=8)
 fig.tight_layout()
-session.save_figure(fig, "07_rate_distortion.png");
+session.save_figure(fig, "08_rate_distortion.png");
 
 # %% [markdown]
 # Over the three seeds: each step of both sweeps, and each model's gap to the β curve (its
@@ -439,7 +433,7 @@ for ax, name in zip(axes, ["beta-vae-4", "vae-std-z20"]):
               title=f"{name} (β = {configs[name][0].beta:g}): dims {top.tolist()}, −3 … 3")
     views[name] = dict(kl_d=kl_d, top=top, active=active_units(mu))
 fig.tight_layout()
-session.save_figure(fig, "07_traversals_beta4.png");
+session.save_figure(fig, "08_traversals_beta4.png");
 
 # %% [markdown]
 # Each row: one dimension, −3 to 3. How is the KL spread?
@@ -558,7 +552,7 @@ print(side_by_side.to_string(float_format=lambda v: f"{v:.4f}" if v < 1 else f"{
 print(f"\nSpearman ρ against the report per training seed, with its exact one-sided p-value ({len(PERMS):,} orders):")
 print(rho.round(3).to_string())
 print("over seeds: " + "; ".join(f"ρ {m} {short(v)}" for m, v in rho_levels.items()))
-session.save_table(side_by_side.round(4), "07_results.md")
+session.save_table(side_by_side.round(4), "08_results.md")
 with session.claims():
     assert (side["MSE"] < side["report MSE"]).all()
     assert all(side[c].idxmax() == "beta-vae-4" for c in ("MSE", "report MSE", "FD", "report FID"))
@@ -639,5 +633,5 @@ session.report_run_time()
 # - Spearman (1904). The proof and measurement of association between two things. *American
 #   Journal of Psychology*.
 #
-# **Next:** [08 · beyond the VAE](08_other_autoencoders.ipynb): Wasserstein, Gaussian-mixture and
+# **Next:** [09 · beyond the VAE](09_other_autoencoders.ipynb): Wasserstein, Gaussian-mixture and
 # vector-quantised autoencoders under the same protocol.
