@@ -235,6 +235,26 @@ def _burda_runs() -> list[Run]:
     return runs
 
 
+def _control_runs() -> list[Run]:
+    """12's diagnosis of the two-layer VAE: controls that each change one thing (ELBO, Burda's protocol)."""
+    runs = []
+    narrow, two = {"layers": 1, "widths": [[100, 100]]}, {"layers": 2}
+    controls = {"burda-2l-vae-no-z2": ({**narrow, "prior": "learned"}, "the two-layer model with z2 removed: one "
+                                       "layer of 100 (784-100-100-100) under a learned diagonal Gaussian prior"),
+                "burda-1l-vae-narrow": (narrow, "one layer with the two-layer model's widths, 784-100-100-100, prior N(0, I)"),
+                "burda-2l-vae-clamped": ({**two, "logvar_clamp": [-6.0, 2.0]}, "the two-layer VAE with every "
+                                         "log-variance clamped to [-6, 2]"),
+                "burda-2l-vae-warmup": ({**two, "warmup_steps": 2500}, "the two-layer VAE with a KL warm-up: "
+                                        "β from 0 to 1 over the first 5 epochs"),
+                "burda-2l-vae-relu": ({**two, "activation": "relu"}, "the two-layer VAE with ReLU hidden units instead of tanh"),
+                "burda-1l-vae-narrow-relu": ({**narrow, "activation": "relu"}, "burda-1l-vae-narrow with ReLU hidden units")}
+    for name, (layers, about) in controls.items():
+        top = layers.get("widths", [[50, 50]])[-1][1] if layers["layers"] == 1 else 50
+        runs.append(Run(name, "burda-1l-vae", "12", {"latent_dim": top, "extra": {**layers, "objective": "elbo", "k": 1}},
+                        about=about))
+    return runs
+
+
 def _runs() -> list[Run]:
     """Every preset as a run of its own name, then the sweeps' members."""
     first = {"pytorch-example": "06", "bernoulli-vae": "03", "gaussian-vae": "03", "fnn-bce": "04",
@@ -282,21 +302,7 @@ def _runs() -> list[Run]:
                  about="the same encoder and z-network with a factorised Bernoulli decoder (784-400-20-400-784), "
                        "10's protocol")]
     runs += _burda_runs()
-    # 12's diagnosis of the two-layer VAE: each control changes one thing (ELBO, Burda's protocol)
-    narrow, two = {"layers": 1, "widths": [[100, 100]]}, {"layers": 2}
-    controls = {"burda-2l-vae-no-z2": ({**narrow, "prior": "learned"}, "the two-layer model with z2 removed: one "
-                                       "layer of 100 (784-100-100-100) under a learned diagonal Gaussian prior"),
-                "burda-1l-vae-narrow": (narrow, "one layer with the two-layer model's widths, 784-100-100-100, prior N(0, I)"),
-                "burda-2l-vae-clamped": ({**two, "logvar_clamp": [-6.0, 2.0]}, "the two-layer VAE with every "
-                                         "log-variance clamped to [-6, 2]"),
-                "burda-2l-vae-warmup": ({**two, "warmup_steps": 2500}, "the two-layer VAE with a KL warm-up: "
-                                        "β from 0 to 1 over the first 5 epochs"),
-                "burda-2l-vae-relu": ({**two, "activation": "relu"}, "the two-layer VAE with ReLU hidden units instead of tanh"),
-                "burda-1l-vae-narrow-relu": ({**narrow, "activation": "relu"}, "burda-1l-vae-narrow with ReLU hidden units")}
-    for name, (layers, about) in controls.items():
-        top = layers.get("widths", [[50, 50]])[-1][1] if layers["layers"] == 1 else 50
-        runs.append(Run(name, "burda-1l-vae", "12", {"latent_dim": top, "extra": {**layers, "objective": "elbo", "k": 1}},
-                        about=about))
+    runs += _control_runs()
     for name in _REPLICATED:  # the same run trained from other seeds (initialisation, data order, binarization)
         base = next(r for r in runs if r.name == name)
         notebook = SEED_NOTEBOOK.get(name, base.notebook)  # the notebook that asks for the replicas
