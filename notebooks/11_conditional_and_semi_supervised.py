@@ -23,7 +23,7 @@
 # - why prior samples miss the requested digit, and what temperature and latent size can and
 #   cannot tell you about it;
 # - the label as a latent variable (M2): a classifier trained from a few labels and many unlabelled images;
-# - to read one run beside a paper's table; M1 + M2.
+# - why a few-label result is decided over labelled subsets and seeds, beside a paper's table; M1 + M2.
 #
 # **You need** [02](02_reparameterization.ipynb) (the ELBO), [04](04_fnn_vae.ipynb) and
 # [07](07_samples_and_ood.ipynb) (the MNIST classifier, linear probes). You write
@@ -46,9 +46,9 @@ from vaelib.eval.classifier import predict, train_classifier
 from vaelib.eval.likelihood import per_image_elbo
 from vaelib.eval.plots import show_grid
 from vaelib.eval.probe import fit_linear_probe  # (the 100-label baseline of section 4)
-from vaelib.eval.stats import over_seeds, paired_bootstrap, seed_intervals
+from vaelib.eval.stats import Interval, over_seeds, paired_bootstrap, seed_intervals
 from vaelib.models import semisup
-from vaelib.runs import get_run
+from vaelib.runs import LABEL_SEEDS, REPLICA_SEEDS, get_run
 
 session = setup("11")
 
@@ -288,44 +288,107 @@ assert torch.allclose(grad, formula)
 #
 # The test error of $\arg\max_y q(y\mid x)$, beside two classifiers that see the same 100 labelled
 # images and nothing else: a **linear probe** on the pixels (`vaelib.eval.probe`) and a **small
-# CNN** (notebook 07's architecture). Each is one training run on one labelled subset: the
-# comparisons are between these trained models, not between the methods.
+# CNN** (notebook 07's classifier architecture). With 100 labels, *which* 100 matters as much as
+# the training seed, so every model is trained on three labelled subsets (`semisup.pick_labelled`
+# with label seeds 0, 1, 2) from three training seeds each: nine runs per method. The labelled
+# subset turns out to move the error far more than the seed, so a comparison is decided over the
+# **subsets**: each run's paired difference on the test images, averaged over the seeds of its
+# subset, then a t-interval over the three subsets. Three subsets make a wide interval.
 
 # %%
-idx = semisup.pick_labelled(splits.train.labels, 10)
-few = vdata.Split(splits.train.images[idx], splits.train.labels[idx], idx)
-wrong = {"M2": (m2.classify(x_test).cpu() != splits.test.labels).float()}
-probe = fit_linear_probe(vdata.to_unit(few.images).reshape(len(few), -1), few.labels, 10)
+GRID = [(lab, seed) for lab in LABEL_SEEDS for seed in REPLICA_SEEDS]  # (labelled subset, training seed)
+
+
+def grid(replicas):
+    """{(labelled subset, training seed): run} from session.replicas of one model's three labelled subsets."""
+    return {(lab, seed): run for lab, runs in zip(LABEL_SEEDS, replicas.values()) for seed, run in zip(REPLICA_SEEDS, runs)}
+
+
+def labelled_subset(lab):
+    idx = semisup.pick_labelled(splits.train.labels, 10, lab)
+    return vdata.Split(splits.train.images[idx], splits.train.labels[idx], idx)
+
+
+def wrong_of(predicted):
+    return (predicted.cpu() != splits.test.labels).float()
+
+
+def over_subsets(per_run):
+    """{(subset, seed): number} -> the mean over each subset's seeds, then a t-interval over the subsets."""
+    means = [sum(per_run[(lab, seed)] for seed in REPLICA_SEEDS) / len(REPLICA_SEEDS) for lab in LABEL_SEEDS]
+    return over_seeds([Interval(m, m, m, len(splits.test)) for m in means])
+
+
+def compare(a, b):
+    """A − B in test error (per run: the mean paired difference over the test images), over the subsets."""
+    return over_subsets({g: (a[g] - b[g]).mean().item() for g in GRID})
+
+
+m2_grid = grid(session.replicas(["m2", "m2-labels-1", "m2-labels-2"]))  # labelled subsets 0, 1, 2
+print(f"M2: {len(m2_grid)} runs (labelled subsets {LABEL_SEEDS} × training seeds {REPLICA_SEEDS})")
+few = {lab: labelled_subset(lab) for lab in LABEL_SEEDS}
 test_pixels = vdata.to_unit(splits.test.images).reshape(len(splits.test), -1)
-wrong["linear probe, 100 labels"] = (probe.predict(test_pixels).cpu() != splits.test.labels).float()
-small = train_classifier(epochs=session.size("baseline_epochs"), progress=False, batch_size=20,
-                         data=vdata.MNISTSplits(few, splits.val, splits.test), device=session.device)
-wrong["small CNN, 100 labels"] = (predict(small, splits.test.images) != splits.test.labels).float()
-errors = {name: paired_bootstrap(w, torch.zeros_like(w)) for name, w in wrong.items()}
-print(f"test error on {len(splits.test)} test images:")
-for name, e in errors.items():
-    print(f"  {name:26} {100 * e.mean:5.2f} % [{100 * e.lo:.2f}, {100 * e.hi:.2f}]")
-KINGMA_100 = {"NN": 0.2581, "CNN": 0.2298, "TSVM": 0.1681, "M2": 0.1197}  # Kingma et al. 2014, Table 1, 100 labels
-print("Kingma et al. 2014, Table 1, 100 labels: " + ", ".join(f"{n} {100 * e:.2f} %" for n, e in KINGMA_100.items())
-      + " (M2 ± 1.71 over their runs; NN, CNN and TSVM: baselines from earlier work)")
-gaps = {name: paired_bootstrap(wrong["M2"], w) for name, w in wrong.items() if name != "M2"}
+pixel_probe = {lab: fit_linear_probe(vdata.to_unit(f.images).reshape(len(f), -1), f.labels, 10) for lab, f in few.items()}
+wrong = {"M2": {g: wrong_of(r.model.classify(x_test)) for g, r in m2_grid.items()},
+         "linear probe, 100 labels": {g: wrong_of(pixel_probe[g[0]].predict(test_pixels)) for g in GRID},
+         "small CNN, 100 labels": {}}
+for lab, seed in GRID:
+    cnn = train_classifier(epochs=session.size("baseline_epochs"), progress=False, batch_size=20, seed=seed,
+                           data=vdata.MNISTSplits(few[lab], splits.val, splits.test), device=session.device)
+    wrong["small CNN, 100 labels"][(lab, seed)] = wrong_of(predict(cnn, splits.test.images))
+
+
+def error_table(methods):
+    per_run = {m: [100 * wrong[m][g].mean().item() for g in GRID] for m in methods}
+    return pd.DataFrame({"mean %": {m: sum(v) / len(v) for m, v in per_run.items()},
+                         "sd %": {m: torch.tensor(v).std().item() for m, v in per_run.items()},
+                         "min %": {m: min(v) for m, v in per_run.items()},
+                         "max %": {m: max(v) for m, v in per_run.items()}})
+
+
+KINGMA_100 = {"NN": 25.81, "CNN": 22.98, "TSVM": 16.81, "M2": 11.97, "M1 + M2": 3.33}  # Kingma et al. 2014, Table 1
+KINGMA_SD = {"M2": 1.71, "M1 + M2": 0.14}  # their ± (the other rows: baselines from earlier work, no spread)
+errors = error_table(["M2", "linear probe, 100 labels", "small CNN, 100 labels"])
+print(f"test error on {len(splits.test)} test images, over the {len(GRID)} runs of each method:")
+print(errors.to_string(float_format=lambda v: f"{v:.2f}"))
+print("Kingma et al. 2014, Table 1, 100 labels: " + ", ".join(
+    f"{n} {e:.2f} %" + (f" ± {KINGMA_SD[n]}" if n in KINGMA_SD else "") for n, e in KINGMA_100.items()))
+m2_by_run = pd.DataFrame({seed: {lab: 100 * wrong["M2"][(lab, seed)].mean().item() for lab in LABEL_SEEDS}
+                          for seed in REPLICA_SEEDS}).rename_axis(index="labelled subset", columns="training seed")
+print("M2's test error (%), by labelled subset and training seed:")
+print(m2_by_run.to_string(float_format=lambda v: f"{v:.2f}"))
+m2_level = over_subsets({g: w.mean().item() for g, w in wrong["M2"].items()})
+gaps = {name: compare(wrong["M2"], wrong[name]) for name in ("linear probe, 100 labels", "small CNN, 100 labels")}
 for name, d in gaps.items():
-    print(f"M2 − {name}: {100 * d.mean:+.2f} points [{100 * d.lo:+.2f}, {100 * d.hi:+.2f}] (paired)")
-assert KINGMA_100["CNN"] > KINGMA_100["M2"]  # in the paper's table, M2 beats its CNN baseline
-with session.claims():  # M2 beats the linear probe; the small CNN beats M2 and the paper's CNN baseline (this run of each)
-    assert gaps["linear probe, 100 labels"].hi < 0 < gaps["small CNN, 100 labels"].lo, gaps
-    assert errors["small CNN, 100 labels"].hi < KINGMA_100["CNN"], errors
+    runs_lower = sum((wrong["M2"][g] - wrong[name][g]).mean().item() < 0 for g in GRID)
+    print(f"M2 − {name}: {100 * d.mean:+.2f} points [{100 * d.lo:+.2f}, {100 * d.hi:+.2f}] over {d.k} labelled subsets: "
+          f"{d.verdict}; per subset " + ", ".join(f"{100 * i.mean:+.2f}" for i in d.per_seed) + f"; M2 lower in {runs_lower} of {len(GRID)} runs")
+print(f"M2's mean test error: {100 * m2_level.mean:.2f} % [{100 * m2_level.lo:.2f}, {100 * m2_level.hi:.2f}] over {m2_level.k} labelled subsets")
+with session.claims():  # three subsets decide neither comparison; M2 below the probe in every run; the paper's M2 and CNN
+    assert gaps["linear probe, 100 labels"].verdict == "undecided", gaps
+    assert all((wrong["M2"][g] - wrong["linear probe, 100 labels"][g]).mean() < 0 for g in GRID)
+    assert gaps["small CNN, 100 labels"].verdict == "undecided", gaps
+    per_subset = sorted(i.mean for i in gaps["small CNN, 100 labels"].per_seed)  # M2 behind on two, level on one
+    assert abs(per_subset[0]) < 0.01 < per_subset[1], per_subset
+    assert m2_level.lo < KINGMA_100["M2"] / 100 < m2_level.mean, m2_level  # above the paper's on average, not decided
+    # the spread is between labelled subsets: their means differ far more than the seeds on one subset
+    assert m2_by_run.mean(axis=1).std() > 2 * m2_by_run.std(axis=1).mean(), m2_by_run
+    assert errors.loc["small CNN, 100 labels", "max %"] < KINGMA_100["CNN"], errors  # every run of ours beats their CNN baseline
 
 # %% [markdown]
-# **Reading the numbers.** M2 errs much less often than the linear probe, which lacks the
-# unlabelled images and a deeper network [1 run, paired]. The small CNN errs less often than M2
-# [1 run, paired], and M2 misses the paper's 11.97 % [1 run].
+# **Reading the numbers.** M2 errs less often than the linear probe in every one of the nine runs,
+# yet over three labelled subsets even that is undecided: the spread of M2's errors is mostly
+# between subsets (the three seeds on one subset lie close together, the subsets' means differ far
+# more) [3 subsets × 3 seeds]. Against the small CNN, M2 is behind on two subsets and level on
+# the third (within a point): undecided [3 subsets × 3 seeds]. With 100 labels, *which* 100
+# decides as much as the method, and a single run on one subset says little; the paper's ± 1.71
+# is the same warning.
 #
-# Kingma et al.'s table has the opposite order: their CNN baseline with 100 labels, from earlier
-# work, errs far more often than their M2 (printed above). Our small CNN, trained with later tools
-# (batch norm, Adam), errs less often than that baseline [1 run]; our M2 is smaller and trains for
-# fewer passes than theirs. So "the CNN beats M2" describes one run on one labelled subset, not
-# the methods; the paper's ± 1.71 shows how far M2 alone moves between runs.
+# Kingma et al.'s table has the opposite order of M2 and CNN: their CNN baseline with 100 labels,
+# from earlier work, errs far more often than their M2 (printed above). Every run of our small CNN,
+# trained with later tools (batch norm, Adam), errs less often than that baseline [9 runs]. Our M2
+# is smaller and trains for fewer passes than theirs; its mean error is above their 11.97 %, but
+# three subsets cannot decide that it misses it [3 subsets × 3 seeds].
 #
 # The entropy history printed in section 2 shows how confident $q(y\mid x)$ becomes, epoch by
 # epoch; by section 3's gradient, confident wrong answers are hard to undo. Whether that, the
@@ -353,43 +416,44 @@ with session.claims():  # M2 beats the linear probe; the small CNN beats M2 and 
 # We train both in one run (`vaelib.models.m1m2.M1M2`): each step hands M2 draws
 # $z_1 \sim q(z_1\mid x)$ **detached**, so M1 learns exactly what it would alone. The classifier is
 # $\arg\max_y q(y\mid \mu_1(x))$. A third baseline: a **linear probe on M1's codes** $\mu_1(x)$,
-# fitted on the same 100 images.
+# fitted on the same 100 images. Again nine runs: three labelled subsets × three training seeds.
 
 # %%
-m1m2_run = session.run("m1m2")
-m1m2 = m1m2_run.model
+m1m2_grid = grid(session.replicas(["m1m2", "m1m2-labels-1", "m1m2-labels-2"]))
 print(get_run("m1m2").description)
-with torch.no_grad():
-    codes_few = m1m2.encode(vdata.eval_inputs(few.images, "fixed").to(session.device))[0]
-    codes_test = m1m2.encode(x_test)[0]
-code_probe = fit_linear_probe(codes_few, few.labels, 10)
-wrong["M1 + M2"] = (m1m2.classify(x_test).cpu() != splits.test.labels).float()
-wrong["linear probe on M1's codes, 100 labels"] = (code_probe.predict(codes_test).cpu() != splits.test.labels).float()
-for name in ("M1 + M2", "linear probe on M1's codes, 100 labels"):
-    errors[name] = paired_bootstrap(wrong[name], torch.zeros_like(wrong[name]))
-    print(f"test error, {name:40} {100 * errors[name].mean:5.2f} % [{100 * errors[name].lo:.2f}, {100 * errors[name].hi:.2f}]"
-          f" ({len(splits.test)} test images)")
-print("Kingma et al. 2014 (M1 + M2, 100 labels, their Table 1): 3.33 % (± 0.14 over their runs)")
-m1m2_gaps = {name: paired_bootstrap(wrong["M1 + M2"], wrong[name])
+wrong["M1 + M2"], wrong["linear probe on M1's codes, 100 labels"] = {}, {}
+for g, run in m1m2_grid.items():
+    with torch.no_grad():
+        codes_few = run.model.encode(vdata.eval_inputs(few[g[0]].images, "fixed").to(session.device))[0]
+        codes_test = run.model.encode(x_test)[0]
+    wrong["M1 + M2"][g] = wrong_of(run.model.classify(x_test))
+    wrong["linear probe on M1's codes, 100 labels"][g] = wrong_of(fit_linear_probe(codes_few, few[g[0]].labels, 10).predict(codes_test))
+errors = error_table(list(wrong))
+print(f"test error on {len(splits.test)} test images, over the {len(GRID)} runs of each method:")
+print(errors.to_string(float_format=lambda v: f"{v:.2f}"))
+m1m2_level = over_subsets({g: w.mean().item() for g, w in wrong["M1 + M2"].items()})
+print(f"M1 + M2's mean test error: {100 * m1m2_level.mean:.2f} % [{100 * m1m2_level.lo:.2f}, {100 * m1m2_level.hi:.2f}] "
+      f"over {m1m2_level.k} labelled subsets; Kingma et al.: {KINGMA_100['M1 + M2']} % ± {KINGMA_SD['M1 + M2']}")
+m1m2_gaps = {name: compare(wrong["M1 + M2"], wrong[name])
              for name in ("M2", "small CNN, 100 labels", "linear probe on M1's codes, 100 labels")}
+m1m2_gaps["codes − pixels, linear probe"] = compare(wrong["linear probe on M1's codes, 100 labels"], wrong["linear probe, 100 labels"])
 for name, d in m1m2_gaps.items():
-    print(f"M1 + M2 − {name}: {100 * d.mean:+.2f} points [{100 * d.lo:+.2f}, {100 * d.hi:+.2f}] (paired)")
-codes_vs_pixels = paired_bootstrap(wrong["linear probe on M1's codes, 100 labels"], wrong["linear probe, 100 labels"])
-print(f"linear probe on M1's codes − linear probe on the pixels: {100 * codes_vs_pixels.mean:+.2f} points "
-      f"[{100 * codes_vs_pixels.lo:+.2f}, {100 * codes_vs_pixels.hi:+.2f}] (paired)")
-with session.claims():  # M1 + M2 beats the paper's M2 (its whole interval) and every other model here (this run of each)
-    assert errors["M1 + M2"].hi <= 0.1197, errors["M1 + M2"]
-    assert all(d.hi < 0 for d in m1m2_gaps.values()), m1m2_gaps
-    assert errors["M1 + M2"].lo > 0.0333, errors["M1 + M2"]  # ... but not the paper's 3.33 %
-    assert codes_vs_pixels.lo > 0, codes_vs_pixels  # from 100 labels alone, M1's codes are no easier to read than pixels
+    label = name if name.startswith("codes") else f"M1 + M2 − {name}"
+    print(f"{label}: {100 * d.mean:+.2f} points [{100 * d.lo:+.2f}, {100 * d.hi:+.2f}] over {d.k} labelled subsets: {d.verdict}")
+with session.claims():  # M1 + M2 beats every other model here over the runs, and the paper's M2, not its 3.33 %
+    assert all(m1m2_gaps[n].verdict == "lower" for n in ("M2", "small CNN, 100 labels", "linear probe on M1's codes, 100 labels")), m1m2_gaps
+    assert m1m2_level.hi < KINGMA_100["M2"] / 100 and m1m2_level.lo > KINGMA_100["M1 + M2"] / 100, m1m2_level
+    assert errors.loc["M1 + M2", "sd %"] < errors.loc["M2", "sd %"] / 4, errors  # hardly moved by the labelled subset
+    assert m1m2_gaps["codes − pixels, linear probe"].verdict == "higher", m1m2_gaps  # codes read worse than pixels
 
 # %% [markdown]
-# **Reading the numbers.** M1 + M2's whole interval lies below the paper's M2 (11.97 %), and it errs
-# less often than our M2, the small CNN and the probe on its codes [1 run each, paired]; it does not
-# reach the paper's 3.33 % [1 run], with a smaller M1 trained for fewer passes than the paper's.
+# **Reading the numbers.** M1 + M2 errs less often than our M2, the small CNN and the probe on
+# its codes, below the paper's M2 and above its 3.33 % [3 subsets × 3 seeds], with a smaller M1
+# trained for fewer passes than the paper's. Unlike M2, it hardly depends on which 100 images are
+# labelled (compare the two rows' spreads in the table).
 #
-# Read linearly from the 100 labels, M1's codes are *worse* than the pixels [1 run, paired]: M1 does
-# not simply make the digits linearly separable. One untested reading: if one digit's codes lie
+# Read linearly from the 100 labels, M1's codes are *worse* than the pixels [3 subsets × 3 seeds]: M1 does not
+# simply make the digits linearly separable. One untested reading: if one digit's codes lie
 # together, $\mathcal U(z_1)$ lets the unlabelled codes say where the clusters are, and the labels
 # only name them; a probe that sees the labelled codes alone cannot use that.
 
@@ -414,27 +478,26 @@ with session.claims():  # M1 + M2 beats the paper's M2 (its whole interval) and 
 # - Given $y$, $z$ carries style: under another label a code is seldom drawn as its source [1 run].
 # - $\mathcal U$'s gradient on the classifier is scaled by $q(y\mid x)$: confident wrong answers are
 #   hard to undo [exact].
-# - Our M2 errs less often than a linear probe, more often than a small CNN, and misses the paper's
-#   11.97 % [1 run, one labelled subset]; the paper's M2 beat its CNN baseline.
-# - M1 + M2 beats every other model here and the paper's M2, not its 3.33 % [1 run].
+# - Which 100 images are labelled moves M2's error far more than the training seed: over three
+#   subsets neither "M2 beats the linear probe" (true in all nine runs) nor "the small CNN beats M2"
+#   is decided, nor whether our M2 misses the paper's 11.97 % [3 subsets × 3 seeds].
+# - M1 + M2 beats every other model here and the paper's M2, not its 3.33 %, and barely depends on
+#   the labelled subset [3 subsets × 3 seeds].
 
 # %%
-m2_error = errors["M2"]
 print("CVAE agreement: " + ", ".join(f"T = {t}: {100 * a.mean:.2f} % [{100 * a.lo:.2f}, {100 * a.hi:.2f}]"
-                                    for t, a in cvae_agreement.items())
-      + f"; M2 test error {100 * m2_error.mean:.2f} % [{100 * m2_error.lo:.2f}, {100 * m2_error.hi:.2f}]"
-      + f"; M1 + M2 test error {100 * errors['M1 + M2'].mean:.2f} % [{100 * errors['M1 + M2'].lo:.2f}, {100 * errors['M1 + M2'].hi:.2f}]")
-print(f"training time from the histories: "
-      + ", ".join(f"{n} {sum(r.history['seconds'].sum() for r in runs) / 60:.1f} min"
-                  for n, runs in {**cvaes, "m2": [m2_run], "m1m2": [m1m2_run]}.items()))
+                                    for t, a in cvae_agreement.items()))
+trained = {**cvaes, "m2 (9 runs)": list(m2_grid.values()), "m1m2 (9 runs)": list(m1m2_grid.values())}
+print("training time from the histories: "
+      + ", ".join(f"{n} {sum(r.history['seconds'].sum() for r in runs) / 60:.1f} min" for n, runs in trained.items()))
 shown = {**{f"CVAE: classifier agrees with the requested digit, T = {t}": a for t, a in cvae_agreement.items()},
          "CVAE with z = 2: classifier agrees with the requested digit, T = 1": prior_agreement["cvae-z2"][0],
-         **{f"test error: {name}": e for name, e in errors.items()}}
+         **{f"test error: {name} (9 runs, interval over 3 subsets)": over_subsets({g: w.mean().item() for g, w in wrong[name].items()})
+            for name in wrong}}
 results = pd.DataFrame({"measure": list(shown), "%": [100 * v.mean for v in shown.values()],
                         "95 % interval": [f"[{100 * v.lo:.2f}, {100 * v.hi:.2f}]" for v in shown.values()]}).set_index("measure")
+print(results.to_string(float_format=lambda v: f"{v:.2f}"))
 session.save_table(results, "11_results.md")
-with session.claims():
-    assert m2_error.lo > 0.1197, m2_error  # the paper's 11.97 % is missed (the prose says so)
 session.report_run_time()
 
 # %% [markdown] tags=["question"]

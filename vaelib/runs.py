@@ -289,6 +289,10 @@ def _runs() -> list[Run]:
                        "deterministic encoder") for lam in (10.0, 1000.0)]
     runs.append(Run("cvae-z2", "cvae", "11", {"latent_dim": 2},
                     about="the conditional VAE with a 2-d z (784+10-400-2, 2+10-400-784), cvae's protocol"))
+    for name in ("m2", "m1m2"):  # 11's replication: the same model on other labelled subsets (label_seed)
+        base = PRESETS[name].model_settings["extra"]
+        runs += [Run(f"{name}-labels-{s}", name, "11", {"extra": {**base, "label_seed": s}},
+                     about=f"{name} with another 100 labelled images (10 per class, label seed {s})") for s in LABEL_SEEDS[1:]]
     made = {"decoder": "made", "made_hidden": 500}
     runs += [Run("ar-vae-warmup", "ar-vae", "10", {"extra": {**made, "warmup_steps": WARMUP_STEPS}},
                  about="ar-vae with a KL warm-up: β rises linearly from 0 to 1 over the first 5 epochs"),
@@ -338,7 +342,8 @@ _REPLICATED = ("bernoulli-vae", "gaussian-vae", "gaussian-sigma-0.03", "gaussian
                "beta-vae-8", "vae-std-z2", "vae-std-z5", "vae-std-z10",
                "wae-lambda-10", "wae", "wae-lambda-1000", "gm-vae",
                "factorised-vae", "ar-vae", "ar-vae-warmup", "ar-vae-free-bits", "ar-vae-local",
-               "cvae", "cvae-z2", "burda-1l-vae", "burda-1l-iwae", "burda-2l-vae", "burda-2l-iwae",
+               "cvae", "cvae-z2", *(f"{m}{lab}" for m in ("m2", "m1m2") for lab in ("", "-labels-1", "-labels-2")),
+               "burda-1l-vae", "burda-1l-iwae", "burda-2l-vae", "burda-2l-iwae",
                "burda-1l-vae-narrow", "burda-2l-vae-relu", "burda-1l-vae-narrow-relu")
 
 RUNS: dict[str, Run] = {r.name: r for r in _runs()}
