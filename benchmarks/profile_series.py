@@ -114,7 +114,7 @@ def notebook_rows() -> pd.DataFrame:
     times = json.loads(NOTEBOOK_TIMES.read_text())
     cols = ("seconds", "training", "evaluation", "plotting", "when")
     frame = pd.DataFrame({stem[:2]: {k: v[k] for k in cols}
-                          | {f"{k}, from an empty cache": v.get("from an empty cache", {}).get(k, "")
+                          | {f"{k}, from an empty cache": v.get("from an empty cache", {}).get(k, "not measured")
                              for k in ("seconds", "training", "when")}
                           for stem, v in times.items()}).T
     frame.index.name = "notebook"
@@ -127,8 +127,8 @@ def summary_markdown(runs: pd.DataFrame, notebooks: pd.DataFrame, machine: str, 
              f"`benchmarks.perf.matmul_limit`).", ""]
     if len(notebooks):
         nb = notebooks.copy()
-        nb.loc["total"] = [pd.to_numeric(nb[c], errors="coerce").sum() if not c.startswith("when") else ""
-                           for c in nb.columns]
+        nb.loc["total"] = ["" if c.startswith("when") else "not measured" if (nb[c] == "not measured").any()
+                           else pd.to_numeric(nb[c], errors="coerce").sum() for c in nb.columns]
         lines += ["Notebooks (seconds): the last full run of each, and the last run of the series that started "
                   "from an empty cache (`make run` on a fresh clone: each notebook trains what the ones "
                   "before it have not):", "", markdown_table(nb, "{:.0f}")]

@@ -38,7 +38,7 @@ def test_the_empty_cache_time_survives_later_runs_from_the_cache(tmp_path, monke
     monkeypatch.setattr(profile, "NOTEBOOK_TIMES", record)
     rows = profile.notebook_rows()
     assert rows.loc["03", "seconds, from an empty cache"] == 600.0 and rows.loc["03", "seconds"] == 600.0
-    assert rows.loc["04", "seconds, from an empty cache"] == ""
+    assert rows.loc["04", "seconds, from an empty cache"] == "not measured"  # said, not a blank cell
 
 
 def test_a_run_missing_from_the_cache_keeps_the_earlier_profiles_figures(tmp_path, monkeypatch):
