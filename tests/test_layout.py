@@ -98,11 +98,10 @@ def test_the_core_reads_in_one_sitting():
     assert sum(_lines()[f] for f in READING_ORDER) <= READING_ORDER_BUDGET
 
 
-@pytest.mark.xfail(strict=True, reason="not met yet: over 6,000 lines (the CLI, the classifier's own trainer, the "
-                                       "widget explorers); strict, so meeting it turns this red")
 def test_the_whole_library_stays_within_its_budget():
     """The whole library (the model families, eval/ and the CLI included) within 6,000 lines."""
-    assert sum(_lines().values()) <= LIBRARY_BUDGET
+    total = sum(_lines().values())
+    assert total <= LIBRARY_BUDGET, f"vaelib is {total:,} lines, over its budget of {LIBRARY_BUDGET:,}"
 
 
 @pytest.mark.parametrize("path", MODULES, ids=_name)

@@ -4,21 +4,13 @@
     run = load_or_train("bernoulli-vae", test=True)   # its fast test-mode version
     run.model, run.history, run.metrics, run.folder
 
-**Where a run lives.** Its folder is `<cache root>/<run name>-<key>`, where the key hashes the
-run's two configs. A finished folder of another name with the same key holds the same model (two
-names for one configuration), so it is loaded instead of training again.
-
-**When it is current.** Each folder holds `code.json`, the stamp of the code that trained it: a
-fingerprint of every file that computes its numbers (the data, the losses, the trainer, the metrics
-and the model family's own files; `fingerprint` hashes a file's code, not its comments or
-docstrings). A folder stamped by other code, or not stamped at all, is stale: it is trained again
-from scratch, with one line naming the files that changed, and never silently reused. Results derived
-from a run (its canonical NLL) carry the same stamp. A change that leaves the numbers as they were
-(a refactor, checked) can keep its cache: `python scripts/migrate_cache.py --restamp`.
-
-An interrupted training resumes from its last checkpoint the next time it is asked for. A run that
-`continues` a shorter one (vaelib.runs.Run.continues) starts from a copy of that run's last
-checkpoint, so it trains only the epochs it adds and ends as an uninterrupted run of its length would.
+A run's folder is `<cache root>/<run name>-<key>`, the key a hash of its two configs (a finished
+folder of another name with the same key holds the same model, and is loaded). Its `code.json` is
+the stamp of the code that trained it: the `fingerprint` of every file that computes its numbers.
+A folder stamped by other code, or by none, is trained again, with one line naming the files that
+changed; a refactor checked to keep the numbers keeps its cache (`scripts/migrate_cache.py --restamp`).
+An interrupted training resumes from its checkpoint; a run that `continues` a shorter one starts
+from a copy of that run's last checkpoint.
 """
 
 from __future__ import annotations
@@ -50,8 +42,7 @@ __all__ = ["CACHE_ROOT", "FAMILY_FILES", "SHARED_FILES", "CachedRun", "config_ke
 CACHE_ROOT = Path(os.environ.get("VAELIB_CACHE", REPO_ROOT / "checkpoints"))
 PACKAGE = Path(__file__).resolve().parent
 
-#: the files (under vaelib/) whose code every run's numbers depend on (the VAE base class included:
-#: every family builds on it)
+#: the files (under vaelib/) whose code every run's numbers depend on
 SHARED_FILES = ("data.py", "losses.py", "metrics.py", "train.py", "models/networks.py", "models/vae.py")
 #: what a model family (ModelConfig.kind) depends on beyond SHARED_FILES
 FAMILY_FILES: dict[str, tuple[str, ...]] = {
@@ -63,6 +54,8 @@ FAMILY_FILES: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class CachedRun:
+    """A run's trained model and its results, loaded from the cache or trained now."""
+
     name: str
     model: nn.Module
     history: pd.DataFrame
@@ -86,8 +79,7 @@ def config_key(model: ModelConfig, train_cfg: TrainConfig) -> str:
 
 @lru_cache(maxsize=None)
 def fingerprint(file: str) -> str:
-    """A hash of vaelib/<file>'s code: its syntax tree without docstrings (comments never reach the
-    tree), so rewording a comment or a docstring keeps it, and any change to the code does not."""
+    """A hash of vaelib/<file>'s code: its syntax tree without docstrings (comments never reach the tree)."""
     tree = ast.parse((PACKAGE / file).read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
@@ -102,7 +94,8 @@ def code_stamp(kind: str) -> dict[str, str]:
     return {f: fingerprint(f) for f in (*SHARED_FILES, *FAMILY_FILES[kind])}
 
 
-def find_folder(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, cache_root: str | Path | None = None) -> Path:
+def find_folder(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig,
+                cache_root: str | Path | None = None) -> Path:
     """The folder of this configuration: a finished one with its key (whatever its name), else `<name>-<key>`."""
     root = Path(cache_root) if cache_root is not None else CACHE_ROOT
     key = config_key(model_cfg, train_cfg)
@@ -116,8 +109,7 @@ def run_folder(name: str, test: bool = False, cache_root: str | Path | None = No
 
 
 def is_cached(name: str, test: bool = False, cache_root: str | Path | None = None) -> bool:
-    """Whether `load_or_train` would load run `name` rather than train it: a finished copy made by
-    today's code is in the cache."""
+    """Whether `load_or_train` would load run `name`: a finished copy made by today's code is cached."""
     model_cfg, train_cfg = get_run(name).configs(test=test)
     folder = find_folder(name, model_cfg, train_cfg, cache_root)
     finished = (folder / "model.pt").is_file() and (folder / "metrics.json").is_file()
@@ -175,10 +167,8 @@ def _written_by(folder: Path) -> Any:
 def _drop_if_stale(name: str, folder: Path, stamp: dict[str, str]) -> None:
     """Delete the run's files when other code (or code of no known stamp) wrote them."""
     files = run_files(folder)
-    if not files:
-        return
     written_by = _written_by(folder)
-    if written_by == stamp:
+    if not files or written_by == stamp:
         return
     changed = ("no code stamp" if not isinstance(written_by, dict) else ", ".join(
         f for f, v in stamp.items() if written_by.get(f) != v) + " changed")

@@ -1,13 +1,7 @@
 """Checkpoints: what a run folder holds, and how a model is saved, resumed and rebuilt from it.
 
-    ckpt = load_checkpoint("checkpoints/pytorch-example-656a715fb6")        # the training checkpoint
-    model = load_model("checkpoints/pytorch-example-656a715fb6/model.pt")  # the trained model alone
-    run_files(folder)                                                       # every file a run wrote there
-
-A checkpoint stores both configs beside the weights, so a model is rebuilt from the file alone
-(`load_model`). Files are read with `weights_only=True`: no code runs on load. A file that cannot
-be read, or that belongs to another configuration, raises `CheckpointError`, which says what is
-wrong and how to start over.
+A checkpoint stores both configs beside the weights, so `load_model` rebuilds a model from the file
+alone. Files are read with `weights_only=True`: no code runs on load.
 """
 
 from __future__ import annotations
@@ -25,8 +19,7 @@ from vaelib.models import build_model
 from vaelib.runtime import atomic_save, brief, pick_device
 
 __all__ = ["CHECKPOINT", "RUN_FILES", "DERIVED_FILES", "CheckpointError", "FolderBusyError", "run_files", "writing",
-           "load_checkpoint",
-           "save_checkpoint", "check_same_run", "load_model"]
+           "load_checkpoint", "save_checkpoint", "check_same_run", "load_model"]
 
 CHECKPOINT = "checkpoint.pt"
 #: the files `train`, the cache and the command line write into a run folder
@@ -45,9 +38,7 @@ def run_files(folder: str | Path) -> list[Path]:
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read, or that holds another configuration than the one asked for.
-
-    `path` and `problem` (e.g. "is unreadable (...)") let a caller word its own fix (the command
-    line says `--restart` where the library says `resume=False`)."""
+    `path` and `problem` let a caller word its own fix (the command line's `--restart`)."""
 
     def __init__(self, path: str | Path, problem: str,
                  fix: str = "use resume=False to delete it and start over, or another folder") -> None:
@@ -61,10 +52,8 @@ class FolderBusyError(CheckpointError):
 
 @contextmanager
 def writing(folder: str | Path) -> Iterator[None]:
-    """Hold the run folder while this process writes it: a second writer (another `vaelib train`, a
-    second notebook on the same run) gets a FolderBusyError instead of mixing its files with ours.
-    An OS lock on the folder itself (flock), so it goes when the process ends, even when killed;
-    where the system has none (Windows), nothing is held."""
+    """Hold the run folder while this process writes it: a second writer gets a FolderBusyError. An OS
+    lock (flock), so it goes when the process ends, even when killed; none on Windows."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -102,12 +91,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def load_model(path: str | Path, device: str | torch.device | None = None,
                expect: tuple[dict[str, Any], dict[str, Any]] | None = None) -> nn.Module:
-    """Rebuild a trained model from a checkpoint file (or a run folder) alone, in eval mode.
-
-    A checkpoint whose configuration today's vaelib no longer accepts (a setting a model now
-    rejects) raises CheckpointError saying so and how to retrain; so does one that holds another
-    configuration than `expect` (model config, train config as dicts), e.g. a run copied into the
-    folder of another."""
+    """Rebuild a trained model from a checkpoint file (or a run folder) alone, in eval mode. CheckpointError
+    when today's vaelib cannot rebuild it, or when it holds other configs than `expect` (model, train dicts)."""
     ckpt = load_checkpoint(path)
     if expect is not None and (ckpt.get("model_config"), ckpt.get("train_config")) != tuple(expect):
         raise CheckpointError(path, "holds another configuration than the run asked for (a folder copied or "
@@ -124,8 +109,8 @@ def load_model(path: str | Path, device: str | torch.device | None = None,
 def save_checkpoint(path: Path, model_config: dict[str, Any], train_config: dict[str, Any], model: nn.Module,
                     optimizer: torch.optim.Optimizer, scheduler: Any, generator: torch.Generator,
                     state: dict[str, Any]) -> None:
-    """Write a training checkpoint atomically: both configs, the weights, the optimizer and schedule,
-    every random generator's state and the trainer's `state` (epoch, history, early stopping)."""
+    """Write a training checkpoint atomically: both configs, the weights, the optimizer and schedule, the
+    random generators, and the trainer's `state` (epoch, history, early stopping)."""
     on_cuda = next(model.parameters()).device.type == "cuda"
     atomic_save({
         "model_config": model_config,

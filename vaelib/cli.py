@@ -4,16 +4,10 @@
     vaelib train --run gaussian-sigma-0.1 --out runs/sigma-0.1   # a run of the registry (vaelib.runs)
     vaelib evaluate runs/pytorch-example --iwae-k 5000
 
-Errors give one line on stderr, `vaelib: error: ...`, never a traceback: exit status 2 for a bad
-argument, 1 for anything else (a damaged data file or checkpoint, a full disk), 130 for Ctrl-C.
-An unexpected error says so in its line; `VAELIB_DEBUG=1` shows its traceback instead.
-The course's command line (`python -m vaecourse student | grade`: vaecourse imports vaelib, never
-the other way round) reuses this one's machinery: `Parser`, `CLIError`, `UsageError`, the
-argument types, `one_line` and `run_main`, the error handling of `main`.
-
-This module imports only the standard library and the run registry (vaelib.runs, which has no
-torch): torch and the rest of vaelib are imported by the subcommands after their arguments are
-checked, so a typo fails in a fraction of a second.
+Errors give one line on stderr, `vaelib: error: ...`, never a traceback (unless VAELIB_DEBUG=1):
+exit status 2 for a bad argument, 1 for anything else, 130 for Ctrl-C. vaecourse's command line
+reuses this machinery (`Parser`, `UsageError`, the argument types, `one_line`, `run_main`).
+Torch is imported only after the arguments are checked, so a typo fails in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -57,7 +51,7 @@ class UsageError(CLIError):
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: a bad argument raises UsageError instead of printing the usage."""
 
-    def error(self, message: str) -> None:  # argparse prints usage + error; we want one line
+    def error(self, message: str) -> None:
         raise UsageError(message)
 
 
@@ -135,25 +129,17 @@ def _check_device_available(name: str | None) -> None:
     """After torch is imported: does this machine have it?"""
     import torch
 
-    if name is None or name == "cpu":
-        return
+    kind, _, index = (name or "cpu").partition(":")
     mps = getattr(torch.backends, "mps", None)
-    if (name.startswith("cuda") and not torch.cuda.is_available()) or (
-            name == "mps" and (mps is None or not mps.is_available())):
-        raise UsageError(f"--device {name}: {name.partition(':')[0].upper()} is not available on this machine; "
-                         "use --device cpu")
-    if name.startswith("cuda") and int(name.partition(":")[2] or 0) >= torch.cuda.device_count():
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": mps is not None and mps.is_available()}
+    if not available[kind]:
+        raise UsageError(f"--device {name}: {kind.upper()} is not available on this machine; use --device cpu")
+    if kind == "cuda" and int(index or 0) >= torch.cuda.device_count():
         raise UsageError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
 
 
-def _check_out_is_folder(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a folder")
-
-
 def _check_out_writable(out: Path) -> None:
-    """Create the run folder and write a probe file in it, so that a read-only place fails now,
-    not after the data are loaded."""
+    """Create the run folder and write a probe file in it: a read-only place fails before the data load."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=out, prefix=".vaelib-write-check.")
@@ -161,11 +147,6 @@ def _check_out_writable(out: Path) -> None:
         os.remove(probe)
     except OSError as e:
         raise UsageError(f"cannot write to --out {out}: {e.strerror or e}") from None
-
-
-def _restart_hint(exc) -> CLIError:
-    """A CheckpointError of the run folder, worded with this command line's flags."""
-    return CLIError(f"{exc.path} {exc.problem}; run again with --restart to delete it and start over, or pick another --out")
 
 
 # ----------------------------------------------------------------------------- subcommands
@@ -177,7 +158,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.run is not None and args.run not in RUNS:
         raise UsageError(f"unknown run {args.run!r}; known: {', '.join(RUNS)}")
     _check_device_name(args.device)
-    _check_out_is_folder(args.out)
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} exists and is not a folder")
 
     import torch
 
@@ -191,15 +173,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_out_writable(args.out)
     mcfg, tcfg = RUNS[args.run].configs() if args.run is not None else (PRESETS[args.preset].model,
                                                                         PRESETS[args.preset].train)
-    changes = {k: v for k, v in (("epochs", args.epochs), ("subset", args.subset), ("seed", args.seed)) if v is not None}
-    tcfg = replace(tcfg, **changes)
+    overrides = {"epochs": args.epochs, "subset": args.subset, "seed": args.seed}
+    tcfg = replace(tcfg, **{k: v for k, v in overrides.items() if v is not None})
     try:
         result = train(mcfg, tcfg, args.out, device=args.device, progress=not args.no_progress,
                        resume=not args.restart)
     except FolderBusyError as exc:
         raise CLIError(str(exc)) from None
-    except CheckpointError as exc:
-        raise _restart_hint(exc) from None
+    except CheckpointError as exc:  # worded with this command line's flags
+        raise CLIError(f"{exc.path} {exc.problem}; run again with --restart to delete it and start over, "
+                       "or pick another --out") from None
     model = result.model
     test = vdata.load_mnist(dataset=tcfg.dataset, val_size=tcfg.val_size, subset=tcfg.subset).test
     device = next(model.parameters()).device
@@ -276,9 +259,8 @@ def _expected_line(exc: Exception) -> str | None:
     """The one line for a failure the user can fix (a file, the disk, a value); None if unexpected."""
     if isinstance(exc, OSError):
         return _os_error_line(exc)
-    if _is(exc, "vaelib.datafiles", "DataError") or _is(exc, "vaelib.train", "NonFiniteLossError"):
-        return one_line(str(exc))
-    if isinstance(exc, ValueError):  # a value checked by the library (e.g. TrainConfig, CheckpointError)
+    if (isinstance(exc, ValueError)  # a value checked by the library (e.g. TrainConfig, CheckpointError)
+            or _is(exc, "vaelib.datafiles", "DataError") or _is(exc, "vaelib.train", "NonFiniteLossError")):
         return one_line(str(exc))
     return None
 
@@ -287,9 +269,7 @@ def _dispatch(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("presets", "runs"):
         return cmd_list(args.command)
-    if args.command == "train":
-        return cmd_train(args)
-    return cmd_evaluate(args)
+    return cmd_train(args) if args.command == "train" else cmd_evaluate(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,9 +279,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_main(dispatch: Callable[[list[str] | None], int], argv: list[str] | None = None, *, prog: str = "vaelib",
              interrupted: str = "run the same command again to resume from the last checkpoint") -> int:
-    """Return dispatch(argv), or the exit status of its failure after one line on stderr:
-    `PROG: error: ...` with the CLIError's own status, or with 1 for anything else; for Ctrl-C
-    `PROG: interrupted; INTERRUPTED` and 130. A traceback only with VAELIB_DEBUG=1."""
+    """dispatch(argv), or the exit status of its failure after one line on stderr, `PROG: error: ...`
+    (a CLIError's own status, else 1) or for Ctrl-C `PROG: interrupted; INTERRUPTED` (130)."""
     debug = os.environ.get("VAELIB_DEBUG", "") not in ("", "0")
     try:
         return dispatch(argv)

@@ -1,32 +1,21 @@
 """MNIST and Fashion-MNIST, offline, as device-resident tensors.
 
-The raw files (where they live, how they are verified by size and sha256, how to restore a
-damaged one) are handled by :mod:`vaelib.datafiles`; this module turns them into splits, targets
-and batches. Nothing is ever downloaded; a missing or damaged file raises :class:`DataError`
-saying how to restore it. Fashion-MNIST's test split is committed, so :func:`load_test_split`
-works in a fresh clone; :func:`load_mnist` also needs its training split (see ``vaelib.datafiles``).
-
-Splits: :func:`load_mnist` (and :func:`load_test_split`, the test split alone) returns uint8
-images ``[N, 1, 28, 28]`` and int64 labels ``[N]``; validation is carved from the 60,000 training
-images by a fixed, seeded permutation, and test is the official 10,000.
+vaelib.datafiles finds and checks the raw files; this module turns them into splits, targets and
+batches. Nothing is downloaded: a missing or damaged file raises :class:`DataError` saying how to
+restore it. Fashion-MNIST's test split is committed, so :func:`load_test_split` works in a fresh clone.
 
 Targets. A Bernoulli decoder models every pixel as 0 or 1, but MNIST pixels are grey. The
 notebooks compare three ways to feed it (``targets=`` in :class:`BatchIterator`):
 
 * ``"grey"``: x / 255 in [0, 1]. Convenient, but the Bernoulli log-likelihood of a grey target is
-  not a log-probability of any discrete data set, so its "nats" are not comparable to the
-  literature.
+  not a log-probability of any discrete data set, so its "nats" are not comparable to the literature.
 * ``"dynamic"``: a fresh draw x ~ Bernoulli(grey / 255) for every batch, so every epoch sees new
   binary images (a data augmentation; the usual choice for training, e.g. in the IWAE paper).
-* ``"fixed"``: one draw made once per split with a fixed seed and then frozen, giving a fixed
-  binary data set. Use it to report comparable test log-likelihoods.
+* ``"fixed"``: one seeded draw per split, then frozen: a fixed binary data set, for comparable
+  test log-likelihoods.
 
-A model is trained on :data:`TRAIN_TARGETS` ("grey" or "dynamic") and scored on
-:data:`EVAL_TARGETS` ("grey" or "fixed"): :func:`eval_targets_for` is the rule (binarized
-training -> fixed binarization, grey training -> grey), :func:`eval_inputs` makes those targets.
-
-Batches are sliced by index from tensors that already live on the training device (no
-per-sample ``Dataset`` and no ``DataLoader`` workers in the hot loop).
+A model trains on :data:`TRAIN_TARGETS` and is scored on :data:`EVAL_TARGETS` (the rule:
+:func:`eval_targets_for`).
 """
 
 from __future__ import annotations
@@ -69,12 +58,8 @@ N_TRAIN_OFFICIAL = 60_000
 
 @dataclass
 class Split:
-    """One split, as whole tensors.
-
-    images: uint8 [N, 1, 28, 28] (grey values 0..255); labels: int64 [N];
-    index: int64 [N], positions in the official file (train file for train/val, test file for
-    test), or None.
-    """
+    """One split as whole tensors: images uint8 [N, 1, 28, 28] (grey values 0..255), labels int64 [N],
+    index int64 [N] (positions in the official train or test file) or None."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -109,10 +94,8 @@ class MNISTSplits:
 
 @functools.lru_cache(maxsize=16)
 def _load_array(dataset: str, name: str, stamp: tuple[str, int, int]) -> torch.Tensor:
-    """One decoded file (images uint8 [N, 1, 28, 28] or labels int64 [N]), cached per file version.
-
-    The cached tensors are shared: callers must never hand them out without copying.
-    """
+    """One decoded file (images uint8 [N, 1, 28, 28] or labels int64 [N]), cached per file version
+    and shared: callers must copy before handing it out."""
     path, shape = stamp[0], IDX_SHAPES[name]
     t = read_idx(path)
     if t.dtype != torch.uint8 or tuple(t.shape) != shape:
@@ -147,24 +130,13 @@ def _take(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> Split:
     return Split(x.index_select(0, idx), y.index_select(0, idx), idx.clone())
 
 
-def load_mnist(
-    root: Path | str | None = None,
-    dataset: str = "mnist",
-    val_size: int = 10_000,
-    seed: int = 0,
-    subset: int | None = None,
-) -> MNISTSplits:
-    """Train / val / test splits of MNIST or Fashion-MNIST, on the CPU.
+def load_mnist(root: Path | str | None = None, dataset: str = "mnist", val_size: int = 10_000, seed: int = 0,
+        subset: int | None = None) -> MNISTSplits:
+    """Train / val / test Splits of "mnist" or "fashion-mnist", on the CPU, as fresh copies.
 
-    dataset: "mnist" or "fashion-mnist". Validation = ``val_size`` images of the official 60,000
-    training images, chosen by ``torch.randperm`` with ``torch.Generator().manual_seed(seed)``
-    (the same split every time); train = the rest (disjoint from val, in permuted order);
-    test = the official 10,000. ``subset`` keeps the first ``subset`` images of each split (fast
-    test mode). Images uint8 [N, 1, 28, 28], labels int64 [N], ``index`` = positions in the
-    official file.
-
-    Decoded files are cached in this process, so a second call is fast; the returned tensors are
-    always fresh copies, so mutating them never changes a later call's result.
+    val = ``val_size`` of the official 60,000 training images, picked by a permutation seeded with
+    ``seed`` (the same split every time); train = the rest; test = the official 10,000. ``subset``
+    keeps the first ``subset`` images of each split (fast test mode).
     """
     _check_args(dataset, subset)
     if not 0 <= val_size < N_TRAIN_OFFICIAL:
@@ -189,12 +161,8 @@ def load_mnist(
 def load_test_split(
     root: Path | str | None = None, dataset: str = "mnist", subset: int | None = None
 ) -> Split:
-    """The official 10,000 test images of MNIST or Fashion-MNIST alone, on the CPU.
-
-    The same as ``load_mnist(...).test`` (same images, labels, ``index`` and ``subset`` rule),
-    but only the two test files are needed: for Fashion-MNIST the repository commits just those,
-    so this works in a fresh clone where :func:`load_mnist` would ask for the training split.
-    """
+    """``load_mnist(...).test`` alone, from the two test files only (for Fashion-MNIST the only
+    ones committed, so this works in a fresh clone)."""
     _check_args(dataset, subset)
     folder = ensure_mnist(root) if dataset == "mnist" else ensure_fashion_mnist(root, splits=("test",))
     x, y = _load_split_arrays(dataset, folder, "test")
@@ -225,9 +193,7 @@ def _uniform(shape: torch.Size, generator: torch.Generator | None, device: torch
 def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Dynamic binarization: Bernoulli(x) draws for x in [0, 1] -> float {0, 1}, same shape.
 
-    Draws with generator (on the generator's device, then moved to x's device; pass
-    ``torch.Generator(device=x.device)`` to avoid the copy on a GPU), or with torch's global
-    RNG when generator is None. Deterministic for a given generator state.
+    Draws on the generator's device (then moved to x's), or with torch's global RNG when None.
     """
     return (_uniform(x.shape, generator, x.device) < x).to(x.dtype)
 
@@ -245,11 +211,8 @@ def _fixed_binary_u8(images: torch.Tensor, seed: int) -> torch.Tensor:
 
 
 def fixed_binarization(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """A fixed Bernoulli(grey / 255) draw: uint8 [N, ...] -> float32 {0, 1}, same shape.
-
-    Uses a CPU ``torch.Generator`` seeded with seed, so the result depends only on (images,
-    seed), not on the device; it is moved to the images' device.
-    """
+    """A fixed Bernoulli(grey / 255) draw: uint8 [N, ...] -> float32 {0, 1}, same shape and device.
+    Drawn with a seeded CPU generator, so it depends on (images, seed) only, not on the device."""
     return _fixed_binary_u8(images, seed).to(torch.float32)
 
 
@@ -276,31 +239,16 @@ class BatchIterator:
     """Mini-batches of float images [B, 1, 28, 28] (and int64 labels [B] when labels=True).
 
     Each ``iter()`` is one epoch: a new permutation when shuffle, else the split in order.
-    Batches are sliced by index from whole tensors; put them on the training device once
-    (``split.to(device)``, or pass device=, which copies once here) so no per-batch host-to-device
-    copy happens. targets: "grey" (x / 255), "dynamic" (a fresh Bernoulli draw per batch),
-    "fixed" (:func:`fixed_binarization` of the whole split, computed once here, seed fixed_seed).
-
-    Randomness (permutation, dynamic draws) comes from generator, drawn on the generator's
-    device and moved to the images' device (use ``torch.Generator(device=...)`` matching the
-    images to draw on the GPU), or from torch's global RNG when generator is None. With a CPU
-    generator the batches are deterministic for a given seed whatever the device.
+    Batches are index slices of whole tensors that live on the training device (``device=``
+    copies them once), so no per-batch host-to-device copy and no DataLoader. targets: see the
+    module docstring ("fixed" is computed once here, with fixed_seed). The permutation and the
+    dynamic draws come from generator (or torch's global RNG): with a CPU generator the batches
+    are the same for a seed whatever the device.
     """
 
-    def __init__(
-        self,
-        data: Split | torch.Tensor,
-        batch_size: int,
-        *,
-        shuffle: bool,
-        targets: str = "grey",
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-        drop_last: bool = False,
-        labels: bool = False,
-        fixed_seed: int = 0,
-        predraw: bool | None = None,
-    ) -> None:
+    def __init__(self, data: Split | torch.Tensor, batch_size: int, *, shuffle: bool, targets: str = "grey",
+            generator: torch.Generator | None = None, device: torch.device | str | None = None,
+            drop_last: bool = False, labels: bool = False, fixed_seed: int = 0, predraw: bool | None = None) -> None:
         if targets not in BATCH_TARGETS:
             raise ValueError(f"targets must be one of {BATCH_TARGETS}, got {targets!r}")
         if batch_size < 1:
@@ -367,17 +315,9 @@ class BatchIterator:
             yield (x, y) if self.labels else x
 
 
-def iterate_batches(
-    data: Split | torch.Tensor,
-    batch_size: int,
-    *,
-    shuffle: bool,
-    targets: str = "grey",
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-    drop_last: bool = False,
-    labels: bool = False,
-) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
+def iterate_batches(data: Split | torch.Tensor, batch_size: int, *, shuffle: bool, targets: str = "grey",
+        generator: torch.Generator | None = None, device: torch.device | str | None = None, drop_last: bool = False,
+        labels: bool = False) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of :class:`BatchIterator` (for "fixed", build a BatchIterator once and reuse it)."""
     return iter(
         BatchIterator(

@@ -1,16 +1,9 @@
 """The raw MNIST and Fashion-MNIST files: where they live, how they are verified, how to restore them.
 
 :mod:`vaelib.data` turns these files into splits; this module makes sure they are the official bytes.
-
-* Where: ``DATA_ROOT`` (``$VAELIB_DATA`` when set, else the repository's ``data/``) in torchvision's
-  layout, ``<root>/MNIST/raw/`` and ``<root>/FashionMNIST/raw/``, where the four official files of
-  each are committed gzip-compressed. Nothing is ever downloaded.
-* Verified by size + sha256: :func:`ensure_raw` decompresses each ``<name>.gz`` once next to
-  itself (atomically) and checks size and sha256 of the result against :data:`MNIST_FILES` or
-  :data:`FASHION_MNIST_FILES`; verified files are remembered per (path, mtime, size), so an edited
-  file is checked again.
-* Restore hints: a missing, truncated or corrupt file raises :class:`DataError` naming every bad
-  file, what was expected and found, and how to restore it (``git checkout -- data/...``).
+They live in ``DATA_ROOT`` (``$VAELIB_DATA`` when set, else the repository's ``data/``) in torchvision's
+layout, ``<root>/MNIST/raw/`` and ``<root>/FashionMNIST/raw/``, committed gzip-compressed. Nothing is
+ever downloaded.
 """
 
 from __future__ import annotations
@@ -21,7 +14,6 @@ import os
 import tempfile
 import zlib
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import torch
@@ -42,8 +34,7 @@ MNIST_FILES: dict[str, tuple[int, str]] = {
     "t10k-labels-idx1-ubyte": (10_008, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
 }
 
-# The same for the four Fashion-MNIST files committed to data/FashionMNIST/raw/ (its README says
-# where they come from).
+# The same for the four Fashion-MNIST files (data/FashionMNIST/README.md says where they come from).
 FASHION_MNIST_FILES: dict[str, tuple[int, str]] = {
     "train-images-idx3-ubyte": (47_040_016, "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
     "train-labels-idx1-ubyte": (60_008, "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
@@ -69,14 +60,12 @@ _IDX_DTYPES: dict[int, np.dtype] = {
     0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8"),
 }
 _CHUNK = 1 << 20  # files are read in 1 MiB chunks
+# Stamps (file_version) of uncompressed files whose size and sha256 were verified in this process.
+_VERIFIED: set[tuple[str, int, int]] = set()
 
 
 class DataError(RuntimeError):
     """A data file is missing, damaged or not what was expected. The message says how to fix it."""
-
-
-def _root(root: Path | str | None) -> Path:
-    return Path(root) if root is not None else DATA_ROOT
 
 
 def file_version(path: Path) -> tuple[str, int, int]:
@@ -96,10 +85,6 @@ def _sha256_file(path: Path) -> tuple[int, str]:
     return size, h.hexdigest()
 
 
-# Stamps of uncompressed MNIST files whose size and sha256 were verified in this process.
-_VERIFIED: set[tuple[str, int, int]] = set()
-
-
 def _restore_hint(raw: Path, name: str, gz_damaged: bool, folder: str = "MNIST") -> str:
     """How to restore a committed file of data/<folder>/raw/ (folder "MNIST" or "FashionMNIST")."""
     gz = f"{name}.gz"
@@ -111,26 +96,18 @@ def _restore_hint(raw: Path, name: str, gz_damaged: bool, folder: str = "MNIST")
     restore_gz += f", or copy the official {official} file (the one torchvision downloads) there"
     if gz_damaged:
         return f"restore {gz}: {restore_gz}."
-    return (
-        f"delete {raw / name} (it is re-created from {gz} on the next load); "
-        f"if {gz} is damaged too, restore it: {restore_gz}."
-    )
+    return (f"delete {raw / name} (it is re-created from {gz} on the next load); "
+            f"if {gz} is damaged too, restore it: {restore_gz}.")
 
 
 def _decompress_verified(gz: Path, dst: Path, size: int, sha: str) -> str | None:
-    """Decompress gz to dst atomically if its content has the expected size and sha256.
-
-    Writes to a temporary file in the same folder and ``os.replace``s it into place only when
-    the content checks out, so an interrupted or bad decompression never leaves a file at dst.
-    Returns None on success, else a description of what was found.
-    """
+    """Decompress gz to dst if its content has the expected size and sha256; None, else what was found.
+    Atomic (a temporary file replaces dst only when it checks out): no bad or half-written dst is left."""
     try:
         fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=".tmp-", suffix=f"-{dst.name}")
     except OSError as e:
-        raise DataError(
-            f"cannot write the decompressed {dst.name} into {dst.parent}: {e}. "
-            "Point VAELIB_DATA to a writable copy of the data folder."
-        ) from e
+        raise DataError(f"cannot write the decompressed {dst.name} into {dst.parent}: {e}. "
+                        "Point VAELIB_DATA to a writable copy of the data folder.") from e
     tmp = Path(tmp_name)
     try:
         h = hashlib.sha256()
@@ -154,11 +131,8 @@ def _decompress_verified(gz: Path, dst: Path, size: int, sha: str) -> str | None
 
 
 def _ensure_verified(raw: Path, name: str, size: int, sha: str, folder: str) -> str | None:
-    """Make ``raw/name`` a verified file: decompress ``raw/name.gz`` once when it is absent,
-    then check size and sha256 (remembered per file version, so later calls only ``stat``).
-
-    Returns None when fine, else the problem (expected, found, how to restore it) for a DataError.
-    """
+    """Make ``raw/name`` a verified file, decompressing ``raw/name.gz`` once when it is absent (a file
+    verified before is only ``stat``ed). None when fine, else the problem: expected, found, the fix."""
     path, gz = raw / name, raw / f"{name}.gz"
     expected = f"expected: {size} bytes, sha256 {sha} (uncompressed)"
     if path.is_file():
@@ -171,52 +145,38 @@ def _ensure_verified(raw: Path, name: str, size: int, sha: str, folder: str) -> 
             if found_size == size and found_sha == sha:
                 _VERIFIED.add(stamp)
                 return None
-            found = f"found:    {found_size} bytes, sha256 {found_sha}"
+            found = f"{found_size} bytes, sha256 {found_sha}"
         else:
-            found = f"found:    {found_size} bytes"
-        return (
-            f"{name}: wrong content in {path}\n    {expected}\n    {found}\n"
-            f"    fix: {_restore_hint(raw, name, gz_damaged=False, folder=folder)}"
-        )
-    if gz.is_file():
+            found = f"{found_size} bytes"
+        problem, gz_damaged = f"{name}: wrong content in {path}", False
+    elif gz.is_file():
         found = _decompress_verified(gz, path, size, sha)
         if found is None:
             return None
-        return (
-            f"{name}: bad archive {gz}\n    {expected}\n    found:    {found}\n"
-            f"    fix: {_restore_hint(raw, name, gz_damaged=True, folder=folder)}"
-        )
-    return (
-        f"{name}: missing, neither {gz.name} nor {name} is in {raw}\n    {expected}\n"
-        f"    found:    no file\n    fix: {_restore_hint(raw, name, gz_damaged=True, folder=folder)}"
-    )
+        problem, gz_damaged = f"{name}: bad archive {gz}", True
+    else:
+        problem, gz_damaged, found = f"{name}: missing, neither {gz.name} nor {name} is in {raw}", True, "no file"
+    return (f"{problem}\n    {expected}\n    found:    {found}\n"
+            f"    fix: {_restore_hint(raw, name, gz_damaged=gz_damaged, folder=folder)}")
 
 
 def ensure_raw(dataset: str = "mnist", root: Path | str | None = None,
                splits: tuple[str, ...] = ("train", "test")) -> Path:
-    """Check (and decompress once) the files of `splits` of a data set; return ``<root>/<folder>/raw``
-    (folder MNIST or FashionMNIST, torchvision's layout; the repository commits both).
+    """Check (and decompress once) the files of `splits` of a data set against :data:`MNIST_FILES` or
+    :data:`FASHION_MNIST_FILES`; return ``<root>/<folder>/raw`` (folder MNIST or FashionMNIST).
 
-    For each file: decompress ``<name>.gz`` next to it when ``<name>`` is absent, then verify the
-    size and sha256 of ``<name>`` against :data:`MNIST_FILES` or :data:`FASHION_MNIST_FILES`.
-    Verified files are remembered in this process by (path, mtime, size), so later calls only
-    ``stat`` them. Never downloads; afterwards torchvision's datasets read the folder offline.
-
-    Raises DataError (one, listing every bad file: what was expected, what was found and how to
-    restore it) when a file is missing, truncated or corrupt.
+    Raises one DataError listing every missing, truncated or corrupt file and how to restore it.
     """
     if not splits or not set(splits) <= set(SPLIT_FILES):
         raise ValueError(f"splits must be a non-empty subset of {tuple(SPLIT_FILES)}, got {splits!r}")
     folder, files, label = {"mnist": ("MNIST", MNIST_FILES, "MNIST"),
                             "fashion-mnist": ("FashionMNIST", FASHION_MNIST_FILES, "Fashion-MNIST")}[dataset]
-    raw = _root(root) / folder / "raw"
+    raw = (Path(root) if root is not None else DATA_ROOT) / folder / "raw"
     names = [name for split, pair in SPLIT_FILES.items() if split in splits for name in pair]
     problems = [msg for name in names if (msg := _ensure_verified(raw, name, *files[name], folder)) is not None]
     if problems:
-        raise DataError(
-            f"{label} check failed in {raw} ({len(problems)} bad file(s); nothing is downloaded):\n  "
-            + "\n  ".join(problems)
-        )
+        raise DataError(f"{label} check failed in {raw} ({len(problems)} bad file(s); nothing is downloaded):\n  "
+                        + "\n  ".join(problems))
     return raw
 
 
@@ -238,10 +198,6 @@ def find_idx(folder: Path, name: str) -> Path | None:
     return None
 
 
-def _open_idx(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-
-
 def _parse_header(head: bytes, path: Path) -> tuple[np.dtype, tuple[int, ...], int]:
     """(dtype, dims, header length) from the first bytes of an idx file; DataError if invalid."""
     if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
@@ -255,14 +211,11 @@ def _parse_header(head: bytes, path: Path) -> tuple[np.dtype, tuple[int, ...], i
 
 
 def read_idx(path: Path | str) -> torch.Tensor:
-    """Parse an idx file (``.gz`` or uncompressed) into a tensor with the dims of its header.
-
-    MNIST images -> uint8 [N, 28, 28]; labels -> uint8 [N]. Raises DataError on a bad magic
-    number, a truncated or corrupt file, or trailing bytes.
-    """
+    """Parse an idx file (``.gz`` or uncompressed) into a tensor with the dims of its header: MNIST
+    images -> uint8 [N, 28, 28], labels -> uint8 [N]. DataError if it is not a whole idx file."""
     path = Path(path)
     try:
-        with _open_idx(path) as f:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
             data = f.read()
     except FileNotFoundError as e:
         raise DataError(f"{path} does not exist") from e
@@ -271,9 +224,7 @@ def read_idx(path: Path | str) -> torch.Tensor:
     dtype, dims, hlen = _parse_header(data[:64], path)
     expected = hlen + int(np.prod(dims)) * dtype.itemsize
     if len(data) != expected:
-        raise DataError(
-            f"{path}: header says {dims} of {dtype}, i.e. {expected} bytes, "
-            f"found {len(data)} bytes (truncated or corrupt)"
-        )
+        raise DataError(f"{path}: header says {dims} of {dtype}, i.e. {expected} bytes, "
+                        f"found {len(data)} bytes (truncated or corrupt)")
     arr = np.frombuffer(data, dtype=dtype, offset=hlen).reshape(dims)
     return torch.from_numpy(arr.astype(dtype.newbyteorder("="), copy=True))

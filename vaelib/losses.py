@@ -15,9 +15,6 @@ Grep map (equation -> function):
     ELBO with β                                   elbo
     log (1/k) Σ p(x, z_i) / q(z_i | x)            iwae_bound
     log q(z) = log (1/N) Σ_n q(z | x_n)           aggregate_log_prob      (Hoffman & Johnson 2016)
-
-The other autoencoders of notebook 09:
-
     KL(N(μ, σ²) || N(m, s²))                      kl_gaussians
     log Σ_k π_k N(z; m_k, s_k²)                   mixture_log_prob        (GM-VAE prior)
     KL(q(y|x) q(z|x) || p(y) p(z|y))              kl_mixture_prior        (GM-VAE)
@@ -55,35 +52,26 @@ def _sum_per_example(t: torch.Tensor) -> torch.Tensor:
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """z = μ + σ·ε with σ = exp(½ logvar) and ε ~ N(0, I).
-
-    The randomness lives in ε, so gradients flow through μ and σ (Kingma & Welling 2014, §2.4).
-    mu, logvar: [B, D] -> z: [B, D].
-    """
+    """z = μ + σ·ε with σ = exp(½ logvar) and ε ~ N(0, I); mu, logvar: [B, D] -> z: [B, D].
+    The randomness lives in ε, so gradients flow through μ and σ (Kingma & Welling 2014, §2.4)."""
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
 
 def kl_std_normal_terms(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """The terms of kl_std_normal, one per latent dimension: -½ (1 + log σ_j² - μ_j² - σ_j²).
-
-    mu, logvar: [B, D] -> [B, D] nats (what each dimension carries about each example).
-    """
+    mu, logvar: [B, D] -> [B, D] nats (what each dimension carries about each example)."""
     return -0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp())
 
 
 def kl_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(μ, diag σ²) || N(0, I)) = -½ Σ_j (1 + log σ_j² - μ_j² - σ_j²)   (K&W 2014, App. B).
-
-    mu, logvar: [B, D] -> [B] nats.
-    """
+    mu, logvar: [B, D] -> [B] nats."""
     return kl_std_normal_terms(mu, logvar).sum(dim=1)
 
 
 def gaussian_diag_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; μ, diag σ²) = -½ Σ_j [log 2π + log σ_j² + (z_j - μ_j)² / σ_j²].
-
-    Shapes broadcast; the last dimension is summed. Used for log q(z | x) and log p(z).
-    """
+    """log N(z; μ, diag σ²) = -½ Σ_j [log 2π + log σ_j² + (z_j - μ_j)² / σ_j²], for log q(z | x)
+    and log p(z). Shapes broadcast; the last dimension is summed."""
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(dim=-1)
 
 
@@ -98,9 +86,8 @@ def std_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
 def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """log p(x | logits) = Σ_i [x_i log σ(l_i) + (1 - x_i) log(1 - σ(l_i))] = -BCE(x, σ(l)).
 
-    x: targets in [0, 1], shape [B, ...] (binary for a true Bernoulli likelihood; grey values give
-    the "continuous BCE" that pytorch/examples reports, which is not a normalised density).
-    logits: same shape. Returns [B] nats. Computed from logits for numerical stability.
+    x, logits: [B, ...] -> [B] nats, from logits for stability. x binary for a true Bernoulli likelihood;
+    grey values give the "continuous BCE" of pytorch/examples, which is not a normalised density.
     """
     return -_sum_per_example(F.binary_cross_entropy_with_logits(logits, x, reduction="none"))
 
@@ -111,9 +98,8 @@ def gaussian_log_prob(
     """log N(x; mean, σ² I) = Σ_i [-(x_i - x̂_i)² / (2σ_i²) - log σ_i - ½ log 2π].
 
     With one fixed σ this is -‖x - x̂‖² / (2σ²) - D log σ - (D/2) log 2π: "MSE loss" is a Gaussian
-    likelihood with a fixed σ, and the 1/(2σ²) in front hides a β = 2σ².
-    log_sigma: a float, a scalar tensor (one learned σ), or a tensor broadcastable to x
-    (per-pixel σ). x, mean: [B, ...]. Returns [B] nats.
+    likelihood with a fixed σ, and the 1/(2σ²) in front hides a β = 2σ². x, mean: [B, ...] -> [B] nats;
+    log_sigma: a float, a scalar tensor (one learned σ), or broadcastable to x (per-pixel σ).
     """
     log_sigma = torch.as_tensor(log_sigma, dtype=mean.dtype, device=mean.device)
     log_sigma = log_sigma.expand_as(mean)
@@ -124,14 +110,12 @@ def gaussian_log_prob(
 def discretized_gaussian_log_prob(
     x: torch.Tensor, mean: torch.Tensor, log_sigma: torch.Tensor | float, levels: int = 256
 ) -> torch.Tensor:
-    """log P(x) of an image with `levels` grey levels under a Gaussian decoder, [B] nats.
+    """log P(x) of an image with `levels` grey levels under a Gaussian decoder, x: v/255 [B, ...] -> [B] nats.
 
-    A Gaussian density of grey values is not a probability and cannot be compared with a
-    Bernoulli model's; the probability of the *stored 8-bit image* can. Pixel value v/255 (v in
-    0..255) stands for the bin [v/255 - h, v/255 + h], h = 1/(2·255): P(x_i) = Φ((x_i + h - μ_i)/σ_i)
-    - Φ((x_i - h - μ_i)/σ_i), with the two outer bins stretched to ±∞ so the levels' probabilities
-    sum to 1 (as in PixelCNN++, Salimans et al. 2017). x: values v/255 in [0, 1], [B, ...].
-    Bits per dimension = -log P(x) / (D log 2).
+    A Gaussian density of grey values is not a probability; the probability of the *stored 8-bit
+    image* is. Pixel value v/255 stands for the bin [v/255 - h, v/255 + h], h = 1/(2·255):
+    P(x_i) = Φ((x_i + h - μ_i)/σ_i) - Φ((x_i - h - μ_i)/σ_i), the two outer bins stretched to ±∞ so
+    the levels' probabilities sum to 1 (PixelCNN++, Salimans et al. 2017). Bits/dim = -log P(x) / (D log 2).
     """
     log_sigma = torch.as_tensor(log_sigma, dtype=mean.dtype, device=mean.device).expand_as(mean)
     h = 0.5 / (levels - 1)
@@ -151,13 +135,11 @@ def discretized_logistic_log_prob(
 ) -> torch.Tensor:
     """log P(x) of an image with `levels` grey levels under a discretized logistic, [B] nats.
 
-    A likelihood made for 8-bit images (Salimans et al. 2017, PixelCNN++): pixel value v/255 stands
-    for the bin [v/255 - h, v/255 + h], h = 1/(2·255), and P(x_i) = σ((x_i + h - μ_i)/s_i) -
-    σ((x_i - h - μ_i)/s_i), σ the logistic cdf; the outer bins reach to ±∞, so a location μ_i
-    below 0 puts almost all of a black pixel's probability on exactly 0. x: values v/255 in [0, 1],
-    [B, ...]; loc: unconstrained μ, like x; log_scale: log s, broadcast to x.
-    The difference of two sigmoids is computed in log space without cancellation:
-    σ(a) - σ(b) = σ(a) σ(-b) (1 - e^(b - a)).
+    Made for 8-bit images (PixelCNN++, Salimans et al. 2017): with the bins of
+    discretized_gaussian_log_prob, P(x_i) = σ((x_i + h - μ_i)/s_i) - σ((x_i - h - μ_i)/s_i), σ the
+    logistic cdf; the outer bins reach to ±∞, so μ_i < 0 puts almost all of a black pixel's
+    probability on exactly 0. x: v/255 [B, ...]; loc: unconstrained μ, like x; log_scale: log s.
+    In log space without cancellation: σ(a) - σ(b) = σ(a) σ(-b) (1 - e^(b - a)).
     """
     log_scale = torch.as_tensor(log_scale, dtype=loc.dtype, device=loc.device).expand_as(loc)
     h = 0.5 / (levels - 1)
@@ -175,11 +157,8 @@ def discretized_logistic_log_prob(
 
 @dataclass
 class ELBOTerms:
-    """Per-example parts of the (β-)ELBO, all [B] nats.
-
-    loss = -(reconstruction - β·kl) is what the optimiser minimises (mean over the batch);
-    elbo = reconstruction - kl is the true bound whatever β was used for training.
-    """
+    """Per-example parts of the (β-)ELBO, all [B] nats: loss = -(reconstruction - β·kl) is what the
+    optimiser minimises (batch mean); elbo = reconstruction - kl is the true bound whatever β."""
 
     reconstruction: torch.Tensor  # E_q[log p(x|z)], one-sample estimate
     kl: torch.Tensor
@@ -190,10 +169,7 @@ class ELBOTerms:
 
 def elbo(log_px_given_z: torch.Tensor, kl: torch.Tensor, beta: float = 1.0) -> ELBOTerms:
     """ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)); training loss = -(E_q[log p(x|z)] - β KL).
-
-    log_px_given_z: [B] (one sample of z per example), kl: [B]. β = 1 gives the evidence lower
-    bound; β ≠ 1 is the β-VAE objective (Higgins et al. 2017), and then loss ≠ -elbo.
-    """
+    log_px_given_z (one z per example), kl: [B]. β ≠ 1 is the β-VAE (Higgins et al. 2017): loss ≠ -elbo."""
     return ELBOTerms(
         reconstruction=log_px_given_z,
         kl=kl,
@@ -222,10 +198,9 @@ def iwae_bound(
     """Importance-weighted bound L_k = log (1/k) Σ_i p(x, z_i) / q(z_i | x), z_i ~ q(z | x).
 
     (Burda, Grosse & Salakhutdinov 2016.) L_1 is the ELBO; L_k rises with k towards log p(x).
-    x: [B, ...] -> [B] nats. Samples are drawn in chunks of at most `chunk_size` per example
-    (default: enough that chunk × B ≤ 2**16 decoder passes at a time), and combined with a
-    running log-sum-exp, so k = 5000 fits in memory. A model with a `log_weights(x, s)` method
-    (vaelib.models.hvae: two stochastic layers) gives its own log w [s, B] for each chunk.
+    x: [B, ...] -> [B] nats. Chunks of at most `chunk_size` samples per example (default: chunk × B
+    ≤ 2**16 decoder passes) are combined by a running log-sum-exp, so k = 5000 fits in memory. A model
+    with `log_weights(x, s)` (vaelib.models.hvae) gives its own log w [s, B] per chunk.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -261,10 +236,9 @@ def iwae_from_log_weights(log_w: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
 
 
-#: rows per decoder pass when many z are decoded at once (IWAE): a convolutional decoder's
-#: activations for 10,000 rows spill out of a CPU's cache. In pieces of 512 the conv VAEs' k = 100
-#: NLLs ran 1.5-1.75x faster on the 2-core machine and reproduced the cached ones bit for bit (a
-#: matrix product may round a row differently at another batch size: the same values to rounding)
+#: rows per decoder pass when many z are decoded at once (IWAE): a conv decoder's activations for
+#: 10,000 rows spill out of a CPU's cache; pieces of 512 ran the conv VAEs' k = 100 NLLs 1.5-1.75x
+#: faster on the 2-core machine, with the same values to rounding
 DECODE_ROWS = 512
 
 
@@ -276,11 +250,8 @@ def decoded_log_likelihood(model: LatentVariableModel, x: torch.Tensor, z: torch
 
 
 def aggregate_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 256) -> torch.Tensor:
-    """log q(z) of the aggregate posterior q(z) = (1/N) Σ_n N(z; μ_n, diag σ_n²) of N images.
-
-    z: [M, D] points, mu, logvar: [N, D] the encoder's outputs -> [M] nats. Exact for the mixture
-    of these N components (a log-sum-exp over all of them, `chunk` points at a time).
-    """
+    """log q(z) of the aggregate posterior q(z) = (1/N) Σ_n N(z; μ_n, diag σ_n²) of N images, exactly
+    (a log-sum-exp over all N, `chunk` points at a time). z: [M, D]; mu, logvar: [N, D] -> [M] nats."""
     out = [torch.logsumexp(gaussian_diag_log_prob(z[i : i + chunk, None, :], mu[None], logvar[None]), dim=1)
            for i in range(0, z.shape[0], chunk)]
     return torch.cat(out) - math.log(mu.shape[0])
@@ -293,9 +264,7 @@ def kl_gaussians(
     mu: torch.Tensor, logvar: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor
 ) -> torch.Tensor:
     """KL(N(μ, diag σ²) || N(m, diag s²)) = ½ Σ_j [log s_j² - log σ_j² + (σ_j² + (μ_j - m_j)²) / s_j² - 1].
-
-    Shapes broadcast; the last dimension is summed. With m = 0, s = 1 it is kl_std_normal.
-    """
+    Shapes broadcast; the last dimension is summed."""
     return 0.5 * (
         logvar_p - logvar + (logvar.exp() + (mu - mu_p).pow(2)) * torch.exp(-logvar_p) - 1.0
     ).sum(dim=-1)
@@ -305,29 +274,19 @@ def mixture_log_prob(
     z: torch.Tensor, means: torch.Tensor, logvars: torch.Tensor, log_weights: torch.Tensor
 ) -> torch.Tensor:
     """log p(z) = log Σ_k π_k N(z; m_k, diag s_k²), a Gaussian mixture.
-
-    z: [..., D]; means, logvars: [K, D]; log_weights: [K] (log π_k, summing to one). Returns [...].
-    """
+    z: [..., D]; means, logvars: [K, D]; log_weights: [K] (log π_k) -> [...]."""
     comp = gaussian_diag_log_prob(z.unsqueeze(-2), means, logvars)  # [..., K]
     return torch.logsumexp(comp + log_weights, dim=-1)
 
 
-def kl_mixture_prior(
-    mu: torch.Tensor,
-    logvar: torch.Tensor,
-    log_qy: torch.Tensor,
-    means: torch.Tensor,
-    logvars: torch.Tensor,
-    log_weights: torch.Tensor,
-) -> torch.Tensor:
+def kl_mixture_prior(mu: torch.Tensor, logvar: torch.Tensor, log_qy: torch.Tensor, means: torch.Tensor,
+        logvars: torch.Tensor, log_weights: torch.Tensor) -> torch.Tensor:
     """KL(q(y|x) q(z|x) || p(y) p(z|y)) for a categorical y and Gaussian z, exactly:
 
         Σ_k q(k|x) · KL(N(μ, σ²) || N(m_k, s_k²))  +  KL(q(y|x) || p(y)).
 
-    (Because q factorises, the joint KL splits into the expected Gaussian KL under q(y|x) and
-    the KL between the two categoricals; both are closed forms, so no y is sampled.)
-    mu, logvar: [B, D]; log_qy: [B, K] (log-probabilities); means, logvars: [K, D];
-    log_weights: [K]. Returns [B] nats.
+    q factorises, so both parts are closed forms and no y is sampled.
+    mu, logvar: [B, D]; log_qy: [B, K]; means, logvars: [K, D]; log_weights: [K] -> [B] nats.
     """
     qy = log_qy.exp()
     kl_z = kl_gaussians(mu.unsqueeze(1), logvar.unsqueeze(1), means, logvars)  # [B, K]
@@ -339,11 +298,8 @@ def kl_mixture_prior(
 
 
 def imq_kernel(a: torch.Tensor, b: torch.Tensor, scales: tuple[float, ...] | list[float]) -> torch.Tensor:
-    """Inverse multiquadratic kernel summed over scales, k(a, b) = Σ_s C_s / (C_s + ‖a - b‖²).
-
-    a: [N, D], b: [M, D] -> [N, M]. Tolstikhin et al. (2018) use C = 2 D σ_z² (σ_z² = 1 for a
-    standard normal prior) times several factors, because one scale sees only one distance range.
-    """
+    """Inverse multiquadratic kernel summed over scales, k(a, b) = Σ_s C_s / (C_s + ‖a - b‖²); a: [N, D],
+    b: [M, D] -> [N, M]. Several scales (Tolstikhin et al. 2018), as one sees only one distance range."""
     d2 = torch.cdist(a, b).pow(2)
     return sum(c / (c + d2) for c in scales)
 
@@ -355,8 +311,8 @@ def mmd_unbiased(
 
         1/(n(n-1)) Σ_{i≠j} k(q_i, q_j) + 1/(m(m-1)) Σ_{i≠j} k(p_i, p_j) - 2/(nm) Σ_{i,j} k(q_i, p_j).
 
-    z_q: [n, D] codes of a batch (samples of the aggregate posterior), z_p: [m, D] draws from the
-    prior. Returns a scalar (one number per batch, not per example). It can be slightly negative.
+    z_q: [n, D] a batch's codes (samples of the aggregate posterior), z_p: [m, D] prior draws -> a
+    scalar per batch, not per example (it can be slightly negative).
     """
     n, m = z_q.shape[0], z_p.shape[0]
     if n < 2 or m < 2:

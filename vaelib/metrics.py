@@ -6,23 +6,14 @@
   the source documents report).
 - active units: latent dimensions whose E_q[z | x] varies over the data, Var_x(μ(x)) > 0.01
   (Burda et al. 2016).
-- the rate split (Hoffman & Johnson 2016): E_x KL(q(z|x) || p(z)) = I_q(x; z) + KL(q(z) || p(z)),
-  the information the codes carry about the images plus the mismatch between the aggregate
-  posterior and the prior (`rate_decomposition`), and a lower bound on that mismatch from the
-  codes' first two moments (`moment_kl`), so that the mismatch is bracketed even where the
-  information estimate is capped at log N.
+- the rate split (Hoffman & Johnson 2016, `rate_decomposition`): E_x KL(q(z|x) || p(z)) =
+  I_q(x; z) + KL(q(z) || p(z)), and a lower bound on the second term (`moment_kl`).
 
-Which metrics apply is the model's to say (`VAE.METRICS`, `TERMS`, `RATE`): every family reports
-the test mean of each of its loss terms (`test_kl`, a WAE's `test_penalty`, a VQ-VAE's
-`test_code_nats` and `test_commitment`). A GM-VAE has a Gaussian q(z | x) and gets every metric
-(its log_prior is the mixture). A WAE has no ELBO and no posterior: test_elbo, test_kl and the
-IWAE are NaN. A VQ-VAE's ELBO is exact given the codes (q is one-hot, so the IWAE bound equals it
-for every k and is not computed again; its test_kl is KL(one-hot q || p) = -log p(codes)); instead
-of active units it reports how many codes it uses and their perplexity.
-
-Targets: a model trained on binarized data is scored on the *fixed* binarization of the test set;
-one trained on grey values on the grey values (`vaelib.data.eval_targets_for`).
-`metrics["eval_targets"]` records which.
+Which metrics apply is the model's to say (`VAE.METRICS`, `TERMS`, `RATE`); every family also
+reports the test mean of each of its loss terms. A WAE has no ELBO and no posterior (test_elbo,
+test_kl and the IWAE are NaN); a VQ-VAE's q is one-hot, so its IWAE bound equals its ELBO for
+every k, and it reports codebook use instead of active units. The test images are scored as
+`vaelib.data.eval_targets_for` says (recorded as `metrics["eval_targets"]`).
 """
 
 from __future__ import annotations
@@ -44,11 +35,9 @@ __all__ = ["mean_terms", "reconstruction_mse", "latent_means", "kl_per_dimension
 @torch.no_grad()
 def mean_terms(model: nn.Module, x: torch.Tensor, batch_size: int = 1000,
                labels: torch.Tensor | None = None) -> dict[str, float]:
-    """Means over x of what the model's forward returns (one sampled z each), nats: "loss" (the
-    training loss, with the model's own β), "elbo" (the true bound, β = 1 whatever β trained it;
-    NaN for a model without one), "log_px" (E_q[log p(x|z)]) and each of the model's TERMS.
-    The model is scored in eval mode and left in the mode it was in. `labels` [N]: a conditional
-    model's (LABELS) labels of x."""
+    """Means over x of the model's forward (one sampled z each), nats: "loss" (with the model's own
+    β), "elbo" (β = 1; NaN for a model without one), "log_px" (E_q[log p(x|z)]) and each of its
+    TERMS, scored in eval mode. `labels` [N]: a conditional model's (LABELS) labels of x."""
     was_training = model.training
     model.eval()
     names = ("loss", "elbo", "log_px", *model.TERMS)
@@ -109,17 +98,13 @@ def rate_decomposition(model: nn.Module, x: torch.Tensor, samples: int = 1, seed
                        batch_size: int = 1000) -> dict[str, float]:
     """E_x KL(q(z|x) || p(z)) = I_q(x; z) + KL(q(z) || p(z)) on the N images x (Hoffman & Johnson 2016).
 
-    q(z) is the aggregate posterior of these N images, (1/N) Σ_n q(z | x_n), whose density is
-    exact (vaelib.losses.aggregate_log_prob); z is drawn `samples` times from each q(z | x_m).
-    Monte Carlo estimates, in nats per image, with standard errors over the draws (as if independent):
+    q(z) = (1/N) Σ_n q(z | x_n), exact (vaelib.losses.aggregate_log_prob); z is drawn `samples`
+    times from each q(z | x_m). Monte Carlo estimates, nats per image, with standard errors:
     rate = mean[log q(z|x_m) - log p(z)], mutual_information = mean[log q(z|x_m) - log q(z)],
     marginal_kl = mean[log q(z) - log p(z)]; rate = mutual_information + marginal_kl exactly.
-
-    Bias: the information estimate is the InfoNCE lower bound with q(z | x) as the critic, so it
-    never exceeds log N (a code can tell at most N images apart) and understates a large I_q;
-    the marginal KL (rate minus it) is then an upper bound. Use thousands of images, and read the
-    split only where the rate is well below `log_n` (returned to compare with).
-    Needs a Gaussian q(z | x) (models whose METRICS include "iwae"); log p(z) is the model's prior.
+    The information estimate is InfoNCE's lower bound (q(z | x) the critic): it never exceeds log N,
+    so the marginal KL is then an upper bound; read the split only where the rate is well below
+    `log_n`. Needs a Gaussian q(z | x) (METRICS include "iwae").
     """
     if "iwae" not in model.METRICS or hasattr(model, "log_weights"):
         raise ValueError(f"{model.config.kind}: rate_decomposition needs one Gaussian q(z | x) and p(z) = log_prior")
@@ -140,15 +125,11 @@ def moment_kl(mu: torch.Tensor, logvar: torch.Tensor | None = None) -> float:
     """KL(N(m, Σ) || N(0, I)) of the Gaussian with the first two moments of a code cloud, nats: a
     lower bound on KL(q(z) || N(0, I)), the aggregate posterior's mismatch with a standard prior.
 
-    mu: [N, D] codes (a deterministic encoder's z, e.g. a WAE's) or posterior means, with
-    logvar: [N, D] the posteriors' log σ²; q(z) is then the mixture (1/N) Σ_n N(μ_n, diag σ_n²),
-    whose mean and covariance are exact: m = mean(μ), Σ = Cov(μ) + diag(mean(σ²)).
-    Why a bound: log N(z; m, Σ) - log N(z; 0, I) is quadratic in z, so its mean under q equals its
-    mean under N(m, Σ), which gives KL(q || p) = KL(q || N(m, Σ)) + KL(N(m, Σ) || p) ≥ the second
-    term, with equality when q is Gaussian. Unlike rate_decomposition's marginal KL (rate minus a
-    capped information estimate: too high when the rate exceeds log N) it has no log N cap; it
-    misses whatever the first two moments do not show (holes, clusters). Only for an N(0, I) prior
-    (not a GM-VAE's mixture). Its small-sample bias is of order D² / N.
+    mu: [N, D] codes (e.g. a WAE's z) or posterior means, with logvar: [N, D] their log σ²; then
+    q(z) = (1/N) Σ_n N(μ_n, diag σ_n²), m = mean(μ), Σ = Cov(μ) + diag(mean(σ²)). Why a bound:
+    log N(z; m, Σ) - log N(z; 0, I) is quadratic in z, so KL(q || p) = KL(q || N(m, Σ)) +
+    KL(N(m, Σ) || p) ≥ the second term. No log N cap (unlike rate_decomposition), but blind to
+    what two moments do not show (holes, clusters); bias of order D² / N.
     """
     z = mu.double()
     n, d = z.shape
@@ -174,11 +155,7 @@ def iwae_nll(
     model: nn.Module, x: torch.Tensor, k: int, batch_size: int | None = None, seed: int = 0
 ) -> float:
     """-mean_x L_k(x), nats per image: the IWAE estimate of the negative log-likelihood, the mean
-    of `per_image_nll`.
-
-    Batched so that batch_size × min(k, chunk) decoder passes run at once; on a GPU k = 5000 over
-    the whole test set takes seconds, on a 2-core CPU minutes.
-    """
+    of `per_image_nll` (k = 5000 on the whole test set: seconds on a GPU, minutes on 2 CPU cores)."""
     if batch_size is None:
         batch_size = 100 if k >= 100 else 1000
     return per_image_nll(model, x, k, seed, batch_size).double().mean().item()
@@ -191,14 +168,8 @@ def cheap_metrics(model: nn.Module, test: vdata.Split, tcfg: Any, device: torch.
                     iwae_k=tcfg.iwae_k, iwae_n=tcfg.iwae_n, device=device)
 
 
-def evaluate(
-    model: nn.Module,
-    test: vdata.Split,
-    eval_targets: str = "fixed",
-    iwae_k: int = 5000,
-    iwae_n: int | None = None,
-    device: torch.device | str = "cpu",
-) -> dict[str, Any]:
+def evaluate(model: nn.Module, test: vdata.Split, eval_targets: str = "fixed", iwae_k: int = 5000,
+        iwae_n: int | None = None, device: torch.device | str = "cpu") -> dict[str, Any]:
     """All test metrics that apply to the model (its METRICS). iwae_n=None uses every test
     image; iwae_k=0 skips IWAE."""
     model = model.to(device).eval()
@@ -232,7 +203,6 @@ def _latent_metrics(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
         return {"active_units": math.nan, "latent_dim": int(model.latent_dim)}
     if "codebook" in model.METRICS:
         from vaelib.models.vqvae import codebook_usage  # noqa: PLC0415
-
         with torch.no_grad():
             codes = torch.cat([model.codes(x[i : i + 1000]) for i in range(0, x.shape[0], 1000)])
         return {"active_units": math.nan, "latent_dim": int(codes[0].numel()),

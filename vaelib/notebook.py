@@ -3,15 +3,12 @@
     from vaelib.notebook import setup
     session = setup()                       # reads VAE_NOTEBOOKS_TEST once, seeds, picks the device
     run = session.run("bernoulli-vae")      # a run of vaelib.runs: trained once, then from the cache
-    runs = session.runs(["fnn-bce", "fnn-mse"])   # several, one line each
     n = session.size("paired_images")       # an evaluation size of vaelib.eval.sizes, smaller in test mode
     with session.claims():                  # the prose's claims: asserted after a full run
         assert ...
 
-JupyterLab users never set anything: full mode is the default. The tests set
-VAE_NOTEBOOKS_TEST=1, which switches every notebook to a fast mode: a tiny subset of each split,
-one short epoch, small IWAE estimates, no progress bars. What a run is in either mode is defined
-once, in vaelib.runs, and how large each evaluation is, in vaelib.eval.sizes; a notebook only names them.
+Full mode is the default; the tests set VAE_NOTEBOOKS_TEST=1 for a fast mode (tiny subsets, one short
+epoch, small IWAE estimates, no progress bars). A notebook only names runs and evaluation sizes.
 """
 
 from __future__ import annotations
@@ -57,23 +54,18 @@ class Session:
     progress: bool = True
     started: float = field(default_factory=time.perf_counter, repr=False, compare=False)
 
-    def elapsed(self) -> float:
-        """Seconds since setup() (a notebook's last cell prints its own run time)."""
-        return time.perf_counter() - self.started
-
     def size(self, name: str) -> int:
-        """How many images, samples or steps the evaluation `name` of vaelib.eval.sizes uses in this
-        mode (e.g. "paired_images": 2000 test images after a full run, 200 in test mode)."""
+        """How many images, samples or steps the evaluation `name` of vaelib.eval.sizes uses in this mode."""
         return size(name, test=self.test)
 
     def nll(self, run: CachedRun, n: int | None = None) -> NLL:
-        """The canonical NLL of a run in this mode (vaelib.eval.likelihood.canonical_nll: −L_100
-        under the model's own likelihood, on all test images, or on the first n)."""
+        """The canonical NLL of a run in this mode: −L_100 on all test images, or on the first n."""
         return canonical_nll(run, test=self.test, n=n)
 
     def report_run_time(self) -> None:
-        """A notebook's last line: how long it ran, and in which mode."""
-        print(f"this notebook ran in {self.elapsed():.0f} s ({'test' if self.test else 'full'} mode)")
+        """A notebook's last line: how long it ran since setup(), and in which mode."""
+        elapsed = time.perf_counter() - self.started
+        print(f"this notebook ran in {elapsed:.0f} s ({'test' if self.test else 'full'} mode)")
 
     def configs(self, name: str):
         """The (ModelConfig, TrainConfig) of run `name` in this mode (vaelib.runs)."""
@@ -96,10 +88,8 @@ class Session:
         return {name: self.run(name, width=width) for name in names}
 
     def replicas(self, names: Iterable[str]) -> dict[str, list[CachedRun]]:
-        """Each run and its seed replicas (vaelib.runs.REPLICAS: the same run trained from other
-        seeds), loaded or trained in this mode: name -> [CachedRun of seed 0, 1, ...]. One line each.
-        Runs asked for together are compared seed by seed, so each gets the seeds that all of them
-        were trained from (vaelib.runs.seeds_of), in the same order."""
+        """Each run and its seed replicas (vaelib.runs.REPLICAS): name -> [CachedRun of seed 0, 1, ...].
+        Runs asked for together are compared seed by seed, so each gets only the seeds they all have."""
         names = list(names)
         common = [s for s in seeds_of(names[0]) if all(s in seeds_of(n) for n in names)]
         out = {}
@@ -113,9 +103,8 @@ class Session:
 
     @contextmanager
     def claims(self) -> Iterator[None]:
-        """The claims of a notebook's prose, as asserts in a `with session.claims():` block. After a
-        full run a claim that fails is an error; in test mode, where every model has trained for
-        one short epoch, the claims are not expected to hold, and a failed one is only reported."""
+        """The prose's claims, as asserts in a `with session.claims():` block: an error after a full
+        run, only reported in test mode (one short epoch is not expected to bear them out)."""
         try:
             yield
         except AssertionError:
@@ -124,8 +113,7 @@ class Session:
             print("(test mode: the full-run claims of this cell are not checked)")
 
     def classifier(self):
-        """The MNIST classifier of vaelib.eval.classifier (cached): vaelib's settings in full mode, one
-        epoch on the test-mode subset in test mode."""
+        """The MNIST classifier of vaelib.eval.classifier (cached), in this mode."""
         return load_or_train_classifier(device=self.device, progress=self.progress, **self.classifier_settings)
 
     @property
@@ -134,8 +122,7 @@ class Session:
         return {"epochs": 1, "subset": self.subset} if self.test else {}
 
     def save_table(self, df, name: str) -> Path | None:
-        """Save a DataFrame as a markdown table to images/<name> in full mode (`make run` copies
-        it into the book's landing page, so its numbers are computed, never typed)."""
+        """Save a DataFrame as a markdown table to images/<name> in full mode (the book shows it)."""
         if self.test:
             return None
         IMAGES.mkdir(exist_ok=True)
@@ -144,7 +131,7 @@ class Session:
         return path
 
     def save_figure(self, fig, name: str) -> Path | None:
-        """Save a figure to images/<name> in full mode (the README and the book show these); not in test mode."""
+        """Save a figure to images/<name> in full mode (the README and the book show these)."""
         if self.test:
             return None
         IMAGES.mkdir(exist_ok=True)
@@ -185,14 +172,13 @@ def run_time(notebook: str, records: Path = NOTEBOOK_TIMES) -> str:
     parts = [f"{_duration(cached)} with its runs in the cache (or from a bundle)",
              f"{_duration(empty)} from an empty cache" if empty else "from an empty cache: not measured yet"]
     gpu = entry.get("gpu", {}).get("seconds")
-    return (f"Run time on a {entry.get('cores', 2)}-core laptop CPU (measured {entry['when'][:10]}): " + ", ".join(parts)
-            + f"; on a GPU: {_duration(gpu) if gpu else 'not measured yet'}.")
+    return (f"Run time on a {entry.get('cores', 2)}-core laptop CPU (measured {entry['when'][:10]}): "
+            + ", ".join(parts) + f"; on a GPU: {_duration(gpu) if gpu else 'not measured yet'}.")
 
 
 def training_plan(notebook: str, test: bool = False, profile: Path = PROFILE, cache_root: Path | None = None) -> str:
-    """What a Run All of notebook `notebook` ("08") will train, said before it starts: the models it
-    trains that are not in the cache, and about how long they take (each run's training time as the
-    last profile measured it), or that it trains nothing."""
+    """What a Run All of notebook `notebook` ("08") will train: its runs not in the cache, and about
+    how long they take as the last profile measured them."""
     names = [name for name, run in RUNS.items() if run.notebook == notebook and not run.long]
     if not names:
         return "Training: this notebook trains no model of its own."
@@ -218,12 +204,9 @@ def setup(notebook: str | None = None, seed: int = 0, device: str | None = None)
     the notebook's number, how long it takes, `run_time`, and what it will train, `training_plan`)."""
     test = is_test_mode()
     seed_everything(seed)
-    try:
-        import matplotlib
+    import matplotlib  # noqa: PLC0415
 
-        matplotlib.rcParams.update({"figure.dpi": 80, "axes.grid": False, "image.cmap": "gray"})
-    except ImportError:  # pragma: no cover
-        pass
+    matplotlib.rcParams.update({"figure.dpi": 80, "axes.grid": False, "image.cmap": "gray"})
     session = Session(
         test=test,
         device=pick_device(device),

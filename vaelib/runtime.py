@@ -1,23 +1,18 @@
 """What every part of vaelib needs and none of them is about: devices, seeding, atomic files,
 configs as JSON, the event log, and where the project's folders are.
 
-    dev = pick_device()                 # CUDA, then MPS, then CPU
-    seed_everything(0)
-    atomic_write_text("...", path)      # a temporary file in the same folder, then os.replace
-
-Every file is written atomically, so a reader never sees half of one; a writer killed mid-save
-leaves a temporary file `<name>.<pid>.<random>.tmp` that `clean_stale_tmp` deletes later.
-(Checkpoints and run folders: vaelib.checkpoints.)
-
-Importing this module costs no torch (the command line and the course's grader parent read
-paths and the test mode from it): torch and pandas are imported by the functions that use them.
+Every file is written atomically, so a reader never sees half of one. Importing this module costs
+no torch (the command line reads it): torch and pandas are imported by the functions that use them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
+import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -69,12 +64,10 @@ COMPILE_VAR = "VAELIB_COMPILE"
 
 
 def maybe_compile(model):
-    """The model with its forward compiled by torch.compile when VAELIB_COMPILE asks for it: 1
-    (inductor, the default backend) or a backend's name ("eager", "aot_eager", "cudagraphs"); off
-    when unset or 0. In place (nn.Module.compile), so state_dict keys and checkpoints are those of
-    the plain model. A graph that fails to compile runs eagerly instead (dynamo's suppress_errors):
-    the switch can speed a GPU run up, never stop one. Inductor's fused kernels round differently
-    from eager ones, so a compiled run matches an eager one to float rounding, not bit for bit."""
+    """The model compiled in place (state_dict keys unchanged) when VAELIB_COMPILE is 1 (inductor) or a
+    backend's name ("eager", "cudagraphs", ...); unset or 0: as it is. A graph that fails to compile
+    runs eagerly: the switch can speed a run up, never stop one. A compiled run matches an eager one
+    to float rounding, not bit for bit."""
     choice = os.environ.get(COMPILE_VAR, "").strip()
     if choice in ("", "0"):
         return model
@@ -84,8 +77,6 @@ def maybe_compile(model):
     try:
         model.compile(backend="inductor" if choice == "1" else choice, dynamic=False)
     except Exception as e:  # an unknown backend, a torch without compile: run eagerly, and say so
-        import warnings  # noqa: PLC0415
-
         warnings.warn(f"{COMPILE_VAR}={choice!r}: torch.compile is not available ({brief(e)}); training eagerly",
                       stacklevel=2)
     return model
@@ -106,14 +97,10 @@ EVENTS_VAR = "VAELIB_EVENTS"
 
 def log_event(event: str, **fields: Any) -> None:
     """Append `{"event": event, "time": <unix seconds>, **fields}` as one JSON line to the file that
-    VAELIB_EVENTS names, when it names one (the notebook runner's profile reads it: what trained,
-    and for how long); nothing otherwise."""
+    VAELIB_EVENTS names, if any (the notebook runner's profile reads it)."""
     path = os.environ.get(EVENTS_VAR, "").strip()
     if not path:
         return
-    import json  # noqa: PLC0415
-    import time  # noqa: PLC0415
-
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps({"event": event, "time": time.time(), **fields}) + "\n")
 
@@ -123,10 +110,9 @@ def log_event(event: str, **fields: Any) -> None:
 
 @contextmanager
 def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """A temporary path next to `path`, renamed onto it when the block succeeds and deleted when
-    it fails: `path` is never a half-written file. The temporary name is `<name>.<pid>.<random><suffix>`
-    (the writer's process id lets `clean_stale_tmp` tell a killed writer's leftovers from a live
-    one's). An OSError without a file name (a full disk) gets `path` as its file name."""
+    """A temporary path `<name>.<pid>.<random><suffix>` next to `path`, renamed onto it when the block
+    succeeds, deleted when it fails. The pid lets `clean_stale_tmp` spare a live writer's file; an
+    OSError without a file name (a full disk) gets `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{os.getpid()}.", suffix=suffix)
@@ -171,23 +157,20 @@ def _pid_alive(pid: int) -> bool:
         return True  # no harmless check there (os.kill would end the process): keep its files
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     except PermissionError:
         return True  # alive, another user's
-    except OSError:
+    except OSError:  # ProcessLookupError: gone
         return False
     return True
 
 
 def clean_stale_tmp(folder: str | Path, names: tuple[str, ...]) -> list[Path]:
-    """Delete the temporary files that a writer killed during a save left in `folder` (those of
-    the files in `names`, from `atomic_path` or older vaelib versions); files of a writer that is
-    still running stay. Returns the deleted paths."""
+    """Delete and return the temporary files of `names` in `folder` that a writer killed mid-save left
+    (a live writer's stay)."""
     folder = Path(folder)
-    removed: list[Path] = []
     if not folder.is_dir():
-        return removed
+        return []
+    removed = []
     for p in folder.iterdir():
         name = next((n for n in names if p.name.startswith(n)), None)
         if name is None or p.name == name or not p.name.endswith((".tmp", ".tmp.png")) or not p.is_file():
@@ -211,8 +194,7 @@ def brief(e: BaseException) -> str:
 
 
 def config_from_dict(cls: type, d: dict[str, Any], what: str):
-    """Rebuild a config dataclass from its dict (as stored in a checkpoint or config.json);
-    unknown keys are an error rather than silently dropped."""
+    """Rebuild a config dataclass from its dict (a checkpoint's, config.json's); unknown keys are an error."""
     unknown = set(d) - {f.name for f in fields(cls)}
     if unknown:
         raise ValueError(f"unknown {what} config keys: {sorted(unknown)}")

@@ -4,19 +4,12 @@
     result.history    # pandas DataFrame, one row per epoch (also runs/demo/history.csv)
     result.metrics    # dict of test metrics (also runs/demo/metrics.json)
 
-Read it top to bottom: `train` calls, in order, `_start` (seed, build the model, Adam, the
-schedule), `_open_folder` (resume from a checkpoint or start the folder over), then for each
-epoch `_train_epoch` (shuffle by index, slice batches, draw the targets: grey values or a fresh
-binarization, take Adam steps on the mean per-example loss, one `_step` each), `mean_terms` on
-the validation split, and `_end_epoch` (the LR schedule, early stopping, an atomic checkpoint),
-and last `_finish` (restore the best weights, write model.pt and the test metrics).
-History columns follow the model's own terms (`history_columns`): a VAE logs train_kl, a WAE
-train_penalty, a VQ-VAE train_code_nats and train_commitment. A run whose folder already holds a checkpoint resumes from it and ends where
-an uninterrupted run would (on CPU: bit for bit). A non-finite loss stops training with
-`NonFiniteLossError` naming the epoch and step; the last good checkpoint stays on disk. A
-checkpoint that cannot be read, or that belongs to another configuration, raises `CheckpointError`.
-Every file is written atomically (a temporary file in the same folder, then `os.replace`), and the
-temporary files of a writer killed mid-save are deleted by the next `train` on that folder.
+Read it top to bottom: `train` -> `_fit`: `_start` (seed, model, Adam, schedule), `_open_folder`
+(resume or start over), then per epoch `_train_epoch` (one `_step` per batch), the validation
+terms and `_end_epoch` (schedule, early stopping, checkpoint), and last `_finish`. History columns
+follow the model's own TERMS (`history_columns`). A resumed run ends where an uninterrupted one
+would (on CPU: bit for bit). A non-finite loss raises `NonFiniteLossError`, keeping the last good
+checkpoint. Every file is written atomically (a temporary file, then `os.replace`).
 """
 
 from __future__ import annotations
@@ -147,27 +140,16 @@ def history_columns(model_kind: str | nn.Module) -> list[str]:
 # ----------------------------------------------------------------------------- training
 
 
-def train(
-    model_config: ModelConfig | dict[str, Any],
-    train_config: TrainConfig | dict[str, Any] | None = None,
-    out_dir: str | Path | None = None,
-    *,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-    resume: bool = True,
-    data: vdata.MNISTSplits | None = None,
-    final_metrics: bool = True,
-    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
-) -> TrainResult:
+def train(model_config: ModelConfig | dict[str, Any], train_config: TrainConfig | dict[str, Any] | None = None,
+        out_dir: str | Path | None = None, *, device: str | torch.device | None = None, progress: bool = True,
+        resume: bool = True, data: vdata.MNISTSplits | None = None, final_metrics: bool = True,
+        on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None) -> TrainResult:
     """Train a model and return it with its history (and test metrics when `final_metrics`).
 
-    out_dir: where config.json, checkpoint.pt and history.csv (and metrics.json) go; None keeps
-    everything in memory. If out_dir holds a checkpoint of the same configuration, training
-    resumes from it (`resume=False` starts over: it first deletes every file a run wrote there,
-    vaelib.checkpoints.run_files, the old checkpoint among them); another configuration's or an
-    unreadable checkpoint raises CheckpointError, and a folder that another process is writing
-    FolderBusyError (vaelib.checkpoints.writing). `on_epoch_end(epoch, row)` is called after each
-    checkpoint.
+    out_dir: where config.json, checkpoint.pt, history.csv and metrics.json go (None: in memory).
+    A checkpoint of the same configuration there is resumed (`resume=False` first deletes the old
+    run's files); another configuration's or an unreadable one raises CheckpointError, a folder
+    another process is writing FolderBusyError. `on_epoch_end(epoch, row)` runs after each checkpoint.
     """
     started = time.perf_counter()
     mcfg = model_config if isinstance(model_config, ModelConfig) else ModelConfig.from_dict(model_config)
@@ -275,9 +257,8 @@ def _step(run: _Training, x: torch.Tensor, tcfg: TrainConfig):
 
 def _train_epoch(run: _Training, batches: vdata.BatchIterator, tcfg: TrainConfig, bar,
                  ckpt_path: Path | None) -> dict[str, float]:
-    """One pass over the shuffled training split (a fresh shuffle and binarization each epoch):
-    the epoch's mean loss, reconstruction loss and terms. Sums stay on the device, and the
-    host looks at the loss only every CHECK_EVERY steps, where a non-finite one stops training."""
+    """One pass over the training split: the epoch's mean loss, reconstruction loss and terms. Sums
+    stay on the device; the host checks the loss for non-finite values every CHECK_EVERY steps."""
     epoch, steps, names = run.epoch + 1, len(batches), run.model.TERMS
     dev = next(run.model.parameters()).device
     sums = torch.zeros(2 + len(names), device=dev)  # loss, reconstruction, each term (summed over examples)
@@ -351,8 +332,7 @@ def _end_epoch(run: _Training, row: dict[str, Any], tcfg: TrainConfig, out: Path
 
 def _finish(run: _Training, splits: vdata.MNISTSplits, mcfg: ModelConfig, tcfg: TrainConfig, out: Path | None,
             dev: torch.device, final_metrics: bool) -> TrainResult:
-    """Keep the best validation epoch's weights (early stopping), write model.pt, the history and
-    the test metrics."""
+    """Keep the best validation epoch's weights (early stopping); write model.pt, history, test metrics."""
     model = run.model
     if tcfg.early_stopping is not None and run.best_model is not None:
         model.load_state_dict(run.best_model)  # model selection on the validation split

@@ -1,18 +1,9 @@
-"""Anomaly detection with a VAE: score images, then measure how well scores separate two sets.
+"""Anomaly detection with a VAE: score images (higher = more anomalous), then measure by the ROC AUC
+how well the scores separate normal images from anomalous ones.
 
-A VAE trained on MNIST digits should find other images unlikely. Two scores, higher = more
-anomalous:
-
-- `elbo_scores`: -ELBO(x) in nats (a bound on -log p(x)), β = 1, z sampled.
-- `reconstruction_scores`: mean squared error per pixel between x and the decoder mean at μ(x).
-
-and one number for a pair of image sets, the ROC AUC (`roc_auc`): the probability that a random
-anomalous image scores higher than a random normal one (1 = perfect, 0.5 = chance).
-
-Anomalous sets that need no extra data: `noise_images` (uniform noise), `flipped_digits`
-(digits rotated by 180°: same strokes, wrong shapes; 0, 1 and 8 barely change, so expect
-AUC < 1), `inverted_digits` (white background). Fashion-MNIST (its test split is committed) is the classic
-out-of-distribution set (`vaelib.data.load_test_split(dataset="fashion-mnist")`).
+Anomalous sets that need no extra data: uniform noise, digits rotated by 180° (0, 1 and 8 barely
+change, so expect AUC < 1) and inverted digits. Fashion-MNIST is the classic out-of-distribution
+set (`vaelib.data.load_test_split(dataset="fashion-mnist")`, its test split is committed).
 """
 
 from __future__ import annotations
@@ -22,28 +13,18 @@ from torch import nn
 
 from vaelib.eval.stats import Interval
 
-__all__ = [
-    "elbo_scores", "reconstruction_scores", "roc_auc", "roc_auc_interval", "noise_images", "flipped_digits",
-    "inverted_digits",
-]
-
-
-def _batches(x: torch.Tensor, batch_size: int):
-    for i in range(0, x.shape[0], batch_size):
-        yield x[i : i + batch_size]
+__all__ = ["elbo_scores", "reconstruction_scores", "roc_auc", "roc_auc_interval", "noise_images", "flipped_digits",
+           "inverted_digits"]
 
 
 @torch.no_grad()
 def elbo_scores(
     model: nn.Module, x: torch.Tensor, k: int = 1, batch_size: int = 1000, seed: int | None = 0
 ) -> torch.Tensor:
-    """Anomaly score -ELBO(x) per image, [N] nats, averaged over k draws of z ~ q(z | x).
-
-    ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z)), from `model(x).elbo` (β = 1 whatever β trained it); each draw
-    is the one-sample estimate, so k > 1 only lowers the noise (it is not the IWAE bound).
-    x: [N, 1, 28, 28] the targets the model was trained on (grey, or binarized). Seeded through
-    a forked RNG (seed=None uses the global one); the model is put in eval mode.
-    """
+    """Anomaly score -ELBO(x) per image, [N] nats (`model(x).elbo`, β = 1 whatever β trained it),
+    averaged over k draws z ~ q(z | x): k > 1 only lowers the noise (it is not the IWAE bound).
+    x: [N, 1, 28, 28], the targets the model was trained on. Seeded through a forked RNG (seed=None:
+    the global one); puts the model in eval mode."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     model.eval()
@@ -52,7 +33,7 @@ def elbo_scores(
         if seed is not None:
             torch.manual_seed(seed)
         out = []
-        for xb in _batches(x, batch_size):
+        for xb in x.split(batch_size):
             total = torch.zeros(xb.shape[0], device=xb.device)
             for _ in range(k):
                 total += model(xb).elbo
@@ -63,9 +44,9 @@ def elbo_scores(
 @torch.no_grad()
 def reconstruction_scores(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Anomaly score (1/P) Σ_pixels (x - x̂)² per image, [N], x̂ = model.reconstruct(x) (the
-    decoder mean at z = μ(x)). x: [N, 1, 28, 28] in [0, 1], usually grey values."""
+    decoder mean at z = μ(x)). x: [N, 1, 28, 28] in [0, 1]."""
     model.eval()
-    return torch.cat([(model.reconstruct(xb) - xb).pow(2).flatten(1).mean(dim=1) for xb in _batches(x, batch_size)])
+    return torch.cat([(model.reconstruct(xb) - xb).pow(2).flatten(1).mean(dim=1) for xb in x.split(batch_size)])
 
 
 def roc_auc(scores_normal: torch.Tensor, scores_anomalous: torch.Tensor) -> float:
@@ -73,8 +54,8 @@ def roc_auc(scores_normal: torch.Tensor, scores_anomalous: torch.Tensor) -> floa
 
         AUC = P(s_a > s_n) + ½ P(s_a = s_n) = (R_a - n_a (n_a + 1) / 2) / (n_a n_n)
 
-    R_a = sum of the ranks of the anomalous scores among all scores, ties given their mean rank
-    (so each tied pair counts ½). scores_normal [n_n], scores_anomalous [n_a] -> float in [0, 1].
+    R_a: the sum of the anomalous scores' ranks among all scores, ties given their mean rank.
+    scores_normal [n_n], scores_anomalous [n_a] -> float in [0, 1].
     """
     sn = torch.as_tensor(scores_normal).detach().flatten().to("cpu", torch.float64)
     sa = torch.as_tensor(scores_anomalous).detach().flatten().to("cpu", torch.float64)
@@ -92,9 +73,8 @@ def roc_auc(scores_normal: torch.Tensor, scores_anomalous: torch.Tensor) -> floa
 
 def roc_auc_interval(scores_normal: torch.Tensor, scores_anomalous: torch.Tensor, resamples: int = 1000,
                      seed: int = 0) -> Interval:
-    """The ROC AUC with a 95 % percentile-bootstrap interval: both sets resampled with replacement,
-    each on its own (they are different images). `Interval.mean` is the AUC of the data itself,
-    `n` the number of anomalous images."""
+    """The ROC AUC with a 95 % percentile-bootstrap interval, each set resampled on its own (they are
+    different images); `n` is the number of anomalous images."""
     sn, sa = torch.as_tensor(scores_normal).flatten().cpu(), torch.as_tensor(scores_anomalous).flatten().cpu()
     g = torch.Generator().manual_seed(seed)
     aucs = torch.tensor([roc_auc(sn[torch.randint(0, len(sn), (len(sn),), generator=g)],

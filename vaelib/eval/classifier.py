@@ -5,22 +5,14 @@
     clf.features(x)                         # penultimate layer [B, 128]: what the Fréchet distance uses
     class_histogram(samples, clf)           # which digits a generator draws, [10] fractions
 
-Why not Inception features (the "I" of FID)? The Inception-v3 network behind FID was trained on
-ImageNet: RGB natural photographs at 299 x 299. MNIST digits would have to be upsampled tenfold and
-copied into three colour channels, and its features describe textures and objects, not which
-digit a stroke draws, so they weigh differences that do not matter here and miss ones that do.
-It also needs its pretrained weights downloaded, and this project runs offline. A small CNN that
-reaches >= 99 % test accuracy on MNIST has features that encode digit identity and stroke style,
-which is what sample quality means for MNIST. The price: a Fréchet distance on these features is
-on another scale than the Inception FID in papers and the source documents, so compare *rankings* of
-models with theirs, never the values. Any other extractor plugs in (`vaelib.eval.frechet`).
+Why not Inception features (FID)? They describe ImageNet's textures and objects, not which digit a
+stroke draws, and need weights downloaded; this project runs offline. A small CNN at >= 99 % test
+accuracy encodes digit identity and stroke style instead. The price: its Fréchet distances are on
+another scale than the papers' FID, so compare *rankings*, never values.
 
-The classifier is trained on the training split of `vaelib.data.load_mnist()` (50,000 images;
-the validation split the VAEs use is held out too) with grey inputs x / 255: cross-entropy, Adam
-with a cosine-decayed learning rate, batch norm, 5 epochs at batch 64, no augmentation. Its
-weights and its measured test accuracy (>= 99 %; `classifier_metrics()`) are cached under
-`vaelib.cache.CACHE_ROOT / "classifier-<hash of its settings>"`, with `code.json`, the stamp of the
-code that trained it: a classifier made by other code is trained again, as a VAE run is.
+Weights and test accuracy (`classifier_metrics()`) are cached in `classifier_folder()` with
+`code.json`, the stamp of the code that trained it: a classifier made by other code is trained
+again, as a VAE run is.
 """
 
 from __future__ import annotations
@@ -102,18 +94,10 @@ def _conv_block(c_in: int, c_out: int, batch_norm: bool) -> list[nn.Module]:
 
 class MNISTClassifier(nn.Module):
     """conv3x3(32)-BN-ReLU-maxpool2 -> conv3x3(64)-BN-ReLU-maxpool2 -> dropout -> fc(128)-ReLU
-    = features -> dropout -> fc(10) = logits.
+    = features -> dropout -> fc(10) = logits. x: [B, 1, 28, 28] grey values in [0, 1]."""
 
-    x: [B, 1, 28, 28] grey values in [0, 1] -> features [B, 128] -> logits [B, 10].
-    """
-
-    def __init__(
-        self,
-        channels: tuple[int, int] = (32, 64),
-        hidden: int = 128,
-        dropout: float = 0.25,
-        batch_norm: bool = True,
-    ) -> None:
+    def __init__(self, channels: tuple[int, int] = (32, 64), hidden: int = 128, dropout: float = 0.25,
+            batch_norm: bool = True) -> None:
         super().__init__()
         c1, c2 = channels
         self.conv = nn.Sequential(
@@ -149,32 +133,16 @@ def _as_unit(images: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------- training
 
 
-def train_classifier(
-    epochs: int = 5,
-    subset: int | None = None,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-    seed: int = 0,
-    *,
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    lr_schedule: str = "cosine",
-    channels: tuple[int, int] = (32, 64),
-    hidden: int = 128,
-    dropout: float = 0.25,
-    batch_norm: bool = True,
-    val_size: int = 10_000,
-    data: vdata.MNISTSplits | None = None,
-) -> MNISTClassifier:
-    """Train the classifier with Adam on the mean cross-entropy over the training split; returned
-    in eval mode. The learning rate falls from lr to 0 along a half cosine over all steps
-    (lr_schedule="cosine"), or stays at lr ("constant").
+def train_classifier(epochs: int = 5, subset: int | None = None, device: str | torch.device | None = None,
+        progress: bool = True, seed: int = 0, *, batch_size: int = 64, lr: float = 1e-3, lr_schedule: str = "cosine",
+        channels: tuple[int, int] = (32, 64), hidden: int = 128, dropout: float = 0.25, batch_norm: bool = True,
+        val_size: int = 10_000, data: vdata.MNISTSplits | None = None) -> MNISTClassifier:
+    """Train the classifier with Adam on the mean cross-entropy; returned in eval mode. The lr falls
+    to 0 along a half cosine over all steps ("cosine") or stays ("constant").
 
-    Data: the training split of `load_mnist(val_size=val_size, subset=subset)` (50,000 images, or
-    the first `subset`; the validation split stays out), as grey values x / 255, put on the
-    device once; batches are index slices of a seeded permutation (`data` replaces the loaded
-    splits). Seeded through a forked RNG, so the caller's random stream is the same whether the
-    classifier was trained or loaded from the cache.
+    Data: the training split of `load_mnist(val_size=val_size, subset=subset)` (50,000 images; the
+    validation split stays out) as x / 255, or `data`. Seeded through a forked RNG, so the caller's
+    random stream is the same whether the classifier was trained or loaded from the cache.
     """
     cfg = ClassifierConfig(channels=tuple(channels), hidden=hidden, dropout=dropout, batch_norm=batch_norm,
                            epochs=epochs, batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, seed=seed,
@@ -189,12 +157,8 @@ def _lr_factor(schedule: str, total_steps: int):
     return lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, total_steps) / max(total_steps, 1)))
 
 
-def _train(
-    cfg: ClassifierConfig,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-    data: vdata.MNISTSplits | None = None,
-) -> MNISTClassifier:
+def _train(cfg: ClassifierConfig, device: str | torch.device | None = None, progress: bool = True,
+        data: vdata.MNISTSplits | None = None) -> MNISTClassifier:
     started = time.perf_counter()
     dev = pick_device(device)
     train = (data if data is not None else vdata.load_mnist(val_size=cfg.val_size, subset=cfg.subset)).train
@@ -247,11 +211,8 @@ def accuracy(model: nn.Module, split: vdata.Split, batch_size: int = FEATURE_BAT
 
 
 def class_histogram(images: torch.Tensor, classifier: nn.Module, batch_size: int = FEATURE_BATCH) -> torch.Tensor:
-    """Fraction of images the classifier calls 0, 1, ..., 9: float [10], sums to 1.
-
-    images: [N, 1, 28, 28] (e.g. generated samples, decoder means in [0, 1]). A generator that
-    draws every digit equally often gives about 0.1 each; a collapsed one piles up on a few digits.
-    """
+    """Fraction of images [N, 1, 28, 28] (e.g. decoder means in [0, 1]) the classifier calls 0, 1,
+    ..., 9: float [10], sums to 1 (about 0.1 each for a generator that draws every digit equally)."""
     pred = predict(classifier, images, batch_size)
     return torch.bincount(pred, minlength=NUM_CLASSES).float() / max(pred.numel(), 1)
 
@@ -272,22 +233,12 @@ def _config(settings: dict[str, Any]) -> ClassifierConfig:
     return ClassifierConfig(**settings)
 
 
-def load_or_train_classifier(
-    cache_root: str | Path | None = None,
-    *,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-    **settings: Any,
-) -> MNISTClassifier:
-    """The cached classifier for these settings (`train_classifier` keywords: epochs, subset, seed,
-    batch_size, lr, lr_schedule, channels, hidden, dropout, batch_norm, val_size), else train it
-    and cache it. Returned in
-    eval mode on `device` (default: CUDA, then MPS, then CPU).
-
-    The folder (`classifier_folder`) holds `classifier.pt` (settings + state dict, written
-    atomically, read with `torch.load(weights_only=True)`) and `metrics.json`: accuracy on the
-    test and validation splits (their first `subset` images when subset is set, as in
-    `load_mnist`), and the training time (wall clock and process CPU seconds).
+def load_or_train_classifier(cache_root: str | Path | None = None, *, device: str | torch.device | None = None,
+        progress: bool = True, **settings: Any) -> MNISTClassifier:
+    """The cached classifier for these settings (`train_classifier` keywords), else train it and
+    cache it; in eval mode on `device` (default: CUDA, then MPS, then CPU). The folder
+    (`classifier_folder`) holds `classifier.pt` (settings + state dict) and `metrics.json`: test and
+    validation accuracy and the training time.
     """
     cfg = _config(settings)
     folder = classifier_folder(cache_root, **settings)

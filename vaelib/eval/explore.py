@@ -1,22 +1,17 @@
 """Interactive latent explorers (ipywidgets), and the static figures that stand in for them.
 
-    codes = latent_means(model, x_test).cpu()       # [N, 2]: a model with a 2-D code
-    latent_plane_figure(model, codes, labels)       # static: a 5 × 5 grid of points, marked and decoded
+    latent_plane_figure(model, codes, labels)       # a 2-D code: a 5 × 5 grid of points, marked and decoded
     latent_plane_explorer(model, codes, labels)     # sliders z1, z2 -> the decoded digit, a star on the scatter
-
-    traversal_figure(model, z0, (3, 7))             # static: two dimensions of the code z0 swept together
+    traversal_figure(model, z0, (3, 7))             # two dimensions of the code z0 swept together
     traversal_explorer(model, z0, [3, 7, 11])       # one slider per dimension, starting at z0
-
-    panels_figure({"σ = 0.1": m1, "σ = 1": m2}, x)  # static: every model's panel side by side
+    panels_figure({"σ = 0.1": m1, "σ = 1": m2}, x)  # every model's panel side by side
     model_picker({"σ = 0.1": m1, "σ = 1": m2}, x)   # toggle buttons -> the chosen model's panel
 
 What a control shows is computed by a plain function of tensors (`decode_point`, `nearest_codes`,
-`traversal_image`, `model_panel`), which the tests call without a browser. A builder only wires
-ipywidgets controls to one of them: each change of a control redraws a matplotlib figure into an
-Output widget, as a PNG written to `Output.outputs` (so the redraw needs no kernel and a test can
-read it). Where no frontend runs the widgets (nbval, `make run`, a plain viewer), displaying one is
-harmless: it shows as text, scripts/run_notebooks.py drops it from the stored notebook, and the
-static figure beside it is what a reader sees. Nothing waits for input.
+`traversal_image`, `model_panel`) that the tests call without a browser; a builder wires controls
+to one, redrawing a figure into an Output widget as a PNG (no kernel needed, a test can read it).
+Where no frontend runs widgets (nbval, `make run`), scripts/run_notebooks.py drops them from the
+stored notebook and the static figure is what a reader sees.
 """
 
 from __future__ import annotations
@@ -56,19 +51,15 @@ def decode_point(model: nn.Module, z1: float, z2: float) -> torch.Tensor:
 
 
 def nearest_codes(codes: torch.Tensor, point: Sequence[float], k: int = 5) -> torch.Tensor:
-    """Indices of the k codes nearest to point (Euclidean distance), nearest first.
-
-    codes: [N, D]; point: D numbers -> [min(k, N)] indices into codes.
-    """
+    """Indices [min(k, N)] of the codes [N, D] nearest to point (D numbers, Euclidean), nearest first."""
     distance = (codes - torch.as_tensor(point, dtype=codes.dtype)).norm(dim=1)
     return distance.topk(min(k, len(codes)), largest=False).indices
 
 
 def traversal_image(model: nn.Module, base_code: torch.Tensor, dims: Sequence[int],
                     values: Sequence[float]) -> torch.Tensor:
-    """The decoder mean at base_code with coordinate dims[i] set to values[i] and every other
-    coordinate unchanged (a traversal of several dimensions at once): [28, 28] on the CPU.
-    base_code: [D] (not modified)."""
+    """The decoder mean at base_code [D] (not modified) with coordinate dims[i] set to values[i] and
+    the others unchanged: [28, 28] on the CPU."""
     if len(dims) != len(values):
         raise ValueError(f"one value per dimension: {len(dims)} dims, {len(values)} values")
     z = base_code.detach().float().cpu().clone()
@@ -90,10 +81,16 @@ def model_panel(model: nn.Module, x: torch.Tensor, n_samples: int = 16, seed: in
 # ----------------------------------------------------------------------------- the static figures
 
 
+def _show(ax, image: torch.Tensor, title: str) -> None:
+    """Draw one grey image [H, W] in [0, 1] on ax, without axes, under a small title."""
+    ax.imshow(image.numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+
+
 def latent_plane_figure(model: nn.Module, codes: torch.Tensor, labels: torch.Tensor, n: int = 5):
-    """The latent-plane explorer at n × n fixed settings: the points of a quantile grid
-    (vaelib.eval.latent.latent_grid, 5 % to 95 %) marked on the scatter of the codes [N, 2], and
-    the digits decoded there, in the same layout. Returns the (pyplot) figure."""
+    """The latent-plane explorer at n × n fixed settings: the points of `latent_grid` marked on the
+    scatter of the codes [N, 2], and the digits decoded there, in the same layout."""
     import matplotlib.pyplot as plt
 
     z, coords = latent_grid(n=n)
@@ -109,7 +106,7 @@ def traversal_figure(model: nn.Module, base_code: torch.Tensor, pair: tuple[int,
                      values: Sequence[float] = (-3.0, -1.5, 0.0, 1.5, 3.0)):
     """The traversal explorer at len(values)² fixed settings: dimension pair[0] takes each of values
     along a row, pair[1] each of them down a column (from the largest, top), the rest of
-    base_code [D] stays. Returns the (pyplot) figure."""
+    base_code [D] stays."""
     import matplotlib.pyplot as plt
 
     a, b = pair
@@ -123,15 +120,12 @@ def traversal_figure(model: nn.Module, base_code: torch.Tensor, pair: tuple[int,
 
 
 def panels_figure(models: Mapping[str, nn.Module], x: torch.Tensor, n_samples: int = 16, seed: int = 0):
-    """The model picker at every setting: each model's panel (`model_panel`) side by side, titled
-    by its key. Returns the (pyplot) figure."""
+    """The model picker at every setting: each model's `model_panel` side by side, titled by its key."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 2.4), squeeze=False)
     for ax, (name, model) in zip(axes[0], models.items()):
-        ax.imshow(model_panel(model, x, n_samples, seed).numpy(), cmap="gray", vmin=0, vmax=1)
-        ax.set_axis_off()
-        ax.set_title(name, fontsize=9)
+        _show(ax, model_panel(model, x, n_samples, seed), name)
     fig.tight_layout()
     return fig
 
@@ -139,21 +133,17 @@ def panels_figure(models: Mapping[str, nn.Module], x: torch.Tensor, n_samples: i
 # ----------------------------------------------------------------------------- the widgets
 
 
-def _png(fig: Figure) -> str:
-    """A figure as a base64 PNG, the way a notebook stores an image output."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def _live(controls: Sequence[widgets.ValueWidget], draw: Callable[..., Figure]) -> widgets.Output:
-    """An Output showing draw(*values of the controls), redrawn whenever one of them changes."""
+    """An Output showing draw(*values of the controls), redrawn whenever one of them changes, as a
+    base64 PNG (the way a notebook stores an image output)."""
     out = widgets.Output()
 
     def redraw(_change: object = None) -> None:
-        fig = draw(*[c.value for c in controls])
+        buffer = io.BytesIO()
+        draw(*[c.value for c in controls]).savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+        png = base64.b64encode(buffer.getvalue()).decode("ascii")
         out.outputs = ({"output_type": "display_data", "metadata": {},
-                        "data": {"image/png": _png(fig), "text/plain": "<a figure>"}},)
+                        "data": {"image/png": png, "text/plain": "<a figure>"}},)
 
     for control in controls:
         control.observe(redraw, names="value")
@@ -181,10 +171,9 @@ def latent_plane_explorer(model: nn.Module, codes: torch.Tensor, labels: torch.T
         scatter_latent(codes, labels, ax=ax_codes, s=1, title="test codes μ(x)")
         ax_codes.plot([z1], [z2], "k*", ms=16, mec="w")
         ax_codes.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal")  # the plane stays put
-        ax_digit.imshow(decode_point(model, z1, z2).numpy(), cmap="gray", vmin=0, vmax=1)
-        ax_digit.set_axis_off()
         near = labels[nearest_codes(codes, (z1, z2), k)].tolist()
-        ax_digit.set_title(f"decoded at z = ({z1:.2f}, {z2:.2f})\n{k} nearest test codes: {near}", fontsize=9)
+        _show(ax_digit, decode_point(model, z1, z2),
+              f"decoded at z = ({z1:.2f}, {z2:.2f})\n{k} nearest test codes: {near}")
         return fig
 
     sliders = [_slider("z1", 0.0, limit, 0.05), _slider("z2", 0.0, limit, 0.05)]
@@ -202,9 +191,7 @@ def traversal_explorer(model: nn.Module, base_code: torch.Tensor, dims: Sequence
         fig = Figure(figsize=(5, 2.8))
         for ax, image, title in zip(fig.subplots(1, 2), (start, traversal_image(model, base_code, dims, values)),
                                     ("the starting code", "with the sliders' values")):
-            ax.imshow(image.numpy(), cmap="gray", vmin=0, vmax=1)
-            ax.set_axis_off()
-            ax.set_title(title, fontsize=9)
+            _show(ax, image, title)
         return fig
 
     sliders = [_slider(f"z[{d}]", float(base_code[d]), limit, 0.1) for d in dims]
@@ -218,10 +205,8 @@ def model_picker(models: Mapping[str, nn.Module], x: torch.Tensor, n_samples: in
     (the images x, their reconstructions, n_samples seeded samples)."""
     def draw(name: str) -> Figure:
         fig = Figure(figsize=(6.5, 3.6))
-        ax = fig.subplots()
-        ax.imshow(model_panel(models[name], x, n_samples, seed).numpy(), cmap="gray", vmin=0, vmax=1)
-        ax.set_axis_off()
-        ax.set_title(f"{name}: test digits, reconstructions, samples", fontsize=9)
+        _show(fig.subplots(), model_panel(models[name], x, n_samples, seed),
+              f"{name}: test digits, reconstructions, samples")
         return fig
 
     buttons = widgets.ToggleButtons(options=list(models), description="model")

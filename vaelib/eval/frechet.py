@@ -1,21 +1,14 @@
-"""The Fréchet distance between two sets of images, measured in a feature space.
-
-Fit a Gaussian to the features of each set (mean μ, covariance C) and take the Fréchet
-(2-Wasserstein²) distance between the two Gaussians (Dowson & Landau 1982; Heusel et al. 2017):
+"""The Fréchet distance between two sets of images in a feature space: fit a Gaussian (mean μ,
+covariance C) to the features of each set and take the Fréchet (2-Wasserstein²) distance between
+the two (Dowson & Landau 1982; Heusel et al. 2017):
 
     FD = ||μ1 - μ2||² + Tr(C1 + C2 - 2 (C1^½ C2 C1^½)^½)
 
-With Inception-v3 features this is the FID of the papers; here the default features are those of
-the MNIST classifier in `vaelib.eval.classifier` (why not Inception: see its docstring), so values are
-on another scale than published FIDs: compare rankings, not numbers. Any callable
-`images [B, 1, 28, 28] in [0, 1] -> features [B, F]` plugs in as `extractor`.
-
-The estimate from N samples is biased upwards (by about Tr(C)/N-order terms), so compare
-distances computed from the same number of images.
-
-    mu, cov = feature_stats(test_images)                       # once per reference set
-    fd = frechet_distance(*feature_stats(samples), mu, cov)
-    fd = frechet_distance_of(samples, test_images)             # the same in one call
+With Inception-v3 features this is the papers' FID; the default features here are the MNIST
+classifier's (`vaelib.eval.classifier`), so compare rankings, not numbers with published FIDs. Any
+callable `images [B, 1, 28, 28] in [0, 1] -> features [B, F]` plugs in as `extractor`. The
+estimate from N images is biased upwards (terms of order Tr(C)/N): compare distances computed
+from the same number of images.
 """
 
 from __future__ import annotations
@@ -29,10 +22,8 @@ from torch import nn
 from vaelib import data as vdata
 from vaelib.eval.classifier import FEATURE_BATCH  # images per forward pass of a feature extractor
 
-__all__ = [
-    "Extractor", "gaussian_stats", "sqrtm_psd", "frechet_distance", "default_extractor",
-    "extract_features", "feature_stats", "frechet_distance_of", "frechet_scorer",
-]
+__all__ = ["Extractor", "gaussian_stats", "sqrtm_psd", "frechet_distance", "default_extractor", "extract_features",
+           "frechet_distance_of", "frechet_scorer"]
 
 Extractor = Callable[[torch.Tensor], torch.Tensor]
 
@@ -57,15 +48,12 @@ def sqrtm_psd(c: torch.Tensor) -> torch.Tensor:
     return (v * lam.clamp(min=0.0).sqrt()) @ v.T
 
 
-def frechet_distance(
-    mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor
-) -> float:
-    """FD = ||μ1 - μ2||² + Tr C1 + Tr C2 - 2 Tr (C1^½ C2 C1^½)^½, in float64.
+def frechet_distance(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor) -> float:
+    """FD = ||μ1 - μ2||² + Tr C1 + Tr C2 - 2 Tr (C1^½ C2 C1^½)^½, in float64; mu: [F], cov: [F, F] PSD.
 
-    mu: [F], cov: [F, F] symmetric PSD (singular is fine). With A = C2^½ C1^½ (PSD square roots
-    from `torch.linalg.eigh`), AᵀA = C1^½ C2 C1^½, so Tr (C1^½ C2 C1^½)^½ = Σ singular values of A
-    (its nuclear norm). No non-symmetric `sqrtm`, no complex round-off to discard, and no square
-    root of round-off eigenvalues: FD(x, x) is ~1e-13 even for singular covariances.
+    With A = C2^½ C1^½ (`sqrtm_psd`), AᵀA = C1^½ C2 C1^½, so the last trace is the sum of A's
+    singular values: no non-symmetric `sqrtm` and no complex round-off, and FD(x, x) is ~1e-13 even
+    for singular covariances.
     """
     mu1, mu2, cov1, cov2 = (torch.as_tensor(t).detach().to("cpu", torch.float64) for t in (mu1, mu2, cov1, cov2))
     if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != (mu1.shape[0],) * 2:
@@ -87,26 +75,18 @@ def default_extractor() -> Extractor:
     return load_or_train_classifier().features
 
 
-def _module_device(extractor: Extractor) -> torch.device | None:
-    """The device of an nn.Module extractor (or of the module a bound method belongs to)."""
-    owner = getattr(extractor, "__self__", extractor)
-    if isinstance(owner, nn.Module):
-        p = next(owner.parameters(), None)
-        return p.device if p is not None else None
-    return None
-
-
 @torch.no_grad()
-def extract_features(
-    images: torch.Tensor, extractor: Extractor | None = None, batch_size: int = FEATURE_BATCH
-) -> torch.Tensor:
+def extract_features(images: torch.Tensor, extractor: Extractor | None = None,
+                     batch_size: int = FEATURE_BATCH) -> torch.Tensor:
     """Features of images [N, 1, 28, 28] (uint8 grey values, or float in [0, 1]): [N, F] float64, CPU.
 
     Calls extractor on batches of at most batch_size images, moved to the extractor's device
     when it is (a method of) an nn.Module; None uses `default_extractor()`.
     """
     extractor = default_extractor() if extractor is None else extractor
-    dev = _module_device(extractor)
+    owner = getattr(extractor, "__self__", extractor)  # the module a bound method belongs to
+    p = next(owner.parameters(), None) if isinstance(owner, nn.Module) else None
+    dev = None if p is None else p.device
     out = []
     for i in range(0, images.shape[0], batch_size):
         x = images[i : i + batch_size]
@@ -115,34 +95,21 @@ def extract_features(
     return torch.cat(out)
 
 
-def feature_stats(
-    images: torch.Tensor, extractor: Extractor | None = None, batch_size: int = FEATURE_BATCH
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(μ [F], C [F, F]) of the features of images: `gaussian_stats(extract_features(...))`."""
-    return gaussian_stats(extract_features(images, extractor, batch_size))
-
-
-def frechet_distance_of(
-    images_a: torch.Tensor,
-    images_b: torch.Tensor,
-    extractor: Extractor | None = None,
-    batch_size: int = FEATURE_BATCH,
-) -> float:
+def frechet_distance_of(images_a: torch.Tensor, images_b: torch.Tensor, extractor: Extractor | None = None,
+                        batch_size: int = FEATURE_BATCH) -> float:
     """Fréchet distance between two image sets [N, 1, 28, 28] (uint8, or float in [0, 1]) in the
     feature space of extractor (default: the cached MNIST classifier's 128-d penultimate layer)."""
-    extractor = default_extractor() if extractor is None else extractor
-    return frechet_distance(*feature_stats(images_a, extractor, batch_size),
-                            *feature_stats(images_b, extractor, batch_size))
+    return frechet_distance(*gaussian_stats(extract_features(images_a, extractor, batch_size)),
+                            *gaussian_stats(extract_features(images_b, extractor, batch_size)))
 
 
 def frechet_scorer(reference: torch.Tensor, extractor: Extractor | None = None,
                    batch_size: int = FEATURE_BATCH) -> Callable[[torch.Tensor], float]:
     """A function images -> Fréchet distance to `reference` [N, 1, 28, 28], with the reference's
     feature statistics computed once (scoring many models against the same test images)."""
-    extractor = default_extractor() if extractor is None else extractor
-    ref = feature_stats(reference, extractor, batch_size)
+    ref = gaussian_stats(extract_features(reference, extractor, batch_size))
 
     def score(images: torch.Tensor) -> float:
-        return frechet_distance(*feature_stats(images, extractor, batch_size), *ref)
+        return frechet_distance(*gaussian_stats(extract_features(images, extractor, batch_size)), *ref)
 
     return score

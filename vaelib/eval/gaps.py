@@ -3,20 +3,13 @@
     log p(x) - ELBO_encoder(x) = [log p(x) - ELBO*(x)]        approximation gap
                                + [ELBO*(x) - ELBO_encoder(x)]  amortization gap
 
-ELBO* is the best ELBO a diagonal Gaussian q can reach *for this image*: its μ and log σ² are
-optimised for x alone (`optimal_gaussian_elbo`, Adam from the encoder's q). The approximation gap
-is what the Gaussian family cannot express about the true posterior; the amortization gap is
-what one encoder shared by all images loses against per-image optimisation. log p(x) is
-estimated by the importance-weighted bound L_k with the *optimised* q as the proposal. Two errors
-pull the printed approximation gap in opposite directions: L_k falls short of log p(x) (it
-shrinks the gap), and a q stopped before its optimum lowers ELBO* (it inflates the gap); check
-that `steps` has converged (double it) before reading the gap as more than an estimate. The encoder's q is a worse
-proposal: where its L_k falls below ELBO*, it cannot measure the approximation gap at all.
-
-    gaps = inference_gaps(model, x, k=1000)   # per image, [N] each
-
-Needs a model with a Gaussian q(z | x): `encode` -> (μ, log σ²), `decode`, `log_likelihood`,
-`log_prior` (vaelib's VAE and GM-VAE, or any stand-in with those four).
+what a Gaussian cannot express about the posterior, and what one encoder shared by all images
+loses against fitting each image alone. ELBO* is the best ELBO a diagonal Gaussian q reaches for
+this image alone (`optimal_gaussian_elbo`); log p(x) is estimated by L_k with that optimised q as
+the proposal. L_k falls short of log p(x) (it shrinks the approximation gap) and a q stopped
+before its optimum lowers ELBO* (it inflates the gap): check that `steps` has converged (double
+it) before reading the gap as more than an estimate. Needs a model with a Gaussian q(z | x):
+`encode` -> (μ, log σ²), `decode`, `log_likelihood`, `log_prior` (vaelib's VAE and GM-VAE, or a stand-in).
 """
 
 from __future__ import annotations
@@ -50,7 +43,8 @@ def elbo_estimate(model: nn.Module, x: torch.Tensor, mu: torch.Tensor, logvar: t
 @torch.no_grad()
 def importance_bound(model: nn.Module, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, k: int,
                      gen: torch.Generator, chunk: int = 100) -> torch.Tensor:
-    """L_k(x) = log (1/k) Σ_i p(x, z_i) / q(z_i) with the proposal q = N(μ, diag σ²), `chunk` draws at a time, [B]."""
+    """L_k(x) = log (1/k) Σ_i p(x, z_i) / q(z_i), [B], with the proposal q = N(μ, diag σ²), `chunk`
+    draws at a time."""
     parts = [_log_weights(model, x, mu, logvar, torch.randn(min(chunk, k - i), *mu.shape, generator=gen).to(mu.device))
              for i in range(0, k, chunk)]
     return torch.logsumexp(torch.cat(parts), dim=0) - torch.log(torch.tensor(float(k)))
@@ -58,11 +52,12 @@ def importance_bound(model: nn.Module, x: torch.Tensor, mu: torch.Tensor, logvar
 
 def optimal_gaussian_elbo(model: nn.Module, x: torch.Tensor, steps: int = 300, lr: float = 0.05,
                           samples: int = 8, eval_samples: int = 200, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Optimise a diagonal Gaussian q for each image of x (Adam on μ and log σ², starting at the
-    encoder's q, `samples` reparameterised draws a step, the step size decaying to 0), then estimate the ELBO of the encoder's
-    q and of the optimised q with the same `eval_samples` draws (common random numbers, so their
-    difference is far less noisy than either). Returns per-image [B] tensors on the CPU:
-    "encoder" and "optimal" ELBOs, and the optimised "mu", "logvar"."""
+    """Optimise a diagonal Gaussian q for each image of x (Adam on μ and log σ² from the encoder's q,
+    `samples` reparameterised draws a step, the step size decaying to 0 so that the stochastic
+    gradients settle), then estimate the ELBO of the encoder's q and of the optimised q with the
+    same `eval_samples` draws (common random numbers: their difference is far less noisy than
+    either). Returns per-image [B] tensors on the CPU: "encoder" and "optimal" ELBOs, the
+    optimised "mu", "logvar"."""
     was_training, grads = model.training, [p.requires_grad for p in model.parameters()]
     model.eval().requires_grad_(False)
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -71,7 +66,6 @@ def optimal_gaussian_elbo(model: nn.Module, x: torch.Tensor, steps: int = 300, l
             mu0, logvar0 = model.encode(x)
         mu, logvar = mu0.clone().requires_grad_(True), logvar0.clone().requires_grad_(True)
         opt = torch.optim.Adam([mu, logvar], lr=lr)
-        # the step size decays to zero (cosine), so the stochastic gradients settle on the optimum
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
         for _ in range(steps):
             eps = torch.randn(samples, *mu.shape, generator=gen).to(mu.device)
@@ -87,14 +81,15 @@ def optimal_gaussian_elbo(model: nn.Module, x: torch.Tensor, steps: int = 300, l
         for p, g in zip(model.parameters(), grads):
             p.requires_grad_(g)
         model.train(was_training)
-    return {"encoder": encoder.cpu(), "optimal": optimal.cpu(), "mu": mu.detach().cpu(), "logvar": logvar.detach().cpu()}
+    return {"encoder": encoder.cpu(), "optimal": optimal.cpu(),
+            "mu": mu.detach().cpu(), "logvar": logvar.detach().cpu()}
 
 
 def inference_gaps(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_size: int = 100,
                    **optimise) -> dict[str, torch.Tensor]:
     """Per-image [N] tensors: the encoder's ELBO, the optimal Gaussian ELBO, log p(x) ≈ L_k with
-    the optimised q as proposal, L_k with the encoder's q (for comparison), and the approximation
-    and amortization gaps; `batch_size` images are optimised at once."""
+    the optimised q as proposal, L_k with the encoder's q (a worse proposal: where it falls below
+    ELBO*, it cannot measure the approximation gap), and the gaps; `batch_size` images at once."""
     out: dict[str, list[torch.Tensor]] = {"encoder_elbo": [], "optimal_elbo": [], "log_px": [], "log_px_encoder_q": []}
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size]
@@ -109,6 +104,7 @@ def inference_gaps(model: nn.Module, x: torch.Tensor, k: int = 1000, batch_size:
         out["optimal_elbo"].append(opt["optimal"])
     res = {name: torch.cat(v) for name, v in out.items()}
     res.update(approximation_gap=res["log_px"] - res["optimal_elbo"],
-               amortization_gap=res["optimal_elbo"] - res["encoder_elbo"], total_gap=res["log_px"] - res["encoder_elbo"])
+               amortization_gap=res["optimal_elbo"] - res["encoder_elbo"],
+               total_gap=res["log_px"] - res["encoder_elbo"])
     return res
 

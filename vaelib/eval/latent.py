@@ -1,23 +1,16 @@
-"""Walking the latent space: interpolations between codes and the decoded 2-D manifold.
+"""Walking the latent space: interpolations between codes, latent grids and traversals.
 
-    path = slerp(z0, z1, n=10)            # [n, D]: from z0 to z1 along a great circle
-    z, coords = latent_grid(n=20)         # [n*n, 2]: a grid of equal prior mass, for a 2-D latent
-    z = traverse(z0, dim=3, values=torch.linspace(-3, 3, 9))  # [9, D]: one coordinate swept
-    images = model.mean(model.decode(z))  # the decoded manifold, rows from top (z2 high) to bottom
-
-Why slerp: under the prior N(0, I_D), |z|² follows a χ²_D law, so for large D almost all prior
-mass sits near the sphere of radius √D. The straight line between two typical codes cuts
-through the inside of that sphere (its midpoint has about 1/√2 of their norm), where the
-decoder saw almost no codes in training; the great circle keeps the norm.
+Why `slerp`: under the prior N(0, I_D), |z|² follows a χ²_D law, so for large D almost all prior
+mass sits near the sphere of radius √D. The straight line between two typical codes cuts through
+the inside of that sphere (its midpoint has about 1/√2 of their norm), where the decoder saw
+almost no codes in training; the great circle keeps the norm.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = [
-    "lerp", "slerp", "latent_grid", "traverse",
-]
+__all__ = ["lerp", "slerp", "latent_grid", "traverse"]
 
 
 def _fractions(n: int, like: torch.Tensor) -> torch.Tensor:
@@ -27,10 +20,8 @@ def _fractions(n: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, n: int) -> torch.Tensor:
-    """Linear interpolation z(t) = (1 - t) z0 + t z1 at n evenly spaced t in [0, 1].
-
-    z0, z1: [..., D] (same shape) -> [..., n, D]; the first and last points are z0 and z1.
-    """
+    """Linear interpolation z(t) = (1 - t) z0 + t z1 at n evenly spaced t in [0, 1]:
+    z0, z1 [..., D] (same shape) -> [..., n, D]."""
     t = _fractions(n, z0)[:, None]  # [n, 1]
     return (1 - t) * z0.unsqueeze(-2) + t * z1.unsqueeze(-2)
 
@@ -38,12 +29,11 @@ def lerp(z0: torch.Tensor, z1: torch.Tensor, n: int) -> torch.Tensor:
 def slerp(z0: torch.Tensor, z1: torch.Tensor, n: int, eps: float = 1e-7) -> torch.Tensor:
     """Spherical linear interpolation (Shoemake 1985) at n evenly spaced t in [0, 1]:
 
-        z(t) = sin((1 - t) Ω) / sin Ω · z0 + sin(t Ω) / sin Ω · z1,   cos Ω = z0·z1 / (|z0| |z1|).
+        z(t) = sin((1 - t) Ω) / sin Ω · z0 + sin(t Ω) / sin Ω · z1,   cos Ω = z0·z1 / (|z0| |z1|),
 
-    The path runs along the great circle through z0 and z1 at constant angular speed; when
-    |z0| = |z1| every point has that norm (a straight line's midpoint is shorter by cos(Ω/2)).
-    Nearly parallel endpoints (sin Ω < eps) fall back to `lerp`.
-    z0, z1: [..., D] (same shape) -> [..., n, D]; the first and last points are z0 and z1.
+    along the great circle through z0 and z1; when |z0| = |z1| every point has that norm (a straight
+    line's midpoint is shorter by cos(Ω/2)). Nearly parallel ends (sin Ω < eps) fall back to `lerp`.
+    z0, z1: [..., D] (same shape) -> [..., n, D].
     """
     t = _fractions(n, z0)[:, None]  # [n, 1]
     cos = (z0 * z1).sum(-1, keepdim=True) / (z0.norm(dim=-1, keepdim=True) * z1.norm(dim=-1, keepdim=True))
@@ -57,15 +47,12 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, n: int, eps: float = 1e-7) -> torc
 
 
 def latent_grid(n: int = 20, p_min: float = 0.05, p_max: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
-    """An n × n grid of 2-D latent points placed at Gaussian quantiles (Kingma & Welling 2014, fig. 4).
+    """An n × n grid of 2-D latent points at Gaussian quantiles (Kingma & Welling 2014, fig. 4).
 
-    Each coordinate takes the values Φ⁻¹(p) for n probabilities p evenly spaced in [p_min, p_max]
-    (Φ⁻¹ the standard normal quantile function): neighbouring points enclose equal prior mass, so
-    the grid is dense near 0, where most codes are, and sparse in the tails.
-
-    Returns (z, coords): z [n*n, 2] in row-major image order (top row = largest z2, left column
-    = smallest z1, so the decoded grid lines up with a scatter plot of the codes), and coords [n],
-    the increasing 1-D quantiles.
+    Each coordinate takes the values Φ⁻¹(p) for n probabilities p evenly spaced in [p_min, p_max]:
+    neighbouring points enclose equal prior mass (dense near 0, where most codes are). Returns
+    z [n*n, 2] in image order (top row = largest z2, left column = smallest z1, so the decoded grid
+    lines up with a scatter of the codes) and coords [n], the increasing 1-D quantiles.
     """
     if not 0.0 < p_min < p_max < 1.0:
         raise ValueError(f"need 0 < p_min < p_max < 1, got {p_min}, {p_max}")
@@ -76,12 +63,8 @@ def latent_grid(n: int = 20, p_min: float = 0.05, p_max: float = 0.95) -> tuple[
 
 
 def traverse(z0: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
-    """A latent traversal: copies of the code z0 in which coordinate `dim` takes each of `values`.
-
-    z0: [D]; values: [n] -> [n, D], row i equal to z0 except z[i, dim] = values[i]. Decoding the rows
-    shows what that one latent dimension controls while the others stay fixed (Higgins et al. 2017).
-    z0 itself is not modified.
-    """
+    """A latent traversal (Higgins et al. 2017): z0 [D] (not modified), values [n] -> [n, D], row i
+    equal to z0 except z[i, dim] = values[i]; decoded, it shows what that one dimension controls."""
     if z0.dim() != 1:
         raise ValueError(f"z0 must be one code of shape [D], got {list(z0.shape)}")
     if not -z0.shape[0] <= dim < z0.shape[0]:

@@ -1,24 +1,13 @@
-"""The likelihood module: per-image scores, the two readouts (a Gaussian decoder on binary images,
-`BernoulliReadout`; on 8-bit images, `DiscretizedGaussian`) and the one canonical negative
-log-likelihood per model of the series, `canonical_nll`.
+"""Per-image scores, and the one canonical negative log-likelihood per model, `canonical_nll`.
 
-Every model is scored under **its own likelihood, on the data it models**:
+Every model is scored under **its own likelihood, on the data it models**: a Bernoulli decoder on
+the fixed binarization of the test set; a Gaussian decoder, whose density of grey values is not a
+probability, on the 8-bit test images through its bins (`DiscretizedGaussian`). The two scales are
+on different data, so a Bernoulli and a Gaussian model cannot be ranked by likelihood
+(`BernoulliReadout` puts a Gaussian decoder's mean on the binary scale only as a readout).
 
-- a Bernoulli decoder (trained on grey values or on binarized digits) is a model of *binary*
-  images: it is scored on the fixed binarization of the test set (`vaelib.data.fixed_binarization`),
-  in nats per image;
-- a Gaussian decoder is a density of grey values, which is not a probability; integrated over the
-  bins of the stored 8-bit pixels (`vaelib.losses.discretized_gaussian_log_prob`) it gives the
-  probability of the 8-bit test image, in nats per image, or in bits per dimension.
-
-The two scales are on different data (binary against 8-bit images), so a Bernoulli and a
-Gaussian model cannot be ranked by likelihood; `BernoulliReadout` puts a Gaussian
-decoder's mean on the binary scale only as a readout (it changes the model), kept as a footnote.
-
-`canonical_nll(run)` is *the* NLL of a cached run that every notebook prints: -L_k with k = 100
-importance samples on all 10,000 test images (test mode: k and n of `vaelib.runs.TEST_IWAE`),
-computed once and stored in the run's cache folder with its per-image values, so that any two
-models can be compared image by image (`vaelib.eval.stats.paired_bootstrap`).
+`canonical_nll(run)` is the NLL every notebook prints, stored per image in the run's cache folder
+so that any two models compare image by image (`vaelib.eval.stats.paired_bootstrap`).
 """
 
 from __future__ import annotations
@@ -48,13 +37,9 @@ HEADLINE_K, NLL_BATCH = 100, 100
 
 
 class BernoulliReadout(nn.Module):
-    """Read any VAE's decoder mean as Bernoulli pixel probabilities.
-
-    A Gaussian decoder's density on binary images is not a probability (it grows without bound
-    as σ shrinks), so its IWAE "NLL" cannot be set beside a Bernoulli model's. Reading the mean
-    E[x | z] in [0, 1] as p(x_i = 1 | z) gives every model a log-probability of the *binarized*
-    test set, in nats, on one scale. Means are clipped to [eps, 1 - eps].
-    """
+    """Read any VAE's decoder mean E[x | z], clipped to [eps, 1 - eps], as p(x_i = 1 | z): a
+    log-probability of the *binarized* test set for every model (a Gaussian decoder's density on
+    binary images grows without bound as σ shrinks)."""
 
     def __init__(self, model: nn.Module, eps: float = 1e-4) -> None:
         super().__init__()
@@ -190,14 +175,11 @@ def _read_nll(path: Path, code: dict[str, str], length: int) -> torch.Tensor | N
 
 
 def canonical_nll(run: Any, test: bool = False, n: int | None = None) -> NLL:
-    """The run's headline NLL (a `vaelib.cache.CachedRun`): k = HEADLINE_K on all test images
-    (test mode: TEST_IWAE's k and n), under its own likelihood, on the model's device; cached in
-    the run's folder with the stamp of the code that computed it (vaelib.cache.code_stamp), so
-    every notebook prints the same number, and a change of that code computes it again.
-
-    n: only the first n test images, a multiple of NLL_BATCH. The images are scored batch after
-    batch from one seeded stream, so these are the first n values of the all-images estimate
-    (taken from it when it is cached).
+    """The run's headline NLL (a `vaelib.cache.CachedRun`): -L_k with k = HEADLINE_K on all test
+    images (test mode: TEST_IWAE's k and n), under its own likelihood; cached in the run's folder
+    with the stamp of the code that computed it (vaelib.cache.code_stamp), so a change of that code
+    computes it again. n: the first n test images, a multiple of NLL_BATCH (one seeded stream, so
+    these are the first n values of the all-images estimate).
     """
     if n is not None and n % NLL_BATCH:
         raise ValueError(f"n must be a multiple of {NLL_BATCH} (whole batches of one seeded stream), got {n}")

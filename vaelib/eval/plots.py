@@ -7,16 +7,12 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid, save_image
 
-__all__ = [
-    "grid", "save_grid", "show_grid", "reconstruction_pairs", "plot_history", "scatter_latent",
-    "show_manifold",
-]
+__all__ = ["grid", "save_grid", "show_grid", "reconstruction_pairs", "plot_history", "scatter_latent", "show_manifold"]
 
 
 def grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> torch.Tensor:
     """[N, 1, 28, 28] in [0, 1] -> one [H, W] image tensor (CPU) with the digits in rows of nrow."""
-    g = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=pad, pad_value=1.0)
-    return g[0]
+    return make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=pad, pad_value=1.0)[0]
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
@@ -47,10 +43,8 @@ def reconstruction_pairs(x: torch.Tensor, x_hat: torch.Tensor, n: int = 8) -> to
 
 def plot_history(history, ax=None, columns=("train_loss", "val_loss"), title: str | None = None,
                  labels: dict[str, str] | None = None, loss_label: str = "−ELBO"):
-    """Line plot of history columns against epoch (nats per image), labelled by `labels`.
-    The training and validation losses are called `loss_label`: pass the model's own
-    (`model.loss_label`: −ELBO for a VAE, reconstruction NLL + λ·MMD² for a WAE, ...); other
-    columns go by their names."""
+    """Line plot of history columns against epoch (nats per image), labelled by `labels`; the training
+    and validation losses are called `loss_label` (pass `model.loss_label`), other columns by their names."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -70,10 +64,8 @@ def plot_history(history, ax=None, columns=("train_loss", "val_loss"), title: st
 
 
 def scatter_latent(codes, labels, ax=None, s: float = 2.0, title: str | None = None, legend: bool = True):
-    """Scatter 2-D codes coloured by class: one matplotlib collection per class, in label order.
-
-    codes: [N, 2] (e.g. posterior means μ(x)), labels: [N] ints 0..9. Returns the axis.
-    """
+    """Scatter 2-D codes [N, 2] coloured by their labels [N] (ints 0..9), one collection per class in
+    label order. Returns the axis."""
     import matplotlib.pyplot as plt
 
     codes = torch.as_tensor(codes).detach().float().cpu()
@@ -96,11 +88,8 @@ def scatter_latent(codes, labels, ax=None, s: float = 2.0, title: str | None = N
 
 
 def show_manifold(images, coords, ax=None, title: str | None = None, ticks: int = 5):
-    """Draw decoded digits of an n × n latent grid (vaelib.eval.latent.latent_grid order) with the
-    axes labelled in latent units: column j sits at z1 = coords[j], row i at z2 = coords[n-1-i].
-
-    images: [n*n, 1, 28, 28] in [0, 1]; coords: [n]. Returns the axis.
-    """
+    """Draw the digits [n*n, 1, 28, 28] decoded at an n × n `latent_grid` with the axes in latent
+    units: column j sits at z1 = coords[j], row i at z2 = coords[n-1-i] (coords: [n]). Returns the axis."""
     import matplotlib.pyplot as plt
 
     coords = torch.as_tensor(coords).detach().float().cpu()

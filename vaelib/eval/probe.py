@@ -1,8 +1,5 @@
-"""A linear probe: how much of the label can a linear classifier read off a representation?
-
-Fit multinomial logistic regression on (standardized) training features and report accuracy on
-test features. Applied to VAE latent means μ(x), it measures how linearly the (unsupervised)
-latent space separates the digits; compare with the probe on raw pixels.
+"""A linear probe: how much of the label can a linear classifier read off a representation (VAE
+latent means μ(x), or raw pixels for comparison)? Multinomial logistic regression:
 
     p(y = k | f) = softmax(W f̃ + b)_k,   f̃ = (f - m) / s   (m, s: training mean and std per feature)
     minimise  -(1/N) Σ_n log p(y_n | f_n) + (λ/2) ||W||²         (full batch, L-BFGS)
@@ -15,9 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = [
-    "LinearProbe", "fit_linear_probe", "linear_probe", "majority_labels", "cluster_accuracy",
-]
+__all__ = ["LinearProbe", "fit_linear_probe", "linear_probe", "majority_labels", "cluster_accuracy"]
 
 
 @dataclass
@@ -42,21 +37,12 @@ class LinearProbe:
         return (self.predict(features) == labels.to(self.weight.device)).float().mean().item()
 
 
-def fit_linear_probe(
-    features: torch.Tensor,
-    labels: torch.Tensor,
-    num_classes: int | None = None,
-    epochs: int = 200,
-    lr: float = 1.0,
-    weight_decay: float = 1e-4,
-) -> LinearProbe:
-    """Multinomial logistic regression on features [N, F] with int labels [N] in 0..K-1.
-
-    Features are standardized with their own mean and std (a constant feature gets std 1).
-    epochs: L-BFGS iterations over the full batch (strong-Wolfe line search, lr its first step);
-    weight_decay: λ of the L2 penalty on W (not on b), which keeps W finite on separable data.
-    Runs in float32 on the features' device; deterministic (zero initialisation).
-    """
+def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None,
+                     epochs: int = 200, lr: float = 1.0, weight_decay: float = 1e-4) -> LinearProbe:
+    """Multinomial logistic regression on features [N, F] (standardized; a constant feature gets
+    std 1) with int labels [N] in 0..K-1. epochs: L-BFGS iterations over the full batch (lr: the
+    first step of a strong-Wolfe line search); weight_decay: λ of the penalty on W (not b), which
+    keeps W finite on separable data. Float32 on the features' device; deterministic (zero init)."""
     x = features.detach().float()
     y = labels.detach().to(x.device).long()
     k = int(y.max().item()) + 1 if num_classes is None else num_classes
@@ -79,20 +65,10 @@ def fit_linear_probe(
     return LinearProbe(mean, std, w.detach(), b.detach())
 
 
-def linear_probe(
-    train_features: torch.Tensor,
-    train_labels: torch.Tensor,
-    test_features: torch.Tensor,
-    test_labels: torch.Tensor,
-    epochs: int = 200,
-    lr: float = 1.0,
-    weight_decay: float = 1e-4,
-) -> float:
-    """Test accuracy of a linear probe fitted on the training features (see `fit_linear_probe`).
-
-    train_features [N, F], train_labels [N]; test_features [M, F], test_labels [M]. The test
-    features are standardized with the *training* mean and std.
-    """
+def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
+                 test_labels: torch.Tensor, epochs: int = 200, lr: float = 1.0, weight_decay: float = 1e-4) -> float:
+    """Test accuracy of `fit_linear_probe` fitted on train_features [N, F], train_labels [N], scored
+    on test_features [M, F], test_labels [M] (standardized with the *training* mean and std)."""
     k = int(max(train_labels.max().item(), test_labels.max().item())) + 1
     probe = fit_linear_probe(train_features, train_labels, k, epochs, lr, weight_decay)
     return probe.accuracy(test_features, test_labels)
@@ -102,10 +78,8 @@ def linear_probe(
 
 
 def majority_labels(clusters: torch.Tensor, labels: torch.Tensor, n_clusters: int) -> torch.Tensor:
-    """For each cluster, its most frequent label among the given examples; -1 for an empty cluster.
-
-    clusters, labels: [N] integers -> [n_clusters]. Ties go to the smaller label.
-    """
+    """For each cluster, its most frequent label (ties: the smaller), -1 for an empty cluster.
+    clusters, labels: [N] integers -> [n_clusters]."""
     n_labels = int(labels.max().item()) + 1
     counts = torch.zeros(n_clusters, n_labels, dtype=torch.long)
     counts.index_put_((clusters.long().cpu(), labels.long().cpu()), torch.ones(len(labels), dtype=torch.long),
@@ -115,10 +89,8 @@ def majority_labels(clusters: torch.Tensor, labels: torch.Tensor, n_clusters: in
     return best
 
 
-def cluster_accuracy(
-    train_clusters: torch.Tensor, train_labels: torch.Tensor,
-    test_clusters: torch.Tensor, test_labels: torch.Tensor, n_clusters: int,
-) -> float:
+def cluster_accuracy(train_clusters: torch.Tensor, train_labels: torch.Tensor,
+        test_clusters: torch.Tensor, test_labels: torch.Tensor, n_clusters: int) -> float:
     """Unsupervised clustering accuracy: name each cluster by its majority label on the *training*
     examples, then score the test examples by that name (Makhzani et al. 2016, AAE, §5). Several
     clusters may share a label; a test example in a cluster no training example chose is wrong."""

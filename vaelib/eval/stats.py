@@ -6,19 +6,12 @@ training seeds.
     v = over_seeds([d0, d1, d2])                # one interval per training seed, then over seeds
     print(v)                                    # "-2.41 [-3.90, -0.92] over 3 seeds: lower"
 
-A comparison of two trained models on the same test images is *paired*: image-to-image
-variation (some digits are hard for every model) cancels in the per-image difference, so its
-interval is much narrower than the two models' separate standard errors suggest. The bootstrap
-resamples images with replacement and reads the 2.5 % and 97.5 % quantiles of the resampled mean
-differences (the percentile interval; n in the thousands makes it close to mean ± 1.96 SE).
-
-That interval is about *these two trained models*. A verdict about a modelling choice (an
-architecture, a likelihood, β) must also survive training noise, and the unit of that question is
-the training seed: `over_seeds` takes one paired interval per seed (seed s of A against seed s of
-B), and decides on the mean of the per-seed differences with a Student-t interval over seeds
-(k - 1 degrees of freedom). With 10,000 images each seed's own interval is narrow and excludes
-zero for almost any difference, so "three seeds agree" alone is a sign test: probability 1/4 under
-no effect (`seed_verdict`, the weaker rule). Where k seeds cannot decide, the verdict is "undecided".
+Two models scored on the same test images are *paired*: image-to-image variation cancels in the
+per-image difference, so its interval is much narrower than their separate standard errors suggest.
+It is about *these two trained models*; a verdict about a modelling choice must also survive
+training noise: `over_seeds` takes a Student-t interval over the per-seed differences. With 10,000
+images each seed's interval excludes zero for almost any difference, so "three seeds agree"
+(`seed_verdict`) is only a sign test: probability 1/4 under no effect.
 """
 
 from __future__ import annotations
@@ -72,8 +65,8 @@ def mean_se(values: torch.Tensor | Sequence[float]) -> tuple[float, float]:
 
 
 def _t_cdf(t: float, df: int) -> float:
-    """Student's t cdf for an integer df, in closed form (Abramowitz & Stegun 26.7.3-4):
-    with θ = atan(t / √df), a finite series in sin θ and cos² θ."""
+    """Student's t cdf for an integer df: a finite series in sin θ and cos² θ, θ = atan(t / √df)
+    (Abramowitz & Stegun 26.7.3-4)."""
     theta = math.atan(t / math.sqrt(df))
     s, c2 = math.sin(theta), math.cos(theta) ** 2
     if df % 2 == 0:
@@ -143,8 +136,8 @@ def over_seeds(intervals: Sequence[Interval], level: float = 0.95) -> SeedLevel:
 
 
 def seed_verdict(intervals: Sequence[Interval]) -> str:
-    """The weaker rule (a sign test when images are many; prefer `over_seeds`): "lower" if every seed's interval of a - b lies below zero, "higher" if every one lies
-    above, else "unclear" (some seed's interval contains zero, or the seeds disagree)."""
+    """The weaker rule (a sign test when images are many; prefer `over_seeds`): "lower" if every
+    seed's interval of a - b lies below zero, "higher" if every one lies above, else "unclear"."""
     signs = {i.sign for i in intervals}
     if len(intervals) == 0 or len(signs) != 1 or 0 in signs:
         return "unclear"

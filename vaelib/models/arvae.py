@@ -1,39 +1,31 @@
 """A VAE with an autoregressive decoder: strong enough to ignore z (notebook 10, posterior collapse).
 
-The decoders of notebooks 03-09 are *factorised*: given z, the pixels are independent, so
-everything the pixels share must come through z. An autoregressive decoder models each pixel
-given z **and the pixels before it** (raster order),
+A factorised decoder makes the pixels independent given z, so everything they share must come
+through z. An autoregressive decoder models each pixel given z **and the pixels before it**,
 
-    p(x | z) = Π_i Bernoulli(x_i; σ(logit_i(z, x_<i))),
+    p(x | z) = Π_i Bernoulli(x_i; σ(logit_i(z, x_<i)))      (raster order),
 
-which can model the digits well with no z at all. Then the ELBO's cheapest optimum may be
-q(z | x) = p(z): rate 0, and the decoder does all the work. Two decoders (`extra["decoder"]`):
+which can model the digits well with no z at all: the ELBO's cheapest optimum may then be
+q(z | x) = p(z), rate 0. Two decoders (`extra["decoder"]`), z entering as biases:
 
-- "made": a MADE (Germain et al. 2015) of one masked hidden layer (`made_hidden` units, each given
-  a degree m_k in 1..783 and connected to the inputs j ≤ m_k) plus direct masked connections from
-  every earlier pixel; z enters as a bias of the hidden layer and of the logits. A strong decoder.
-- "local": only direct connections from the `window` pixels just before pixel i (in raster order)
-  plus z's bias. A weakened decoder: it sees local context, so it can draw strokes but not
-  know which digit it is drawing unless z tells it.
+- "made": a MADE (Germain et al. 2015) of one masked hidden layer (`made_masks`) plus direct
+  masked connections from every earlier pixel. A strong decoder.
+- "local": only direct connections from the `window` pixels just before pixel i. A weakened
+  decoder: it can draw strokes but not know which digit it is drawing unless z tells it.
 
-`use_z` False cuts the wire from z (the decoder gets z = 0): p(x | z) = p(x), the decoder alone.
-The KL then pushes q(z | x) to p(z), so this is complete collapse by construction, and its
+`use_z` False cuts the wire from z: p(x | z) = p(x), complete collapse by construction, whose
 ELBO/NLL is what the decoder achieves without any code (notebook 10's yardstick).
 
 Two remedies of the training objective (the ELBO itself, `terms.elbo`, is never changed):
 
-- `free_bits` λ (Kingma et al. 2016): the loss's KL is Σ_d max(λ, KL_d), KL_d the batch mean of
-  dimension d's KL; a dimension below λ nats costs λ whatever it does, so the optimiser has no
-  reason to push it to zero. Per example that is KL_bd where the batch mean is ≥ λ, else the
-  constant λ (no gradient); the batch mean of the per-example loss is then exactly the objective.
-- `warmup_steps` W: β rises linearly from 0 to ModelConfig.beta over the first W training steps
-  (KL annealing, Bowman et al. 2016). The model counts its own steps (the `steps` buffer, which
-  a checkpoint keeps, so a resumed run continues the schedule); a forward pass in training mode
-  with gradients on is a step.
+- `free_bits` λ (Kingma et al. 2016, `free_bits_kl`): the loss's KL is Σ_d max(λ, KL_d), KL_d the
+  batch mean of dimension d's KL; a dimension below λ nats costs λ whatever it does, so the
+  optimiser has no reason to push it to zero.
+- `warmup_steps` W (`warmup_beta`): β rises linearly from 0 to ModelConfig.beta over the first W
+  training steps (KL annealing, Bowman et al. 2016), counted by the model's `steps` buffer, which a
+  checkpoint keeps.
 
-Sampling is ancestral: 784 decoder passes, one pixel at a time (`sample`, `reconstruct`).
-`RECONSTRUCTS = False`: E[x | z] has no closed form, so the test metrics leave the reconstruction
-MSE out (NaN).
+Sampling is ancestral, 784 decoder passes; E[x | z] has no closed form (`RECONSTRUCTS = False`).
 
     model = build_model(ModelConfig(kind="ar-vae", latent_dim=20, extra={"decoder": "made"}))
 """

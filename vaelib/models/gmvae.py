@@ -5,18 +5,14 @@ components and a discrete latent that picks one:
 
     p(y) = 1/K (uniform),   p(z | y) = N(m_y, diag s_y²)  (m, s learned),   p(x | z) the decoder,
 
-so p(z) = (1/K) Σ_k N(z; m_k, s_k²) (vaelib.losses.mixture_log_prob). The encoder returns both
-halves of q(y, z | x) = q(y | x) · q(z | x): a Gaussian q(z | x) = N(μ, σ²), as in a VAE, and a
-categorical q(y | x) from a head on the same hidden layer. The ELBO,
+so p(z) = (1/K) Σ_k N(z; m_k, s_k²) (vaelib.losses.mixture_log_prob). The encoder gives
+q(y, z | x) = q(y | x) · q(z | x): a VAE's Gaussian q(z | x) and a categorical head q(y | x). The ELBO,
 
     ELBO = E_q(z|x)[log p(x | z)] - KL(q(y|x) q(z|x) || p(y) p(z|y)),
 
-has its whole KL in closed form (vaelib.losses.kl_mixture_prior): only z is sampled, one decoder
-pass per image, as in a VAE. The bound is on the same log p(x) as a VAE's, so the IWAE estimate
-(vaelib.losses.iwae_bound, with log_prior the mixture) compares directly.
-
-Using it: `model.sample(n)` draws y, then z ~ p(z | y); `model.sample_component(k, n)` fixes y = k;
-`model.cluster_probs(x)` is q(y | x), a clustering of the digits learned without labels.
+has its whole KL in closed form (vaelib.losses.kl_mixture_prior), so only z is sampled. It bounds
+the same log p(x) as a VAE's, so the IWAE estimates compare directly. `cluster_probs(x)`, q(y | x),
+is a clustering of the digits learned without labels.
 
     model = build_model(ModelConfig(kind="gm-vae", latent_dim=20, extra={"components": 10}))
 """

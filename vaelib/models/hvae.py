@@ -13,17 +13,14 @@ on dynamically binarized MNIST, tanh hidden units, every Gaussian with a diagona
     ELBO estimate  = (1/k) Σ_i log w_i,        IWAE bound L_k = log (1/k) Σ_i w_i.
 
 The ELBO objective with k = 1 is Burda's VAE; the IWAE objective's gradient is Σ_i w̃_i ∇ log w_i
-with the normalised weights w̃_i = w_i / Σ_j w_j, so the samples that explain x best get the most
-of the gradient. Both KLs are sampled (log q - log p at the drawn z), as in the paper.
-`log_weights(x, k)` is what `vaelib.losses.iwae_bound` uses for these models (log q and log p
-of both layers), so `evaluate` and the NLLs treat them like any other VAE. `layer_means` gives
-each layer's E_q[z_l | x], behind `active_units_per_layer` (Burda's activity: Cov_x E_q[u | x] > 0.01).
+with w̃_i = w_i / Σ_j w_j, so the samples that explain x best get the most of the gradient. Both
+KLs are sampled, as in the paper. `vaelib.losses.iwae_bound` uses `log_weights(x, k)`, so the
+metrics treat these models like any other VAE.
 
     model = build_model(ModelConfig(kind="hvae", latent_dim=50, extra={"layers": 2, "objective": "iwae", "k": 5}))
 """
 
 from __future__ import annotations
-
 
 import torch
 from torch import nn
@@ -137,8 +134,7 @@ class HVAE(VAE):
     def log_weights(self, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """k draws from q per image: (log w [k, B], log p(x | z1) [k, B])."""
         b = x.shape[0]
-        # q(z1 | x) is the same for the k draws: its parameters once per image, then k draws each
-        # (the 784-wide first layer is most of the encoder's work; running it k times would repeat it)
+        # q(z1 | x)'s parameters once per image (the 784-wide layer is most of the work), then k draws
         mu1, logvar1 = (t.unsqueeze(0).expand(k, *t.shape).reshape(k * b, -1)
                         for t in self.up[0](x.reshape(b, IMAGE_DIM)))
         z, log_q = _draw(mu1, logvar1)

@@ -6,15 +6,10 @@ trained on its codes z1 instead of on the pixels, with a diagonal Gaussian p(z1 
     M1:  log p(x) >= E_q(z1|x)[log p(x | z1)] - KL(q(z1 | x) || p(z1))
     M2:  the labelled bound L(z1, y) and the unlabelled U(z1) of semisup.M2, with z1 for x.
 
-The paper trains M1 first and M2 on its codes afterwards. Here both train together, in one run
-(`kind="m1m2"`): each step draws z1 ~ q(z1 | x) for the batch and for the 100 labelled images and
-hands M2 the draws *detached*, so M2's loss never moves M1's networks: M1 learns exactly what it
-would alone, and M2 learns on M1's codes as they are at that step. The training loss is the sum
-of M1's -ELBO and M2's loss J (semisup's), both per image.
-
-The classifier is M2's q(y | z1), read at the code's mean: `classify(x)` is argmax q(y | μ1(x)).
-The `elbo` the trainer logs is M1's (a bound on log p(x)); M2's bound on log p(z1) is the
-`m2_bound` term (a density of continuous codes: no likelihood of the images).
+The paper trains M1 first, then M2. Here both train in one run (`kind="m1m2"`): each step hands
+M2 *detached* draws z1 ~ q(z1 | x), so M1 learns exactly what it would alone; the loss is M1's
+-ELBO + M2's J (semisup), per image. The logged `elbo` is M1's (a bound on log p(x)); M2's bound
+on log p(z1) is the `m2_bound` term. `classify(x)` is argmax q(y | μ1(x)).
 
     model = build_model(ModelConfig(kind="m1m2", hidden=(500, 500), latent_dim=50,
                                     extra={"labelled": 100, "m2_hidden": 500, "m2_latent": 50}))

@@ -35,15 +35,8 @@ class MLP(nn.Module):
     """A stack of hidden blocks. With `residual`, a block whose input and output widths agree
     computes h + f(h) (He et al. 2016); a block that changes width stays plain."""
 
-    def __init__(
-        self,
-        n_in: int,
-        hidden: tuple[int, ...],
-        *,
-        residual: bool = False,
-        batch_norm: bool = False,
-        dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, n_in: int, hidden: tuple[int, ...], *, residual: bool = False, batch_norm: bool = False,
+            dropout: float = 0.0) -> None:
         super().__init__()
         widths = (n_in, *hidden)
         self.blocks = nn.ModuleList(
@@ -61,16 +54,8 @@ class MLP(nn.Module):
 class FCEncoder(nn.Module):
     """784 -> hidden... -> (μ, log σ²). pytorch/examples: hidden=(400,), latent 20."""
 
-    def __init__(
-        self,
-        latent_dim: int,
-        hidden: tuple[int, ...] = (400,),
-        *,
-        residual: bool = False,
-        batch_norm: bool = False,
-        dropout: float = 0.0,
-        variance: bool = True,
-    ) -> None:
+    def __init__(self, latent_dim: int, hidden: tuple[int, ...] = (400,), *, residual: bool = False,
+            batch_norm: bool = False, dropout: float = 0.0, variance: bool = True) -> None:
         super().__init__()
         self.body = MLP(IMAGE_DIM, hidden, residual=residual, batch_norm=batch_norm, dropout=dropout)
         self.n_features = self.body.n_out
@@ -89,14 +74,8 @@ class FCDecoder(nn.Module):
     """z -> hidden... -> 784 outputs, reshaped to [B, 1, 28, 28]. Give `hidden` in decoder order
     (e.g. (400,) or (128, 256))."""
 
-    def __init__(
-        self,
-        latent_dim: int,
-        hidden: tuple[int, ...] = (400,),
-        *,
-        batch_norm: bool = False,
-        dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, latent_dim: int, hidden: tuple[int, ...] = (400,), *, batch_norm: bool = False,
+            dropout: float = 0.0) -> None:
         super().__init__()
         self.body = MLP(latent_dim, hidden, batch_norm=batch_norm, dropout=dropout)
         self.out = nn.Linear(self.body.n_out, IMAGE_DIM)
@@ -108,10 +87,8 @@ class FCDecoder(nn.Module):
 class ConvEncoder(nn.Module):
     """[B,1,28,28] -conv4s2-> [B,c1,14,14] -conv4s2-> [B,c2,7,7] -> fc -> (μ, log σ²)."""
 
-    def __init__(
-        self, latent_dim: int, channels: tuple[int, int] = (32, 64), hidden: int = 256,
-        *, variance: bool = True,
-    ) -> None:
+    def __init__(self, latent_dim: int, channels: tuple[int, int] = (32, 64), hidden: int = 256,
+            *, variance: bool = True) -> None:
         super().__init__()
         c1, c2 = channels
         self.n_features = hidden

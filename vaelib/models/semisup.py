@@ -5,9 +5,8 @@ both see the one-hot label y, the prior stays N(0, I):
 
     log p(x | y) >= E_q(z|x,y)[log p(x | z, y)] - KL(q(z | x, y) || p(z)).
 
-It trains on labelled images (`LABELS = True`: the trainer hands forward the batch's labels).
-Because y is given to the decoder, z need not carry the digit's identity: fix z and change y,
-and the same "style" is drawn as every digit (`generate(z, y)`).
+It trains on labelled images (`LABELS = True`). Since the decoder is given y, z need not carry the
+digit's identity: fix z and change y, and the same "style" is drawn as every digit (`generate`).
 
 **M2** (`kind="m2"`, Kingma, Rezende, Mohamed & Welling 2014): y is a latent variable that is
 sometimes observed. p(y) uniform, p(z) = N(0, I), p(x | y, z) the decoder; q(z | x, y) and a
@@ -24,11 +23,9 @@ paper, N the number of training images), so that q(y | x) learns from the labels
 
     J = Σ_unlabelled -U(x) + Σ_labelled [-L(x, y) - α log q(y | x)].
 
-The labelled images are few (100 here): the model keeps them, with their labels, as buffers
-(`attach_training_data`, which the trainer calls with the training split), and each training step
-adds the whole labelled set's term to the batch's unlabelled one, each scaled so that one epoch
-estimates J / N_u. The batch's own labels are never used: every training image but those 100 is
-unlabelled. `classify(x)` is argmax q(y | x).
+The labelled images are few (100 here): the model keeps them as buffers (`attach_training_data`),
+and each training step adds the whole labelled set's term to the batch's unlabelled one, scaled so
+that one epoch estimates J / N_u. Every other training image is unlabelled: batch labels are never used.
 
     model = build_model(ModelConfig(kind="m2", latent_dim=50, hidden=(256,), decoder_hidden=(256,),
                                     extra={"labelled": 100}))
@@ -82,11 +79,9 @@ def m2_unlabelled_loss(log_q_y: torch.Tensor, labelled_bounds: torch.Tensor) -> 
 class _Conditional(VAE):
     """Shared networks, one hidden layer each: q(z | x, y) and p(x | z, y) read [input, one-hot y].
 
-    A linear layer of [x, one-hot y] is W_x x + w_y + b (w_y: column y of the label weights, an
-    embedding), so `encode_given` takes W_x x as `x_part`: M2's ten classes share it.
-
-    x is an image (Bernoulli p(x | z, y)) unless the family's `features` setting is d > 0: then x is
-    a d-vector of continuous features with a diagonal Gaussian p(x | z, y) (M2 on M1's codes)."""
+    A linear layer of [x, one-hot y] is W_x x + w_y + b (w_y an embedding of y), so `encode_given`
+    takes W_x x as `x_part`: M2's ten classes share it. x is an image (Bernoulli p(x | z, y)), or
+    with the `features` setting d > 0 a d-vector with a diagonal Gaussian p(x | z, y) (M1 + M2)."""
 
     def _build_networks(self, c: ModelConfig, variance: bool = True) -> None:
         if len(c.hidden) != 1 or len(c.decoder_hidden) != 1:
@@ -136,8 +131,8 @@ class _Conditional(VAE):
     @torch.no_grad()
     def sample_class(self, y: torch.Tensor, generator: torch.Generator | None = None,
                      temperature: float = 1.0) -> torch.Tensor:
-        """One digit of each requested class y [B]: z ~ N(0, T² I) (T = 1: the prior; a smaller T
-        keeps z nearer the prior's centre, trading variety for typical digits), decoder means [B, 1, 28, 28]."""
+        """One digit of each requested class y [B], decoder means [B, 1, 28, 28], at z ~ N(0, T² I)
+        (T < 1 trades variety for typical digits)."""
         z = temperature * torch.randn(y.shape[0], self.latent_dim, generator=generator).to(y.device)
         return self.generate(z, y)
 
@@ -194,7 +189,6 @@ class M2(_Conditional):
         """Keep the labelled images of the training split (a vaelib.data.Split): `labelled` of them,
         as many of each class, picked with `label_seed`; the rest counts as unlabelled."""
         from vaelib.data import to_unit  # noqa: PLC0415
-
         idx = pick_labelled(train.labels.cpu(), int(self.settings["labelled"]) // CLASSES, int(self.settings["label_seed"]))
         self.labelled_x.copy_(to_unit(train.images.cpu()[idx]).to(self.labelled_x.device))
         self.labelled_y.copy_(train.labels.cpu()[idx].to(self.labelled_y.device))

@@ -8,14 +8,12 @@
 Likelihoods (`ModelConfig.likelihood`):
 - "bernoulli": the decoder outputs logits; log p(x | z) = vaelib.losses.bernoulli_log_prob.
 - "gaussian": the decoder outputs a mean through a sigmoid (pixels live in [0, 1]) and
-  log p(x | z) = vaelib.losses.gaussian_log_prob with σ set by `sigma`:
-  "fixed" (σ = sigma_value, a buffer), "learned" (one scalar log σ, a parameter), or
-  "per-pixel" (a log σ per pixel, [1, 28, 28], a parameter). `min_sigma` floors a learned σ:
-  on near-binary MNIST a free σ would shrink without bound on always-black pixels.
-- "logistic": made for 8-bit images. The decoder outputs an unconstrained location μ (no
-  sigmoid: μ < 0 puts a black pixel's probability on exactly 0) and log p(x | z) =
-  vaelib.losses.discretized_logistic_log_prob, the probability of x's grey-level bins, with the
-  scale s set by `sigma` and `sigma_value` as for the Gaussian.
+  log p(x | z) = vaelib.losses.gaussian_log_prob, with σ "fixed" (sigma_value, a buffer), "learned"
+  (one scalar log σ) or "per-pixel" ([1, 28, 28]). `min_sigma` floors a learned σ: on near-binary
+  MNIST a free σ would shrink without bound on always-black pixels.
+- "logistic": for 8-bit images. The decoder outputs an unconstrained location μ (μ < 0 puts a black
+  pixel's probability on exactly 0); log p(x | z) = vaelib.losses.discretized_logistic_log_prob,
+  with the scale s set as σ above.
 """
 
 from __future__ import annotations
@@ -63,7 +61,7 @@ class ModelConfig:
     conv_channels: tuple[int, int] = (32, 64)
     conv_hidden: int = 256
     likelihood: str = "bernoulli"
-    sigma: str = "fixed"  # gaussian only: "fixed", "learned" or "per-pixel"
+    sigma: str = "fixed"  # gaussian or logistic: "fixed", "learned" or "per-pixel"
     sigma_value: float = 1.0  # fixed σ, or the initial σ when learned
     min_sigma: float = 1e-3
     beta: float = 1.0  # weight of the KL term in the training loss
@@ -97,11 +95,10 @@ class ModelConfig:
 
 
 class VAE(nn.Module):
-    """Gaussian encoder, FC or conv decoder, Bernoulli or Gaussian likelihood, N(0, I) prior.
+    """Gaussian encoder, FC or conv decoder, one of LIKELIHOODS, N(0, I) prior.
 
-    The other model families (vaelib.models.wae, gmvae, vqvae) subclass it to share the networks
-    and the likelihood. Seven class attributes say what a family is, so that the trainer, the
-    metrics and the plots ask the model instead of guessing from its name:
+    The other families subclass it to share the networks and the likelihood. The class attributes
+    below say what a family is, so the trainer, metrics and plots ask the model, not its name.
     """
 
     #: the latent-side terms of forward()'s result, by field name (history columns train_<name>, val_<name>)
@@ -176,8 +173,7 @@ class VAE(nn.Module):
         return self.config.latent_dim
 
     def log_sigma(self) -> torch.Tensor:
-        """log σ of the Gaussian likelihood, or log s of the logistic (scalar or [1, 28, 28]),
-        floored at log min_sigma."""
+        """log σ (Gaussian) or log s (logistic), scalar or [1, 28, 28], floored at log min_sigma."""
         return self.log_sigma_param.clamp(min=math.log(self.config.min_sigma))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,35 +1,28 @@
 """VQ-VAE: a discrete latent grid, a codebook learned by moving averages, and a prior over codes.
 
 van den Oord, Vinyals & Kavukcuoglu (2017). The encoder maps an image to a grid of vectors
-z_e: [B, D, 7, 7]; each vector is replaced by its nearest codebook entry e_k (K entries of
-dimension D), and the decoder sees only those entries. An image becomes 49 integers.
+z_e: [B, D, 7, 7]; each is replaced by its nearest codebook entry e_k (K entries of dimension D),
+and the decoder sees only those. An image becomes 49 integers.
 
 - **Straight-through estimator.** argmin has no gradient, so the decoder's gradient with
   respect to z_q is copied to z_e unchanged: z_q_st = z_e + sg(z_q - z_e) (`VectorQuantizer`).
 - **Commitment loss** β_c ‖z_e - sg(e)‖² (vaelib.losses.commitment_loss) keeps the encoder's
-  outputs near the codes it picked, so they do not drift away from the codebook.
-- **EMA codebook.** Instead of a gradient step on ‖sg(z_e) - e‖², each code moves to the running
-  mean of the vectors assigned to it (paper, appendix A.1):
-      N_k ← γ N_k + (1 - γ) n_k,   m_k ← γ m_k + (1 - γ) Σ_{z_e → k} z_e,   e_k = m_k / N_k,
-  with Laplace smoothing of N. Codes that no vector chose for a long time (N_k < 1) are restarted
-  at a random encoder output of the batch, so the codebook does not shrink to a few entries.
-- **A prior over the codes.** Decoding *random* codes gives noise: the codes of real digits are
-  strongly correlated across the grid. `CodePrior` is an autoregressive model
-  p(c) = Π_i p(c_i | c_<i) over the 49 codes in raster order, a small causal Transformer (one
-  attention layer already sees every earlier code; a PixelCNN's masked convolutions need many
-  layers to cover a 7 × 7 grid). Sampling draws the codes one by one, then decodes them.
+  outputs near the codes it picked.
+- **EMA codebook** (paper, appendix A.1): instead of a gradient step on ‖sg(z_e) - e‖², each code
+  moves to the running mean of the vectors assigned to it (`VectorQuantizer.ema_update`); codes
+  nobody chooses are restarted on the data, so the codebook does not shrink to a few entries.
+- **A prior over the codes.** Random codes decode to noise: real digits' codes are correlated
+  across the grid. `CodePrior`, p(c) = Π_i p(c_i | c_<i) in raster order, is a small causal
+  Transformer (one attention layer sees every earlier code; a PixelCNN needs many layers).
 
 **The ELBO.** With a deterministic one-hot q(c | x), KL(q || p) = -log p(c(x)), so
 
     log p(x) ≥ ELBO = log p(x | z_q(x)) - (-log p(c(x))),
 
-the reconstruction minus the number of nats the prior needs to encode the codes. `forward`
-returns `VQTerms`: that ELBO, its rate `code_nats` = -log p(c) (the KL of the one-hot q), and the
-commitment term, which the loss adds with weight β_c; ModelConfig.beta has no term to weight and
-must stay 1. The prior is
-trained in the same steps, on the codes with gradients stopped, so the encoder is never pulled
-towards codes that are easy to predict. (The paper fits the prior after the autoencoder; joint
-training costs nothing extra and gives one checkpoint; the prior keeps up with codes that move.)
+the reconstruction minus the nats the prior needs for the codes (`VQTerms.code_nats`); the loss
+adds the commitment term with weight β_c (ModelConfig.beta must stay 1). The prior trains in the
+same steps on the codes with gradients stopped, so the encoder is never pulled towards codes that
+are easy to predict (the paper fits it afterwards; training both at once gives one checkpoint).
 
     model = build_model(ModelConfig(kind="vq-vae", arch="conv", latent_dim=16,
                                     extra={"codebook_size": 64}))
@@ -58,10 +51,9 @@ GRID = (7, 7)  # two stride-2 convolutions: 28 -> 14 -> 7
 class VectorQuantizer(nn.Module):
     """Nearest-neighbour quantisation against a codebook [K, D] updated by moving averages.
 
-    The averages start at zero and are bias-corrected (divided by 1 - γ^t, as Adam does), so the
-    first steps are not dominated by the initial values. A code whose average count N̂_k falls
-    below `dead_threshold` vectors per batch is restarted at a random encoder output of the batch;
-    at the first step that places every unused code on the data (a data-dependent initialisation).
+    The averages start at zero and are bias-corrected (divided by 1 - γ^t, as Adam does). A code
+    whose average count N̂_k falls below `dead_threshold` vectors per batch is restarted at a random
+    encoder output of the batch (at the first step: every unused code, a data-dependent init).
     """
 
     def __init__(self, codebook_size: int, dim: int, decay: float = 0.99, dead_threshold: float = 1.0) -> None:
@@ -89,7 +81,6 @@ class VectorQuantizer(nn.Module):
 
     def forward(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """z_e: [B, D, H, W] -> (z_q with the straight-through gradient, z_q, codes [B, H, W]).
-
         In training mode the codebook is updated (EMA) after z_q is read."""
         codes = self.codes(z_e)
         z_q = self.lookup(codes)
@@ -133,10 +124,8 @@ def codebook_usage(codes: torch.Tensor, codebook_size: int) -> dict[str, float]:
 
 class CodePrior(nn.Module):
     """p(c) = Π_i p(c_i | c_<i) over a code grid read in raster order: a small causal Transformer.
-
-    Position i sees a start token and the codes before it, never its own or later ones (a causal
-    attention mask), so one pass gives all conditionals for training, and sampling runs L passes.
-    """
+    Position i sees a start token and the earlier codes (a causal mask): one pass gives all
+    conditionals for training; sampling runs L passes."""
 
     def __init__(self, codebook_size: int, length: int, width: int = 64, layers: int = 2, heads: int = 4) -> None:
         super().__init__()

@@ -1,21 +1,15 @@
 """The Wasserstein autoencoder with an MMD penalty (WAE-MMD; Tolstikhin et al. 2018).
 
-A VAE pushes *every* q(z | x) towards the prior, image by image (the KL term). A WAE asks less:
-only the *aggregate* posterior q(z) = E_x q(z | x), the cloud of all codes, must match the prior
-p(z) = N(0, I). Codes of different images may then sit apart, so the encoder can be
-deterministic, z = f(x), and reconstructions stay sharp. The objective, per batch:
+A VAE pushes *every* q(z | x) towards the prior (the KL term). A WAE asks less: only the
+*aggregate* posterior q(z) = E_x q(z | x), the cloud of all codes, must match p(z) = N(0, I). Codes
+of different images may then sit apart, so the encoder can be deterministic, z = f(x), and
+reconstructions stay sharp. The objective, per batch:
 
     loss = E_x[c(x, g(f(x)))] + λ · MMD²(q(z), p(z))
 
-with c the reconstruction cost (here the decoder's negative log-likelihood, -log p(x | z): the
-same grey BCE or Gaussian units as the VAEs, so reconstruction columns compare) and MMD² the
-maximum mean discrepancy between the batch's codes and as many draws from the prior, under an
-inverse multiquadratic kernel (vaelib.losses.mmd_unbiased, imq_kernel).
-
-There is no ELBO: the WAE is not a latent-variable model with a posterior, so `forward` returns
-`WAETerms` with elbo = None and a `penalty` field, λ · MMD² (the same value for every example of
-the batch, so the batch mean is the penalty). ModelConfig.beta has no term to weight here: a WAE
-rejects β ≠ 1 (λ is `extra["mmd_lambda"]`). Generation is the VAE's: decode z ~ N(0, I).
+with c = -log p(x | z) (the VAEs' units, so reconstruction columns compare) and MMD² between the
+batch's codes and as many prior draws, under an inverse multiquadratic kernel
+(vaelib.losses.mmd_unbiased, imq_kernel). There is no ELBO (`WAETerms.elbo` is None), and no β.
 
     model = build_model(ModelConfig(kind="wae", latent_dim=20, extra={"mmd_lambda": 100.0}))
 
