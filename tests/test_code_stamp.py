@@ -104,3 +104,26 @@ def test_a_folder_holding_another_run_or_damaged_results_is_refused_in_one_line(
         assert "\n" not in str(e.value)
         (short.folder / name).write_text(short.history.to_csv(index=False) if name == "history.csv"
                                          else json.dumps(short.metrics))
+
+
+def test_asking_for_a_run_another_process_is_training_waits_for_it_then_loads_it(tmp_path):
+    """Two notebooks (or two test workers) asking for one run: the second waits while the first
+    holds the folder, then loads what it wrote instead of being refused or training it twice."""
+    import fcntl
+    import os
+    import threading
+    import time
+
+    first = cache.load_or_train("fnn-bce", test=True, cache_root=tmp_path, progress=False)
+    fd = os.open(first.folder, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # what the first process holds while it trains
+    done = {}
+    waiter = threading.Thread(target=lambda: done.update(
+        run=cache.load_or_train("fnn-bce", test=True, cache_root=tmp_path, progress=False), at=time.monotonic()))
+    waiter.start()
+    time.sleep(2.0)
+    released = time.monotonic()
+    os.close(fd)
+    waiter.join(timeout=60)
+    assert done["at"] >= released, "it loaded the run while another process still held its folder"
+    assert not done["run"].trained_now and done["run"].folder == first.folder

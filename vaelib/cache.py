@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from vaelib.checkpoints import CHECKPOINT, CheckpointError, load_model, run_files
+from vaelib.checkpoints import CHECKPOINT, CheckpointError, load_model, run_files, writing
 from vaelib.models import ModelConfig
 from vaelib.runs import get_run
 from vaelib.runtime import REPO_ROOT, atomic_write_text, brief
@@ -124,6 +124,9 @@ def load_or_train(name: str, test: bool = False, *, cache_root: str | Path | Non
     model_cfg, train_cfg = run.configs(test=test)
     folder = find_folder(name, model_cfg, train_cfg, cache_root)
     stamp = code_stamp(model_cfg.kind)
+    if folder.exists():  # another process (a second notebook) training this run: wait for it, then load its model
+        with writing(folder, wait=True):
+            pass
     _drop_if_stale(name, folder, stamp)
     if (folder / "model.pt").exists() and (folder / "metrics.json").exists():
         model = load_model(folder / "model.pt", device, expect=(model_cfg.to_dict(), train_cfg.to_dict()))

@@ -51,9 +51,10 @@ class FolderBusyError(CheckpointError):
 
 
 @contextmanager
-def writing(folder: str | Path) -> Iterator[None]:
-    """Hold the run folder while this process writes it: a second writer gets a FolderBusyError. An OS
-    lock (flock), so it goes when the process ends, even when killed; none on Windows."""
+def writing(folder: str | Path, wait: bool = False) -> Iterator[None]:
+    """Hold the run folder while this process writes it: a second writer gets a FolderBusyError, or
+    with `wait` waits until the first has finished. An OS lock (flock), so it goes when the process
+    ends, even when killed; none on Windows."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -64,7 +65,7 @@ def writing(folder: str | Path) -> Iterator[None]:
     fd = os.open(folder, os.O_RDONLY)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             raise FolderBusyError(folder, "is being written by another process (a second training of the same run)",
                                   "wait until it has finished, or write to another folder") from None
