@@ -372,7 +372,7 @@ def graded(tmp_path_factory) -> dict:
         jobs["lingering"] = (_lingering(tmp), {"timeout": 200})
         jobs["bombs"] = (_bombs(tmp), {})
         jobs["looping"] = (_nb(tmp / "02_loop.ipynb", "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
-                                                      "while True:\n    pass\n"), {"timeout": 25})
+                                                      "while True:\n    pass\n"), {"timeout": 10})
     for name, path in _malformed(tmp).items():
         jobs[f"malformed {name}"] = (path, {})
     (tmp / "reports").mkdir()
@@ -566,7 +566,7 @@ def test_memory_processes_and_file_size_are_limited(graded: dict) -> None:
 def test_a_student_process_that_never_ends_is_killed_at_the_time_limit(graded: dict) -> None:
     report = graded["looping"]
     assert report["score"] == 0 and "no results" in report["flags"]
-    assert all("time limit (25 s) ran out" in h for h in _hints(report).values())
+    assert all("time limit (10 s) ran out" in h for h in _hints(report).values())
 
 
 @pytest.mark.parametrize("name", ["list", "null", "truncated", "no cells", "cell is a string", "no source",
