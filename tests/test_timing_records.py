@@ -140,3 +140,5 @@ def test_a_notebook_says_what_it_will_train_before_it_starts(tmp_path):
         f"Training: {len(names) - 1} of the {len(names)} models")
     assert training_plan("01", test=True, profile=profile, cache_root=cache) == \
         "Training: this notebook trains no model of its own."
+    assert training_plan("02", test=True, profile=profile, cache_root=cache).startswith(  # one run: singular
+        "Training: the model this notebook trains is not in the cache")

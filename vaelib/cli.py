@@ -171,8 +171,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     _check_device_available(args.device)
     _check_out_writable(args.out)
-    mcfg, tcfg = RUNS[args.run].configs() if args.run is not None else (PRESETS[args.preset].model,
-                                                                        PRESETS[args.preset].train)
+    mcfg, tcfg = RUNS[args.run or args.preset].configs()  # every preset is also a run of its name
     overrides = {"epochs": args.epochs, "subset": args.subset, "seed": args.seed}
     tcfg = replace(tcfg, **{k: v for k, v in overrides.items() if v is not None})
     try:

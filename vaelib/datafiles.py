@@ -139,15 +139,13 @@ def _ensure_verified(raw: Path, name: str, size: int, sha: str, folder: str) -> 
         stamp = file_version(path)
         if stamp in _VERIFIED:
             return None
-        found_size = stamp[2]
-        if found_size == size:
+        found = f"{stamp[2]} bytes"
+        if stamp[2] == size:
             found_size, found_sha = _sha256_file(path)
             if found_size == size and found_sha == sha:
                 _VERIFIED.add(stamp)
                 return None
             found = f"{found_size} bytes, sha256 {found_sha}"
-        else:
-            found = f"{found_size} bytes"
         problem, gz_damaged = f"{name}: wrong content in {path}", False
     elif gz.is_file():
         found = _decompress_verified(gz, path, size, sha)

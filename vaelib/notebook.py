@@ -19,7 +19,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
@@ -123,21 +123,18 @@ class Session:
 
     def save_table(self, df, name: str) -> Path | None:
         """Save a DataFrame as a markdown table to images/<name> in full mode (the book shows it)."""
-        if self.test:
-            return None
-        IMAGES.mkdir(exist_ok=True)
-        path = IMAGES / name
-        path.write_text(markdown_table(df))
-        return path
+        return self._save(name, lambda path: path.write_text(markdown_table(df)))
 
     def save_figure(self, fig, name: str) -> Path | None:
         """Save a figure to images/<name> in full mode (the README and the book show these)."""
+        return self._save(name, lambda path: fig.savefig(path, dpi=100, bbox_inches="tight"))
+
+    def _save(self, name: str, write: Callable[[Path], Any]) -> Path | None:
         if self.test:
             return None
         IMAGES.mkdir(exist_ok=True)
-        path = IMAGES / name
-        fig.savefig(path, dpi=100, bbox_inches="tight")
-        return path
+        write(IMAGES / name)
+        return IMAGES / name
 
 
 def markdown_table(df, floatfmt: str = "{:.4g}") -> str:
@@ -184,7 +181,8 @@ def training_plan(notebook: str, test: bool = False, profile: Path = PROFILE, ca
         return "Training: this notebook trains no model of its own."
     missing = [name for name in names if not is_cached(name, test, cache_root)]
     if not missing:
-        return f"Training: none; the {len(names)} models this notebook trains are all in the cache."
+        return ("Training: none; the model this notebook trains is in the cache." if len(names) == 1
+                else f"Training: none; the {len(names)} models this notebook trains are all in the cache.")
     try:
         measured = json.loads(profile.read_text())["runs"]
     except (OSError, ValueError, KeyError):
@@ -194,9 +192,10 @@ def training_plan(notebook: str, test: bool = False, profile: Path = PROFILE, ca
     estimate = (f"about {_duration(sum(known))} of training on the machine of the last profile"
                 + (f" (for {len(known)} of them; the others not measured yet)" if len(known) < len(missing) else "")
                 if known else "their training time not measured yet")
-    return (f"Training: {len(missing)} of the {len(names)} models this notebook trains are not in the cache: "
-            f"{estimate}. A checkpoint bundle of the series loads them in seconds instead "
-            f"(`make unbundle FILE=...`, book/instructors.md).")
+    which = "the model this notebook trains is" if len(names) == 1 else \
+        f"{len(missing)} of the {len(names)} models this notebook trains are"
+    return (f"Training: {which} not in the cache: {estimate}. A checkpoint bundle of the series loads "
+            "them in seconds instead (`make unbundle FILE=...`, book/instructors.md).")
 
 
 def setup(notebook: str | None = None, seed: int = 0, device: str | None = None) -> Session:
@@ -207,13 +206,8 @@ def setup(notebook: str | None = None, seed: int = 0, device: str | None = None)
     import matplotlib  # noqa: PLC0415
 
     matplotlib.rcParams.update({"figure.dpi": 80, "axes.grid": False, "image.cmap": "gray"})
-    session = Session(
-        test=test,
-        device=pick_device(device),
-        seed=seed,
-        subset=TEST_SUBSET if test else None,
-        progress=not test,
-    )
+    session = Session(test=test, device=pick_device(device), seed=seed, subset=TEST_SUBSET if test else None,
+                      progress=not test)
     print(f"mode: {'TEST (fast, tiny subset)' if test else 'full'}; device: {session.device}")
     if notebook is not None:
         print(run_time(notebook))

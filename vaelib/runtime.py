@@ -23,12 +23,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import torch
 
-__all__ = [
-    "REPO_ROOT", "NOTEBOOKS", "IMAGES", "TEST_MODE_VAR", "COMPILE_VAR", "EVENTS_VAR",
-    "pick_device", "seed_everything", "maybe_compile", "is_test_mode", "series", "log_event",
-    "atomic_path", "atomic_save", "atomic_write_text", "atomic_write_csv", "clean_stale_tmp",
-    "config_from_dict", "brief",
-]
+__all__ = ["REPO_ROOT", "NOTEBOOKS", "IMAGES", "TEST_MODE_VAR", "COMPILE_VAR", "EVENTS_VAR", "pick_device",
+           "seed_everything", "maybe_compile", "is_test_mode", "series", "log_event", "atomic_path", "atomic_save",
+           "atomic_write_text", "atomic_write_csv", "clean_stale_tmp", "config_from_dict", "brief"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO_ROOT / "notebooks"

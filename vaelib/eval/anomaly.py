@@ -18,9 +18,8 @@ __all__ = ["elbo_scores", "reconstruction_scores", "roc_auc", "roc_auc_interval"
 
 
 @torch.no_grad()
-def elbo_scores(
-    model: nn.Module, x: torch.Tensor, k: int = 1, batch_size: int = 1000, seed: int | None = 0
-) -> torch.Tensor:
+def elbo_scores(model: nn.Module, x: torch.Tensor, k: int = 1, batch_size: int = 1000,
+                seed: int | None = 0) -> torch.Tensor:
     """Anomaly score -ELBO(x) per image, [N] nats (`model(x).elbo`, β = 1 whatever β trained it),
     averaged over k draws z ~ q(z | x): k > 1 only lowers the noise (it is not the IWAE bound).
     x: [N, 1, 28, 28], the targets the model was trained on. Seeded through a forked RNG (seed=None:

@@ -137,8 +137,7 @@ def train_classifier(epochs: int = 5, subset: int | None = None, device: str | t
         progress: bool = True, seed: int = 0, *, batch_size: int = 64, lr: float = 1e-3, lr_schedule: str = "cosine",
         channels: tuple[int, int] = (32, 64), hidden: int = 128, dropout: float = 0.25, batch_norm: bool = True,
         val_size: int = 10_000, data: vdata.MNISTSplits | None = None) -> MNISTClassifier:
-    """Train the classifier with Adam on the mean cross-entropy; returned in eval mode. The lr falls
-    to 0 along a half cosine over all steps ("cosine") or stays ("constant").
+    """Train the classifier with Adam on the mean cross-entropy (lr schedule: ClassifierConfig); returned in eval mode.
 
     Data: the training split of `load_mnist(val_size=val_size, subset=subset)` (50,000 images; the
     validation split stays out) as x / 255, or `data`. Seeded through a forked RNG, so the caller's
@@ -236,10 +235,8 @@ def _config(settings: dict[str, Any]) -> ClassifierConfig:
 def load_or_train_classifier(cache_root: str | Path | None = None, *, device: str | torch.device | None = None,
         progress: bool = True, **settings: Any) -> MNISTClassifier:
     """The cached classifier for these settings (`train_classifier` keywords), else train it and
-    cache it; in eval mode on `device` (default: CUDA, then MPS, then CPU). The folder
-    (`classifier_folder`) holds `classifier.pt` (settings + state dict) and `metrics.json`: test and
-    validation accuracy and the training time.
-    """
+    cache it; in eval mode on `device`. The folder (`classifier_folder`) holds `classifier.pt`
+    (settings + state dict) and `metrics.json`: test and validation accuracy and the training time."""
     cfg = _config(settings)
     folder = classifier_folder(cache_root, **settings)
     weights, metrics, stamp_file = folder / WEIGHTS, folder / METRICS, folder / "code.json"

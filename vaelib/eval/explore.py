@@ -1,11 +1,5 @@
-"""Interactive latent explorers (ipywidgets), and the static figures that stand in for them.
-
-    latent_plane_figure(model, codes, labels)       # a 2-D code: a 5 × 5 grid of points, marked and decoded
-    latent_plane_explorer(model, codes, labels)     # sliders z1, z2 -> the decoded digit, a star on the scatter
-    traversal_figure(model, z0, (3, 7))             # two dimensions of the code z0 swept together
-    traversal_explorer(model, z0, [3, 7, 11])       # one slider per dimension, starting at z0
-    panels_figure({"σ = 0.1": m1, "σ = 1": m2}, x)  # every model's panel side by side
-    model_picker({"σ = 0.1": m1, "σ = 1": m2}, x)   # toggle buttons -> the chosen model's panel
+"""Interactive latent explorers (ipywidgets), and the static figures that stand in for them:
+`latent_plane_figure`, `traversal_figure` and, for `model_picker`, `panels_figure`.
 
 What a control shows is computed by a plain function of tensors (`decode_point`, `nearest_codes`,
 `traversal_image`, `model_panel`) that the tests call without a browser; a builder wires controls
@@ -28,11 +22,8 @@ from torch import nn
 from vaelib.eval.latent import latent_grid
 from vaelib.eval.plots import grid, reconstruction_pairs, scatter_latent, show_grid, show_manifold
 
-__all__ = [
-    "decode_point", "nearest_codes", "traversal_image", "model_panel",
-    "latent_plane_figure", "traversal_figure", "panels_figure",
-    "latent_plane_explorer", "traversal_explorer", "model_picker",
-]
+__all__ = ["decode_point", "nearest_codes", "traversal_image", "model_panel", "latent_plane_figure", "traversal_figure",
+           "panels_figure", "latent_plane_explorer", "traversal_explorer", "model_picker"]
 
 
 # ----------------------------------------------------------------------------- the callbacks

@@ -26,8 +26,6 @@ Two remedies of the training objective (the ELBO itself, `terms.elbo`, is never 
   checkpoint keeps.
 
 Sampling is ancestral, 784 decoder passes; E[x | z] has no closed form (`RECONSTRUCTS = False`).
-
-    model = build_model(ModelConfig(kind="ar-vae", latent_dim=20, extra={"decoder": "made"}))
 """
 
 from __future__ import annotations

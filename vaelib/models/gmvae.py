@@ -13,8 +13,6 @@ q(y, z | x) = q(y | x) · q(z | x): a VAE's Gaussian q(z | x) and a categorical 
 has its whole KL in closed form (vaelib.losses.kl_mixture_prior), so only z is sampled. It bounds
 the same log p(x) as a VAE's, so the IWAE estimates compare directly. `cluster_probs(x)`, q(y | x),
 is a clustering of the digits learned without labels.
-
-    model = build_model(ModelConfig(kind="gm-vae", latent_dim=20, extra={"components": 10}))
 """
 
 from __future__ import annotations

@@ -16,8 +16,6 @@ The ELBO objective with k = 1 is Burda's VAE; the IWAE objective's gradient is �
 with w̃_i = w_i / Σ_j w_j, so the samples that explain x best get the most of the gradient. Both
 KLs are sampled, as in the paper. `vaelib.losses.iwae_bound` uses `log_weights(x, k)`, so the
 metrics treat these models like any other VAE.
-
-    model = build_model(ModelConfig(kind="hvae", latent_dim=50, extra={"layers": 2, "objective": "iwae", "k": 5}))
 """
 
 from __future__ import annotations

@@ -10,9 +10,6 @@ The paper trains M1 first, then M2. Here both train in one run (`kind="m1m2"`): 
 M2 *detached* draws z1 ~ q(z1 | x), so M1 learns exactly what it would alone; the loss is M1's
 -ELBO + M2's J (semisup), per image. The logged `elbo` is M1's (a bound on log p(x)); M2's bound
 on log p(z1) is the `m2_bound` term. `classify(x)` is argmax q(y | μ1(x)).
-
-    model = build_model(ModelConfig(kind="m1m2", hidden=(500, 500), latent_dim=50,
-                                    extra={"labelled": 100, "m2_hidden": 500, "m2_latent": 50}))
 """
 
 from __future__ import annotations

@@ -26,9 +26,6 @@ paper, N the number of training images), so that q(y | x) learns from the labels
 The labelled images are few (100 here): the model keeps them as buffers (`attach_training_data`),
 and each training step adds the whole labelled set's term to the batch's unlabelled one, scaled so
 that one epoch estimates J / N_u. Every other training image is unlabelled: batch labels are never used.
-
-    model = build_model(ModelConfig(kind="m2", latent_dim=50, hidden=(256,), decoder_hidden=(256,),
-                                    extra={"labelled": 100}))
 """
 
 from __future__ import annotations

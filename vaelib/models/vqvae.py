@@ -23,9 +23,6 @@ the reconstruction minus the nats the prior needs for the codes (`VQTerms.code_n
 adds the commitment term with weight β_c (ModelConfig.beta must stay 1). The prior trains in the
 same steps on the codes with gradients stopped, so the encoder is never pulled towards codes that
 are easy to predict (the paper fits it afterwards; training both at once gives one checkpoint).
-
-    model = build_model(ModelConfig(kind="vq-vae", arch="conv", latent_dim=16,
-                                    extra={"codebook_size": 64}))
 """
 
 from __future__ import annotations

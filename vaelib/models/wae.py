@@ -11,8 +11,6 @@ with c = -log p(x | z) (the VAEs' units, so reconstruction columns compare) and 
 batch's codes and as many prior draws, under an inverse multiquadratic kernel
 (vaelib.losses.mmd_unbiased, imq_kernel). There is no ELBO (`WAETerms.elbo` is None), and no β.
 
-    model = build_model(ModelConfig(kind="wae", latent_dim=20, extra={"mmd_lambda": 100.0}))
-
 `extra`: mmd_lambda (λ, default 100: the paper's λ = 10 was for a squared-error cost of about
 a tenth of our BCE in nats), kernel_scales (factors of C = 2 D, default Tolstikhin et al.'s
 0.1 ... 10).
