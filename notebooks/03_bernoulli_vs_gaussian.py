@@ -46,6 +46,7 @@ import torch.nn.functional as F
 
 from vaelib.notebook import setup
 from vaelib import data as vdata
+from vaelib.cache import derived  # derived(f, run, ...): f(run.model, ...), kept in the run's folder
 from vaelib import losses  # vaelib's reference implementations: losses.bernoulli_log_prob, ...
 from vaelib.losses import elbo, kl_std_normal
 from vaelib.metrics import active_units, evaluate, latent_means, moment_kl, posterior_params, rate_decomposition
@@ -571,7 +572,7 @@ x_grey_mi, x_bin_mi = grey[:n_mi], vdata.fixed_binarization(splits.test.images[:
 def mismatch(run):
     """The rate, the information estimate and the bracket on KL(q(z) || p(z)), nats per image."""
     x = x_bin_mi if run.model.config.likelihood == "bernoulli" else x_grey_mi
-    split = rate_decomposition(run.model, x)
+    split = derived(rate_decomposition, run, x)
     return {"rate": split["rate"], "I_q estimate": split["mutual_information"],
             "KL(q(z)||p) ≥": moment_kl(*posterior_params(run.model, x)), "KL(q(z)||p) ≤": split["marginal_kl"]}
 

@@ -48,6 +48,7 @@ import torch
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib import data as vdata
 from vaelib import metrics  # metrics.active_units: the reference of this notebook's exercise
+from vaelib.cache import derived  # derived(f, run, ...): f(run.model, ...), kept in the run's folder
 from vaelib.data import eval_inputs
 from vaelib.eval.gaps import importance_bound, inference_gaps, optimal_gaussian_elbo
 from vaelib.eval.likelihood import HEADLINE_K, per_image_nll
@@ -126,7 +127,9 @@ print(f"{len(splits.test)} test images; {len(runs)} models")
 # one draw per image; `vaelib.metrics.iwae_nll` is minus its mean). We follow it on
 # fixed-binarized test images for `bernoulli-vae` (trained on binarized digits, as in Burda et
 # al.) and `pytorch-example` (trained on grey values; its Bernoulli decoder gives binary images a
-# probability too). Dashed: each model's ELBO on the whole test set.
+# probability too). Dashed: each model's ELBO on the whole test set. Estimates like these take
+# minutes, so `derived(f, run, ...)` keeps each one in its run's folder, stamped with the code that
+# computed it: the next Run All loads them.
 
 # %%
 ks = [k for k in (1, 2, 5, 10, 50, 100, 500, 1000, 5000) if k <= session.size("iwae_k_max")]
@@ -134,7 +137,7 @@ n_iwae = session.size("iwae_images")
 x_iwae = test_bin[:n_iwae]
 sweep_models = ["bernoulli-vae", "pytorch-example"]
 # L_k(x) per image: minus vaelib.eval.likelihood.per_image_nll (seeded, 100 images per batch)
-bounds = {name: {k: -per_image_nll(runs[name].model, x_iwae, k) for k in ks} for name in sweep_models}
+bounds = {name: {k: -derived(per_image_nll, runs[name], x_iwae, k) for k in ks} for name in sweep_models}
 test_elbo_bin = {name: mean_terms(runs[name].model, test_bin)["elbo"] for name in sweep_models}
 
 curve = pd.DataFrame({name: [bounds[name][k].mean().item() for k in ks] for name in sweep_models}, index=ks)
@@ -237,7 +240,7 @@ sweep_rows, last_doubling, k_shortfall, per_steps = {}, {}, {}, {}
 converged_models = gap_models[:2]  # the gap's verdict below is about these two (2 and 10 epochs)
 for name in converged_models:
     model = runs[name].model
-    fits = {s: optimal_gaussian_elbo(model, x_sweep, steps=s, **fit) for s in step_grid}
+    fits = {s: derived(optimal_gaussian_elbo, runs[name], x_sweep, steps=s, **fit) for s in step_grid}
     best = fits[step_grid[-1]]  # the most-optimised q: the proposal of one log p(x) estimate for every S
     mu_fit, logvar_fit = best["mu"].to(session.device), best["logvar"].to(session.device)
     log_px = importance_bound(model, x_sweep, mu_fit, logvar_fit, k_gap, torch.Generator().manual_seed(1)).cpu()
@@ -271,7 +274,7 @@ with session.claims():
 # `bernoulli-vae` and the convolutional `cnn-bce`; both ELBOs of an image share their random draws.
 
 # %%
-gaps = {name: inference_gaps(runs[name].model, x_iwae, k=k_gap, steps=S, **fit) for name in gap_models}
+gaps = {name: derived(inference_gaps, runs[name], x_iwae, k=k_gap, steps=S, **fit) for name in gap_models}
 columns = ("encoder_elbo", "optimal_elbo", "log_px_encoder_q", "log_px", "approximation_gap", "amortization_gap")
 gap_table = pd.DataFrame({name: {col: f"{g[col].mean().item():.2f} ± {g[col].std().item() / math.sqrt(len(x_iwae)):.2f}"
                                  for col in columns} for name, g in gaps.items()}).T

@@ -47,6 +47,7 @@ import torch
 
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib import data as vdata
+from vaelib.cache import derived  # derived(f, run, ...): f(run.model, ...), kept in the run's folder
 from vaelib.eval.frechet import frechet_scorer
 from vaelib.eval.latent import traverse as vaelib_traverse
 from vaelib.metrics import active_units, evaluate, kl_per_dimension, rate_decomposition
@@ -195,8 +196,8 @@ replicas = session.replicas(NAMES)
 
 def per_image(run):
     """Per-image test scores of one model: MSE at z = μ, and the ELBO, rate and distortion (one z)."""
-    parts = per_image_elbo(run.model, test_grey)
-    return {"MSE": per_image_mse(run.model, test_grey), "ELBO": parts["elbo"], "rate": parts["kl"],
+    parts = derived(per_image_elbo, run, test_grey)
+    return {"MSE": derived(per_image_mse, run, test_grey), "ELBO": parts["elbo"], "rate": parts["kl"],
             "distortion": -parts["log_px"]}
 
 

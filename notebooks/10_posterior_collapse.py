@@ -42,6 +42,7 @@ import torch
 
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib import data as vdata
+from vaelib.cache import derived  # derived(f, run, ...): f(run.model, ...), kept in the run's folder
 from vaelib.eval.likelihood import per_image_elbo
 from vaelib.eval.plots import show_grid
 from vaelib.eval.stats import Interval, over_seeds, seed_intervals
@@ -204,16 +205,16 @@ n_pair, k = session.size("paired_images"), session.size("nll_k")
 x_pair = x_test[:n_pair]
 
 
-def score(model):
+def score(run):
     """Per test image of x_pair: the ELBO and its KL (one sampled z), the NLL -L_k, and L_k - ELBO."""
-    parts, nll = per_image_elbo(model, x_pair), per_image_nll(model, x_pair, k)
+    parts, nll = derived(per_image_elbo, run, x_pair), derived(per_image_nll, run, x_pair, k)
     return {"elbo": parts["elbo"], "rate": parts["kl"], "nll": nll, "gap": -nll - parts["elbo"]}
 
 
 n_seeds = len(replicas["ar-vae"])
 seed_runs = {**replicas, "made-alone": [alone] * n_seeds}  # the decoder alone: one run against every seed
-scores = {n: [score(r.model) for r in replicas[n]] for n in NAMES}
-scores["made-alone"] = [score(alone.model)] * n_seeds
+scores = {n: [score(r) for r in replicas[n]] for n in NAMES}
+scores["made-alone"] = [score(alone)] * n_seeds
 
 
 def level(a, b, what, scale=1.0):

@@ -45,6 +45,7 @@ import torch
 
 from vaelib.notebook import setup  # first: it also sets up the notebook environment
 from vaelib import data as vdata
+from vaelib.cache import derived  # derived(f, run, ...): f(run.model, ...), kept in the run's folder
 from vaecourse.checks_chapters import iwae_loss as vaelib_iwae_loss
 from vaelib.eval.stats import Interval, mean_se, over_seeds, seed_intervals
 from vaelib.metrics import per_image_nll
@@ -178,7 +179,7 @@ def z1_active_relative(model, x, threshold=0.01, batch_size=500):
 
 
 def describe_run(run):
-    nll, se = mean_se(per_image_nll(run.model, x_nll, k_nll))
+    nll, se = mean_se(derived(per_image_nll, run, x_nll, k_nll))
     return {"NLL": nll, "± SE": se, "test ELBO": run.metrics["test_elbo"],
             "active units (0.01)": "/".join(map(str, active_units_per_layer(run.model, x_nll))),
             "z1 units, relative": z1_active_relative(run.model, x_nll)}
@@ -203,7 +204,7 @@ with session.claims():  # still improving: 15 epochs beat 10 for every model (se
 
 # %%
 n_pair, k_pair = session.size("paired_images"), session.size("nll_k")
-nll_seeds = {n: [per_image_nll(r.model, x_test[:n_pair], k_pair) for r in replicas[n]] for n in NAMES}
+nll_seeds = {n: [derived(per_image_nll, r, x_test[:n_pair], k_pair) for r in replicas[n]] for n in NAMES}
 au_seeds = {n: [active_units_per_layer(r.model, x_test[:n_pair]) for r in replicas[n]] for n in NAMES}
 au_rel = {n: [z1_active_relative(r.model, x_test[:n_pair]) for r in replicas[n]] for n in NAMES}
 for n in ("burda-1l-vae", "burda-1l-iwae"):  # prior N(0, I): the relative count is Burda's count [exact]
@@ -298,7 +299,7 @@ def z1_scale_and_saturation(model, x):
     return z1.std(dim=0).max().item(), 100 * saturated
 
 
-control_nll = {n: per_image_nll(r.model, x_pair, k_pair) for n, r in control_runs.items()}
+control_nll = {n: derived(per_image_nll, r, x_pair, k_pair) for n, r in control_runs.items()}
 diagnosis = pd.DataFrame({label: {"NLL": control_nll[n].mean().item(), "z1 units, relative": z1_active_relative(control_runs[n].model, x_pair),
                                   **dict(zip(("largest sd of z1", "saturated tanh units, %"),
                                              z1_scale_and_saturation(control_runs[n].model, x_pair)))}
@@ -306,7 +307,7 @@ diagnosis = pd.DataFrame({label: {"NLL": control_nll[n].mean().item(), "z1 units
 print(f"10 epochs each, seed 0; NLL with k = {k_pair} on {x_pair.shape[0]} test images:")
 print(diagnosis.to_string(float_format=lambda v: f"{v:.1f}"))
 control_seeds = session.replicas(["burda-2l-vae-relu", "burda-1l-vae-narrow-relu", "burda-1l-vae-narrow"])
-nll_seeds.update({n: [per_image_nll(r.model, x_pair, k_pair) for r in runs] for n, runs in control_seeds.items()})
+nll_seeds.update({n: [derived(per_image_nll, r, x_pair, k_pair) for r in runs] for n, runs in control_seeds.items()})
 control_pairs = {"ReLU − tanh, two layers": ("burda-2l-vae-relu", "burda-2l-vae"),
                  "two layers − one (100 wide), tanh": ("burda-2l-vae", "burda-1l-vae-narrow"),
                  "two layers − one (100 wide), ReLU": ("burda-2l-vae-relu", "burda-1l-vae-narrow-relu"),
@@ -355,7 +356,7 @@ with session.claims():
 # %%
 ks = sorted({1, 5, 50, k_nll})
 n_curve = min(session.size("iwae_images"), x_test.shape[0])
-curve = pd.DataFrame({LABELS[n]: [per_image_nll(long_runs[LONG[n]].model, x_test[:n_curve], k).double().mean().item()
+curve = pd.DataFrame({LABELS[n]: [derived(per_image_nll, long_runs[LONG[n]], x_test[:n_curve], k).double().mean().item()
                                   for k in ks] for n in NAMES}, index=pd.Index(ks, name="k"))
 print(f"-L_k (nats) on the first {n_curve} test images, {LONG_EPOCHS}-epoch models:")
 print(curve.to_string(float_format=lambda v: f"{v:.2f}"))

@@ -8,6 +8,7 @@ import ast
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 import vaelib.cache as cache
@@ -127,3 +128,26 @@ def test_asking_for_a_run_another_process_is_training_waits_for_it_then_loads_it
     waiter.join(timeout=60)
     assert done["at"] >= released, "it loaded the run while another process still held its folder"
     assert not done["run"].trained_now and done["run"].folder == first.folder
+
+
+def test_a_derived_result_is_computed_once_per_code_and_arguments(tmp_path, monkeypatch):
+    """cache.derived keeps fn(run.model, ...) in the run's folder: a second call loads it; other
+    arguments, or other code of fn's file or of the run's, compute it again."""
+    from vaelib.metrics import per_image_nll
+
+    run = cache.load_or_train("fnn-bce", test=True, cache_root=tmp_path, progress=False)
+    x = torch.bernoulli(torch.full((4, 1, 28, 28), 0.3), generator=torch.Generator().manual_seed(0))
+    first = cache.derived(per_image_nll, run, x, 5)
+    assert torch.equal(first, per_image_nll(run.model, x, 5))
+    (stored,) = run.folder.glob("derived-per_image_nll-*.pt")
+    assert stored in run_files(run.folder)  # listed, copied and cleaned with the run
+    planted = torch.load(stored, weights_only=True)
+    torch.save({**planted, "value": first + 1}, stored)  # what a second call returns, if it loads
+    assert torch.equal(cache.derived(per_image_nll, run, x, 5), first + 1)
+    assert torch.equal(cache.derived(per_image_nll, run, x, 6), per_image_nll(run.model, x, 6))  # other arguments
+    monkeypatch.setattr(cache, "fingerprint", _changed(cache.fingerprint, "metrics.py"))  # fn's own file changed
+    assert torch.equal(cache.derived(per_image_nll, run, x, 5), first)
+    stored.write_bytes(b"damaged")
+    assert torch.equal(cache.derived(per_image_nll, run, x, 5), first)
+    with pytest.raises(ValueError, match="vaelib's functions"):
+        cache.derived(lambda model: 0, run)

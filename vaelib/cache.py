@@ -23,7 +23,7 @@ import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import torch
@@ -32,11 +32,11 @@ from torch import nn
 from vaelib.checkpoints import CHECKPOINT, CheckpointError, load_model, run_files, writing
 from vaelib.models import ModelConfig
 from vaelib.runs import get_run
-from vaelib.runtime import REPO_ROOT, atomic_write_text, brief
+from vaelib.runtime import REPO_ROOT, atomic_path, atomic_write_text, brief
 from vaelib.train import TrainConfig, train
 
 __all__ = ["CACHE_ROOT", "FAMILY_FILES", "SHARED_FILES", "CachedRun", "config_key", "fingerprint", "code_stamp",
-           "find_folder", "run_folder", "is_cached", "load_or_train"]
+           "find_folder", "run_folder", "is_cached", "load_or_train", "derived"]
 
 #: where trained models live; VAELIB_CACHE overrides (the tests point it at a temporary folder)
 CACHE_ROOT = Path(os.environ.get("VAELIB_CACHE", REPO_ROOT / "checkpoints"))
@@ -141,6 +141,41 @@ def load_or_train(name: str, test: bool = False, *, cache_root: str | Path | Non
     atomic_write_text(json.dumps(stamp, indent=2) + "\n", folder / "code.json")
     result = train(model_cfg, train_cfg, folder, device=device, progress=progress)
     return CachedRun(name, result.model, result.history, result.metrics, folder, True, model_cfg, train_cfg)
+
+
+def derived(fn: Callable[..., Any], run: CachedRun, *args: Any, **kwargs: Any) -> Any:
+    """fn(run.model, *args, **kwargs) for a function fn of vaelib, computed once and kept in the run's
+    folder (`derived-<fn>-<hash of the arguments>.pt`) with the run's code stamp and the fingerprint
+    of fn's file: other code or other arguments compute it again. fn must be seeded by its arguments
+    (pass seeds, not generators: a loaded result draws nothing) and return tensors, numbers, strings,
+    or lists and dicts of them (loaded on the CPU)."""
+    if not fn.__module__.startswith("vaelib."):
+        raise ValueError(f"derived caches the results of vaelib's functions, not of {fn.__module__}.{fn.__name__}")
+    file = fn.__module__.removeprefix("vaelib.").replace(".", "/") + ".py"
+    code = {**run.code, file: fingerprint(file)}
+    path = Path(run.folder) / f"derived-{fn.__name__}-{_digest((args, kwargs))}.pt"
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+        if stored["code"] == code:
+            return stored["value"]
+    except FileNotFoundError:
+        pass
+    except Exception as e:  # a truncated or corrupt file: computed again
+        print(f"{path} is damaged ({brief(e)}); computing it again")
+    with atomic_path(path, suffix=".tmp.pt") as tmp:
+        torch.save({"value": fn(run.model, *args, **kwargs), "code": code}, tmp)
+    return torch.load(path, map_location="cpu", weights_only=True)["value"]  # as a later call will see it
+
+
+def _digest(value: Any) -> str:
+    """A hash of call arguments: tensors by their values, containers by their items, the rest by repr."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            return str(v.dtype), tuple(v.shape), hashlib.sha256(v.detach().cpu().contiguous().numpy()).hexdigest()
+        if isinstance(v, (list, tuple, dict)):
+            return type(v).__name__, [plain(x) for x in (sorted(v.items()) if isinstance(v, dict) else v)]
+        return repr(v)
+    return hashlib.sha256(repr(plain(value)).encode()).hexdigest()[:12]
 
 
 def _read_results(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -25,8 +25,8 @@ CHECKPOINT = "checkpoint.pt"
 #: the files `train`, the cache and the command line write into a run folder
 RUN_FILES = ("config.json", "code.json", CHECKPOINT, "history.csv", "model.pt", "metrics.json",
              "metrics_full.json", "samples.png", "reconstructions.png")
-#: results computed from a run's model and kept beside it (vaelib.eval.likelihood.canonical_nll)
-DERIVED_FILES = ("nll-*.pt",)
+#: results computed from a run's model and kept beside it (eval.likelihood.canonical_nll, cache.derived)
+DERIVED_FILES = ("nll-*.pt", "derived-*.pt")
 
 
 def run_files(folder: str | Path) -> list[Path]:
