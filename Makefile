@@ -10,11 +10,12 @@ TOOLS  := .tools
 UV     := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# a fresh cache per test run, so the tests always train what they check; the unit tests and nbval
-# share it (made once, `:=`), so nbval loads the test-mode models the unit tests' notebooks trained
-ifndef TEST_CACHE
-TEST_CACHE := $(shell mktemp -d 2>/dev/null || echo /tmp/vaelib-test-cache)
-endif
+# a fresh cache per test run, so the tests always train what they check (the notebooks and the unit
+# tests share it), removed when the run ends: its test-mode models take about 2 GB. TEST_CACHE=dir
+# keeps one of your own instead (made if missing, never removed).
+TEST_CACHE ?=
+WITH_TEST_CACHE = cache="$(TEST_CACHE)"; if [ -z "$$cache" ]; then cache=$$(mktemp -d); \
+	trap 'rm -rf "$$cache"' EXIT; fi; export VAELIB_CACHE="$$cache";
 
 .PHONY: all install run test unit notebooks bench profile student grade bundle unbundle clean kernel lab-settings lab book book-check
 
@@ -46,7 +47,7 @@ run: install
 # in 321 s, one two-thread process in 577 s, and two two-thread workers, fighting over the cores, took
 # 500 s for the unit tests alone. The notebooks go first, so the many short test files fill the end.
 TEST_WORKERS ?= logical
-TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 VAELIB_CACHE=$(TEST_CACHE)
+TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 XDIST    := -n $(TEST_WORKERS) --maxprocesses 8 --dist loadfile
 # nbval runs every cell of every committed .ipynb in test mode (tiny subsets, one epoch) and fails
 # on any error; cells tagged nbval-check-output must also reproduce their stored output.
@@ -54,13 +55,13 @@ NBVAL    := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --nbval-san
 
 # everything in one run (the notebooks in test mode, VAE_NOTEBOOKS_TEST=1, read by the notebooks only)
 test: install
-	VAE_NOTEBOOKS_TEST=1 $(TEST_ENV) $(PY) -m pytest notebooks/ tests $(NBVAL) $(XDIST) -p no:cacheprovider -q -rs
+	@$(WITH_TEST_CACHE) VAE_NOTEBOOKS_TEST=1 $(TEST_ENV) $(PY) -m pytest notebooks/ tests $(NBVAL) $(XDIST) -p no:cacheprovider -q -rs
 
 unit: install
-	$(TEST_ENV) $(PY) -m pytest tests $(XDIST) -q -rs
+	@$(WITH_TEST_CACHE) $(TEST_ENV) $(PY) -m pytest tests $(XDIST) -q -rs
 
 notebooks: install
-	VAE_NOTEBOOKS_TEST=1 $(TEST_ENV) $(PY) -m pytest notebooks/ $(NBVAL) $(XDIST) -p no:cacheprovider -q
+	@$(WITH_TEST_CACHE) VAE_NOTEBOOKS_TEST=1 $(TEST_ENV) $(PY) -m pytest notebooks/ $(NBVAL) $(XDIST) -p no:cacheprovider -q
 
 bench: install
 	$(PY) benchmarks/bench_epoch.py --book
