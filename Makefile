@@ -17,7 +17,7 @@ TEST_CACHE ?=
 WITH_TEST_CACHE = cache="$(TEST_CACHE)"; if [ -z "$$cache" ]; then cache=$$(mktemp -d); \
 	trap 'rm -rf "$$cache"' EXIT; fi; export VAELIB_CACHE="$$cache";
 
-.PHONY: all install run test unit notebooks bench profile student grade bundle unbundle clean kernel lab-settings lab book book-check
+.PHONY: all install run train test unit notebooks bench profile student grade bundle unbundle clean kernel lab-settings lab book book-check
 
 all: test
 
@@ -35,11 +35,17 @@ $(VENV)/.installed: pyproject.toml uv.lock Makefile | $(UV)
 install: $(VENV)/.installed
 
 # every notebooks/NN_topic.py, in order, executed into its NN_topic.ipynb (full mode); trained
-# models are cached in checkpoints/, figures for the book and README go to images/, results tables
+# models are cached in checkpoints/ (JOBS=2: a notebook's missing models are trained first, two at a
+# time on one thread each), figures for the book and README go to images/, results tables
 # into the book's landing page (book/index.md); then the profile
 run: install
-	$(PY) scripts/run_notebooks.py
+	$(PY) scripts/run_notebooks.py $(if $(JOBS),--jobs $(JOBS))
 	$(PY) benchmarks/profile_series.py --measure 30 --book
+
+# the models of the series (or of one notebook, NOTEBOOK=05) into checkpoints/ before you open it; JOBS=N
+# trains N at a time, each on one torch thread (book/running.md: when that pays)
+train: install
+	$(PY) benchmarks/train_all.py $(if $(JOBS),--jobs $(JOBS)) $(if $(NOTEBOOK),--notebook $(NOTEBOOK))
 
 # The tests run on several workers (pytest-xdist; TEST_WORKERS, default: one per logical core), each a test
 # file or a whole notebook at a time (--dist loadfile keeps a notebook's cells in order, in one kernel),

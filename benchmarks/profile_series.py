@@ -116,6 +116,8 @@ def notebook_rows() -> pd.DataFrame:
     frame = pd.DataFrame({stem[:2]: {k: v[k] for k in cols}
                           | {f"{k}, from an empty cache": v.get("from an empty cache", {}).get(k, "not measured")
                              for k in ("seconds", "training", "when")}
+                          | {"runs at a time, from an empty cache": v["from an empty cache"].get("jobs", 1)
+                             if "from an empty cache" in v else "not measured"}
                           for stem, v in times.items()}).T
     frame.index.name = "notebook"
     return frame
@@ -127,7 +129,7 @@ def summary_markdown(runs: pd.DataFrame, notebooks: pd.DataFrame, machine: str, 
              f"`benchmarks.perf.matmul_limit`).", ""]
     if len(notebooks):
         nb = notebooks.copy()
-        nb.loc["total"] = ["" if c.startswith("when") else "not measured" if (nb[c] == "not measured").any()
+        nb.loc["total"] = ["" if c.startswith(("when", "runs at")) else "not measured" if (nb[c] == "not measured").any()
                            else pd.to_numeric(nb[c], errors="coerce").sum() for c in nb.columns]
         lines += ["Notebooks (seconds): the last full run of each, and the last run of the series that started "
                   "from an empty cache (`make run` on a fresh clone: each notebook trains what the ones "

@@ -42,12 +42,12 @@ def _train_one(name: str, test: bool, device: str, quiet: bool) -> dict:
     t0 = time.perf_counter()
     with open(os.devnull, "w") as null, contextlib.redirect_stdout(null if quiet else sys.stdout):
         run = load_or_train(name, test=test, device=device, progress=False)  # (quiet: no epoch lines)
-    if device.startswith("cuda"):
-        import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415
 
+    if device.startswith("cuda"):
         torch.cuda.synchronize()
     return {"seconds": round(time.perf_counter() - t0, 2), "trained_now": run.trained_now,
-            "epochs": int(len(run.history)), "notebook": RUNS[name].notebook}
+            "epochs": int(len(run.history)), "notebook": RUNS[name].notebook, "threads": torch.get_num_threads()}
 
 
 def _one_thread() -> None:

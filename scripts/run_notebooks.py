@@ -4,14 +4,14 @@
     python scripts/run_notebooks.py                  # all notebooks, in order, full mode (make run)
     python scripts/run_notebooks.py 02 "0[3-5]*"     # some of them: a number, a name or a glob
     python scripts/run_notebooks.py --test-mode      # fast test mode (VAE_NOTEBOOKS_TEST=1)
-    python scripts/run_notebooks.py --jobs 1         # each notebook trains its own runs, one at a time
+    python scripts/run_notebooks.py --jobs 2         # train each notebook's missing runs two at a time first
 
 For each notebook, in order:
 
-0. training: the runs the notebook owns (vaelib.runs.Run.notebook) that are not in the cache are
-   trained first, --jobs at a time (default: one per core; benchmarks/train_all.py), which on a
-   small CPU gets more done per second than one run on every core; their time counts as the
-   notebook's training. --jobs 1 leaves the training to the notebook, as a student's Run All does;
+0. training: with --jobs N > 1, the runs the notebook owns (vaelib.runs.Run.notebook) that are not
+   in the cache are trained first, N at a time, each process with torch on one thread
+   (benchmarks/train_all.py); their time counts as the notebook's training. By default (--jobs 1)
+   the notebook trains them itself, one at a time on every core, as a student's Run All does;
 
 1. inputs: the .py (jupytext percent) is the source of truth. Its cells are merged into the
    existing .ipynb the way `jupytext --to ipynb --update` does it (cell ids are kept, so the
@@ -208,8 +208,13 @@ def main(argv: list[str] | None = None) -> int:
                              f"{TEST_OUTPUT_DIR.relative_to(REPO)}/ in test mode)")
     parser.add_argument("--timeout", type=int, default=4 * 3600, help="seconds per cell (default 4 h)")
     parser.add_argument("--kernel", default=None, help="kernel name (default: the notebook's kernelspec)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help="runs trained at once before a notebook, each on one thread (default: one per core)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="train a notebook's missing runs first, this many at once, each on one thread "
+                             "(default 1: the notebook trains them)")
+    parser.add_argument("--continues-empty-cache-run", action="store_true",
+                        help="record the times as from an empty cache though the cache is not empty: it holds only "
+                             "what the notebooks before these trained in a series run from an empty cache (one "
+                             "that stopped, or ran them in another order)")
     args = parser.parse_args(argv)
 
     if args.test_mode:
@@ -224,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(sources)} notebook(s), {'TEST' if test else 'full'} mode, outputs written {where}", flush=True)
 
     # a run that starts with nothing trained times the series as a student first meets it
-    from_empty_cache = not (CACHE_ROOT.is_dir() and any(CACHE_ROOT.iterdir()))
+    from_empty_cache = args.continues_empty_cache_run or not (CACHE_ROOT.is_dir() and any(CACHE_ROOT.iterdir()))
     # one line per notebook, "NN_topic.py  123 s": the name while it runs, the time when it is done
     width = max(len(py.name) for py in sources)
     times: list[tuple[str, float]] = []
@@ -241,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{seconds:5.0f} s  (" + ", ".join(f"{k} {v:.0f} s" for k, v in phases.items()) + ")", flush=True)
         if not test and out_dir is None:
-            record_notebook_time(py.stem, seconds, phases, slowest, from_empty_cache)
+            record_notebook_time(py.stem, seconds, phases, slowest, from_empty_cache, args.jobs)
     total = sum(s for _, s in times)
     print(f"{'total, ' + str(len(times)) + ' notebook(s)':<{width}}  {total:5.0f} s")
     if not test and out_dir is None:
@@ -273,17 +278,17 @@ NOTEBOOK_TIMES = REPO / "benchmarks" / "results" / "notebook_times.json"
 
 
 def record_notebook_time(stem: str, seconds: float, phases: dict[str, float], slowest: list,
-                         from_empty_cache: bool = False) -> None:
+                         from_empty_cache: bool = False, jobs: int = 1) -> None:
     """Keep the latest full run's time of each notebook in benchmarks/results/notebook_times.json
     (what `make profile` summarises): wall seconds, split into training, evaluation and plotting
     (a run from the cache only evaluates and plots), and its five slowest cells. The times of the
     last series run that started from an empty cache (`make run` on a fresh clone: the notebooks in
-    order, each training what the ones before it had not) are kept beside them, under "from an
-    empty cache", until another such run replaces them."""
+    order, each training what the ones before it had not; `jobs`: how many runs trained at once) are
+    kept beside them, under "from an empty cache", until another such run replaces them."""
     times = json.loads(NOTEBOOK_TIMES.read_text()) if NOTEBOOK_TIMES.exists() else {}
     entry = {"seconds": round(seconds, 1), **{k: round(v, 1) for k, v in phases.items()},
              "slowest cells": slowest, "when": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count()}
-    empty = {k: entry[k] for k in ("seconds", *phases, "when", "cores")} if from_empty_cache else \
+    empty = {**{k: entry[k] for k in ("seconds", *phases, "when", "cores")}, "jobs": jobs} if from_empty_cache else \
         times.get(stem, {}).get("from an empty cache")
     times[stem] = entry if empty is None else {**entry, "from an empty cache": empty}
     NOTEBOOK_TIMES.parent.mkdir(parents=True, exist_ok=True)

@@ -244,3 +244,33 @@ def test_runs_compared_together_get_the_seeds_they_share(monkeypatch):
     assert [r.name for r in both["bernoulli-vae"]] == list(REPLICAS["bernoulli-vae"])
     alone = session.replicas(["cnn-bce", "fnn-bce"])
     assert [r.name for r in alone["fnn-bce"]] == list(REPLICAS["fnn-bce"])  # all five
+
+
+def test_train_all_trains_runs_side_by_side_on_one_thread_each(tmp_path, monkeypatch):
+    """`make train` / `train_all --jobs 2`: each run trained once, in a worker process with torch on one
+    thread, into the cache the notebooks read; a second call finds them all there."""
+    import importlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from vaelib.cache import is_cached  # noqa: PLC0415
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1]))  # the workers import it by name
+    train_all = importlib.import_module("benchmarks.train_all")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("VAELIB_CACHE", str(cache))  # (main sets it for its workers; restored after the test)
+    args = ["--test", "--only", "fnn-bce", "--only", "fnn-mse", "--jobs", "2", "--cache", str(cache), "--out", str(tmp_path)]
+    import torch  # noqa: PLC0415
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # here two threads, so a run trained here would say 2
+    try:
+        assert train_all.main(args) == 0
+    finally:
+        torch.set_num_threads(threads)
+    record = json.loads((tmp_path / "train_all_cpu.json").read_text())
+    assert record["jobs"] == 2 and set(record["runs"]) == {"fnn-bce", "fnn-mse"}
+    assert all(row["trained_now"] and row["threads"] == 1 for row in record["runs"].values()), record
+    assert all(is_cached(name, test=True, cache_root=cache) for name in ("fnn-bce", "fnn-mse"))
+    assert train_all.main(args) == 0
+    assert not any(row["trained_now"] for row in json.loads((tmp_path / "train_all_cpu.json").read_text())["runs"].values())

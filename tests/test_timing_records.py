@@ -29,7 +29,7 @@ def test_the_empty_cache_time_survives_later_runs_from_the_cache(tmp_path, monke
     assert entry["seconds"] == 45.0 and entry["training"] == 0.0  # the latest run
     assert entry["from an empty cache"]["seconds"] == 550.0  # kept from the earlier one
     assert entry["from an empty cache"]["training"] == 500.0
-    rn.record_notebook_time("03_x", 600.0, phases, [], from_empty_cache=True)  # a newer one replaces it
+    rn.record_notebook_time("03_x", 600.0, phases, [], from_empty_cache=True, jobs=2)  # a newer one replaces it
     assert json.loads(record.read_text())["03_x"]["from an empty cache"]["seconds"] == 600.0
     rn.record_notebook_time("04_y", 20.0, {"training": 0.0, "evaluation": 18.0, "plotting": 2.0}, [])  # none yet: no entry invented
     assert "from an empty cache" not in json.loads(record.read_text())["04_y"]
@@ -39,6 +39,8 @@ def test_the_empty_cache_time_survives_later_runs_from_the_cache(tmp_path, monke
     rows = profile.notebook_rows()
     assert rows.loc["03", "seconds, from an empty cache"] == 600.0 and rows.loc["03", "seconds"] == 600.0
     assert rows.loc["04", "seconds, from an empty cache"] == "not measured"  # said, not a blank cell
+    assert rows.loc["03", "runs at a time, from an empty cache"] == 2  # (make run --jobs 2)
+    assert rows.loc["04", "runs at a time, from an empty cache"] == "not measured"
 
 
 def test_a_run_missing_from_the_cache_keeps_the_earlier_profiles_figures(tmp_path, monkeypatch):
@@ -142,3 +144,21 @@ def test_a_notebook_says_what_it_will_train_before_it_starts(tmp_path):
         "Training: this notebook trains no model of its own."
     assert training_plan("02", test=True, profile=profile, cache_root=cache).startswith(  # one run: singular
         "Training: the model this notebook trains is not in the cache")
+
+
+def test_make_run_trains_a_notebooks_missing_runs_first_and_counts_them_as_its_training(monkeypatch):
+    """Before executing notebook 04, the runner trains the runs 04 owns that are not cached (only
+    those), --jobs at a time; with --jobs 1 it leaves them to the notebook, as a student's Run All does."""
+    from vaelib.runs import RUNS
+
+    rn = _load("scripts/run_notebooks.py", "run_notebooks_pretrain")
+    owned = sorted(n for n, r in RUNS.items() if r.notebook == "04" and not r.long)
+    cached = {owned[0]}
+    asked = []
+    monkeypatch.setattr(rn, "is_cached", lambda name, test=False: name in cached)
+    monkeypatch.setattr(rn, "train_runs", lambda names, test, device, jobs: asked.append((sorted(names), jobs)))
+    assert rn.pretrain("04", test=True, jobs=2) >= 0
+    assert asked == [(owned[1:], 2)]
+    assert rn.pretrain("04", test=True, jobs=1) == 0.0 and len(asked) == 1
+    cached.update(owned)
+    assert rn.pretrain("04", test=True, jobs=2) == 0.0 and len(asked) == 1  # nothing missing: nothing trained
