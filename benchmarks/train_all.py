@@ -68,7 +68,7 @@ def train_runs(names: list[str], test: bool = False, device: str = "cpu", jobs: 
         print(f"{name:32} {row['seconds']:7.1f} s  {'trained' if row['trained_now'] else 'from the cache'}"
               f"  [{len(rows)}/{len(names)}, {time.perf_counter() - t_start:.0f} s]", flush=True)
 
-    if jobs <= 1:
+    if jobs <= 1 or len(names) == 1:  # (one run: here, on every thread)
         for name in names:
             if budget is not None and time.perf_counter() - t_start > budget:
                 skipped.append(name)

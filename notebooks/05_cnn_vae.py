@@ -347,7 +347,8 @@ table.style.format(precision=4)
 # Each seed's interval over 10,000 images is narrow, so it says little about the choice. Three
 # seeds would give a wide interval ($t_{0.975,\,2} = 4.30$), too wide for several rows of this
 # table; five narrow it. A verdict is **borderline** when $|\bar d|$ is within 30 % of the interval's
-# half-width: fresh seeds could move it across zero.
+# half-width (`SeedLevel.borderline`): fresh seeds, or the same seeds trained again on another
+# machine, could move it across zero.
 
 # %%
 replicas = session.replicas(names.values())
@@ -361,13 +362,6 @@ def per_image_scores(run):
     assert torch.allclose(parts["elbo"], parts["log_px"] - parts["kl"], atol=1e-3)  # ELBO = E_q log p(x|z) − KL
     return {"test ELBO": parts["elbo"], "log p(x|z)": parts["log_px"], "KL": parts["kl"],
             "recon MSE": 1000 * per_image_mse(run.model, grey), "NLL": session.nll(run, n=n_pair).per_image}
-
-
-def borderline(v):
-    """|mean| within 30 % of the seed-level interval's half-width: the t statistic within 30 % of
-    its 95 % critical value."""
-    half = (v.hi - v.lo) / 2
-    return half > 0 and 0.7 < abs(v.mean) / half < 1.3
 
 
 def row(v):
@@ -408,7 +402,7 @@ CLAIMS = {  # the seed-level verdicts the text below states
 with session.claims():  # asserted after a full run, reported in test mode
     assert {key: levels[key].verdict for key in CLAIMS} == CLAIMS, verdicts["verdict"]
     # BCE, reconstruction MSE: the seeds disagree in sign, each interval excluding zero; undecided
-    assert {-1, 1} <= set(signs[("BCE: CNN − FNN", "recon MSE")]) and not borderline(levels[("BCE: CNN − FNN", "recon MSE")])
+    assert {-1, 1} <= set(signs[("BCE: CNN − FNN", "recon MSE")]) and not levels[("BCE: CNN − FNN", "recon MSE")].borderline
     # MSE, reconstruction MSE: the FNN ahead in every seed (and over seeds: CLAIMS)
     assert all(iv.mean > 0 for iv in levels[("MSE: CNN − FNN", "recon MSE")].per_seed)
     assert fewer_units, units

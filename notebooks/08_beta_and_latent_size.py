@@ -334,7 +334,9 @@ with session.claims():
     assert z40["ELBO"].verdict == "lower"  # ... and lower over seeds: z = 40 is worse
     assert above["vae-std-z2"].verdict == above["vae-std-z5"].verdict == "higher"  # above the β curve
     assert above["vae-conv"].verdict == "lower"  # below it
-    assert all(v.verdict == "higher" for v in conv_best.values())  # the best ELBO of all twelve
+    assert all(v.verdict == "higher" for k, v in conv_best.items() if k != closest)  # better than ten of them ...
+    near = conv_best[closest]  # ... and than the closest in the mean, not clearly: the mean within twice the half-width
+    assert 0 < near.mean < near.hi - near.lo
 
 # %% [markdown]
 # **β moves a model along the curve.** Each step up in β lowers the rate and raises the
@@ -347,8 +349,11 @@ with session.claims():
 # improve: it is lower, in every seed and over seeds [3 seeds]. A small code is a worse way to a low
 # rate than a large β: $z = 2$ and 5 lie above the β curve [3 seeds].
 #
-# **Architecture moves the curve itself.** The convolutional VAE lies below the β curve, with a
-# better ELBO than every fully connected model [3 seeds].
+# **Architecture moves the curve itself.** The convolutional VAE lies below the β curve [3 seeds].
+# Its ELBO is better than that of ten of the eleven fully connected models; against the closest it
+# is ahead in the mean, but three seeds do not separate it clearly from zero: its interval's
+# half-width is more than half the mean, and the same seeds trained again could leave it undecided
+# [3 seeds].
 
 # %% [markdown]
 # ### Rate is not information, measured

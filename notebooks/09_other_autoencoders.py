@@ -361,14 +361,18 @@ def mean_mse(name):
 
 
 WAE_VERDICTS = {  # the verdicts the text below states
-    "WAE − VAE: FD of prior samples": "lower", "WAE − VAE: MMD² to the prior": "undecided",
+    "WAE − VAE: FD of prior samples": "lower",
     "WAE − VAE: latent FD to the prior": "lower", "WAE − VAE: KL(q(z)||p) ≥ (moments)": "undecided",
     "WAE: fitted − prior samples, FD": "lower", "VAE: fitted − prior samples, FD": "lower",
-    "λ 10 − λ 100: MMD²": "higher", "λ 10 − λ 1000: MMD²": "undecided", "λ 1000 − λ 100: MMD²": "undecided",
-    "λ 100 − λ 10: FD of prior samples": "lower", "λ 100 − λ 1000: FD of prior samples": "undecided",
+    "λ 1000 − λ 100: MMD²": "undecided", "λ 100 − λ 10: FD of prior samples": "lower",
 }
+AT_THE_EDGE = ["WAE − VAE: MMD² to the prior", "λ 10 − λ 100: MMD²", "λ 10 − λ 1000: MMD²",
+               "λ 100 − λ 1000: FD of prior samples"]  # borderline: the same seeds trained again can tip them
 with session.claims():
     assert {row: wae_levels[row].verdict for row in WAE_VERDICTS} == WAE_VERDICTS, verdict_table(wae_levels)["verdict"]
+    assert all(wae_levels[row].borderline for row in AT_THE_EDGE), verdict_table(wae_levels)
+    for row in ("WAE − VAE: MMD² to the prior", "WAE − VAE: KL(q(z)||p) ≥ (moments)"):  # lower in every seed
+        assert all(iv.mean < 0 for iv in wae_levels[row].per_seed)
     assert wae_levels["WAE − VAE: MSE"].hi < 0.03 * mean_mse(V)  # at least as well: at most 3 % above
     assert wae_levels["λ 1000 − λ 10: MSE"].lo > 0.1 * mean_mse("λ = 10")  # λ = 1000: over 10 % more MSE
     assert wae_levels["λ 1000 − λ 100: MSE"].lo > 0.1 * mean_mse("λ = 100")
@@ -376,13 +380,15 @@ with session.claims():
 
 # %% [markdown]
 # At λ = 100 the WAE's codes are closer to the prior by the latent FD (by the MMD² and the moment
-# bound in every seed, undecided over seeds); its samples have the lower FD; it reconstructs at
-# least as well (MSE at most 3 % above) [3 seeds]. For both models a Gaussian fitted to the
-# codes beats the prior [3 seeds]: the decoder is fed draws unlike the codes it learned from.
+# bound in every seed; over seeds the moment bound is undecided and the MMD² borderline, notebook
+# 05's word for a verdict at the edge of zero, which training the same seeds again can tip); its
+# samples have the lower FD; it reconstructs at least as well (MSE at most 3 % above) [3 seeds].
+# For both models a Gaussian fitted to the codes beats the prior [3 seeds]: the decoder is fed
+# draws unlike the codes it learned from.
 #
-# λ = 1000 costs over 10 % of MSE; λ = 10 leaves the codes further from the prior than λ = 100
-# and generates worse than it, no better than the VAE [3 seeds]. λ = 1000 against the others, by
-# MMD² or FD: undecided [3 seeds].
+# λ = 1000 costs over 10 % of MSE; λ = 10 generates worse than λ = 100, and no better than the VAE
+# [3 seeds]. Between the λ values the MMD² differences, and λ = 1000's FD against λ = 100's, are
+# undecided or borderline: three seeds do not settle them [3 seeds].
 
 # %% [markdown]
 # ## 3 · The Gaussian-mixture VAE

@@ -197,6 +197,19 @@ def test_over_seeds_decides_at_the_seed_level_where_image_intervals_mislead():
         over_seeds(per_seed[:1])
 
 
+def test_a_verdict_is_borderline_when_its_mean_is_near_the_half_width():
+    """06's and 05's seed-level claims that a retraining can flip: |mean| within 30 % of the half-width,
+    on either side of zero and whichever verdict it gives; a clear verdict or a zero mean is not."""
+    from vaelib.eval.stats import SeedLevel
+
+    def level(mean, half):
+        return SeedLevel(mean, mean - half, mean + half, ())
+
+    assert level(2.18, 2.51).borderline and level(1.82, 1.75).borderline  # undecided / higher, both at the edge
+    assert level(-1.0, 0.8).borderline and not level(1.0, 0.5).borderline and not level(0.5, 1.0).borderline
+    assert not level(0.0, 1.0).borderline and not level(1.0, 0.0).borderline
+
+
 def test_over_seeds_is_wrong_about_one_time_in_twenty_under_no_effect():
     """No effect, seed offsets ~ N(0, 1): over 400 simulated three-seed studies, the image-level
     rule decides about 1/4 of them (a sign test), the seed-level interval about 5 %."""

@@ -116,6 +116,12 @@ class SeedLevel:
         """"lower" (A - B below zero over seeds), "higher", or "undecided"."""
         return "lower" if self.hi < 0 else "higher" if self.lo > 0 else "undecided"
 
+    @property
+    def borderline(self) -> bool:
+        """|mean| within 30 % of the half-width (t within 30 % of its critical value): fresh seeds, or
+        the same seeds trained again on another machine, can move the verdict across zero."""
+        return self.hi > self.lo and 0.7 < abs(self.mean) / ((self.hi - self.lo) / 2) < 1.3
+
     def format(self, spec: str = "+.3g") -> str:
         return f"{self.mean:{spec}} [{self.lo:{spec}}, {self.hi:{spec}}] over {self.k} seeds: {self.verdict}"
 
