@@ -248,7 +248,7 @@ def test_runs_compared_together_get_the_seeds_they_share(monkeypatch):
 
 def test_train_all_trains_runs_side_by_side_on_one_thread_each(tmp_path, monkeypatch):
     """`make train` / `train_all --jobs 2`: each run trained once, in a worker process with torch on one
-    thread, into the cache the notebooks read; a second call finds them all there."""
+    thread, into the cache the notebooks read."""
     import importlib  # noqa: PLC0415
     import json  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
@@ -271,6 +271,4 @@ def test_train_all_trains_runs_side_by_side_on_one_thread_each(tmp_path, monkeyp
     record = json.loads((tmp_path / "train_all_cpu.json").read_text())
     assert record["jobs"] == 2 and set(record["runs"]) == {"fnn-bce", "fnn-mse"}
     assert all(row["trained_now"] and row["threads"] == 1 for row in record["runs"].values()), record
-    assert all(is_cached(name, test=True, cache_root=cache) for name in ("fnn-bce", "fnn-mse"))
-    assert train_all.main(args) == 0
-    assert not any(row["trained_now"] for row in json.loads((tmp_path / "train_all_cpu.json").read_text())["runs"].values())
+    assert all(is_cached(name, test=True, cache_root=cache) for name in ("fnn-bce", "fnn-mse"))  # a notebook loads them
