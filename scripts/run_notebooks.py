@@ -60,7 +60,8 @@ from benchmarks.perf import notebook_phases, read_events  # noqa: E402
 from benchmarks.pages import BOOK, between_markers  # noqa: E402
 from benchmarks.train_all import train_runs  # noqa: E402
 from vaelib.cache import CACHE_ROOT, is_cached  # noqa: E402
-from vaelib.runtime import EVENTS_VAR, NOTEBOOKS, TEST_MODE_VAR, is_test_mode, series  # noqa: E402
+from vaelib.runs import RUNS  # noqa: E402
+from vaelib.runtime import EVENTS_VAR, NOTEBOOKS, TEST_MODE_VAR, is_test_mode, pick_device, series  # noqa: E402
 
 TEST_OUTPUT_DIR = REPO / "runs" / "test-notebooks"
 
@@ -258,9 +259,6 @@ def main(argv: list[str] | None = None) -> int:
 def pretrain(number: str, test: bool, jobs: int) -> float:
     """Train the runs notebook `number` owns that are not in the cache, `jobs` at a time (jobs > 1
     only, on a CPU); the seconds it took."""
-    from vaelib.runs import RUNS  # noqa: PLC0415
-    from vaelib.runtime import pick_device  # noqa: PLC0415
-
     if jobs <= 1 or pick_device(None).type != "cpu":
         return 0.0
     names = [n for n, r in RUNS.items() if r.notebook == number and not r.long and not is_cached(n, test)]
