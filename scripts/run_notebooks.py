@@ -59,8 +59,8 @@ sys.path.insert(0, str(REPO))  # the tooling package `benchmarks` (benchmarks/__
 from benchmarks.perf import notebook_phases, read_events  # noqa: E402
 from benchmarks.pages import BOOK, between_markers  # noqa: E402
 from benchmarks.train_all import train_runs  # noqa: E402
-from vaelib.cache import CACHE_ROOT, is_cached  # noqa: E402
-from vaelib.runs import RUNS  # noqa: E402
+from vaelib.cache import CACHE_ROOT  # noqa: E402
+from vaelib.notebook import missing_runs  # noqa: E402
 from vaelib.runtime import EVENTS_VAR, NOTEBOOKS, TEST_MODE_VAR, is_test_mode, pick_device, series  # noqa: E402
 
 TEST_OUTPUT_DIR = REPO / "runs" / "test-notebooks"
@@ -261,7 +261,7 @@ def pretrain(number: str, test: bool, jobs: int) -> float:
     only, on a CPU); the seconds it took."""
     if jobs <= 1 or pick_device(None).type != "cpu":
         return 0.0
-    names = [n for n, r in RUNS.items() if r.notebook == number and not r.long and not is_cached(n, test)]
+    names = missing_runs(number, test)[1]
     if not names:
         return 0.0
     print(f"training the {len(names)} run(s) of notebook {number} not in the cache, {jobs} at a time", flush=True)

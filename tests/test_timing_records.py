@@ -155,7 +155,7 @@ def test_make_run_trains_a_notebooks_missing_runs_first_and_counts_them_as_its_t
     owned = sorted(n for n, r in RUNS.items() if r.notebook == "04" and not r.long)
     cached = {owned[0]}
     asked = []
-    monkeypatch.setattr(rn, "is_cached", lambda name, test=False: name in cached)
+    monkeypatch.setattr("vaelib.notebook.is_cached", lambda name, test=False, cache_root=None: name in cached)
     monkeypatch.setattr(rn, "train_runs", lambda names, test, device, jobs: asked.append((sorted(names), jobs)))
     assert rn.pretrain("04", test=True, jobs=2) >= 0
     assert asked == [(owned[1:], 2)]

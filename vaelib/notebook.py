@@ -34,7 +34,7 @@ from vaelib.runs import REPLICAS, RUNS, TEST_SUBSET, get_run, seeds_of  # noqa: 
 from vaelib.runtime import IMAGES, REPO_ROOT, is_test_mode, pick_device, seed_everything  # noqa: E402
 from vaelib.eval.sizes import size  # noqa: E402
 
-__all__ = ["Session", "setup", "markdown_table", "is_test_mode", "run_time", "training_plan"]
+__all__ = ["Session", "setup", "markdown_table", "is_test_mode", "run_time", "missing_runs", "training_plan"]
 
 #: each notebook's measured run times, written by `make run` (scripts/run_notebooks.py)
 NOTEBOOK_TIMES = REPO_ROOT / "benchmarks" / "results" / "notebook_times.json"
@@ -64,8 +64,7 @@ class Session:
 
     def report_run_time(self) -> None:
         """A notebook's last line: how long it ran since setup(), and in which mode."""
-        elapsed = time.perf_counter() - self.started
-        print(f"this notebook ran in {elapsed:.0f} s ({'test' if self.test else 'full'} mode)")
+        print(f"this notebook ran in {time.perf_counter() - self.started:.0f} s ({'test' if self.test else 'full'} mode)")
 
     def configs(self, name: str):
         """The (ModelConfig, TrainConfig) of run `name` in this mode (vaelib.runs)."""
@@ -158,11 +157,8 @@ def run_time(notebook: str, records: Path = NOTEBOOK_TIMES) -> str:
     """How long notebook `notebook` ("03") takes, from the measured records of `make run`: with its
     runs in the cache (a bundle), and from an empty cache; never a typed number."""
     try:
-        times = json.loads(records.read_text())
-    except (OSError, ValueError):
-        return "Run time: not measured yet."
-    entry = next((v for k, v in times.items() if k.split("_")[0] == notebook), None)
-    if entry is None:
+        entry = next(v for k, v in json.loads(records.read_text()).items() if k.split("_")[0] == notebook)
+    except (OSError, ValueError, StopIteration):  # no records, unreadable ones, or none of this notebook
         return "Run time: not measured yet."
     cached = entry["seconds"] - entry.get("training", 0.0)  # a run that trained, less its training
     empty = entry.get("from an empty cache", {}).get("seconds")
@@ -173,13 +169,18 @@ def run_time(notebook: str, records: Path = NOTEBOOK_TIMES) -> str:
             + ", ".join(parts) + f"; on a GPU: {_duration(gpu) if gpu else 'not measured yet'}.")
 
 
+def missing_runs(notebook: str, test: bool = False, cache_root: Path | None = None) -> tuple[list[str], list[str]]:
+    """The runs notebook `notebook` ("08") trains (not the GPU-length ones), and those not in the cache."""
+    names = [name for name, run in RUNS.items() if run.notebook == notebook and not run.long]
+    return names, [name for name in names if not is_cached(name, test, cache_root)]
+
+
 def training_plan(notebook: str, test: bool = False, profile: Path = PROFILE, cache_root: Path | None = None) -> str:
     """What a Run All of notebook `notebook` ("08") will train: its runs not in the cache, and about
     how long they take as the last profile measured them."""
-    names = [name for name, run in RUNS.items() if run.notebook == notebook and not run.long]
+    names, missing = missing_runs(notebook, test, cache_root)
     if not names:
         return "Training: this notebook trains no model of its own."
-    missing = [name for name in names if not is_cached(name, test, cache_root)]
     if not missing:
         return ("Training: none; the model this notebook trains is in the cache." if len(names) == 1
                 else f"Training: none; the {len(names)} models this notebook trains are all in the cache.")
