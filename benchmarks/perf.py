@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = ["MATMUL_SHAPES", "matmul_gflops", "matmul_limit", "training_flops_per_image", "epoch_images",
-           "run_flops_per_image", "training_rate",
+           "run_flops_per_image", "training_rate", "STEP_PARTS", "op_part", "step_shares", "step_breakdown",
            "PHASES", "read_events", "draws_figure", "notebook_phases"]
 
 #: (m, k, n) products of the series' training steps: batch 128 through 784-400 layers, forward
@@ -179,3 +179,61 @@ def training_rate(model_config, train_config, steps: int = 40, device: str | tor
                    early_stopping=None, scheduler=None)
     result = train(model_config, tcfg, None, device=device, progress=False, final_metrics=False)
     return steps * tcfg.batch_size / float(result.history["train_seconds"].iloc[-1])
+
+
+#: where a training step's time goes (`step_breakdown`): the matrix products (linear layers and
+#: convolutions), every other op (activations, the loss, sampling, copies, reductions), Adam's
+#: update, and the time in no op at all (Python, the training loop, the autograd engine)
+STEP_PARTS = ("matmul", "other ops", "optimizer", "outside ops")
+
+
+def op_part(name: str) -> str:
+    """Which of STEP_PARTS a profiled op (its profiler name, e.g. "aten::addmm") belongs to."""
+    if name.startswith("Optimizer.") or "adam" in name.lower():
+        return "optimizer"
+    op = name.removeprefix("aten::")
+    if op in ("mm", "addmm", "bmm", "baddbmm", "mv", "addmv") or "convolution" in op:
+        return "matmul"
+    return "other ops"
+
+
+def step_shares(self_seconds: Iterable[tuple[str, float]], wall: float) -> dict[str, float]:
+    """The share of `wall` seconds in each of STEP_PARTS, from the (op name, self time) pairs of a
+    profile: each op's own time (without the ops it called) counts once; what no op covers is
+    "outside ops"."""
+    shares = dict.fromkeys(STEP_PARTS, 0.0)
+    for name, seconds in self_seconds:
+        shares[op_part(name)] += seconds / wall
+    shares["outside ops"] = max(0.0, 1.0 - sum(shares.values()))
+    return shares
+
+
+def step_breakdown(model_config, train_config, steps: int = 40, device: str | torch.device = "cpu") -> dict[str, float]:
+    """Where one training epoch of `steps` batches spends its time (`training_rate`'s second epoch,
+    under torch.profiler): the shares of STEP_PARTS, and "matmul GFLOP/s", the rate of the matrix
+    products alone (the run's FLOPs over their time). A family's fraction of the matmul limit is
+    then (matmul share) x (matmul GFLOP/s / limit): time spent elsewhere, or products too small to
+    run at the limit. The profiler adds a few microseconds to every op, so a model of many small
+    ops shows more time outside the products than it spends unprofiled."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from torch.profiler import ProfilerActivity, profile  # noqa: PLC0415
+
+    from vaelib.train import train  # noqa: PLC0415
+
+    tcfg = replace(train_config, epochs=2, val_size=0, subset=steps * train_config.batch_size,
+                   early_stopping=None, scheduler=None)
+    prof = profile(activities=[ProfilerActivity.CPU])
+    span: list[float] = []
+
+    def around_second_epoch(epoch: int, row: dict) -> None:  # after epoch 1: start; after epoch 2: stop
+        span.append(time.perf_counter())
+        (prof.start if epoch == 1 else prof.stop)()
+
+    train(model_config, tcfg, None, device=device, progress=False, final_metrics=False, on_epoch_end=around_second_epoch)
+    wall = span[1] - span[0]
+    shares = step_shares(((e.key, e.self_cpu_time_total / 1e6) for e in prof.key_averages()), wall)
+    matmul_s = shares["matmul"] * wall
+    images = steps * tcfg.batch_size
+    return {**shares, "matmul GFLOP/s": run_flops_per_image(model_config, train_config) * images / matmul_s / 1e9
+            if matmul_s > 0 else float("nan")}

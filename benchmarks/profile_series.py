@@ -38,7 +38,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the tooling package `benchmarks` (benchmarks/__init__.py)
 
-from benchmarks.perf import epoch_images, matmul_limit, run_flops_per_image, training_rate  # noqa: E402
+from benchmarks.perf import (STEP_PARTS, epoch_images, matmul_limit, run_flops_per_image, step_breakdown,  # noqa: E402
+                             training_rate)
 from benchmarks.pages import BOOK, refresh  # noqa: E402
 from vaelib.cache import run_folder  # noqa: E402
 from vaelib.notebook import markdown_table  # noqa: E402
@@ -70,6 +71,7 @@ def run_rows(limit_gflops: float, measure: int = 0, earlier: dict[str, dict] | N
     earlier = earlier or {}
     flops_of: dict[str, float] = {}
     rate_of: dict[str, float] = {}
+    profiled: set[str] = set()  # families whose step is profiled already (on their first run)
     rows = {}
     for name, run in RUNS.items():
         if run.long:  # GPU-length runs (benchmarks/burda_gpu.py): not part of the series' time
@@ -88,6 +90,11 @@ def run_rows(limit_gflops: float, measure: int = 0, earlier: dict[str, dict] | N
                 print(f"measured {name} (and every run of its architecture): {rate_of[key]:.0f} images/s", flush=True)
             row.update({"images/s now": rate_of[key], "fraction now": flops * rate_of[key] / (limit_gflops * 1e9),
                         "estimated s": tcfg.epochs * epoch_images(tcfg) / rate_of[key]})
+            if row["arch"] not in profiled:  # where the family's step time goes, on its first run
+                profiled.add(row["arch"])
+                parts = step_breakdown(mcfg, tcfg, steps=measure)
+                row.update({f"share {k}": parts[k] for k in STEP_PARTS}, profiled=name,
+                           **{"matmul kernels": parts["matmul GFLOP/s"] / limit_gflops})
         if history.exists():
             h = pd.read_csv(history)
             s_epoch = float(h["train_seconds"].median())
@@ -141,6 +148,10 @@ def summary_markdown(runs: pd.DataFrame, notebooks: pd.DataFrame, machine: str, 
         measured = "estimated s" in trained
         if measured:
             agg.update({"estimated s": "sum", "images/s now": "median", "fraction now": "median"})
+        parts = [f"share {k}" for k in STEP_PARTS]
+        profiled = measured and "profiled" in trained
+        if profiled:
+            agg.update({c: "first" for c in (*parts, "profiled", "matmul kernels")})  # one run per family has them
         g = trained.assign(runs=1).groupby("arch").agg(agg)
         g.index.name = "model family (medians over runs)"
         g["training min"] = (g.pop("training s") / 60).round(1)
@@ -155,6 +166,11 @@ def summary_markdown(runs: pd.DataFrame, notebooks: pd.DataFrame, machine: str, 
         if measured:
             g["estimated min now"] = (g.pop("estimated s").astype(float) / 60).round(1)
             cols += ["images/s now", "fraction now", "estimated min now"]
+        if profiled:
+            head = "step time: " + " / ".join(STEP_PARTS)
+            g[head] = [" / ".join(f"{100 * float(r[c]):.0f}" for c in parts) + " %" for _, r in g.iterrows()]
+            g["matmul kernels"] = (100 * g["matmul kernels"].astype(float)).round().astype(int).astype(str) + " % of limit"
+            cols += [head, "matmul kernels", "profiled"]
         g = g[cols]
         carried = int((trained["recorded"] == "earlier profile").sum()) if "recorded" in trained else 0
         lines += [f"Training from an empty cache, as recorded when each of the {len(trained)} cached runs trained "
@@ -169,6 +185,16 @@ def summary_markdown(runs: pd.DataFrame, notebooks: pd.DataFrame, machine: str, 
                   f"{trained['floor s'].astype(float).sum() / 60:.0f} minutes for the whole series on this machine, "
                   "whatever the implementation:", "",
                   markdown_table(g, "{:.3g}")]
+        if profiled:
+            lines += ["", "What holds each family below the limit (its first run, `profiled`, one epoch under "
+                      "torch.profiler, `benchmarks.perf.step_breakdown`): the share of a training step spent in "
+                      "the matrix products, in every other op (activations, the loss, sampling, copies), in "
+                      "Adam's update and outside any op (Python, the autograd engine), and how fast the products "
+                      "themselves run. A family's fraction is about its matmul share times its kernels' share of "
+                      "the limit: a low share of time in the products says the rest of the step holds it, "
+                      "slow kernels say its matrices are too small (narrow layers, small batches). The profiler "
+                      "adds a few microseconds to every op, so a model of many small ops shows more time outside "
+                      "the products than it spends unprofiled."]
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""benchmarks.perf: the FLOP count of a training step, the matmul limit, and the notebook phases,
+"""benchmarks.perf: the FLOP count of a training step, the matmul limit, where a step's time goes, and the notebook phases,
 which are read from the "trained" events vaelib logs (vaelib.runtime.log_event), never from
 printed text."""
 
@@ -17,7 +17,8 @@ from vaelib.runtime import EVENTS_VAR, REPO_ROOT, log_event
 
 sys.path.insert(0, str(REPO_ROOT))  # the tooling package `benchmarks`, outside the student's library
 from benchmarks.perf import (  # noqa: E402
-    matmul_gflops, matmul_limit, notebook_phases, read_events, training_flops_per_image,
+    STEP_PARTS, matmul_gflops, matmul_limit, notebook_phases, op_part, read_events, step_breakdown, step_shares,
+    training_flops_per_image,
 )
 
 
@@ -60,6 +61,27 @@ def test_the_matmul_limit_is_a_positive_throughput() -> None:
     g = matmul_gflops(64, 64, 64, seconds=0.01)
     assert 0 < g < 1e6
     assert matmul_limit([(64, 64, 64), (32, 32, 32)], seconds=0.01) > 0
+
+
+def test_a_profiled_op_counts_as_a_product_an_update_or_other_work() -> None:
+    for name in ("aten::mm", "aten::addmm", "aten::bmm", "aten::mkldnn_convolution", "aten::convolution_backward"):
+        assert op_part(name) == "matmul", name
+    for name in ("Optimizer.step#Adam.step", "aten::_fused_adam_"):
+        assert op_part(name) == "optimizer", name
+    for name in ("aten::log_sigmoid_forward", "aten::copy_", "aten::sum", "aten::mul", "aten::tanh"):
+        assert op_part(name) == "other ops", name
+    shares = step_shares([("aten::addmm", 0.5), ("aten::mm", 0.1), ("aten::tanh", 0.2), ("Optimizer.step#Adam.step", 0.05)], 1.0)
+    assert shares == pytest.approx({"matmul": 0.6, "other ops": 0.2, "optimizer": 0.05, "outside ops": 0.15})
+
+
+def test_a_training_steps_time_splits_into_its_parts() -> None:
+    model = ModelConfig(arch="fc", hidden=(64,), decoder_hidden=(64,), latent_dim=4)
+    from vaelib.train import TrainConfig  # noqa: PLC0415
+
+    parts = step_breakdown(model, TrainConfig(batch_size=32, epochs=1), steps=3)
+    assert sum(parts[k] for k in STEP_PARTS) == pytest.approx(1.0)
+    assert parts["matmul"] > 0 and parts["other ops"] > 0 and parts["optimizer"] > 0
+    assert 0 < parts["matmul GFLOP/s"] < 1e6
 
 
 def stream(text):
