@@ -27,7 +27,7 @@ import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,8 +40,11 @@ def _train_one(name: str, test: bool, device: str, quiet: bool) -> dict:
     from vaelib.runs import RUNS  # noqa: PLC0415
 
     t0 = time.perf_counter()
-    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null if quiet else sys.stdout):
-        run = load_or_train(name, test=test, device=device, progress=False)  # (quiet: no epoch lines)
+    try:
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null if quiet else sys.stdout):
+            run = load_or_train(name, test=test, device=device, progress=False)  # (quiet: no epoch lines)
+    except Exception as e:  # as an error a worker can send back (vaelib's CheckpointError has extra arguments)
+        raise RuntimeError(f"{name}: {type(e).__name__}: {e}") from None
     import torch  # noqa: PLC0415
 
     if device.startswith("cuda"):
@@ -57,10 +60,13 @@ def _one_thread() -> None:
 
 
 def train_runs(names: list[str], test: bool = False, device: str = "cpu", jobs: int = 1,
-               budget: float | None = None) -> tuple[dict[str, dict], list[str]]:
+               budget: float | None = None, pool: Executor | None = None) -> tuple[dict[str, dict], list[str]]:
     """Load or train `names` in order, `jobs` at a time (jobs > 1: worker processes, torch on one
-    thread each; a run that continues another waits for it, vaelib.cache); prints one line per run.
-    Returns {name: row} and the names not started because `budget` seconds had passed."""
+    thread each, or `pool`; a run that continues another of `names` starts when that one has
+    finished); prints one line per run. Returns {name: row} and the names not started because
+    `budget` seconds had passed."""
+    from vaelib.runs import RUNS  # noqa: PLC0415
+
     rows, skipped, t_start = {}, [], time.perf_counter()
 
     def report(name: str, row: dict) -> None:
@@ -76,10 +82,16 @@ def train_runs(names: list[str], test: bool = False, device: str = "cpu", jobs: 
             report(name, _train_one(name, test, device, quiet=False))
         return rows, skipped
     spawn = multiprocessing.get_context("spawn")  # never fork a process whose torch has started threads
-    with ProcessPoolExecutor(jobs, mp_context=spawn, initializer=_one_thread) as pool:
-        futures = {pool.submit(_train_one, name, test, device, True): name for name in names}
-        for future in as_completed(futures):
-            report(futures[future], future.result())
+    waiting = {name: RUNS[name].continues for name in names if RUNS[name].continues in names}
+    with pool or ProcessPoolExecutor(jobs, mp_context=spawn, initializer=_one_thread) as workers:
+        futures = {workers.submit(_train_one, name, test, device, True): name for name in names if name not in waiting}
+        while futures:
+            future = next(iter(wait(futures, return_when=FIRST_COMPLETED).done))
+            name = futures.pop(future)
+            report(name, future.result())
+            for later in [n for n, earlier in waiting.items() if earlier == name]:  # it can start from its copy now
+                del waiting[later]
+                futures[workers.submit(_train_one, later, test, device, True)] = later
     return rows, skipped
 
 

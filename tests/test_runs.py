@@ -272,3 +272,30 @@ def test_train_all_trains_runs_side_by_side_on_one_thread_each(tmp_path, monkeyp
     assert record["jobs"] == 2 and set(record["runs"]) == {"fnn-bce", "fnn-mse"}
     assert all(row["trained_now"] and row["threads"] == 1 for row in record["runs"].values()), record
     assert all(is_cached(name, test=True, cache_root=cache) for name in ("fnn-bce", "fnn-mse"))  # a notebook loads them
+
+
+def test_train_all_starts_a_run_that_continues_another_only_when_that_one_has_finished(monkeypatch):
+    """Two at a time, burda-1l-vae-15-epochs (it continues burda-1l-vae's checkpoint) must not start
+    beside burda-1l-vae: it would find that folder half written and train it a second time."""
+    import importlib  # noqa: PLC0415
+    import time  # noqa: PLC0415
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1]))
+    train_all = importlib.import_module("benchmarks.train_all")
+    events = []
+
+    def fake_train_one(name, test, device, quiet):
+        events.append(("start", name))
+        time.sleep(0.2)
+        events.append(("end", name))
+        return {"seconds": 0.2, "trained_now": True}
+
+    monkeypatch.setattr(train_all, "_train_one", fake_train_one)
+    names = ["burda-1l-vae", "burda-1l-vae-15-epochs", "fnn-bce"]
+    assert get_run(names[1]).continues == names[0]
+    rows, _ = train_all.train_runs(names, test=True, jobs=2, pool=ThreadPoolExecutor(2))
+    assert set(rows) == set(names)
+    assert events.index(("end", names[0])) < events.index(("start", names[1])), events
+    assert events.index(("start", "fnn-bce")) < events.index(("end", names[0])), events  # the others do not wait
