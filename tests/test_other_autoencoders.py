@@ -221,6 +221,24 @@ def test_code_prior_samples_follow_its_own_distribution():
     assert torch.equal(prior.sample(n, generator=torch.Generator().manual_seed(0)), draws)  # a seed fixes it
 
 
+def test_code_prior_samples_with_its_kv_cache_what_the_prefix_passes_give():
+    """sample() runs each step on the newest position with the earlier keys and values kept; drawn
+    from `logits` on the whole prefix instead (L passes of the full Transformer), the same uniforms
+    must pick the same codes."""
+    torch.manual_seed(1)
+    prior = CodePrior(7, 9, width=16, layers=2, heads=4).eval()
+    with torch.no_grad():
+        prior.head.weight.mul_(5)  # sharper conditionals than a fresh init's near-uniform ones
+        n, gen, codes = 500, torch.Generator().manual_seed(3), torch.zeros(500, 0, dtype=torch.long)
+        for i in range(9):
+            probs = torch.softmax(prior.logits(torch.cat([codes, codes.new_zeros(n, 1)], 1))[:, i], dim=-1)
+            u = torch.rand(n, 1, generator=gen)
+            codes = torch.cat([codes, (probs.cumsum(1) < u).sum(1, keepdim=True).clamp(max=6)], dim=1)
+    drawn = prior.sample(n, generator=torch.Generator().manual_seed(3))
+    assert drawn.shape == (n, 9) and torch.equal(drawn, codes)
+    assert len(set(map(tuple, drawn.tolist()))) > 100  # varied draws, not one sequence repeated
+
+
 def test_vqvae_elbo_is_reconstruction_plus_log_prior_of_the_codes():
     model = VQVAE(ModelConfig(kind="vq-vae", arch="conv", conv_channels=(8, 16), latent_dim=4,
                               extra={"codebook_size": 16, "prior_width": 16, "prior_layers": 1})).eval()

@@ -82,9 +82,6 @@ def roc_auc_interval(scores_normal: torch.Tensor, scores_anomalous: torch.Tensor
     return Interval(roc_auc(sn, sa), aucs.quantile(0.025).item(), aucs.quantile(0.975).item(), len(sa))
 
 
-# ----------------------------------------------------------------------------- anomalous images
-
-
 def noise_images(n: int, seed: int = 0, shape: tuple[int, ...] = (1, 28, 28)) -> torch.Tensor:
     """n images of independent U[0, 1) pixels, float32 [n, *shape], from a CPU generator seeded with seed."""
     return torch.rand((n, *shape), generator=torch.Generator().manual_seed(seed))

@@ -63,9 +63,6 @@ def frechet_distance(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, c
     return float((mu1 - mu2).pow(2).sum() + torch.trace(cov1) + torch.trace(cov2) - 2.0 * tr_sqrt)
 
 
-# ----------------------------------------------------------------------------- from images
-
-
 @functools.lru_cache(maxsize=1)
 def default_extractor() -> Extractor:
     """`features` of the cached MNIST classifier (`load_or_train_classifier()` defaults; trains it

@@ -74,9 +74,6 @@ def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_
     return probe.accuracy(test_features, test_labels)
 
 
-# ----------------------------------------------------------------------------- clusters
-
-
 def majority_labels(clusters: torch.Tensor, labels: torch.Tensor, n_clusters: int) -> torch.Tensor:
     """For each cluster, its most frequent label (ties: the smaller), -1 for an empty cluster.
     clusters, labels: [N] integers -> [n_clusters]."""

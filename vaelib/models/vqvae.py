@@ -42,9 +42,6 @@ __all__ = ["VQVAE", "VQTerms", "VectorQuantizer", "CodePrior", "codebook_usage",
 GRID = (7, 7)  # two stride-2 convolutions: 28 -> 14 -> 7
 
 
-# ----------------------------------------------------------------------------- quantizer
-
-
 class VectorQuantizer(nn.Module):
     """Nearest-neighbour quantisation against a codebook [K, D] updated by moving averages.
 
@@ -116,13 +113,10 @@ def codebook_usage(codes: torch.Tensor, codebook_size: int) -> dict[str, float]:
     return {"codes_used": int((counts > 0).sum().item()), "perplexity": math.exp(entropy)}
 
 
-# ----------------------------------------------------------------------------- prior
-
-
 class CodePrior(nn.Module):
     """p(c) = Π_i p(c_i | c_<i) over a code grid read in raster order: a small causal Transformer.
     Position i sees a start token and the earlier codes (a causal mask): one pass gives all
-    conditionals for training; sampling runs L passes."""
+    conditionals for training; sampling runs L passes, each over the newest position only."""
 
     def __init__(self, codebook_size: int, length: int, width: int = 64, layers: int = 2, heads: int = 4) -> None:
         super().__init__()
@@ -151,17 +145,32 @@ class CodePrior(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
         """n code sequences drawn one position at a time: [n, L]. Uniforms come from `generator`
-        (on the CPU) and are inverted through each conditional's CDF, so a seed fixes the draw."""
-        codes = torch.zeros(n, 0, dtype=torch.long, device=device)
+        (on the CPU) and are inverted through each conditional's CDF, so a seed fixes the draw. Each
+        step runs the layers on the newest position alone and keeps every layer's keys and values of
+        the earlier ones (a KV cache): `logits` on the growing prefix would cost about L / 2 times as much."""
+        codes = torch.full((n, 1), self.codebook_size, dtype=torch.long, device=device)  # the start token
+        cache: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in self.blocks.layers]
         for i in range(self.length):
-            probs = F.softmax(self.logits(torch.cat([codes, codes.new_zeros(n, 1)], 1))[:, i], dim=-1)
+            h = self.embed(codes[:, -1:]) + self.position[i]  # [n, 1, width]
+            for layer, kv in zip(self.blocks.layers, cache):  # nn.TransformerEncoderLayer, norm_first
+                h = h + _attend_newest(layer.self_attn, layer.norm1(h), kv)
+                h = h + layer.linear2(layer.activation(layer.linear1(layer.norm2(h))))
+            probs = F.softmax(self.head(self.norm(h))[:, 0], dim=-1)
             u = torch.rand(n, 1, generator=generator).to(device)
             nxt = (probs.cumsum(1) < u).sum(1, keepdim=True).clamp(max=self.codebook_size - 1)
             codes = torch.cat([codes, nxt], dim=1)
-        return codes
+        return codes[:, 1:]
 
 
-# ----------------------------------------------------------------------------- the model
+def _attend_newest(attn: nn.MultiheadAttention, a: torch.Tensor, kv: list) -> torch.Tensor:
+    """Self-attention of the newest position a [B, 1, W] over the earlier ones, whose keys and values
+    `kv` holds, and itself (its own appended to kv): what `attn` gives that position under a causal mask."""
+    q, k, v = F.linear(a, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    kv.append((k, v))
+    keys, values = (torch.cat(parts, dim=1) for parts in zip(*kv))
+    heads = (t.unflatten(-1, (attn.num_heads, -1)).transpose(1, 2) for t in (q, keys, values))  # [B, H, T, W / H]
+    out = F.scaled_dot_product_attention(*heads)
+    return attn.out_proj(out.transpose(1, 2).flatten(2))
 
 
 @dataclass
