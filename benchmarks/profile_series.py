@@ -115,6 +115,14 @@ def run_rows(limit_gflops: float, measure: int = 0, earlier: dict[str, dict] | N
     return frame
 
 
+def with_measured(runs: pd.DataFrame, last: dict[str, dict]) -> pd.DataFrame:
+    """`runs` with the columns a --measure profile added (rates and step times measured then), taken
+    from that profile's rows `last` for the runs of the same configuration (the same cache folder name)."""
+    old = pd.DataFrame(last).T
+    same = old.index.isin(runs.index) & (old["key"] == runs["key"].reindex(old.index))
+    return runs.join(old.loc[same, [c for c in old.columns if c not in runs.columns]], how="left")
+
+
 def notebook_rows() -> pd.DataFrame:
     if not NOTEBOOK_TIMES.exists():
         return pd.DataFrame()
@@ -203,10 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--book", action="store_true", help="also copy the summary into book/running.md between its markers")
     ap.add_argument("--measure", type=int, default=0, metavar="STEPS",
                     help="also time each architecture's training now, on STEPS steps (0: only read the histories)")
+    ap.add_argument("--keep-measured", action="store_true",
+                    help="instead of --measure: keep the last profile's rates measured now, step times and matmul "
+                         "limit (to refresh the notebook times without timing every family again)")
     args = ap.parse_args(argv)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
-    limit = matmul_limit()
+    last = json.loads((RESULTS / "profile.json").read_text()) if args.keep_measured else {}
+    limit = last["matmul_limit_gflops"] if last else matmul_limit()
     runs = run_rows(limit, args.measure, earlier_runs())
+    if last:
+        runs = with_measured(runs, last["runs"])
     notebooks = notebook_rows()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "profile.json").write_text(json.dumps({

@@ -73,6 +73,21 @@ def test_a_run_missing_from_the_cache_keeps_the_earlier_profiles_figures(tmp_pat
     assert "1 of them not in this cache" in profile.summary_markdown(rows, rows.iloc[:0], "m", 100.0)
 
 
+def test_refreshing_the_profile_keeps_the_last_measured_rates_of_the_same_configurations():
+    """`profile_series.py --keep-measured`: the rates and step times a --measure run found stay with
+    the runs whose configuration (cache folder name) is still the same, and with no other."""
+    import pandas as pd
+
+    profile = _load("benchmarks/profile_series.py", "profile_series_keep")
+    runs = pd.DataFrame({"a": {"key": "a-111", "epochs": 10}, "b": {"key": "b-222", "epochs": 10}}).T
+    last = {"a": {"key": "a-111", "epochs": 9, "images/s now": 5000.0, "share matmul": 0.4},
+            "b": {"key": "b-OLD", "epochs": 9, "images/s now": 7000.0, "share matmul": 0.5}}
+    rows = profile.with_measured(runs, last)
+    assert rows.loc["a", "images/s now"] == 5000.0 and rows.loc["a", "share matmul"] == 0.4
+    assert rows.loc["a", "epochs"] == 10  # what the cache says now, not the last profile
+    assert pd.isna(rows.loc["b", "images/s now"]) and pd.isna(rows.loc["b", "share matmul"])  # another configuration
+
+
 def test_the_runner_reads_training_from_the_kernels_events_not_its_printed_text(tmp_path):
     """One notebook through the runner's kernel: the cell that logs a "trained" event (as
     vaelib.train.train does) is training, though it prints nothing; the cell that prints what the
