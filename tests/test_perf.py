@@ -152,3 +152,17 @@ def test_vaelibs_trainers_log_what_they_trained(tmp_path, monkeypatch) -> None:
     assert (vae["run"], vae["epochs"], classifier["kind"], classifier["epochs"]) == (None, 1, "classifier", 1)
     assert classifier["run"].startswith("classifier-")
     assert vae["seconds"] > 0 and classifier["seconds"] > 0
+
+
+def test_the_compile_benchmark_measures_both_ways_and_leaves_the_switch_as_it_was(monkeypatch) -> None:
+    """benchmarks/compiled_step.py: one rate with VAELIB_COMPILE unset, one with it at 1, and the
+    variable as it was before (a benchmark must not switch compiling on for what runs after it)."""
+    import os  # noqa: PLC0415
+
+    import benchmarks.compiled_step as compiled_step  # noqa: PLC0415
+
+    seen = []
+    monkeypatch.setattr(compiled_step, "training_rate", lambda m, t, steps: seen.append(os.environ.get("VAELIB_COMPILE")) or 100.0 * len(seen))
+    monkeypatch.setenv("VAELIB_COMPILE", "0")
+    assert compiled_step.rates("pytorch-example", steps=2) == (100.0, 200.0)
+    assert seen == [None, "1"] and os.environ["VAELIB_COMPILE"] == "0"
