@@ -11,10 +11,12 @@ The GPU-length runs (`Run.long`, Burda et al.'s 3,280-pass protocol) are left ou
 so the cache it fills is the one `make run` reads. Writes benchmarks/results/train_all_<device>.json:
 per run, seconds and whether it trained or came from the cache; and the total. benchmarks/gpu.sh calls it.
 
---jobs N (CPU) trains N runs at once, each in its own process with torch on one thread. On a small CPU
-that is more work per second than one run on every core: the matrices of these models are too small
-to keep several threads busy. (Each model then differs from a one-process run in the last bits, as it
-would on another machine: the order of a sum over threads is not the same.)
+--jobs N (CPU) trains N runs at once, each in its own process with torch on one thread; a run that
+continues another waits for it. Whether that pays depends on the model: over whole runs on the
+project's 2-core machine it gained nothing for the fully connected and convolutional VAEs, and
+short timings promised more than whole runs kept, so time whole runs first (book/running.md).
+(Each model then differs from a one-process run in the last bits, as it would on another machine:
+the order of a sum over threads is not the same.)
 """
 
 from __future__ import annotations
