@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = ["MATMUL_SHAPES", "matmul_gflops", "matmul_limit", "training_flops_per_image", "epoch_images",
-           "run_flops_per_image", "training_rate", "STEP_PARTS", "op_part", "step_shares", "step_breakdown",
+           "run_flops_per_image", "training_rate", "two_short_epochs", "STEP_PARTS", "op_part", "step_shares", "step_breakdown",
            "PHASES", "read_events", "draws_figure", "notebook_phases"]
 
 #: (m, k, n) products of the series' training steps: batch 128 through 784-400 layers, forward
@@ -171,14 +171,20 @@ def training_rate(model_config, train_config, steps: int = 40, device: str | tor
     """Training images per second of this (ModelConfig, TrainConfig), measured now: two epochs of
     `steps` batches each (vaelib.train.train on a subset, no validation, no schedule), the second
     one timed, so that the first absorbs the warm-up."""
-    from dataclasses import replace  # noqa: PLC0415
-
     from vaelib.train import train  # noqa: PLC0415
 
-    tcfg = replace(train_config, epochs=2, val_size=0, subset=steps * train_config.batch_size,
-                   early_stopping=None, scheduler=None)
+    tcfg = two_short_epochs(train_config, steps)
     result = train(model_config, tcfg, None, device=device, progress=False, final_metrics=False)
     return steps * tcfg.batch_size / float(result.history["train_seconds"].iloc[-1])
+
+
+def two_short_epochs(train_config, steps: int):
+    """The TrainConfig of a timing: two epochs of `steps` batches (a subset), no validation, no
+    schedule, no early stop; the first absorbs the warm-up."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(train_config, epochs=2, val_size=0, subset=steps * train_config.batch_size,
+                   early_stopping=None, scheduler=None)
 
 
 #: where a training step's time goes (`step_breakdown`): the matrix products (linear layers and
@@ -215,14 +221,11 @@ def step_breakdown(model_config, train_config, steps: int = 40, device: str | to
     then (matmul share) x (matmul GFLOP/s / limit): time spent elsewhere, or products too small to
     run at the limit. The profiler adds a few microseconds to every op, so a model of many small
     ops shows more time outside the products than it spends unprofiled."""
-    from dataclasses import replace  # noqa: PLC0415
-
     from torch.profiler import ProfilerActivity, profile  # noqa: PLC0415
 
     from vaelib.train import train  # noqa: PLC0415
 
-    tcfg = replace(train_config, epochs=2, val_size=0, subset=steps * train_config.batch_size,
-                   early_stopping=None, scheduler=None)
+    tcfg = two_short_epochs(train_config, steps)
     prof = profile(activities=[ProfilerActivity.CPU])
     span: list[float] = []
 
