@@ -214,10 +214,12 @@ def step_shares(self_seconds: Iterable[tuple[str, float]], wall: float) -> dict[
     return shares
 
 
-def step_breakdown(model_config, train_config, steps: int = 40, device: str | torch.device = "cpu") -> dict[str, float]:
+def step_breakdown(model_config, train_config, steps: int = 40, device: str | torch.device = "cpu",
+                   flops_per_image: float | None = None) -> dict[str, float]:
     """Where one training epoch of `steps` batches spends its time (`training_rate`'s second epoch,
     under torch.profiler): the shares of STEP_PARTS, and "matmul GFLOP/s", the rate of the matrix
-    products alone (the run's FLOPs over their time). A family's fraction of the matmul limit is
+    products alone (the run's FLOPs over their time; `flops_per_image` when the caller has counted
+    them, else `run_flops_per_image`). A family's fraction of the matmul limit is
     then (matmul share) x (matmul GFLOP/s / limit): time spent elsewhere, or products too small to
     run at the limit. The profiler adds a few microseconds to every op, so a model of many small
     ops shows more time outside the products than it spends unprofiled."""
@@ -238,5 +240,6 @@ def step_breakdown(model_config, train_config, steps: int = 40, device: str | to
     shares = step_shares(((e.key, e.self_cpu_time_total / 1e6) for e in prof.key_averages()), wall)
     matmul_s = shares["matmul"] * wall
     images = steps * tcfg.batch_size
-    return {**shares, "matmul GFLOP/s": run_flops_per_image(model_config, train_config) * images / matmul_s / 1e9
+    flops = run_flops_per_image(model_config, train_config) if flops_per_image is None else flops_per_image
+    return {**shares, "matmul GFLOP/s": flops * images / matmul_s / 1e9
             if matmul_s > 0 else float("nan")}

@@ -92,7 +92,7 @@ def run_rows(limit_gflops: float, measure: int = 0, earlier: dict[str, dict] | N
                         "estimated s": tcfg.epochs * epoch_images(tcfg) / rate_of[key]})
             if row["arch"] not in profiled:  # where the family's step time goes, on its first run
                 profiled.add(row["arch"])
-                parts = step_breakdown(mcfg, tcfg, steps=measure)
+                parts = step_breakdown(mcfg, tcfg, steps=measure, flops_per_image=flops)
                 row.update({f"share {k}": parts[k] for k in STEP_PARTS}, profiled=name,
                            **{"matmul kernels": parts["matmul GFLOP/s"] / limit_gflops})
         if history.exists():
