@@ -463,24 +463,33 @@ for loss, parts in gain.items():  # the split is exact, seed by seed
         assert abs(parts["ELBO gain"].per_seed[i].mean - total) < 1e-3
 
 part_signs = {(loss, p): [iv.sign for iv in v.per_seed] for loss, parts in gain.items() for p, v in parts.items()}
+mostly_kl = {loss: parts["KL part − reconstruction part"] for loss, parts in gain.items()}
+for loss, v in mostly_kl.items():
+    larger = sum(s == 1 for s in part_signs[(loss, "KL part − reconstruction part")])
+    print(f"{loss}, KL part − reconstruction part: KL part the larger in {larger} of {v.k} seeds; over seeds "
+          f"{v.format()}{' (borderline)' if v.borderline else ''}")
 with session.claims():
     for loss in ("BCE", "MSE"):
         assert gain[loss]["ELBO gain"].verdict == "higher"
         # the KL part: positive in every seed, decided over seeds
         assert all(iv.lo > 0 for iv in gain[loss]["KL part"].per_seed) and gain[loss]["KL part"].verdict == "higher"
         assert gain[loss]["reconstruction part"].verdict == "undecided"
-        # "mostly KL?": the seeds disagree, so undecided
-        assert {1, -1} <= set(part_signs[(loss, "KL part − reconstruction part")])
-        assert gain[loss]["KL part − reconstruction part"].verdict == "undecided"
+    # "mostly KL?" BCE: the seeds disagree in sign; undecided, far from the edge
+    assert {1, -1} <= set(part_signs[("BCE", "KL part − reconstruction part")])
+    assert mostly_kl["BCE"].verdict == "undecided" and not mostly_kl["BCE"].borderline
+    # MSE: the KL part the larger in most seeds; over seeds a positive mean at the edge of a verdict
+    assert sum(s == 1 for s in part_signs[("MSE", "KL part − reconstruction part")]) >= 3
+    assert mostly_kl["MSE"].mean > 0 and mostly_kl["MSE"].borderline
 
 # %% [markdown]
 # The KL part is positive in every seed and decided over seeds for both losses: the CNN's
 # posteriors stay closer to the prior [5 seeds]. The reconstruction part is undecided for both
 # [5 seeds].
 #
-# Is the gain *mostly* KL? In some seeds the reconstruction part is the larger, in others the KL
-# part, for both losses: undecided [5 seeds]. One training run per model would have answered
-# this question either way.
+# Is the gain *mostly* KL? With BCE the seeds disagree: in some the reconstruction part is the
+# larger, in others the KL part; undecided [5 seeds]. One training run per model would have
+# answered this question either way. With MSE the KL part is the larger in most seeds, and over
+# seeds the verdict is borderline: five seeds leave it at the edge of zero [5 seeds].
 
 # %% [markdown]
 # ## Summary
@@ -500,7 +509,7 @@ session.report_run_time()
 # - For both losses the CNN has the higher test ELBO and the lower NLL bound [5 seeds]: likelihood
 #   bounds of models of different size (both counts printed above). Sample quality is not measured.
 # - Its ELBO gain has a KL part decided positive and a reconstruction part undecided; whether the
-#   KL part is the larger is undecided [5 seeds].
+#   KL part is the larger is undecided with BCE and borderline with MSE [5 seeds].
 # - Reconstruction MSE at $z = \mu$: undecided for BCE (seeds disagree in sign); with MSE the FNN is
 #   ahead in every seed and over seeds [5 seeds].
 # - BCE reconstructs better than MSE and has the larger KL (rate), for both architectures [5 seeds].

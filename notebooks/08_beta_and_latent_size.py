@@ -314,8 +314,12 @@ with pd.option_context("display.width", 250, "display.max_colwidth", 60):
     print(pd.DataFrame({k: {m: short(v) for m, v in row.items()} for k, row in z_table.items()}).T.to_string())
 for label, v in {**elbo_best, **{f"gap to the β curve, {n}": v for n, v in above.items()}}.items():
     print(f"{label:34} {short(v)}")
-closest = min(conv_best, key=lambda k: conv_best[k].mean)
-print(f"ELBO, {closest:32} {short(conv_best[closest])}   (the closest of the {len(fc)} fully connected models)")
+ranked = sorted(conv_best.items(), key=lambda kv: kv[1].mean)  # the closest fully connected model first
+decided = sum(v.verdict == "higher" for v in conv_best.values())
+print(f"ELBO, vae-conv − each of the {len(fc)} fully connected models: higher in the mean against "
+      f"{sum(v.mean > 0 for v in conv_best.values())}, decided higher against {decided}; the three closest:")
+for label, v in ranked[:3]:
+    print(f"  {label:32} {short(v)}")
 print(f"FD, β 0.5 − β 1                    {short(fd_low_beta)}")
 print(f"rate of z 20, mean over seeds {rate_z20:.2f} nats; a fifth of it {rate_z20 / 5:.2f}")
 
@@ -334,8 +338,10 @@ with session.claims():
     assert z40["ELBO"].verdict == "lower"  # ... and lower over seeds: z = 40 is worse
     assert above["vae-std-z2"].verdict == above["vae-std-z5"].verdict == "higher"  # above the β curve
     assert above["vae-conv"].verdict == "lower"  # below it
-    assert all(v.verdict == "higher" for k, v in conv_best.items() if k != closest)  # better than ten of them ...
-    near = conv_best[closest]  # ... and than the closest in the mean, not clearly: the mean within twice the half-width
+    assert all(v.mean > 0 for v in conv_best.values())  # ahead of every fully connected model in the mean ...
+    assert decided >= 8  # ... decided against most of them ...
+    near = ranked[0][1]  # ... and against the closest not clearly: the mean within twice the half-width
+    assert ranked[0][0].split(" − ")[1] in ("vae-std-z20", "vae-std-z20-res", "vae-std-z40")
     assert 0 < near.mean < near.hi - near.lo
 
 # %% [markdown]
@@ -350,10 +356,10 @@ with session.claims():
 # rate than a large β: $z = 2$ and 5 lie above the β curve [3 seeds].
 #
 # **Architecture moves the curve itself.** The convolutional VAE lies below the β curve [3 seeds].
-# Its ELBO is better than that of ten of the eleven fully connected models; against the closest it
-# is ahead in the mean, but three seeds do not separate it clearly from zero: its interval's
-# half-width is more than half the mean, and the same seeds trained again could leave it undecided
-# [3 seeds].
+# Its ELBO is higher than that of every fully connected model in the mean, and decided so over
+# seeds against most of them [3 seeds]. Against the closest, a model with a code of 20 or 40
+# dimensions, three seeds do not separate it clearly from zero: the interval's half-width is more
+# than half the mean, and the same seeds trained again can leave the verdict undecided [3 seeds].
 
 # %% [markdown]
 # ### Rate is not information, measured
