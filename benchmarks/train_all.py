@@ -12,9 +12,9 @@ so the cache it fills is the one `make run` reads. Writes benchmarks/results/tra
 per run, seconds and whether it trained or came from the cache; and the total. benchmarks/gpu.sh calls it.
 
 --jobs N (CPU) trains N runs at once, each in its own process with torch on one thread; a run that
-continues another waits for it. Whether that pays depends on the model: over whole runs on the
-project's 2-core machine it gained nothing for the fully connected and convolutional VAEs, and
-short timings promised more than whole runs kept, so time whole runs first (book/running.md).
+continues another waits for it. Whether that pays depends on the machine, even on the day: over
+whole runs on the project's 2-core machine, from 10 % slower to 1.24 times as fast (book/running.md);
+short timings promise more than whole runs keep, so time whole runs first.
 (Each model then differs from a one-process run in the last bits, as it would on another machine:
 the order of a sum over threads is not the same.)
 """
