@@ -42,17 +42,23 @@ def _train_one(name: str, test: bool, device: str, quiet: bool) -> dict:
     from vaelib.runs import RUNS  # noqa: PLC0415
 
     t0 = time.perf_counter()
-    try:
-        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null if quiet else sys.stdout):
-            run = load_or_train(name, test=test, device=device, progress=False)  # (quiet: no epoch lines)
-    except Exception as e:  # as an error a worker can send back (vaelib's CheckpointError has extra arguments)
-        raise RuntimeError(f"{name}: {type(e).__name__}: {e}") from None
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null if quiet else sys.stdout):
+        run = load_or_train(name, test=test, device=device, progress=False)  # (quiet: no epoch lines)
     import torch  # noqa: PLC0415
 
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return {"seconds": round(time.perf_counter() - t0, 2), "trained_now": run.trained_now,
             "epochs": int(len(run.history)), "notebook": RUNS[name].notebook, "threads": torch.get_num_threads()}
+
+
+def _train_in_worker(name: str, test: bool, device: str) -> dict:
+    """`_train_one` in a worker process, quietly; an error comes back as a RuntimeError naming the run
+    (vaelib's CheckpointError takes extra arguments, so it would not unpickle in the parent)."""
+    try:
+        return _train_one(name, test, device, quiet=True)
+    except Exception as e:
+        raise RuntimeError(f"{name}: {type(e).__name__}: {e}") from None
 
 
 def _one_thread() -> None:
@@ -86,14 +92,14 @@ def train_runs(names: list[str], test: bool = False, device: str = "cpu", jobs: 
     spawn = multiprocessing.get_context("spawn")  # never fork a process whose torch has started threads
     waiting = {name: RUNS[name].continues for name in names if RUNS[name].continues in names}
     with pool or ProcessPoolExecutor(jobs, mp_context=spawn, initializer=_one_thread) as workers:
-        futures = {workers.submit(_train_one, name, test, device, True): name for name in names if name not in waiting}
+        futures = {workers.submit(_train_in_worker, name, test, device): name for name in names if name not in waiting}
         while futures:
             future = next(iter(wait(futures, return_when=FIRST_COMPLETED).done))
             name = futures.pop(future)
             report(name, future.result())
             for later in [n for n, earlier in waiting.items() if earlier == name]:  # it can start from its copy now
                 del waiting[later]
-                futures[workers.submit(_train_one, later, test, device, True)] = later
+                futures[workers.submit(_train_in_worker, later, test, device)] = later
     return rows, skipped
 
 
